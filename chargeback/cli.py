@@ -1,0 +1,190 @@
+"""The command line: each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chargeback import __version__
+from chargeback import config as config_module
+from chargeback.bill import PARTS, Bill, monthly_bill
+from chargeback.demo import SAMPLE_PERIOD, run_demo
+from chargeback.errors import ChargebackError
+from chargeback.warehouse import BuildResult, build, connect
+
+app = typer.Typer(
+    help=(
+        "Cost chargeback for multi-tenant EKS clusters running Spark on EMR on EKS: prices every pod-hour"
+        " on its node-hour by the AWS split-cost method and rolls it up into tenant bills that add up,"
+        " to the cent, to the Cost and Usage Report."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
+        dir_okay=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
+]
+Format = Literal["table", "csv", "json"]
+
+
+def _config(path: Path | None, data_dir: Path | None = None) -> config_module.Config:
+    config = config_module.load(path)
+    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
+
+
+def _build_with_progress(run) -> BuildResult:
+    with Progress(
+        TextColumn("[bold]building[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("models", total=None)
+
+        def report(model: str, index: int, total: int) -> None:
+            progress.update(task, description=model, completed=index - 1, total=total)
+
+        return run(report)
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def _print_bill(bill: Bill, fmt: Format) -> None:
+    if fmt == "json":
+        sys.stdout.write(bill.to_json() + "\n")
+        return
+    if fmt == "csv":
+        sys.stdout.write(bill.to_csv())
+        return
+    scope = f" — cluster {bill.cluster}" if bill.cluster else ""
+    table = Table(title=f"Bill {bill.period}{scope} ({bill.currency})", show_footer=True)
+    table.add_column("line", footer="total")
+    for part in PARTS:
+        table.add_column(part, justify="right", footer=_money(sum((ln.parts[part] for ln in bill.lines), Decimal(0))))
+    table.add_column("total", justify="right", footer=_money(bill.total), style="bold")
+    for line in bill.lines:
+        style = "dim" if line.is_sentinel else None
+        table.add_row(line.tenant, *(_money(line.parts[p]) for p in PARTS), _money(line.total), style=style)
+    out.print(table)
+    out.print(f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}")
+    if bill.estimated:
+        out.print(f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]")
+
+
+@app.command()
+def demo(
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Only build the sample month and print its bill.")] = False,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where to build the demo.")] = Path("data"),
+) -> None:
+    """Build the bundled sample month (October 2026) into the data directory and print its bill.
+
+    Afterwards `chargeback bill --period 2026-10` and `chargeback check` read the demo month with no config.
+    """
+    config, result = _build_with_progress(lambda report: run_demo(data_dir, report))
+    err.print(f"built {result.warehouse} in {result.seconds:.1f} s")
+    _print_bill(monthly_bill(config, SAMPLE_PERIOD), "table")
+    if not no_dashboard:
+        err.print("(the dashboard arrives in a later release; this demo only builds and prints)")
+
+
+@app.command("build")
+def build_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Run the SQL models over the data directory's raw tables and publish a new warehouse.
+
+    Fails, leaving the published warehouse untouched, when an invariant breaks (see `chargeback check`).
+    """
+    settings = _config(config, data_dir)
+    result = _build_with_progress(lambda report: build(settings, report))
+    failed_info = [c for c in result.checks if c["severity"] == "error" and not c["passed"]]
+    err.print(f"built {result.warehouse} in {result.seconds:.1f} s; {len(failed_info)} failed checks")
+    for relation in ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily"):
+        err.print(f"  {relation}: {result.row_counts.get(relation, 0):,} rows")
+
+
+@app.command()
+def bill(
+    period: Annotated[str, typer.Option("--period", "-p", help="Billing month, YYYY-MM.")],
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's line.")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Only costs of this cluster.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json (amounts as strings).")] = "table",
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print the monthly bill: one line per tenant plus __idle__, __shared__ and __unallocated__.
+
+    Lines are exact to the cent: the total is the source total rounded half-up, lines and their parts
+    (compute, idle, shared, emr, tagged) are apportioned by largest remainder, so everything adds up.
+    """
+    _print_bill(monthly_bill(_config(config, data_dir), period, tenant, cluster), fmt)
+
+
+CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
+
+
+@app.command()
+def check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Print the invariants of the published warehouse; exit 1 when one fails."""
+    with connect(_config(config, data_dir)) as con:
+        rows = con.sql(CHECKS_SQL)
+        columns, records = rows.columns, rows.fetchall()
+    table = Table(title="checks")
+    for name in ("check", "severity", "cluster", "period", "expected", "actual", "result"):
+        table.add_column(name, justify="right" if name in ("expected", "actual") else "left")
+    failed = 0
+    for record in records:
+        c = dict(zip(columns, record, strict=True))
+        failed += c["severity"] == "error" and not c["passed"]
+        verdict = "[green]ok[/]" if c["passed"] else "[red]FAILED[/]"
+        if c["severity"] == "info":
+            verdict = "info"
+        table.add_row(
+            c["check_name"], c["severity"], c["cluster"], c["period"],
+            f"{c['expected']:.6f}", f"{c['actual']:.6f}", verdict,
+        )
+    out.print(table)
+    if failed:
+        err.print(f"[red]{failed} invariant(s) failed[/]")
+        raise typer.Exit(1)
+    out.print("all invariants hold")
+
+
+@app.callback()
+def _version(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    if version:
+        out.print(f"chargeback {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    try:
+        app()
+    except ChargebackError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

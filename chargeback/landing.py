@@ -1,0 +1,109 @@
+"""Landing: raw Arrow tables to Parquet partitions under ``<data_dir>/raw``, atomically.
+
+Every partition is exactly one file, ``<data_dir>/raw/<source>/<table>/<part>=<value>/data.parquet``,
+written to a temporary name beside it and moved into place with ``os.replace``: readers see the old
+partition or the new one, never half of either. Landing the same partition again replaces it, which
+is what makes collection idempotent and a restated CUR billing period replace the first version.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from chargeback.errors import DataError
+from collectors.schemas import RawTable
+
+PARTITION_FILE = "data.parquet"
+# Column each date-partitioned table is split on, by table key.
+_DATE_COLUMN = {
+    "prometheus/pod_hours": "hour",
+    "prometheus/pods": "date",
+    "prometheus/namespace_labels": "hour",
+    "prometheus/node_hours": "hour",
+    "emr/job_runs": "created_at",
+}
+
+
+def table_dir(data_dir: Path, table: RawTable) -> Path:
+    return Path(data_dir) / "raw" / table.source / table.name
+
+
+def partition_path(data_dir: Path, table: RawTable, value: str) -> Path:
+    part = "billing_period" if table.partition == "billing_period" else "day"
+    return table_dir(data_dir, table) / f"{part}={value}" / PARTITION_FILE
+
+
+def conform(table: RawTable, data: pa.Table, origin: str) -> pa.Table:
+    """Cast ``data`` to exactly the raw table's schema (extra columns dropped), or say what is wrong."""
+    missing = [f.name for f in table.schema if f.name not in data.column_names]
+    if missing:
+        raise DataError(f"{origin}: {table.key} is missing column(s) {', '.join(missing)}")
+    columns = []
+    for field in table.schema:
+        column = data.column(field.name)
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(
+                f"{origin}: {table.key} column {field.name!r} is {column.type}, expected {field.type}: {exc}"
+            ) from exc
+        if not field.nullable and column.null_count:
+            raise DataError(
+                f"{origin}: {table.key} column {field.name!r} has {column.null_count} null value(s)"
+            )
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def write_partition(data_dir: Path, table: RawTable, value: str, batches: Iterable[pa.Table]) -> Path:
+    """Write one whole partition from a stream of batches, then publish it atomically."""
+    target = partition_path(data_dir, table, value)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in batches:
+            if writer is None:
+                writer = pq.ParquetWriter(temporary, batch.schema, compression="zstd")
+            writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
+        if writer is None:  # an empty partition is still a partition: the window was collected
+            pq.write_table(table.schema.empty_table(), temporary, compression="zstd")
+        else:
+            writer.close()
+            writer = None
+        os.replace(temporary, target)
+    finally:
+        if writer is not None:
+            writer.close()
+        if temporary.exists():
+            temporary.unlink()
+    return target
+
+
+def land(data_dir: Path, table: RawTable, data: pa.Table, origin: str = "batch") -> list[Path]:
+    """Conform ``data`` to its schema and write it, one partition per UTC day (or billing period).
+
+    Each partition ``data`` touches is replaced as a whole by the rows of ``data`` for it.
+    """
+    data = conform(table, data, origin)
+    if table.partition == "billing_period":
+        keys = pc.strftime(data.column("bill_billing_period_start_date"), format="%Y-%m")
+    else:
+        column = _DATE_COLUMN.get(table.key, "collected_at")
+        keys = pc.strftime(data.column(column), format="%Y-%m-%d")
+    written = []
+    for value in sorted(pc.unique(keys).to_pylist()):
+        part = data.filter(pc.equal(keys, value))
+        written.append(write_partition(data_dir, table, value, [part]))
+    return written
+
+
+def partitions(data_dir: Path, table: RawTable) -> list[Path]:
+    """The published partition files of a raw table, in partition order."""
+    return sorted(table_dir(data_dir, table).glob(f"*=*/{PARTITION_FILE}"))

@@ -1,0 +1,43 @@
+-- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
+-- allocated = max(reserved, actual) per resource (DESIGN.md); GPU actual is GPU reserved. The tenant
+-- is the namespace's tenant for that hour; dedicated nodes override it later, at pricing.
+with pod_hours as (
+    select * from staging.stg_prometheus__pod_hours
+),
+
+final as (
+    select
+        pod_hours.cluster,
+        cast(pod_hours.hour as date) as date,
+        pod_hours.hour,
+        pod_hours.node,
+        pod_hours.namespace,
+        pod_hours.pod,
+        pod_hours.pod_uid,
+        coalesce(pods.workload_kind, 'Pod') as workload_kind,
+        coalesce(pods.workload_name, pod_hours.pod) as workload_name,
+        pods.emr_job_run_id,
+        pods.emr_virtual_cluster_id,
+        pods.spark_role,
+        tenants.tenant as namespace_tenant,
+        tenants.tenant_source,
+        tenants.is_shared,
+        pod_hours.running_hours,
+        pod_hours.cpu_request_core_hours,
+        pod_hours.cpu_usage_core_hours,
+        pod_hours.memory_request_gib_hours,
+        pod_hours.memory_usage_gib_hours,
+        pod_hours.gpu_request_hours,
+        greatest(pod_hours.cpu_request_core_hours, pod_hours.cpu_usage_core_hours) as cpu_allocated_core_hours,
+        greatest(pod_hours.memory_request_gib_hours, pod_hours.memory_usage_gib_hours) as memory_allocated_gib_hours,
+        pod_hours.gpu_request_hours as gpu_allocated_hours,
+    from pod_hours
+    left join intermediate.int_pods as pods
+        on pods.cluster = pod_hours.cluster and pods.pod_uid = pod_hours.pod_uid
+    left join intermediate.int_namespace_tenants_hourly as tenants
+        on tenants.cluster = pod_hours.cluster
+        and tenants.namespace = pod_hours.namespace
+        and tenants.hour = pod_hours.hour
+)
+
+select * from final

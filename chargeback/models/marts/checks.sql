@@ -1,0 +1,147 @@
+-- grain: one check, cluster and period; key (check_name, cluster, period)
+-- Invariants (severity `error`: a build that fails one is not published) and figures worth watching
+-- (severity `info`). Conservation: every in-scope dollar of the source lands in exactly one bill line,
+-- within $0.000001 per cluster-period (DESIGN.md).
+with source_totals as (
+    select cluster, period, sum(cost) as cost, sum(case when is_estimated then cost else 0 end) as estimated,
+    from marts.fct_source_costs_daily
+    group by cluster, period
+),
+
+bill_totals as (
+    select
+        cluster,
+        period,
+        sum(total_cost) as cost,
+        sum(case when tenant = '__unallocated__' then total_cost else 0 end) as unallocated,
+        sum(case when tenant = '__idle__' then total_cost else 0 end) as idle,
+        sum(case when tenant = '__shared__' then total_cost else 0 end) as shared,
+    from marts.fct_tenant_costs_daily
+    group by cluster, period
+),
+
+periods as (
+    select cluster, period from source_totals
+    union
+    select cluster, period from bill_totals
+),
+
+conservation as (
+    select
+        'conservation' as check_name,
+        'error' as severity,
+        periods.cluster,
+        periods.period,
+        coalesce(source_totals.cost, 0) as expected,
+        coalesce(bill_totals.cost, 0) as actual,
+        'sum of bill lines (tenants, __idle__, __shared__, __unallocated__) = in-scope source cost' as detail,
+    from periods
+    left join source_totals on source_totals.cluster = periods.cluster and source_totals.period = periods.period
+    left join bill_totals on bill_totals.cluster = periods.cluster and bill_totals.period = periods.period
+),
+
+node_split as (
+    select
+        'node_split_plus_unused_equals_cost' as check_name,
+        'error' as severity,
+        cluster,
+        period,
+        0 as expected,
+        count(case when abs(split_cost_unrounded + unused_cost_unrounded - cast(cost as double)) > 0.000001
+            and (cpu_available_core_hours + memory_available_gib_hours + gpu_available_hours) > 0 then 1 end) as actual,
+        'node-hours whose pods'' split cost plus unused cost differs from the node cost' as detail,
+    from marts.fct_node_costs_hourly
+    group by cluster, period
+),
+
+unique_pods as (
+    select
+        'unique_pod_hours' as check_name, 'error' as severity, cluster, period, 0 as expected,
+        count(*) - count(distinct pod_uid || '|' || cast(hour as varchar)) as actual,
+        'duplicate (cluster, pod_uid, hour) rows in fct_pod_costs_hourly' as detail,
+    from marts.fct_pod_costs_hourly
+    group by cluster, period
+),
+
+unique_nodes as (
+    select
+        'unique_node_hours' as check_name, 'error' as severity, cluster, period, 0 as expected,
+        count(*) - count(distinct node || '|' || cast(hour as varchar)) as actual,
+        'duplicate (cluster, node, hour) rows in fct_node_costs_hourly' as detail,
+    from marts.fct_node_costs_hourly
+    group by cluster, period
+),
+
+null_tenants as (
+    select
+        'pod_hours_with_tenant' as check_name, 'error' as severity, cluster, period, 0 as expected,
+        count(case when tenant is null then 1 end) as actual,
+        'pod-hours without a bill line (tenant is null)' as detail,
+    from marts.fct_pod_costs_hourly
+    group by cluster, period
+),
+
+info as (
+    select 'estimated_cost' as check_name, 'info' as severity, cluster, period, 0 as expected,
+        estimated as actual, 'cost of node-days the CUR does not cover yet, estimated at on-demand prices' as detail,
+    from source_totals
+    union all
+    select 'unallocated_cost', 'info', cluster, period, 0, unallocated,
+        'cost of namespaces, jobs and lines that map to no tenant (__unallocated__)',
+    from bill_totals
+    union all
+    select 'idle_cost', 'info', cluster, period, 0, idle, 'cost left on __idle__', from bill_totals
+    union all
+    select 'shared_cost_kept', 'info', cluster, period, 0, shared, 'shared cost kept on __shared__',
+    from bill_totals
+    union all
+    select 'ghost_node_hours', 'info', cluster, period, 0, count(case when is_ghost_hour then 1 end),
+        'dedicated node-hours with no pod of their tenant',
+    from marts.fct_node_costs_hourly
+    group by cluster, period
+    union all
+    select 'cross_tenant_pod_hours', 'info', cluster, period, 0, count(case when is_cross_tenant then 1 end),
+        'pod-hours of one tenant on another tenant''s dedicated node',
+    from marts.fct_pod_costs_hourly
+    group by cluster, period
+    union all
+    select 'pod_hours_without_node_hour', 'info', cluster, period, 0,
+        count(case when not has_node_hour then 1 end),
+        'pod-hours on a node-hour that neither Prometheus nor the CUR knows (priced at zero)',
+    from marts.fct_pod_costs_hourly
+    group by cluster, period
+),
+
+checked as (
+    select
+        check_name, severity, cluster, period,
+        cast(expected as decimal(38, 12)) as expected,
+        cast(actual as decimal(38, 12)) as actual,
+        detail,
+    from (
+        select * from conservation
+        union all select * from node_split
+        union all select * from unique_pods
+        union all select * from unique_nodes
+        union all select * from null_tenants
+    ) as errors
+    union all
+    select check_name, severity, cluster, period, cast(expected as decimal(38, 12)), cast(actual as decimal(38, 12)), detail,
+    from info
+),
+
+final as (
+    select
+        check_name,
+        severity,
+        cluster,
+        period,
+        expected,
+        actual,
+        actual - expected as difference,
+        severity = 'info' or abs(actual - expected) <= 0.000001 as passed,
+        detail,
+    from checked
+)
+
+select * from final

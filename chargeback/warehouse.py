@@ -1,0 +1,234 @@
+"""The warehouse: raw Parquet exposed to DuckDB, the SQL models run in order, checks, atomic publish.
+
+A build writes a new DuckDB file beside the published one, runs ``staging`` (views) then
+``intermediate`` and ``marts`` (tables), runs the checks, and only then ``os.replace``-s it over
+``warehouse.duckdb``. Readers open the published file read-only per request, so they never see a
+half-built state and never hold a lock the builder needs. A build that breaks an invariant raises
+``InvariantError`` and leaves the published warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import duckdb
+
+from chargeback.config import Config, glob_to_regex
+from chargeback.errors import ChargebackError, DataError, InvariantError
+from chargeback.landing import PARTITION_FILE, partitions, table_dir
+from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES
+
+MODELS_DIR = Path(__file__).parent / "models"
+INSTANCE_TYPES = Path(__file__).parent / "data" / "instance_types.csv"
+LAYERS = ("staging", "intermediate", "marts")
+_REFERENCE = re.compile(r"\b(staging|intermediate|marts)\.([a-z0-9_]+)\b")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Model:
+    layer: str
+    name: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str]
+
+    @property
+    def relation(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+@dataclass
+class BuildResult:
+    warehouse: Path
+    seconds: float
+    row_counts: dict[str, int] = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)
+
+
+def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:
+    """Every ``<layer>/<name>.sql`` model, in an order where each runs after what it reads."""
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        for path in sorted((models_dir / layer).glob("*.sql")):
+            sql = path.read_text()
+            depends = frozenset(f"{a}.{b}" for a, b in _REFERENCE.findall(sql)) - {f"{layer}.{path.stem}"}
+            model = Model(layer, path.stem, path, sql, depends)
+            models[model.relation] = model
+    for model in models.values():
+        unknown = sorted(dep for dep in model.depends_on if dep not in models)
+        if unknown:
+            raise ChargebackError(f"{model.path}: reads {', '.join(unknown)}, which no model defines")
+    try:
+        order = list(TopologicalSorter({k: m.depends_on for k, m in models.items()}).static_order())
+    except CycleError as exc:
+        raise ChargebackError(f"models depend on each other in a cycle: {exc.args[1]}") from None
+    return [models[name] for name in order]
+
+
+def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, int]:
+    """One view per raw table over its partitions; an empty table where nothing was collected."""
+    con.execute("create schema raw")
+    files_per_table = {}
+    for table in RAW_TABLES:
+        name = f"raw.{table.source}__{table.name}"
+        files = partitions(data_dir, table)
+        files_per_table[table.key] = len(files)
+        if files:
+            try:
+                pattern = str((table_dir(data_dir, table)).resolve() / "*=*" / PARTITION_FILE).replace("'", "''")
+                con.execute(f"create view {name} as select * from read_parquet('{pattern}', union_by_name = true)")
+                con.execute(f"select * from {name} limit 0").fetchall()
+            except duckdb.Error as exc:
+                raise DataError(f"{table.key}: cannot read its Parquet partitions under {data_dir}: {exc}") from exc
+            present = {row[0] for row in con.execute(f"describe {name}").fetchall()}
+            missing = [f.name for f in table.schema if f.name not in present]
+            if missing:
+                raise DataError(f"{table.key}: partitions under {data_dir} lack column(s) {', '.join(missing)}")
+        else:
+            empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
+            con.execute(f"create table {name} as select * from empty")
+    return files_per_table
+
+
+def _register_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """The configuration as small tables the models join: no SQL is templated from config values."""
+    allocation, tenancy, tagged = config.allocation, config.tenancy, config.tagged
+    con.execute("create schema config")
+    con.execute(
+        """
+        create table config.settings as select
+            ?::varchar as cost_basis, ?::varchar as idle_mode, ?::varchar as shared_mode,
+            ?::varchar as namespace_label, ?::varchar as node_label, ?::varchar as node_tag,
+            ?::varchar as virtual_cluster_tag, ?::boolean as tagged_enabled, ?::varchar as tagged_tag,
+            ?::varchar as tagged_cluster_tag, ?::varchar as currency
+        """,
+        [
+            allocation.cost_basis, allocation.idle, allocation.shared,
+            tenancy.namespace_label, tenancy.node_label, tenancy.node_tag,
+            tenancy.virtual_cluster_tag, tagged.enabled, tagged.tag, tagged.cluster_tag, config.currency,
+        ],
+    )
+    con.execute("create table config.weights (node_class varchar, cpu double, memory double, gpu double)")
+    weights = allocation.weight_set()
+    for node_class, w in (("cpu_node", weights.cpu_node), ("gpu_node", weights.gpu_node)):
+        con.execute("insert into config.weights values (?, ?, ?, ?)", [node_class, w.cpu, w.memory, w.gpu])
+    con.execute("create table config.shared_namespaces (namespace varchar)")
+    if allocation.shared_namespaces:
+        con.executemany("insert into config.shared_namespaces values (?)", [[n] for n in allocation.shared_namespaces])
+    con.execute("create table config.namespace_rules (ordinal integer, pattern varchar, regex varchar, tenant varchar)")
+    if tenancy.namespaces:
+        con.executemany(
+            "insert into config.namespace_rules values (?, ?, ?, ?)",
+            [[i, r.pattern, glob_to_regex(r.pattern), r.tenant] for i, r in enumerate(tenancy.namespaces)],
+        )
+    con.execute("create table config.virtual_cluster_tenants (key varchar, tenant varchar)")
+    if tenancy.virtual_clusters:
+        con.executemany(
+            "insert into config.virtual_cluster_tenants values (?, ?)", [list(i) for i in tenancy.virtual_clusters.items()]
+        )
+    with INSTANCE_TYPES.open() as handle:
+        rows = [
+            [r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), float(r["gpu"]), float(r["on_demand_usd_per_hour"])]
+            for r in csv.DictReader(handle)
+        ]
+    con.execute(
+        "create table config.instance_types (instance_type varchar, vcpu double, memory_gib double,"
+        " gpu double, on_demand_usd_per_hour double)"
+    )
+    con.executemany("insert into config.instance_types values (?, ?, ?, ?, ?)", rows)
+
+
+def _run_models(con: duckdb.DuckDBPyConnection, models: list[Model], progress: Progress | None) -> dict[str, int]:
+    for layer in LAYERS:
+        con.execute(f"create schema {layer}")
+    counts = {}
+    for index, model in enumerate(models, start=1):
+        if progress:
+            progress(model.relation, index, len(models))
+        kind = "view" if model.layer == "staging" else "table"
+        try:
+            con.execute(f"create {kind} {model.relation} as\n{model.sql}")
+        except duckdb.Error as exc:
+            raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
+        if kind == "table":
+            counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
+    return counts
+
+
+def _failed_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    rows = con.sql("select * from marts.checks order by severity, check_name, cluster, period")
+    columns = rows.columns
+    return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
+
+
+def build(config: Config, progress: Progress | None = None) -> BuildResult:
+    """Run every model over the data directory's raw tables and publish the warehouse atomically."""
+    started = time.perf_counter()
+    data_dir = Path(config.data_dir)
+    if not partitions(data_dir, NODE_HOURS) and not partitions(data_dir, CUR_LINE_ITEMS):
+        raise DataError(
+            f"{data_dir}: no raw data (no prometheus/node_hours and no cur/line_items partitions); "
+            "run `chargeback collect`, or `chargeback demo` for the sample month"
+        )
+    models = discover_models()
+    target = config.warehouse_path
+    building = data_dir / f".warehouse.{uuid.uuid4().hex}.building.duckdb"
+    try:
+        con = duckdb.connect(str(building))
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            _register_raw(con, data_dir)
+            _register_config(con, config)
+            counts = _run_models(con, models, progress)
+            checks = _failed_checks(con)
+            con.execute(
+                "create table marts.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
+                " ?::varchar as data_dir",
+                [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
+            )
+        finally:
+            con.close()
+        failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
+        if failures:
+            lines = "\n  ".join(
+                f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
+                for c in failures
+            )
+            raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")
+        os.replace(building, target)
+    finally:
+        for leftover in (building, building.with_name(building.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+    return BuildResult(target, time.perf_counter() - started, counts, checks)
+
+
+@contextmanager
+def connect(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published warehouse, closed on exit."""
+    path = config.warehouse_path
+    if not path.is_file():
+        raise DataError(f"{path}: no warehouse yet; run `chargeback build` (or `chargeback demo`)")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def describe(result: BuildResult) -> str:
+    return json.dumps({"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2), **result.row_counts})

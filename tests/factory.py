@@ -1,0 +1,258 @@
+"""Small, explicit clusters for tests: nodes, pods and CUR lines written as real raw partitions.
+
+Tests state every number (prices, requests, usage) so the expected bill can be worked out by hand or
+by ``tests/reference.py``, never read back from the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from chargeback.landing import land
+from collectors import schemas
+
+GIB = 1024**3
+START = datetime(2026, 10, 1, tzinfo=UTC)
+ACCOUNT = "111122223333"
+
+
+def hour(n: int) -> datetime:
+    return START + timedelta(hours=n)
+
+
+@dataclass
+class Scenario:
+    cluster: str = "test-cluster"
+    node_hours: list[dict] = field(default_factory=list)
+    pod_hours: list[dict] = field(default_factory=list)
+    pods: dict[str, dict] = field(default_factory=dict)
+    namespace_labels: list[dict] = field(default_factory=list)
+    cur: list[dict] = field(default_factory=list)
+    virtual_clusters: list[dict] = field(default_factory=list)
+    job_runs: list[dict] = field(default_factory=list)
+
+    # --- nodes and their CUR lines -------------------------------------------------------------
+    def node(
+        self,
+        name: str,
+        instance_type: str,
+        hours: range | list[int],
+        cost_per_hour: float | None,
+        *,
+        vcpu: float,
+        memory_gib: float,
+        gpus: float = 0,
+        labels: dict[str, str] | None = None,
+        line_item_type: str = "Usage",
+        effective_cost_per_hour: float | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        instance_id = f"i-{abs(hash((self.cluster, name))) % 16**17:017x}"
+        for h in hours:
+            self.node_hours.append(
+                {
+                    "cluster": self.cluster,
+                    "node": name,
+                    "hour": hour(h),
+                    "provider_id": f"aws:///us-east-1a/{instance_id}",
+                    "instance_type": instance_type,
+                    "running_seconds": 3600.0,
+                    "cpu_capacity_cores": vcpu,
+                    "memory_capacity_bytes": memory_gib * GIB,
+                    "gpu_capacity": gpus,
+                    "labels": list((labels or {}).items()),
+                }
+            )
+            if cost_per_hour is not None:
+                product = {"vcpu": str(vcpu), "memory": f"{memory_gib:g} GiB"}
+                if gpus:
+                    product["gpu"] = str(gpus)
+                self.line(
+                    h,
+                    product_code="AmazonEC2",
+                    line_item_type=line_item_type,
+                    usage_type=f"BoxUsage:{instance_type}",
+                    resource_id=instance_id,
+                    cost=cost_per_hour,
+                    effective_cost=effective_cost_per_hour,
+                    instance_type=instance_type,
+                    product=product,
+                    tags=tags,
+                )
+        return instance_id
+
+    def line(
+        self,
+        h: int,
+        *,
+        product_code: str,
+        resource_id: str,
+        cost: float,
+        line_item_type: str = "Usage",
+        usage_type: str = "",
+        operation: str = "RunInstances",
+        usage_amount: float = 1.0,
+        hours: int = 1,
+        effective_cost: float | None = None,
+        on_demand_cost: float | None = None,
+        instance_type: str | None = None,
+        product: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.cur.append(
+            {
+                "bill_billing_period_start_date": START,
+                "bill_billing_period_end_date": datetime(2026, 11, 1, tzinfo=UTC),
+                "bill_payer_account_id": ACCOUNT,
+                "line_item_usage_account_id": ACCOUNT,
+                "line_item_line_item_type": line_item_type,
+                "line_item_usage_start_date": hour(h),
+                "line_item_usage_end_date": hour(h + hours),
+                "line_item_product_code": product_code,
+                "line_item_usage_type": usage_type,
+                "line_item_operation": operation,
+                "line_item_resource_id": resource_id,
+                "line_item_usage_amount": usage_amount,
+                "line_item_currency_code": "USD",
+                "line_item_unblended_rate": str(cost),
+                "line_item_unblended_cost": cost,
+                "line_item_net_unblended_cost": cost,
+                "line_item_line_item_description": "",
+                "pricing_public_on_demand_cost": on_demand_cost if on_demand_cost is not None else cost,
+                "pricing_term": "OnDemand",
+                "product_instance_type": instance_type,
+                "product_region_code": "us-east-1",
+                "product": list((product or {}).items()),
+                "reservation_effective_cost": None,
+                "reservation_net_effective_cost": None,
+                "savings_plan_savings_plan_effective_cost": effective_cost,
+                "savings_plan_net_savings_plan_effective_cost": effective_cost,
+                "resource_tags": list((tags or {}).items()),
+            }
+        )
+
+    # --- pods ----------------------------------------------------------------------------------
+    def pod(
+        self,
+        namespace: str,
+        name: str,
+        node: str,
+        hours: range | list[int],
+        *,
+        cpu_request: float,
+        cpu_usage: float,
+        memory_request_gib: float,
+        memory_usage_gib: float,
+        gpus: float = 0,
+        running_seconds: float = 3600.0,
+        labels: dict[str, str] | None = None,
+        owner: tuple[str, str] | None = ("ReplicaSet", None),
+    ) -> str:
+        uid = f"uid-{namespace}-{name}"
+        kind, owner_name = owner if owner else (None, None)
+        self.pods[uid] = {
+            "cluster": self.cluster,
+            "date": START.date(),
+            "namespace": namespace,
+            "pod": name,
+            "pod_uid": uid,
+            "owner_kind": kind,
+            "owner_name": owner_name or (f"{name.rsplit('-', 1)[0]}" if kind else None),
+            "start_time": hour(min(hours)),
+            "completion_time": None,
+            "labels": list((labels or {}).items()),
+        }
+        for h in hours:
+            self.pod_hours.append(
+                {
+                    "cluster": self.cluster,
+                    "namespace": namespace,
+                    "pod": name,
+                    "pod_uid": uid,
+                    "node": node,
+                    "hour": hour(h),
+                    "running_seconds": running_seconds,
+                    "cpu_request_core_seconds": cpu_request * running_seconds,
+                    "cpu_usage_core_seconds": cpu_usage * running_seconds,
+                    "memory_request_byte_seconds": memory_request_gib * GIB * running_seconds,
+                    "memory_working_set_byte_seconds": memory_usage_gib * GIB * running_seconds,
+                    "gpu_request_seconds": gpus * running_seconds,
+                }
+            )
+        return uid
+
+    def label_namespace(self, namespace: str, hours: range | list[int], labels: dict[str, str], seconds: float = 3600) -> None:
+        for h in hours:
+            self.namespace_labels.append(
+                {
+                    "cluster": self.cluster,
+                    "namespace": namespace,
+                    "hour": hour(h),
+                    "seconds_in_force": seconds,
+                    "labels": list(labels.items()),
+                }
+            )
+
+    def virtual_cluster(self, vc_id: str, name: str, namespace: str, tags: dict[str, str] | None = None) -> None:
+        self.virtual_clusters.append(
+            {
+                "collected_at": START,
+                "virtual_cluster_id": vc_id,
+                "name": name,
+                "arn": f"arn:aws:emr-containers:us-east-1:{ACCOUNT}:/virtualclusters/{vc_id}",
+                "state": "RUNNING",
+                "eks_cluster": self.cluster,
+                "namespace": namespace,
+                "created_at": START - timedelta(days=30),
+                "tags": list((tags or {}).items()),
+            }
+        )
+
+    def job_run(self, job_id: str, vc_id: str, name: str, start_hour: int) -> str:
+        self.job_runs.append(
+            {
+                "collected_at": START,
+                "job_run_id": job_id,
+                "virtual_cluster_id": vc_id,
+                "arn": self.job_arn(vc_id, job_id),
+                "name": name,
+                "state": "COMPLETED",
+                "created_at": hour(start_hour),
+                "finished_at": hour(start_hour + 1),
+                "release_label": "emr-7.2.0-latest",
+                "execution_role_arn": None,
+                "executor_instances": 2,
+                "executor_cores": 1.0,
+                "executor_memory_bytes": 2.0 * GIB,
+                "driver_cores": 1.0,
+                "driver_memory_bytes": 2.0 * GIB,
+                "tags": [],
+                "failure_reason": None,
+                "state_details": None,
+            }
+        )
+        return self.job_arn(vc_id, job_id)
+
+    @staticmethod
+    def job_arn(vc_id: str, job_id: str) -> str:
+        return f"arn:aws:emr-containers:us-east-1:{ACCOUNT}:/virtualclusters/{vc_id}/jobruns/{job_id}"
+
+    # --- writing -------------------------------------------------------------------------------
+    def write(self, data_dir: Path) -> Path:
+        tables = [
+            (schemas.NODE_HOURS, self.node_hours),
+            (schemas.POD_HOURS, self.pod_hours),
+            (schemas.PODS, list(self.pods.values())),
+            (schemas.NAMESPACE_LABELS, self.namespace_labels),
+            (schemas.CUR_LINE_ITEMS, self.cur),
+            (schemas.EMR_VIRTUAL_CLUSTERS, self.virtual_clusters),
+            (schemas.EMR_JOB_RUNS, self.job_runs),
+        ]
+        for table, rows in tables:
+            if rows:
+                land(data_dir, table, pa.Table.from_pylist(rows, schema=table.schema), origin="test scenario")
+        return data_dir
