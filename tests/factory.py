@@ -49,6 +49,7 @@ class Scenario:
         labels: dict[str, str] | None = None,
         line_item_type: str = "Usage",
         effective_cost_per_hour: float | None = None,
+        net_cost_per_hour: float | None = None,
         tags: dict[str, str] | None = None,
     ) -> str:
         instance_id = f"i-{abs(hash((self.cluster, name))) % 16**17:017x}"
@@ -79,6 +80,7 @@ class Scenario:
                     resource_id=instance_id,
                     cost=cost_per_hour,
                     effective_cost=effective_cost_per_hour,
+                    net_cost=net_cost_per_hour,
                     instance_type=instance_type,
                     product=product,
                     tags=tags,
@@ -98,6 +100,7 @@ class Scenario:
         usage_amount: float = 1.0,
         hours: int = 1,
         effective_cost: float | None = None,
+        net_cost: float | None = None,
         on_demand_cost: float | None = None,
         instance_type: str | None = None,
         product: dict[str, str] | None = None,
@@ -120,7 +123,7 @@ class Scenario:
                 "line_item_currency_code": "USD",
                 "line_item_unblended_rate": str(cost),
                 "line_item_unblended_cost": cost,
-                "line_item_net_unblended_cost": cost,
+                "line_item_net_unblended_cost": net_cost if net_cost is not None and effective_cost is None else cost,
                 "line_item_line_item_description": "",
                 "pricing_public_on_demand_cost": on_demand_cost if on_demand_cost is not None else cost,
                 "pricing_term": "OnDemand",
@@ -130,7 +133,7 @@ class Scenario:
                 "reservation_effective_cost": None,
                 "reservation_net_effective_cost": None,
                 "savings_plan_savings_plan_effective_cost": effective_cost,
-                "savings_plan_net_savings_plan_effective_cost": effective_cost,
+                "savings_plan_net_savings_plan_effective_cost": net_cost if effective_cost is not None else None,
                 "resource_tags": list((tags or {}).items()),
             }
         )

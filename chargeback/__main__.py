@@ -1,0 +1,3 @@
+from chargeback.cli import main
+
+main()

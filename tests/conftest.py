@@ -1,0 +1,43 @@
+"""Shared fixtures: build a scenario through the real pipeline and query its marts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from chargeback import config as config_module
+from chargeback.warehouse import build, connect
+from tests.factory import Scenario
+
+
+class Built:
+    """A scenario built into a warehouse, with a helper to run read-only queries on its marts."""
+
+    def __init__(self, config: config_module.Config):
+        self.config = config
+
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        with connect(self.config) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: list | None = None):
+        return self.rows(sql, params)[0][0]
+
+    def tenant_totals(self) -> dict[str, float]:
+        """Each bill line's exact total; lines holding only sub-micro-cent rounding dust are left out."""
+        rows = self.rows("select tenant, sum(total_cost) from marts.fct_tenant_costs_daily group by tenant")
+        return {t: float(v) for t, v in rows if abs(v) > 1e-9}
+
+
+@pytest.fixture
+def build_scenario(tmp_path: Path) -> Callable[..., Built]:
+    def run(scenario: Scenario, **settings) -> Built:
+        data_dir = tmp_path / "data"
+        scenario.write(data_dir)
+        config = config_module.parse({"data_dir": str(data_dir), **settings})
+        build(config)
+        return Built(config)
+
+    return run
