@@ -41,12 +41,18 @@ def partition_path(data_dir: Path, table: RawTable, value: str) -> Path:
 
 
 def conform(table: RawTable, data: pa.Table, origin: str) -> pa.Table:
-    """Cast ``data`` to exactly the raw table's schema (extra columns dropped), or say what is wrong."""
-    missing = [f.name for f in table.schema if f.name not in data.column_names]
+    """Cast ``data`` to exactly the raw table's schema, or say what is wrong.
+
+    Extra columns are dropped; optional (nullable) columns the source lacks are filled with nulls.
+    """
+    missing = [f.name for f in table.schema if f.name not in data.column_names and not f.nullable]
     if missing:
         raise DataError(f"{origin}: {table.key} is missing column(s) {', '.join(missing)}")
     columns = []
     for field in table.schema:
+        if field.name not in data.column_names:  # an optional column the source lacks (e.g. net_ costs)
+            columns.append(pa.nulls(data.num_rows, field.type))
+            continue
         column = data.column(field.name)
         try:
             columns.append(column.cast(field.type))
