@@ -103,10 +103,14 @@ def monthly_bill(config: Config, period: str, tenant: str | None = None, cluster
         rows = con.execute(BILL_LINES_SQL, params).fetchall()
         source_total, estimated = con.execute(SOURCE_TOTAL_SQL, params).fetchall()[0]
         currency = con.execute("select currency from config.settings").fetchall()[0][0]
-        known = [r[0] for r in con.execute("select distinct period from marts.fct_tenant_costs_daily order by 1").fetchall()]
+        known = [
+            r[0] for r in con.execute("select distinct period from marts.fct_tenant_costs_daily order by 1").fetchall()
+        ]
     if not rows:
         have = ", ".join(known) or "none"
-        raise DataError(f"no costs for period {period}{f' in cluster {cluster}' if cluster else ''} (periods built: {have})")
+        raise DataError(
+            f"no costs for period {period}{f' in cluster {cluster}' if cluster else ''} (periods built: {have})"
+        )
     exact = {row[0]: dict(zip((*PARTS, "total"), row[1:], strict=True)) for row in rows}
     names = sorted(exact)
     totals = apportion({t: exact[t]["total"] for t in names}, to_cents(source_total), order=names)

@@ -29,8 +29,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 ConfigOption = Annotated[
     Path | None,
@@ -91,14 +92,20 @@ def _print_bill(bill: Bill, fmt: Format) -> None:
         style = "dim" if line.is_sentinel else None
         table.add_row(line.tenant, *(_money(line.parts[p]) for p in PARTS), _money(line.total), style=style)
     out.print(table)
-    out.print(f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}")
+    out.print(
+        f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}"
+    )
     if bill.estimated:
-        out.print(f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]")
+        out.print(
+            f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]"
+        )
 
 
 @app.command()
 def demo(
-    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Only build the sample month and print its bill.")] = False,
+    no_dashboard: Annotated[
+        bool, typer.Option("--no-dashboard", help="Only build the sample month and print its bill.")
+    ] = False,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where to build the demo.")] = Path("data"),
 ) -> None:
     """Build the bundled sample month (October 2026) into the data directory and print its bill.
@@ -163,8 +170,13 @@ def check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         if c["severity"] == "info":
             verdict = "info"
         table.add_row(
-            c["check_name"], c["severity"], c["cluster"], c["period"],
-            f"{c['expected']:.6f}", f"{c['actual']:.6f}", verdict,
+            c["check_name"],
+            c["severity"],
+            c["cluster"],
+            c["period"],
+            f"{c['expected']:.6f}",
+            f"{c['actual']:.6f}",
+            verdict,
         )
     out.print(table)
     if failed:

@@ -31,11 +31,11 @@ def run_demo(data_dir: Path, progress: Progress | None = None) -> tuple[config_m
     data_dir = Path(data_dir)
     raw = data_dir / "raw"
     if raw.exists() and not (data_dir / DEMO_MARKER).exists():
-        raise ChargebackError(
-            f"{data_dir} already holds collected data; run the demo elsewhere with --data-dir DIR"
-        )
+        raise ChargebackError(f"{data_dir} already holds collected data; run the demo elsewhere with --data-dir DIR")
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / DEMO_MARKER).write_text("raw/ is a copy of the bundled sample month; `chargeback demo` may replace it\n")
+    (data_dir / DEMO_MARKER).write_text(
+        "raw/ is a copy of the bundled sample month; `chargeback demo` may replace it\n"
+    )
     if raw.exists():
         shutil.rmtree(raw)
     shutil.copytree(sample / "raw", raw)

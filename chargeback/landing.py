@@ -61,9 +61,7 @@ def conform(table: RawTable, data: pa.Table, origin: str) -> pa.Table:
                 f"{origin}: {table.key} column {field.name!r} is {column.type}, expected {field.type}: {exc}"
             ) from exc
         if not field.nullable and column.null_count:
-            raise DataError(
-                f"{origin}: {table.key} column {field.name!r} has {column.null_count} null value(s)"
-            )
+            raise DataError(f"{origin}: {table.key} column {field.name!r} has {column.null_count} null value(s)")
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 

@@ -18,7 +18,9 @@ def to_cents(amount: Decimal) -> Decimal:
     return Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def apportion(amounts: Mapping[str, Decimal], target: Decimal, order: Sequence[str] | None = None) -> dict[str, Decimal]:
+def apportion(
+    amounts: Mapping[str, Decimal], target: Decimal, order: Sequence[str] | None = None
+) -> dict[str, Decimal]:
     """Give each amount whole cents so they sum exactly to ``target`` (itself in whole cents).
 
     Each key first gets its amount rounded down to the cent; the cents still missing (or in excess)

@@ -116,9 +116,17 @@ def _register_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             ?::varchar as tagged_cluster_tag, ?::varchar as currency
         """,
         [
-            allocation.cost_basis, allocation.idle, allocation.shared,
-            tenancy.namespace_label, tenancy.node_label, tenancy.node_tag,
-            tenancy.virtual_cluster_tag, tagged.enabled, tagged.tag, tagged.cluster_tag, config.currency,
+            allocation.cost_basis,
+            allocation.idle,
+            allocation.shared,
+            tenancy.namespace_label,
+            tenancy.node_label,
+            tenancy.node_tag,
+            tenancy.virtual_cluster_tag,
+            tagged.enabled,
+            tagged.tag,
+            tagged.cluster_tag,
+            config.currency,
         ],
     )
     con.execute("create table config.weights (node_class varchar, cpu double, memory double, gpu double)")
@@ -137,11 +145,18 @@ def _register_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.execute("create table config.virtual_cluster_tenants (key varchar, tenant varchar)")
     if tenancy.virtual_clusters:
         con.executemany(
-            "insert into config.virtual_cluster_tenants values (?, ?)", [list(i) for i in tenancy.virtual_clusters.items()]
+            "insert into config.virtual_cluster_tenants values (?, ?)",
+            [list(i) for i in tenancy.virtual_clusters.items()],
         )
     with INSTANCE_TYPES.open() as handle:
         rows = [
-            [r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), float(r["gpu"]), float(r["on_demand_usd_per_hour"])]
+            [
+                r["instance_type"],
+                float(r["vcpu"]),
+                float(r["memory_gib"]),
+                float(r["gpu"]),
+                float(r["on_demand_usd_per_hour"]),
+            ]
             for r in csv.DictReader(handle)
         ]
     con.execute(

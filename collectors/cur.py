@@ -57,7 +57,9 @@ def read_manifest(export_dir: Path, billing_period: str) -> CurManifest:
         if not local.is_file():
             raise DataError(f"{path}: lists {uri}, which is not at {local}")
         resolved.append(local)
-    return CurManifest(path, body.get("exportName", Path(export_dir).name), billing_period, execution_id, tuple(resolved))
+    return CurManifest(
+        path, body.get("exportName", Path(export_dir).name), billing_period, execution_id, tuple(resolved)
+    )
 
 
 def _batches(manifest: CurManifest) -> Iterator[pa.Table]:

@@ -188,7 +188,9 @@ class Scenario:
             )
         return uid
 
-    def label_namespace(self, namespace: str, hours: range | list[int], labels: dict[str, str], seconds: float = 3600) -> None:
+    def label_namespace(
+        self, namespace: str, hours: range | list[int], labels: dict[str, str], seconds: float = 3600
+    ) -> None:
         for h in hours:
             self.namespace_labels.append(
                 {

@@ -21,12 +21,24 @@ def m5(s: Scenario, name: str, hours, cost: float = 1.0, **kwargs) -> str:
     return s.node(name, "m5.xlarge", hours, cost, vcpu=4, memory_gib=16, **kwargs)
 
 
-def small_pod(s: Scenario, namespace: str, name: str, node: str, hours, cpu: float = 1, mem: float = 4, **kwargs) -> str:
-    return s.pod(namespace, name, node, hours, cpu_request=cpu, cpu_usage=cpu / 2, memory_request_gib=mem,
-                 memory_usage_gib=mem / 2, **kwargs)
+def small_pod(
+    s: Scenario, namespace: str, name: str, node: str, hours, cpu: float = 1, mem: float = 4, **kwargs
+) -> str:
+    return s.pod(
+        namespace,
+        name,
+        node,
+        hours,
+        cpu_request=cpu,
+        cpu_usage=cpu / 2,
+        memory_request_gib=mem,
+        memory_usage_gib=mem / 2,
+        **kwargs,
+    )
 
 
 # --- sole tenancy ---------------------------------------------------------------------------------
+
 
 def sole_tenancy() -> Scenario:
     s = Scenario()
@@ -49,7 +61,8 @@ def test_dedicated_node_cost_goes_to_its_tenant_with_idle_and_shows_ghost_hours(
     compute, idle = built.rows(
         "select sum(compute_cost), sum(idle_cost) from marts.fct_tenant_costs_daily where tenant = 'risk'"
     )[0]
-    # Hour 0: pods allocate 2.5 vCPU and 7 GiB (requests) -> 2.5*9/52 + 7/52 = 29.5/52; hour 1: 0.5 vCPU, 1 GiB -> 5.5/52.
+    # Hour 0: pods allocate 2.5 vCPU and 7 GiB (requests) -> 2.5*9/52 + 7/52 = 29.5/52;
+    # hour 1: 0.5 vCPU and 1 GiB -> 5.5/52.
     assert float(compute) == pytest.approx(35 / 52, abs=1e-9)
     assert float(idle) == pytest.approx(2 - 35 / 52, abs=1e-9)
     ghosts = built.rows(
@@ -70,6 +83,7 @@ def test_dedicated_node_by_cur_tag_when_the_node_has_no_label(build_scenario):
 
 
 # --- soft tenancy ---------------------------------------------------------------------------------
+
 
 def test_unmapped_namespace_is_billed_as_unallocated_and_nothing_is_dropped(build_scenario):
     s = Scenario()
@@ -110,6 +124,7 @@ def test_label_wins_over_glob_and_first_glob_rule_wins(build_scenario):
 
 # --- EMR on EKS -----------------------------------------------------------------------------------
 
+
 def emr_scenario() -> Scenario:
     s = Scenario()
     m5(s, "spot-1", [0])
@@ -117,8 +132,7 @@ def emr_scenario() -> Scenario:
     s.virtual_cluster("vc2", "ml-spark", "emr-ml")
     arn = s.job_run("job1", "vc1", "daily-etl", 0)
     labels = {"emr-containers.amazonaws.com/job.id": "job1", "spark-role": "driver"}
-    small_pod(s, "emr-data-eng", "driver", "spot-1", [0], cpu=1, mem=4, labels=labels, owner=None,
-              running_seconds=1800)
+    small_pod(s, "emr-data-eng", "driver", "spot-1", [0], cpu=1, mem=4, labels=labels, owner=None, running_seconds=1800)
     s.line(0, product_code="ElasticMapReduce", resource_id=arn, cost=0.30, usage_type="USE1-EMR-EKS-EC2-vCPUHours")
     s.line(0, product_code="ElasticMapReduce", resource_id=s.job_arn("vc1", "missing"), cost=0.05)
     return s
@@ -126,13 +140,17 @@ def emr_scenario() -> Scenario:
 
 def test_emr_charges_go_to_the_virtual_clusters_tenant_and_unknown_jobs_to_unallocated(build_scenario):
     built = build_scenario(emr_scenario())
-    rows = dict(built.rows(
-        "select tenant, sum(emr_cost) from marts.fct_tenant_costs_daily group by tenant having sum(emr_cost) <> 0"
-    ))
+    rows = dict(
+        built.rows(
+            "select tenant, sum(emr_cost) from marts.fct_tenant_costs_daily group by tenant having sum(emr_cost) <> 0"
+        )
+    )
     assert {k: float(v) for k, v in rows.items()} == pytest.approx({"data-eng": 0.30, "__unallocated__": 0.05})
     # The driver alone on the node takes its whole $1 (split + idle share), plus its EMR charge.
-    job = built.rows("select compute_cost + idle_cost, emr_cost, total_cost, tenant from marts.fct_emr_job_costs"
-                     " where job_run_id = 'job1'")[0]
+    job = built.rows(
+        "select compute_cost + idle_cost, emr_cost, total_cost, tenant from marts.fct_emr_job_costs"
+        " where job_run_id = 'job1'"
+    )[0]
     assert [float(x) for x in job[:3]] == pytest.approx([1.0, 0.30, 1.30], abs=1e-9)
     assert job[3] == "data-eng"
 
@@ -147,6 +165,7 @@ def test_virtual_cluster_tenant_from_config_by_name(build_scenario):
 
 
 # --- idle modes -----------------------------------------------------------------------------------
+
 
 def two_nodes() -> Scenario:
     s = Scenario()
@@ -184,14 +203,21 @@ def test_gpu_nobody_requested_stays_idle_in_node_mode(build_scenario):
 
 # --- shared costs ---------------------------------------------------------------------------------
 
+
 def shared_scenario() -> Scenario:
     s = Scenario()
     m5(s, "n1", [0])
     s.node("n2", "m5.xlarge", [0], 3.0, vcpu=4, memory_gib=16)
     small_pod(s, "a-api", "a", "n1", [0])
     small_pod(s, "b-api", "b", "n2", [0])
-    s.line(0, product_code="AmazonEKS", resource_id=f"arn:aws:eks:us-east-1:111122223333:cluster/{s.cluster}",
-           cost=0.40, usage_type="USE1-AmazonEKS-Hours:perCluster", operation="CreateOperation")
+    s.line(
+        0,
+        product_code="AmazonEKS",
+        resource_id=f"arn:aws:eks:us-east-1:111122223333:cluster/{s.cluster}",
+        cost=0.40,
+        usage_type="USE1-AmazonEKS-Hours:perCluster",
+        operation="CreateOperation",
+    )
     return s
 
 
@@ -219,6 +245,7 @@ def test_shared_namespace_pods_join_the_shared_pool(build_scenario):
 
 # --- cost bases and tagged lines ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("basis", "expected"), [("amortized", 0.72), ("net_amortized", 0.70), ("on_demand", 1.0)])
 def test_cost_basis_of_a_savings_plan_covered_node(build_scenario, basis, expected):
     s = Scenario()
@@ -232,8 +259,14 @@ def test_tagged_lines_join_the_tenant_and_out_of_scope_lines_do_not(build_scenar
     s = Scenario()
     m5(s, "n1", [0])
     small_pod(s, "a-api", "a", "n1", [0])
-    s.line(0, product_code="AmazonEC2", resource_id="vol-0abc", cost=0.25, usage_type="EBS:VolumeUsage.gp3",
-           tags={"user_tenant": "ml", "user_eks_cluster_name": s.cluster})
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id="vol-0abc",
+        cost=0.25,
+        usage_type="EBS:VolumeUsage.gp3",
+        tags={"user_tenant": "ml", "user_eks_cluster_name": s.cluster},
+    )
     s.line(0, product_code="AmazonEC2", resource_id="i-0bastion", cost=5.0, usage_type="BoxUsage:t3.medium")
     s.line(0, product_code="AmazonEC2", resource_id="", cost=9.0, line_item_type="Tax")
     built = build_scenario(s, tenancy=TEAMS)
@@ -249,4 +282,6 @@ def test_node_day_without_cur_is_estimated_at_on_demand_price(build_scenario):
     small_pod(s, "a-api", "a", "n1", [0, 24])
     built = build_scenario(s, tenancy=TEAMS)
     assert built.tenant_totals() == pytest.approx({"team-a": 1.0 + 0.192}, abs=1e-9)
-    assert float(built.scalar("select actual from marts.checks where check_name = 'estimated_cost'")) == pytest.approx(0.192)
+    assert float(built.scalar("select actual from marts.checks where check_name = 'estimated_cost'")) == pytest.approx(
+        0.192
+    )

@@ -13,7 +13,9 @@ import pytest
 from chargeback.bill import monthly_bill
 from tests.factory import Scenario
 
-NAMESPACES = {"tenancy": {"namespaces": [{"pattern": "ns-a", "tenant": "team-a"}, {"pattern": "ns-b", "tenant": "team-b"}]}}
+NAMESPACES = {
+    "tenancy": {"namespaces": [{"pattern": "ns-a", "tenant": "team-a"}, {"pattern": "ns-b", "tenant": "team-b"}]}
+}
 
 
 def m5_example() -> Scenario:
@@ -59,10 +61,13 @@ def test_gpu_node_unit_prices_match_aws_example(build_scenario):
     s = Scenario()
     s.node("gpu-1", "p3.16xlarge", [0], 10.0, vcpu=64, memory_gib=488, gpus=8)
     # One pod with exactly an eighth of the node: 1 GPU, 8 vCPU, 61 GiB -> 22.3u = $1.25.
-    s.pod("ns-a", "trainer", "gpu-1", [0], cpu_request=8, cpu_usage=1, memory_request_gib=61, memory_usage_gib=10, gpus=1)
+    s.pod(
+        "ns-a", "trainer", "gpu-1", [0], cpu_request=8, cpu_usage=1, memory_request_gib=61, memory_usage_gib=10, gpus=1
+    )
     built = build_scenario(s, **NAMESPACES)
     gpu, cpu, mem = built.rows(
-        "select gpu_price_per_gpu_hour, cpu_price_per_core_hour, memory_price_per_gib_hour from marts.fct_node_costs_hourly"
+        "select gpu_price_per_gpu_hour, cpu_price_per_core_hour, memory_price_per_gib_hour"
+        " from marts.fct_node_costs_hourly"
     )[0]
     assert round(gpu, 6) == 0.504484
     assert round(cpu, 6) == 0.050448

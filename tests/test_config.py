@@ -90,15 +90,25 @@ def test_custom_weights_apply_to_gpu_nodes_unless_overridden():
     plain = config_module.parse({"allocation": {"weights": "custom", "custom_weights": {"cpu": 2, "memory": 1}}})
     assert plain.allocation.weight_set().gpu_node == plain.allocation.weight_set().cpu_node
     split = config_module.parse(
-        {"allocation": {"weights": "custom", "custom_weights": {"cpu": 2, "memory": 1, "gpu_node": {"cpu": 1, "memory": 1, "gpu": 5}}}}
+        {
+            "allocation": {
+                "weights": "custom",
+                "custom_weights": {"cpu": 2, "memory": 1, "gpu_node": {"cpu": 1, "memory": 1, "gpu": 5}},
+            }
+        }
     )
     assert split.allocation.weight_set().gpu_node.gpu == 5
 
 
 @pytest.mark.parametrize(
     ("pattern", "matches", "misses"),
-    [("payments-*", ["payments-api", "payments-"], ["payment-api", "xpayments-a"]), ("team-?", ["team-a"], ["team-ab"]),
-     ("ns-[ab]", ["ns-a"], ["ns-c"]), ("ns-[!ab]", ["ns-c"], ["ns-a"]), ("a.b", ["a.b"], ["axb"])],
+    [
+        ("payments-*", ["payments-api", "payments-"], ["payment-api", "xpayments-a"]),
+        ("team-?", ["team-a"], ["team-ab"]),
+        ("ns-[ab]", ["ns-a"], ["ns-c"]),
+        ("ns-[!ab]", ["ns-c"], ["ns-a"]),
+        ("a.b", ["a.b"], ["axb"]),
+    ],
 )
 def test_glob_translation(pattern, matches, misses):
     regex = re.compile(glob_to_regex(pattern))
@@ -112,8 +122,11 @@ def _keys(model: type, prefix: str = "") -> set[str]:
         if name == "source":
             continue
         annotation = field.annotation
-        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)
-                  and hasattr(a, "model_fields")]
+        nested = [
+            a
+            for a in getattr(annotation, "__args__", (annotation,))
+            if isinstance(a, type) and hasattr(a, "model_fields")
+        ]
         keys.add(prefix + name)
         for sub in nested:
             keys |= _keys(sub, f"{prefix}{name}.")

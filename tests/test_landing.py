@@ -16,8 +16,12 @@ from collectors.schemas import BY_KEY, NODE_HOURS, RAW_TABLES
 def node_rows(hours: list[int], node: str = "n1") -> pa.Table:
     return pa.Table.from_pylist(
         [
-            {"cluster": "c", "node": node, "hour": datetime(2026, 10, 1 + h // 24, h % 24, tzinfo=UTC),
-             "running_seconds": 3600.0}
+            {
+                "cluster": "c",
+                "node": node,
+                "hour": datetime(2026, 10, 1 + h // 24, h % 24, tzinfo=UTC),
+                "running_seconds": 3600.0,
+            }
             for h in hours
         ]
     )

@@ -25,14 +25,17 @@ def test_largest_remainder_matches_aws_namespace_example():
 def test_three_thirds_give_the_spare_cent_to_the_first_name_on_a_tie():
     third = D(1) / 3
     assert apportion({"x": third, "y": third, "z": third}, D("1.00"), order=["x", "y", "z"]) == {
-        "x": D("0.34"), "y": D("0.33"), "z": D("0.33"),
+        "x": D("0.34"),
+        "y": D("0.33"),
+        "z": D("0.33"),
     }
 
 
 def test_negative_lines_and_excess_cents():
     # A credit line: floors give -0.02 + 1.01 = 0.99, one cent missing goes to the larger remainder (0.999).
     assert apportion({"credit": D("-0.014"), "usage": D("1.014")}, D("1.00")) == {
-        "credit": D("-0.01"), "usage": D("1.01"),
+        "credit": D("-0.01"),
+        "usage": D("1.01"),
     }
 
 

@@ -1,0 +1,135 @@
+"""The command line end to end on the bundled sample month, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from chargeback.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+TENANTS = {"payments", "data-eng", "ml", "risk"}
+
+
+def chargeback(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "chargeback", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"chargeback {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("demo")
+    result = chargeback("demo", "--no-dashboard", cwd=cwd)
+    assert "Bill 2026-10" in result.stdout
+    return cwd
+
+
+def in_scope_source_total() -> Decimal:
+    """The sample CUR's in-scope amortized cost, computed straight from the landed Parquet.
+
+    A deliberately plain reading of DESIGN.md's scope: usage lines of the cluster's node instances
+    (their ids from Prometheus' provider_id), the cluster's EKS fee, EMR on EKS job runs, and lines
+    tagged to a tenant; never the Savings Plan negation and fee lines, tax, or EKSPod-EC2 rows.
+    """
+    nodes = pq.read_table(SAMPLE / "raw" / "prometheus" / "node_hours").column("provider_id").to_pylist()
+    instances = {p.rsplit("/", 1)[-1] for p in nodes if p}
+    total = Decimal(0)
+    for row in pq.read_table(SAMPLE / "raw" / "cur" / "line_items").to_pylist():
+        if row["line_item_line_item_type"] not in ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"):
+            continue
+        if row["line_item_operation"] == "EKSPod-EC2":
+            continue
+        rid, product = row["line_item_resource_id"] or "", row["line_item_product_code"]
+        tags = dict(row["resource_tags"] or [])
+        in_scope = (
+            (product == "AmazonEC2" and rid in instances)
+            or (product == "AmazonEKS" and rid.endswith(":cluster/prod-analytics"))
+            or (product == "ElasticMapReduce" and "/jobruns/" in rid)
+            or "user_tenant" in tags
+        )
+        if not in_scope:
+            continue
+        covered = row["line_item_line_item_type"] == "SavingsPlanCoveredUsage"
+        cost = row["savings_plan_savings_plan_effective_cost"] if covered else row["line_item_unblended_cost"]
+        total += Decimal(str(cost))
+    return total
+
+
+def test_demo_bill_json_adds_up_to_the_cent_and_to_the_source(demo_dir):
+    bill = json.loads(chargeback("bill", "--period", "2026-10", "--format", "json", cwd=demo_dir).stdout)
+    assert bill["period"] == "2026-10" and bill["currency"] == "USD"
+    total = Decimal(bill["total"])
+    assert total == Decimal(bill["source_total"])
+    assert total == in_scope_source_total().quantize(Decimal("0.01"))
+    assert sum(Decimal(line["total"]) for line in bill["lines"]) == total
+    for line in bill["lines"]:
+        parts = [Decimal(line[p]) for p in ("compute", "idle", "shared", "emr", "tagged")]
+        assert sum(parts) == Decimal(line["total"]), line
+        assert all(len(line[p].split(".")[1]) == 2 for p in ("total", "compute", "idle", "shared", "emr", "tagged"))
+    names = {line["tenant"] for line in bill["lines"]}
+    assert names >= TENANTS
+    assert "__unallocated__" in names  # the sandbox namespace and the EMR charge of a job nobody collected
+    by_name = {line["tenant"]: line for line in bill["lines"]}
+    assert Decimal(by_name["ml"]["tagged"]) > 0  # the EBS volume tagged tenant=ml
+    assert Decimal(by_name["data-eng"]["emr"]) > 0 and Decimal(by_name["ml"]["emr"]) > 0
+
+
+def test_bill_for_one_tenant_matches_its_line_in_the_full_bill(demo_dir):
+    full = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
+    risk = json.loads(chargeback("bill", "-p", "2026-10", "-t", "risk", "-f", "json", cwd=demo_dir).stdout)
+    assert risk["lines"] == [line for line in full["lines"] if line["tenant"] == "risk"]
+    assert risk["total"] == risk["lines"][0]["total"]
+
+
+def test_bill_csv_has_the_same_lines(demo_dir):
+    csv_text = chargeback("bill", "-p", "2026-10", "-f", "csv", cwd=demo_dir).stdout.splitlines()
+    full = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
+    assert csv_text[0] == "period,currency,tenant,compute,idle,shared,emr,tagged,total"
+    assert [row.split(",")[2] for row in csv_text[1:]] == [line["tenant"] for line in full["lines"]]
+    assert [row.split(",")[-1] for row in csv_text[1:]] == [line["total"] for line in full["lines"]]
+
+
+def test_check_passes_on_the_demo(demo_dir):
+    result = chargeback("check", cwd=demo_dir)
+    assert "conservation" in result.stdout and "all invariants hold" in result.stdout
+
+
+def test_user_mistakes_get_one_clear_line_and_exit_2(demo_dir, tmp_path):
+    bad = chargeback("bill", "--period", "2026-13", cwd=demo_dir, check=False)
+    assert bad.returncode == 2 and "is not YYYY-MM" in bad.stderr and "Traceback" not in bad.stderr
+    missing = chargeback("bill", "--period", "2026-09", cwd=demo_dir, check=False)
+    assert missing.returncode == 2 and "no costs for period 2026-09 (periods built: 2026-10)" in missing.stderr
+    config = tmp_path / "c.toml"
+    config.write_text("[allocation]\nidle = 'nodes'\n")
+    broken = chargeback("build", "--config", str(config), cwd=demo_dir, check=False)
+    assert broken.returncode == 2 and "allocation.idle: 'nodes' is not allowed" in broken.stderr
+    empty = chargeback("build", "--data-dir", str(tmp_path / "nothing"), cwd=demo_dir, check=False)
+    assert empty.returncode == 2 and "no raw data" in empty.stderr and "chargeback demo" in empty.stderr
+    nowarehouse = chargeback("check", "--data-dir", str(tmp_path / "nothing"), cwd=demo_dir, check=False)
+    assert nowarehouse.returncode == 2 and "no warehouse yet" in nowarehouse.stderr
+
+
+def test_demo_never_overwrites_collected_data(tmp_path):
+    (tmp_path / "data" / "raw" / "prometheus").mkdir(parents=True)
+    refused = chargeback("demo", "--no-dashboard", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "already holds collected data" in refused.stderr
+    assert (tmp_path / "data" / "raw" / "prometheus").is_dir()
+
+
+def test_every_command_and_option_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"chargeback {name}" in readme, f"`chargeback {name}` is not in the README"
+        assert command.callback.__doc__, f"`chargeback {name}` has no help text"
