@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -133,3 +134,12 @@ def test_every_command_and_option_is_documented_in_the_readme():
         name = command.name or command.callback.__name__
         assert f"chargeback {name}" in readme, f"`chargeback {name}` is not in the README"
         assert command.callback.__doc__, f"`chargeback {name}` has no help text"
+
+
+def test_readme_shows_the_bill_the_demo_prints(demo_dir):
+    bill = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
+    readme = (ROOT / "README.md").read_text()
+    for line in bill["lines"]:
+        cells = [f"{Decimal(line[p]):,.2f}" for p in ("compute", "idle", "shared", "emr", "tagged", "total")]
+        assert re.search(r"^ " + re.escape(line["tenant"]) + r"\s+" + r"\s+".join(map(re.escape, cells)) + r"$",
+                         readme, re.M), f"README's sample bill is out of date for {line['tenant']}"
