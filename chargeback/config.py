@@ -141,7 +141,6 @@ class Config(_Strict):
     allocation: Allocation = Allocation()
     tenancy: Tenancy = Tenancy()
     tagged: Tagged = Tagged()
-    source: Path | None = None  # the file it was read from, if any
 
     @property
     def warehouse_path(self) -> Path:
@@ -209,4 +208,4 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     if "data_dir" in data and not Path(data["data_dir"]).is_absolute():
         data["data_dir"] = str(path.parent / data["data_dir"])
-    return parse(data, str(path)).model_copy(update={"source": path})
+    return parse(data, str(path))

@@ -10,7 +10,6 @@ half-built state and never hold a lock the builder needs. A build that breaks an
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import time
@@ -78,15 +77,12 @@ def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:
     return [models[name] for name in order]
 
 
-def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, int]:
+def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     """One view per raw table over its partitions; an empty table where nothing was collected."""
     con.execute("create schema raw")
-    files_per_table = {}
     for table in RAW_TABLES:
         name = f"raw.{table.source}__{table.name}"
-        files = partitions(data_dir, table)
-        files_per_table[table.key] = len(files)
-        if files:
+        if partitions(data_dir, table):
             try:
                 pattern = str((table_dir(data_dir, table)).resolve() / "*=*" / PARTITION_FILE).replace("'", "''")
                 con.execute(f"create view {name} as select * from read_parquet('{pattern}', union_by_name = true)")
@@ -100,7 +96,6 @@ def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, i
         else:
             empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
             con.execute(f"create table {name} as select * from empty")
-    return files_per_table
 
 
 def _register_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -243,7 +238,3 @@ def connect(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
-
-
-def describe(result: BuildResult) -> str:
-    return json.dumps({"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2), **result.row_counts})

@@ -119,8 +119,6 @@ def test_glob_translation(pattern, matches, misses):
 def _keys(model: type, prefix: str = "") -> set[str]:
     keys = set()
     for name, field in model.model_fields.items():
-        if name == "source":
-            continue
         annotation = field.annotation
         nested = [
             a
