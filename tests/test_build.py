@@ -1,0 +1,54 @@
+"""A build publishes atomically and only when every invariant holds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from chargeback import config as config_module
+from chargeback import warehouse
+from chargeback.bill import monthly_bill
+from chargeback.errors import InvariantError
+from tests.factory import Scenario
+
+TEAMS = {"namespaces": [{"pattern": "a-*", "tenant": "team-a"}, {"pattern": "b-*", "tenant": "team-b"}]}
+
+
+def two_teams() -> Scenario:
+    s = Scenario()
+    for name, ns in (("n1", "a-api"), ("n2", "b-api")):
+        s.node(name, "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
+        s.pod(ns, f"{ns}-pod", name, [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4)
+    return s
+
+
+def test_a_build_that_loses_a_dollar_fails_loudly_and_keeps_the_published_warehouse(tmp_path, monkeypatch):
+    config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
+    two_teams().write(tmp_path)
+    warehouse.build(config)
+    published = config.warehouse_path.read_bytes()
+
+    real = warehouse.discover_models
+
+    def dropping_team_a():  # a model bug: one tenant's lines vanish from the daily mart
+        return [
+            dataclasses.replace(m, sql=m.sql.replace("from unioned\n", "from unioned where tenant <> 'team-a'\n"))
+            if m.relation == "marts.fct_tenant_costs_daily" else m
+            for m in real()
+        ]
+
+    monkeypatch.setattr(warehouse, "discover_models", dropping_team_a)
+    with pytest.raises(InvariantError, match=r"conservation test-cluster 2026-10: expected 2\.0+, got 1\.0+"):
+        warehouse.build(config)
+    assert config.warehouse_path.read_bytes() == published, "the published warehouse is untouched"
+    assert not list(tmp_path.glob(".warehouse.*")), "the failed build leaves no files behind"
+    bill = monthly_bill(config, "2026-10")
+    assert {line.tenant: str(line.total) for line in bill.lines} == {"team-a": "1.00", "team-b": "1.00"}
+
+
+def test_models_are_ordered_by_what_they_read():
+    order = [m.relation for m in warehouse.discover_models()]
+    for model in warehouse.discover_models():
+        for dependency in model.depends_on:
+            assert order.index(dependency) < order.index(model.relation)
