@@ -285,3 +285,29 @@ def test_node_day_without_cur_is_estimated_at_on_demand_price(build_scenario):
     assert float(built.scalar("select actual from marts.checks where check_name = 'estimated_cost'")) == pytest.approx(
         0.192
     )
+
+
+def test_lines_of_no_known_cluster_are_kept_under_the_unknown_cluster(build_scenario):
+    s = Scenario()
+    m5(s, "n1", [0])
+    small_pod(s, "a-api", "a", "n1", [0])
+    s.line(0, product_code="ElasticMapReduce", resource_id=s.job_arn("vc-gone", "job-x"), cost=0.07)
+    s.line(0, product_code="AmazonS3", resource_id="ml-bucket", cost=0.03, usage_type="TimedStorage-ByteHrs",
+           tags={"user_tenant": "ml"})
+    built = build_scenario(s, tenancy=TEAMS)
+    by_cluster = {
+        (cluster, tenant): float(total)
+        for cluster, tenant, total in built.rows(
+            "select cluster, tenant, sum(total_cost) from marts.fct_tenant_costs_daily group by all"
+            " having abs(sum(total_cost)) > 1e-9"
+        )
+    }
+    assert by_cluster == pytest.approx(
+        {("test-cluster", "team-a"): 1.0, ("__unknown__", "__unallocated__"): 0.07, ("__unknown__", "ml"): 0.03}
+    )
+    assert built.rows("select cluster, passed from marts.checks where check_name = 'conservation' order by 1") == [
+        ("__unknown__", True), ("test-cluster", True)
+    ]
+    bill = monthly_bill(built.config, "2026-10")
+    assert bill.total == Decimal("1.10")
+    assert monthly_bill(built.config, "2026-10", cluster="test-cluster").total == Decimal("1.00")
