@@ -22,11 +22,13 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chargeback.config import Config, glob_to_regex
 from chargeback.errors import ChargebackError, DataError, InvariantError
 from chargeback.landing import PARTITION_FILE, partitions, table_dir
-from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES
+from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES, RawTable
 
 MODELS_DIR = Path(__file__).parent / "models"
 INSTANCE_TYPES = Path(__file__).parent / "data" / "instance_types.csv"
@@ -77,22 +79,32 @@ def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:
     return [models[name] for name in order]
 
 
+def _check_partition(table: RawTable, file: Path) -> None:
+    """Read a partition's footer and name the file and column that break the raw-table contract."""
+    try:
+        schema = pq.read_schema(file)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"{file}: not a readable Parquet file ({exc}); re-collect that partition") from None
+    for column in table.schema:
+        if column.name not in schema.names:
+            raise DataError(f"{file}: {table.key} partition lacks column {column.name!r}; re-collect that partition")
+        found = schema.field(column.name).type
+        if found != column.type and not (pa.types.is_map(found) and pa.types.is_map(column.type)):
+            raise DataError(f"{file}: column {column.name!r} is {found}, expected {column.type} ({table.key})")
+
+
 def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
-    """One view per raw table over its partitions; an empty table where nothing was collected."""
+    """One view per raw table over its partitions (each checked against its schema first); an empty
+    table where nothing was collected."""
     con.execute("create schema raw")
     for table in RAW_TABLES:
         name = f"raw.{table.source}__{table.name}"
-        if partitions(data_dir, table):
-            try:
-                pattern = str((table_dir(data_dir, table)).resolve() / "*=*" / PARTITION_FILE).replace("'", "''")
-                con.execute(f"create view {name} as select * from read_parquet('{pattern}', union_by_name = true)")
-                con.execute(f"select * from {name} limit 0").fetchall()
-            except duckdb.Error as exc:
-                raise DataError(f"{table.key}: cannot read its Parquet partitions under {data_dir}: {exc}") from exc
-            present = {row[0] for row in con.execute(f"describe {name}").fetchall()}
-            missing = [f.name for f in table.schema if f.name not in present]
-            if missing:
-                raise DataError(f"{table.key}: partitions under {data_dir} lack column(s) {', '.join(missing)}")
+        files = partitions(data_dir, table)
+        for file in files:
+            _check_partition(table, file)
+        if files:
+            pattern = str(table_dir(data_dir, table).resolve() / "*=*" / PARTITION_FILE).replace("'", "''")
+            con.execute(f"create view {name} as select * from read_parquet('{pattern}', union_by_name = true)")
         else:
             empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
             con.execute(f"create table {name} as select * from empty")

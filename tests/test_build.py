@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from chargeback import config as config_module
 from chargeback import warehouse
 from chargeback.bill import monthly_bill
-from chargeback.errors import InvariantError
+from chargeback.errors import DataError, InvariantError
+from chargeback.landing import partitions
+from collectors.schemas import POD_HOURS
 from tests.factory import Scenario
 
 TEAMS = {"namespaces": [{"pattern": "a-*", "tenant": "team-a"}, {"pattern": "b-*", "tenant": "team-b"}]}
@@ -52,3 +56,20 @@ def test_models_are_ordered_by_what_they_read():
     for model in warehouse.discover_models():
         for dependency in model.depends_on:
             assert order.index(dependency) < order.index(model.relation)
+
+
+def test_a_bad_partition_is_named_and_the_published_warehouse_kept(tmp_path):
+    config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
+    two_teams().write(tmp_path)
+    warehouse.build(config)
+    published = config.warehouse_path.read_bytes()
+    (partition,) = partitions(tmp_path, POD_HOURS)
+    table = pq.read_table(partition)
+    index = table.schema.get_field_index("running_seconds")
+    pq.write_table(table.set_column(index, "running_seconds", pa.array(["3600"] * table.num_rows)), partition)
+    with pytest.raises(DataError, match=rf"{partition}: column 'running_seconds' is string, expected double"):
+        warehouse.build(config)
+    partition.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match=rf"{partition}: not a readable Parquet file"):
+        warehouse.build(config)
+    assert config.warehouse_path.read_bytes() == published
