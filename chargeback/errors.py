@@ -15,3 +15,13 @@ class DataError(ChargebackError):
 
 class InvariantError(ChargebackError):
     """A build broke an invariant (conservation, unique keys); the old warehouse stays published."""
+
+
+class CollectError(ChargebackError):
+    """A source could not be read; the message names the source, the window and the cause."""
+
+    def __init__(self, source: str, window: object, cause: str):
+        super().__init__(f"{source} {window}: {cause}")
+        self.source = source
+        self.window = window
+        self.cause = cause

@@ -28,6 +28,7 @@ _DATE_COLUMN = {
     "prometheus/namespace_labels": "hour",
     "prometheus/node_hours": "hour",
     "emr/job_runs": "created_at",
+    "cost_explorer/daily_costs": "date",
 }
 
 
@@ -111,3 +112,56 @@ def land(data_dir: Path, table: RawTable, data: pa.Table, origin: str = "batch")
 def partitions(data_dir: Path, table: RawTable) -> list[Path]:
     """The published partition files of a raw table, in partition order."""
     return sorted(table_dir(data_dir, table).glob(f"*=*/{PARTITION_FILE}"))
+
+
+class DayWriter:
+    """Collects one window's batches for several raw tables and publishes them together.
+
+    Each (table, partition) gets a temporary Parquet file; ``commit()`` moves them all into place
+    with ``os.replace`` (every table of ``tables`` is written, empty if no batch came, because the
+    window was collected). Leaving the ``with`` block by an exception deletes the temporary files
+    and leaves every published partition as it was.
+    """
+
+    def __init__(self, data_dir: Path, partition: str, tables: Iterable[RawTable], origin: str):
+        self.data_dir = Path(data_dir)
+        self.partition = partition
+        self.tables = tuple(tables)
+        self.origin = origin
+        self.rows: dict[str, int] = {t.key: 0 for t in self.tables}
+        self._writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
+
+    def __enter__(self) -> DayWriter:
+        return self
+
+    def write(self, table: RawTable, data: pa.Table) -> None:
+        if table.key not in self.rows:
+            raise DataError(f"{self.origin}: wrote {table.key}, which it does not declare")
+        data = conform(table, data, self.origin)
+        if table.key not in self._writers:
+            target = partition_path(self.data_dir, table, self.partition)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
+            self._writers[table.key] = (
+                pq.ParquetWriter(temporary, table.schema, compression="zstd"),
+                temporary,
+                target,
+            )
+        self._writers[table.key][0].write_table(data)
+        self.rows[table.key] += data.num_rows
+
+    def commit(self) -> None:
+        for table in self.tables:
+            if table.key not in self._writers:
+                self.write(table, table.schema.empty_table())
+        for writer, _, _ in self._writers.values():
+            writer.close()
+        for _, temporary, target in self._writers.values():
+            os.replace(temporary, target)
+        self._writers.clear()
+
+    def __exit__(self, kind, value, traceback) -> None:
+        for writer, temporary, _ in self._writers.values():
+            writer.close()
+            temporary.unlink(missing_ok=True)
+        self._writers.clear()

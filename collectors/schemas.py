@@ -306,6 +306,29 @@ CUR_LINE_ITEMS = RawTable(
     ),
 )
 
+# --- Cost Explorer (GetCostAndUsage, DAILY) ------------------------------------------------------
+
+COST_EXPLORER_DAILY = RawTable(
+    source="cost_explorer",
+    name="daily_costs",
+    partition="date",
+    description=(
+        "Daily cost per group from Cost Explorer: by SERVICE, by INSTANCE_TYPE (EC2 compute) and by each"
+        " configured tag key. Used before the CUR covers a day, and to reconcile against the CUR."
+    ),
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("date", pa.date32(), False),
+        ("group_by", pa.string(), False),  # "SERVICE", "INSTANCE_TYPE" or "TAG:<key>"
+        ("group_key", pa.string(), False),  # the service, the instance type, or "<key>$<value>" as AWS gives it
+        ("metric", pa.string(), False),  # "AmortizedCost", ...
+        ("amount", pa.float64(), False),
+        ("unit", pa.string(), True),
+        ("usage_quantity", pa.float64(), True),  # UsageQuantity (hours for EC2 instances), where asked
+        ("estimated", pa.bool_(), False),
+    ),
+)
+
 RAW_TABLES: tuple[RawTable, ...] = (
     POD_HOURS,
     PODS,
@@ -319,6 +342,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
     EMR_VIRTUAL_CLUSTERS,
     EMR_JOB_RUNS,
     CUR_LINE_ITEMS,
+    COST_EXPLORER_DAILY,
 )
 
 BY_KEY: dict[str, RawTable] = {table.key: table for table in RAW_TABLES}

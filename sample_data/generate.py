@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -1247,6 +1248,72 @@ def write_cur_export(lines: list[CurLine], export_dir: Path) -> None:
 # --- main ---------------------------------------------------------------------------------------------------
 
 
+# Cost Explorer's daily view of the final (v2) CUR: amortized cost by SERVICE, by INSTANCE_TYPE (EC2
+# compute, with usage hours) and by TAG:tenant, as GetCostAndUsage groups them. Savings Plan negation
+# and fee lines count 0 (their used part is already in the covered lines' effective cost; the plan's
+# small unused commitment is not modelled). The last two days are still "estimated", as on 11-01.
+COST_EXPLORER_SQL = """
+    with lines as (
+        select
+            cast(line_item_usage_start_date as date) as day,
+            case
+                when line_item_product_code = 'AmazonEC2'
+                     and (line_item_usage_type like '%BoxUsage%' or line_item_usage_type like '%SpotUsage%')
+                    then 'Amazon Elastic Compute Cloud - Compute'
+                when line_item_line_item_type = 'Tax' then 'Tax'
+                when line_item_line_item_type in ('SavingsPlanNegation', 'SavingsPlanRecurringFee')
+                    then 'Savings Plans for AWS Compute usage'
+                when line_item_product_code = 'AmazonEC2' then 'EC2 - Other'
+                when line_item_product_code = 'AmazonEKS' then 'Amazon Elastic Container Service for Kubernetes'
+                when line_item_product_code = 'ElasticMapReduce' then 'Amazon Elastic MapReduce'
+                when line_item_product_code = 'AmazonS3' then 'Amazon Simple Storage Service'
+                else line_item_product_code
+            end as service,
+            product_instance_type,
+            line_item_usage_amount,
+            resource_tags['user_tenant'] as tenant,
+            case line_item_line_item_type
+                when 'SavingsPlanCoveredUsage' then savings_plan_savings_plan_effective_cost
+                when 'DiscountedUsage' then reservation_effective_cost
+                when 'SavingsPlanNegation' then 0
+                when 'SavingsPlanRecurringFee' then 0
+                else line_item_unblended_cost
+            end as amortized,
+        from read_parquet(?)
+        where line_item_operation is distinct from 'EKSPod-EC2'
+    ),
+    grouped as (
+        select day, 'SERVICE' as group_by, service as group_key, sum(amortized) as amount, null as usage_quantity
+        from lines group by all
+        union all
+        select day, 'INSTANCE_TYPE', product_instance_type, sum(amortized), sum(line_item_usage_amount)
+        from lines where service = 'Amazon Elastic Compute Cloud - Compute' group by all
+        union all
+        select day, 'TAG:tenant', 'tenant$' || coalesce(tenant, ''), sum(amortized), null
+        from lines group by all
+    )
+    select
+        make_timestamptz(?::bigint * 1000000) as collected_at,
+        day as date,
+        group_by,
+        group_key,
+        'AmortizedCost' as metric,
+        round(amount, 10) as amount,
+        'USD' as unit,
+        round(usage_quantity, 6) as usage_quantity,
+        day >= date '2026-10-30' as estimated,
+    from grouped
+    order by day, group_by, group_key
+"""
+
+
+def cost_explorer_table(export_dir: Path) -> pa.Table:
+    final = export_dir / "data" / f"BILLING_PERIOD={BILLING_PERIOD}" / CUR_V2_EXECUTION / CUR_DATA_FILE
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    return con.sql(COST_EXPLORER_SQL, params=[str(final), COLLECTED_AT]).to_arrow_table()
+
+
 def generate(out: Path = SAMPLE_DIR) -> None:
     export_dir = out / "cur_export" / EXPORT_NAME
     for stale in (out / "raw", out / "cur_export"):
@@ -1273,6 +1340,7 @@ def generate(out: Path = SAMPLE_DIR) -> None:
         land(out, table, data, origin="sample_data/generate.py")
     write_cur_export(cur_lines(rng, pods, runs, emr), export_dir)
     land_billing_period(out, export_dir, BILLING_PERIOD)
+    land(out, schemas.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
 
 
 SELF_CHECKS = {

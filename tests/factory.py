@@ -34,6 +34,7 @@ class Scenario:
     cur: list[dict] = field(default_factory=list)
     virtual_clusters: list[dict] = field(default_factory=list)
     job_runs: list[dict] = field(default_factory=list)
+    cost_explorer: list[dict] = field(default_factory=list)
 
     # --- nodes and their CUR lines -------------------------------------------------------------
     def node(
@@ -246,6 +247,23 @@ class Scenario:
     def job_arn(vc_id: str, job_id: str) -> str:
         return f"arn:aws:emr-containers:us-east-1:{ACCOUNT}:/virtualclusters/{vc_id}/jobruns/{job_id}"
 
+    def cost_explorer_day(self, day: int, group_by: str, key: str, amount: float, usage_hours: float | None = None,
+                          estimated: bool = False) -> None:
+        """One Cost Explorer group on day ``day`` (0 = 2026-10-01)."""
+        self.cost_explorer.append(
+            {
+                "collected_at": START,
+                "date": (START + timedelta(days=day)).date(),
+                "group_by": group_by,
+                "group_key": key,
+                "metric": "AmortizedCost",
+                "amount": amount,
+                "unit": "USD",
+                "usage_quantity": usage_hours,
+                "estimated": estimated,
+            }
+        )
+
     # --- writing -------------------------------------------------------------------------------
     def write(self, data_dir: Path) -> Path:
         tables = [
@@ -256,6 +274,7 @@ class Scenario:
             (schemas.CUR_LINE_ITEMS, self.cur),
             (schemas.EMR_VIRTUAL_CLUSTERS, self.virtual_clusters),
             (schemas.EMR_JOB_RUNS, self.job_runs),
+            (schemas.COST_EXPLORER_DAILY, self.cost_explorer),
         ]
         for table, rows in tables:
             if rows:

@@ -287,6 +287,35 @@ def test_node_day_without_cur_is_estimated_at_on_demand_price(build_scenario):
     )
 
 
+def test_node_day_without_cur_is_estimated_from_cost_explorer_when_it_has_the_day(build_scenario):
+    s = Scenario()
+    m5(s, "n1", [0])
+    m5(s, "n1", [24, 25], cost=None)  # 2026-10-02: no CUR yet
+    small_pod(s, "a-api", "a", "n1", [0, 24, 25])
+    # Cost Explorer: m5.xlarge cost $3.00 for 20 instance-hours that day -> $0.15 per hour.
+    s.cost_explorer_day(1, "INSTANCE_TYPE", "m5.xlarge", 3.00, usage_hours=20, estimated=True)
+    built = build_scenario(s, tenancy=TEAMS)
+    assert built.tenant_totals() == pytest.approx({"team-a": 1.0 + 2 * 0.15}, abs=1e-9)
+    assert built.rows("select distinct estimate_source from marts.fct_node_costs_hourly where is_estimated") == [
+        ("cost_explorer",)
+    ]
+
+
+def test_reconciliation_compares_the_cur_with_cost_explorer_per_service(build_scenario):
+    s = Scenario()
+    m5(s, "n1", [0, 1])  # $2 of EC2 compute on 10-01
+    s.cost_explorer_day(0, "SERVICE", "Amazon Elastic Compute Cloud - Compute", 2.05)
+    s.cost_explorer_day(1, "SERVICE", "Amazon Elastic Compute Cloud - Compute", 0.50, estimated=True)
+    built = build_scenario(s)
+    rows = built.rows(
+        "select date::varchar, cur_cost, ce_cost, difference, ce_is_estimated from marts.fct_reconciliation_daily"
+        " where service = 'Amazon Elastic Compute Cloud - Compute' order by date"
+    )
+    assert [(d, float(c), float(e), float(x), est) for d, c, e, x, est in rows] == pytest.approx(
+        [("2026-10-01", 2.0, 2.05, -0.05, False), ("2026-10-02", 0.0, 0.5, -0.5, True)]
+    )
+
+
 def test_lines_of_no_known_cluster_are_kept_under_the_unknown_cluster(build_scenario):
     s = Scenario()
     m5(s, "n1", [0])

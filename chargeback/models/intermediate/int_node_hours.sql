@@ -1,8 +1,9 @@
 -- grain: one node (EC2 instance) in one UTC hour; key (cluster, node, hour)
 -- A node-hour exists where Prometheus saw the node or the CUR billed its instance. Its cost is the
 -- instance's in-scope CUR cost for the hour on the configured basis (a daily line is spread over the
--- node's observed running time that day); a node-day with no CUR line yet is estimated at the bundled
--- on-demand price and flagged. Available capacity is the instance type's nominal vCPU, GiB and GPUs
+-- node's observed running time that day); a node-day with no CUR line yet is estimated and flagged:
+-- at Cost Explorer's cost per hour of that instance type that day (amortized cost / usage hours),
+-- else at the bundled on-demand price. Available capacity is the instance type's nominal vCPU, GiB and GPUs
 -- times the fraction of the hour it ran (the CUR's billed hours, else the observed running time).
 -- Unit prices follow DESIGN.md: u = cost / sum(w_r * available_r), price_r = w_r * u.
 with settings as (
@@ -98,6 +99,17 @@ billed as (
     group by instance_id, hour
 ),
 
+cost_explorer_rates as (
+    select
+        date,
+        group_key as instance_type,
+        cast(sum(amount) as double) / sum(usage_quantity) as usd_per_hour,
+    from staging.stg_cost_explorer__daily_costs
+    where group_by = 'INSTANCE_TYPE'
+    group by date, group_key
+    having sum(usage_quantity) > 0
+),
+
 billed_days as (
     select distinct resource_id as instance_id, date from instance_lines
 ),
@@ -148,9 +160,12 @@ sized as (
         coalesce(joined.product_gpu, types.gpu, joined.gpu_capacity, 0) as gpus,
         coalesce(least(joined.billed_hours, 1.0), joined.observed_hours, 0) as running_fraction,
         joined.billed_cost is null and not joined.has_cur_day as is_estimated,
-        types.on_demand_usd_per_hour,
+        coalesce(rates.usd_per_hour, types.on_demand_usd_per_hour) as estimate_usd_per_hour,
+        case when rates.usd_per_hour is not null then 'cost_explorer' else 'price_table' end as estimate_source,
     from joined
     left join config.instance_types as types on types.instance_type = joined.instance_type
+    left join cost_explorer_rates as rates
+        on rates.date = cast(joined.hour as date) and rates.instance_type = joined.instance_type
 ),
 
 costed as (
@@ -159,7 +174,7 @@ costed as (
         case
             when sized.billed_cost is not null then sized.billed_cost
             when sized.is_estimated
-                then cast(coalesce(sized.on_demand_usd_per_hour, 0) * sized.running_fraction as decimal(38, 12))
+                then cast(coalesce(sized.estimate_usd_per_hour, 0) * sized.running_fraction as decimal(38, 12))
             else cast(0 as decimal(38, 12))
         end as cost,
         case
@@ -200,6 +215,7 @@ final as (
         dedicated_tenant is not null as is_dedicated,
         gpus > 0 as is_gpu_node,
         is_estimated,
+        case when is_estimated then estimate_source end as estimate_source,
         observed_hours is not null as is_observed,
         running_fraction as running_hours,
         vcpu,

@@ -83,7 +83,7 @@ null_tenants as (
 
 info as (
     select 'estimated_cost' as check_name, 'info' as severity, cluster, period, 0 as expected,
-        estimated as actual, 'cost of node-days the CUR does not cover yet, estimated at on-demand prices' as detail,
+        estimated as actual, 'cost of node-days the CUR does not cover yet (estimated from Cost Explorer, else on-demand prices)' as detail,
     from source_totals
     union all
     select 'unallocated_cost', 'info', cluster, period, 0, unallocated,

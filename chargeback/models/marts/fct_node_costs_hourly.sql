@@ -32,6 +32,7 @@ final as (
         nodes.is_dedicated,
         nodes.is_gpu_node,
         nodes.is_estimated,
+        nodes.estimate_source,
         nodes.is_observed,
         nodes.running_hours,
         nodes.cpu_available_core_hours,

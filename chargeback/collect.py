@@ -1,0 +1,210 @@
+"""Collection: run collectors day by day into the landing layout, keep watermarks, report status.
+
+A day-windowed source (Prometheus, EMR on EKS, Cost Explorer) is asked for one UTC day at a time;
+the day's batches are published together (``DayWriter``) and only then is the watermark moved, so a
+failed run leaves every earlier day intact and the next run resumes at the first day not done.
+The current, partial day is collected too but never marks the watermark: the next run redoes it.
+Kubernetes is a snapshot (stamped with its collection time, landed in today's partition); the CUR is
+landed per billing period, whole, when its manifest names a version not landed yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from chargeback.config import Config
+from chargeback.errors import ChargebackError
+from chargeback.landing import DayWriter, partitions
+from collectors.base import DAY, Collector, Window
+
+SOURCES = ("prometheus", "kubernetes", "emr", "cur", "cost-explorer")
+ACCOUNT = "-"  # the target name of account-wide sources (EMR, CUR, Cost Explorer)
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class SourceState:
+    """What one source knows about one target (a cluster, or the account)."""
+
+    complete_through: str | None = None  # ISO UTC: every whole day before it is landed
+    last_attempt: str | None = None
+    last_success: str | None = None
+    last_error: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # rows landed by the last successful run, per table
+    extra: dict = field(default_factory=dict)  # source-specific (e.g. the CUR's landed versions)
+
+
+class StateStore:
+    """``<data_dir>/state/collect.json``, rewritten atomically after every change."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "state" / "collect.json"
+        self._states: dict[str, SourceState] = {}
+        if self.path.is_file():
+            try:
+                raw = json.loads(self.path.read_text())
+            except json.JSONDecodeError as exc:
+                raise ChargebackError(
+                    f"{self.path}: unreadable collection state ({exc}); move it aside to start over"
+                ) from None
+            self._states = {key: SourceState(**value) for key, value in raw.items()}
+
+    def get(self, source: str, target: str) -> SourceState:
+        return self._states.setdefault(f"{source}/{target}", SourceState())
+
+    def items(self) -> Iterator[tuple[str, str, SourceState]]:
+        for key, state in sorted(self._states.items()):
+            source, target = key.split("/", 1)
+            yield source, target, state
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        temporary.write_text(json.dumps({k: asdict(v) for k, v in sorted(self._states.items())}, indent=2) + "\n")
+        os.replace(temporary, self.path)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """A CLI time: ``YYYY-MM-DD`` (midnight UTC) or an ISO timestamp (UTC unless it has an offset)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ChargebackError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO timestamp") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def default_start(now: datetime) -> datetime:
+    """Where a source with no watermark starts: the first day of the previous month, so a new
+    install can bill last month straight away."""
+    first = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first - timedelta(days=1)).replace(day=1)
+
+
+@dataclass
+class Outcome:
+    source: str
+    target: str
+    window: Window | None
+    days: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def collect_days(
+    data_dir: Path,
+    collector: Collector,
+    target: str,
+    window: Window,
+    state: StateStore,
+    report: Report | None = None,
+) -> Outcome:
+    """Collect ``window`` day by day; publish each day, then move the watermark past it."""
+    record = state.get(collector.source, target)
+    outcome = Outcome(collector.source, target, window)
+    started = time.perf_counter()
+    record.last_attempt = _iso(datetime.now(UTC))
+    try:
+        for day in window.days():
+            if report:
+                report(f"{collector.source} {target} {day.start:%Y-%m-%d}")
+            with DayWriter(data_dir, f"{day.start:%Y-%m-%d}", collector.tables(), str(day)) as writer:
+                for batch in collector.collect(day):
+                    writer.write(batch.table, batch.data)
+                writer.commit()
+            for key, rows in writer.rows.items():
+                outcome.rows[key] = outcome.rows.get(key, 0) + rows
+            outcome.days += 1
+            whole = day.end.hour == 0 and day.end.minute == 0 and day.end == day.start.replace(hour=0, minute=0) + DAY
+            done_through = day.end if whole else day.start
+            if record.complete_through is None or _parse(record.complete_through) < done_through:
+                record.complete_through = _iso(done_through)
+            state.save()
+    except ChargebackError as exc:
+        outcome.error = str(exc)
+        record.last_error = f"{_iso(datetime.now(UTC))} {exc}"
+        state.save()
+        return outcome
+    finally:
+        outcome.seconds = time.perf_counter() - started
+    record.last_success = _iso(datetime.now(UTC))
+    record.last_error = None
+    record.rows = outcome.rows
+    state.save()
+    return outcome
+
+
+def window_for(state: SourceState, start: datetime | None, end: datetime | None, now: datetime) -> Window | None:
+    """The window to collect: the given bounds, else from the watermark (or the default start) to now."""
+    if start is None:
+        start = _parse(state.complete_through) if state.complete_through else default_start(now)
+    end = end or now
+    return Window(start, end) if end > start else None
+
+
+@dataclass
+class Coverage:
+    source: str
+    table: str
+    first_day: date | None
+    last_day: date | None
+    missing_days: list[date]
+
+
+def coverage(data_dir: Path, tables) -> list[Coverage]:
+    """Which days each raw table holds, and the gaps between its first and last day."""
+    result = []
+    for table in tables:
+        days = sorted(
+            date.fromisoformat(path.parent.name.split("=", 1)[1])
+            for path in partitions(data_dir, table)
+            if table.partition == "date"
+        )
+        missing = []
+        if days:
+            have = set(days)
+            cursor = days[0]
+            while cursor <= days[-1]:
+                if cursor not in have:
+                    missing.append(cursor)
+                cursor += timedelta(days=1)
+        result.append(
+            Coverage(table.source, table.name, days[0] if days else None, days[-1] if days else None, missing)
+        )
+    return result
+
+
+def check_sources(sources: list[str]) -> list[str]:
+    if "all" in sources:
+        return list(SOURCES)
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise ChargebackError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)} or all")
+    return sources
+
+
+def describe_config_gap(config: Config, source: str) -> str | None:
+    """Why ``source`` cannot run with this config, or None when it can."""
+    if source in ("prometheus", "kubernetes") and not any(getattr(c, source) for c in config.clusters):
+        return f"no [[clusters]] entry has a [clusters.{source}] table (see chargeback.example.toml)"
+    if source == "cur" and config.cur is None:
+        return "no [cur] table with the CUR's location (see chargeback.example.toml)"
+    if source == "cost-explorer" and not config.cost_explorer.enabled:
+        return "[cost_explorer] enabled = false"
+    return None
