@@ -150,6 +150,101 @@ def bill(
     _print_bill(monthly_bill(_config(config, data_dir), period, tenant, cluster), fmt)
 
 
+@app.command()
+def collect(
+    source: Annotated[
+        list[str],
+        typer.Option("--source", "-s", help="prometheus, kubernetes, emr, cur, cost-explorer or all (repeatable)."),
+    ] = ["all"],  # noqa: B006 - typer needs a list default
+    start: Annotated[
+        str | None, typer.Option(help="UTC start (YYYY-MM-DD or ISO time). Default: the watermark.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="UTC end, exclusive. Default: now.")] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Cost Explorer again for closed days; re-land unchanged CUR versions.")
+    ] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Collect raw data from the configured sources into the data directory.
+
+    Each source resumes from its watermark (the last whole UTC day it landed; the first run starts at
+    the previous month) up to now, one day at a time: a day is published whole or not at all, so a
+    failed run keeps every earlier day and the next run picks up where it stopped. The CUR lands a
+    billing period whole when its manifest names a new version. Exits 1 if any source failed.
+    """
+    from chargeback.collect import parse_time, run
+
+    settings = _config(config, data_dir)
+    begin = parse_time(start) if start else None
+    finish = parse_time(end) if end else None
+    with Progress(
+        TextColumn("[bold]collecting[/] {task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        outcomes = run(settings, source, begin, finish, refresh, lambda text: progress.update(task, description=text))
+    table = Table(title="collection")
+    for name in ("source", "target", "window", "days", "rows", "seconds", "result"):
+        table.add_column(name, justify="right" if name in ("days", "rows", "seconds") else "left")
+    failed = 0
+    for o in outcomes:
+        failed += o.error is not None
+        table.add_row(
+            o.source,
+            o.target,
+            str(o.window) if o.window else "up to date",
+            str(o.days),
+            f"{sum(o.rows.values()):,}",
+            f"{o.seconds:.1f}",
+            f"[red]{o.error}[/]" if o.error else "[green]ok[/]",
+        )
+    out.print(table)
+    if failed:
+        err.print(
+            f"[red]{failed} source(s) failed[/]; what was collected before the failure is kept (`chargeback status`)"
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Show, per source and cluster, what is collected, what is missing, the last success and the last failure."""
+    from chargeback.collect import status as collection_status
+
+    report = collection_status(_config(config, data_dir))
+    sources = Table(title="sources")
+    for name in ("source", "target", "complete through", "last success", "last error"):
+        sources.add_column(name)
+    for source, target, state in report.sources:
+        sources.add_row(
+            source,
+            target,
+            state.complete_through or "-",
+            state.last_success or "never",
+            f"[red]{state.last_error}[/]" if state.last_error else "-",
+        )
+    out.print(sources if report.sources else "no collection has run yet (`chargeback collect`)")
+    coverage = Table(title="raw tables")
+    for name in ("table", "cluster", "first day", "last day", "missing days"):
+        coverage.add_column(name)
+    for c in report.coverage:
+        gaps = ", ".join(str(d) for d in c.missing_days[:5]) + (" ..." if len(c.missing_days) > 5 else "")
+        coverage.add_row(
+            f"{c.source}/{c.table}",
+            c.target,
+            str(c.first_day or "-"),
+            str(c.last_day or "-"),
+            f"{len(c.missing_days)}: {gaps}" if c.missing_days else ("none" if c.first_day else "-"),
+        )
+    out.print(coverage)
+    for period, version in sorted(report.cur_periods.items()):
+        out.print(f"CUR {period}: landed version {version or 'unknown'}")
+
+
 CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
 
 

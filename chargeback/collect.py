@@ -124,7 +124,9 @@ def collect_days(
         for day in window.days():
             if report:
                 report(f"{collector.source} {target} {day.start:%Y-%m-%d}")
-            with DayWriter(data_dir, f"{day.start:%Y-%m-%d}", collector.tables(), str(day)) as writer:
+            target_file = None if target == ACCOUNT else target
+            origin = f"{collector.source} {target} {day}"
+            with DayWriter(data_dir, f"{day.start:%Y-%m-%d}", collector.tables(), origin, target_file) as writer:
                 for batch in collector.collect(day):
                     writer.write(batch.table, batch.data)
                 writer.commit()
@@ -208,3 +210,117 @@ def describe_config_gap(config: Config, source: str) -> str | None:
     if source == "cost-explorer" and not config.cost_explorer.enabled:
         return "[cost_explorer] enabled = false"
     return None
+
+
+def _cur(config: Config, state: StateStore, start, end, refresh: bool, now: datetime, report) -> Outcome:
+    from collectors.cur import CurCollector, billing_periods  # boto3 is imported only when needed
+
+    record = state.get("cur", ACCOUNT)
+    # Billing periods are restated after they close: by default re-read the previous period's
+    # manifest and the current one's (an unchanged version is not downloaded again).
+    window = Window(start or default_start(now), end or now)
+    outcome = Outcome("cur", ACCOUNT, window)
+    started = time.perf_counter()
+    record.last_attempt = _iso(datetime.now(UTC))
+    periods = billing_periods(window)
+    try:
+        if report:
+            report(f"cur {', '.join(periods)}")
+        landings = CurCollector.from_config(config).land_periods(
+            config.data_dir, periods, record.extra.get("versions"), missing_ok=True, force=refresh
+        )
+    except ChargebackError as exc:
+        outcome.error = str(exc)
+        record.last_error = f"{_iso(datetime.now(UTC))} {exc}"
+        state.save()
+        return outcome
+    finally:
+        outcome.seconds = time.perf_counter() - started
+    versions = record.extra.setdefault("versions", {})
+    for landing in landings:
+        if landing.version:
+            versions[landing.billing_period] = landing.version
+        outcome.rows[f"cur {landing.billing_period}"] = int(landing.landed)
+    record.last_success = _iso(datetime.now(UTC))
+    record.last_error = None
+    state.save()
+    return outcome
+
+
+def make_collectors(config: Config, source: str, refresh: bool = False) -> list[tuple[str, Collector]]:
+    """The collectors of ``source`` for this config, as (target, collector) pairs."""
+    if source == "prometheus":
+        from collectors.prometheus import PrometheusCollector
+
+        return [(c.name, PrometheusCollector.from_config(c, config.aws)) for c in config.clusters if c.prometheus]
+    if source == "kubernetes":
+        from collectors.kubernetes import from_settings
+
+        return [(c.name, from_settings(c)) for c in config.clusters if c.kubernetes]
+    if source == "emr":
+        from collectors.emr import EmrCollector
+
+        return [(ACCOUNT, EmrCollector.from_config(config))]
+    if source == "cost-explorer":
+        from collectors.cost_explorer import CostExplorerCollector
+
+        return [(ACCOUNT, CostExplorerCollector.from_config(config, refresh=refresh))]
+    raise ChargebackError(f"unknown source {source!r}")
+
+
+def run(
+    config: Config,
+    sources: list[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    refresh: bool = False,
+    report: Report | None = None,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Collect every requested source; a source that fails is recorded and the others still run."""
+    now = now or datetime.now(UTC)
+    state = StateStore(config.data_dir)
+    outcomes = []
+    for source in check_sources(sources):
+        gap = describe_config_gap(config, source)
+        if gap:
+            if "all" not in sources:
+                raise ChargebackError(f"cannot collect {source}: {gap}")
+            continue
+        if source == "cur":
+            outcomes.append(_cur(config, state, start, end, refresh, now, report))
+            continue
+        for target, collector in make_collectors(config, source, refresh):
+            record = state.get(collector.source, target)
+            if source == "kubernetes":  # a snapshot of now, landed in today's partition
+                today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                window = Window(today, max(now, today + timedelta(seconds=1)))
+            else:
+                window = window_for(record, start, end, now)
+            if window is None:
+                outcomes.append(Outcome(collector.source, target, None))
+                continue
+            outcomes.append(collect_days(config.data_dir, collector, target, window, state, report))
+    return outcomes
+
+
+@dataclass
+class Status:
+    sources: list[tuple[str, str, SourceState]]
+    coverage: list[Coverage]
+    cur_periods: dict[str, str | None]  # landed billing period -> version
+
+
+def status(config: Config) -> Status:
+    """Per source and target: watermark, last success and failure; per raw table: days held and gaps."""
+    from collectors.cur import landed_version
+    from collectors.schemas import CUR_LINE_ITEMS, RAW_TABLES
+
+    state = StateStore(config.data_dir)
+    periods = {}
+    for path in partitions(config.data_dir, CUR_LINE_ITEMS):
+        period = path.parent.name.split("=", 1)[1]
+        periods[period] = landed_version(config.data_dir, period)
+    tables = [t for t in RAW_TABLES if t.partition == "date"]
+    return Status(list(state.items()), coverage(config.data_dir, tables), periods)
+

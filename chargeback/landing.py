@@ -1,14 +1,17 @@
 """Landing: raw Arrow tables to Parquet partitions under ``<data_dir>/raw``, atomically.
 
-Every partition is exactly one file, ``<data_dir>/raw/<source>/<table>/<part>=<value>/data.parquet``,
-written to a temporary name beside it and moved into place with ``os.replace``: readers see the old
-partition or the new one, never half of either. Landing the same partition again replaces it, which
-is what makes collection idempotent and a restated CUR billing period replace the first version.
+A partition is ``<data_dir>/raw/<source>/<table>/<part>=<value>/``; it holds one file per target that
+wrote it: ``data.parquet`` for account-wide sources (EMR, CUR, Cost Explorer) and the sample month,
+``data-<cluster>.parquet`` for a cluster's collection (so clusters never overwrite each other's day).
+Each file is written to a temporary name beside it and moved into place with ``os.replace``: readers
+see the old file or the new one, never half of either. Landing the same partition again replaces it,
+which is what makes collection idempotent and a restated CUR billing period replace the first version.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +24,7 @@ from chargeback.errors import DataError
 from collectors.schemas import RawTable
 
 PARTITION_FILE = "data.parquet"
+PARTITION_GLOB = "*=*/data*.parquet"  # published files only: temporary files start with "."
 # Column each date-partitioned table is split on, by table key.
 _DATE_COLUMN = {
     "prometheus/pod_hours": "hour",
@@ -36,9 +40,21 @@ def table_dir(data_dir: Path, table: RawTable) -> Path:
     return Path(data_dir) / "raw" / table.source / table.name
 
 
-def partition_path(data_dir: Path, table: RawTable, value: str) -> Path:
+def partition_path(data_dir: Path, table: RawTable, value: str, target: str | None = None) -> Path:
     part = "billing_period" if table.partition == "billing_period" else "day"
-    return table_dir(data_dir, table) / f"{part}={value}" / PARTITION_FILE
+    name = PARTITION_FILE if target is None else f"data-{_safe(target)}.parquet"
+    return table_dir(data_dir, table) / f"{part}={value}" / name
+
+
+def _safe(target: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", target):
+        raise DataError(f"target name {target!r} cannot name a file: use letters, digits, '.', '_' and '-'")
+    return target
+
+
+def partition_target(path: Path) -> str | None:
+    """The target a partition file belongs to (None: account-wide)."""
+    return None if path.name == PARTITION_FILE else path.name.removeprefix("data-").removesuffix(".parquet")
 
 
 def conform(table: RawTable, data: pa.Table, origin: str) -> pa.Table:
@@ -111,7 +127,7 @@ def land(data_dir: Path, table: RawTable, data: pa.Table, origin: str = "batch")
 
 def partitions(data_dir: Path, table: RawTable) -> list[Path]:
     """The published partition files of a raw table, in partition order."""
-    return sorted(table_dir(data_dir, table).glob(f"*=*/{PARTITION_FILE}"))
+    return sorted(table_dir(data_dir, table).glob(PARTITION_GLOB))
 
 
 class DayWriter:
@@ -123,9 +139,12 @@ class DayWriter:
     and leaves every published partition as it was.
     """
 
-    def __init__(self, data_dir: Path, partition: str, tables: Iterable[RawTable], origin: str):
+    def __init__(
+        self, data_dir: Path, partition: str, tables: Iterable[RawTable], origin: str, target: str | None = None
+    ):
         self.data_dir = Path(data_dir)
         self.partition = partition
+        self.target = target
         self.tables = tuple(tables)
         self.origin = origin
         self.rows: dict[str, int] = {t.key: 0 for t in self.tables}
@@ -139,7 +158,7 @@ class DayWriter:
             raise DataError(f"{self.origin}: wrote {table.key}, which it does not declare")
         data = conform(table, data, self.origin)
         if table.key not in self._writers:
-            target = partition_path(self.data_dir, table, self.partition)
+            target = partition_path(self.data_dir, table, self.partition, self.target)
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
             self._writers[table.key] = (

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from chargeback.config import Config, glob_to_regex
 from chargeback.errors import ChargebackError, DataError, InvariantError
-from chargeback.landing import PARTITION_FILE, partitions, table_dir
+from chargeback.landing import PARTITION_GLOB, partitions, table_dir
 from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES, RawTable
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -103,7 +103,7 @@ def _register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         for file in files:
             _check_partition(table, file)
         if files:
-            pattern = str(table_dir(data_dir, table).resolve() / "*=*" / PARTITION_FILE).replace("'", "''")
+            pattern = str(table_dir(data_dir, table).resolve() / PARTITION_GLOB).replace("'", "''")
             con.execute(f"create view {name} as select * from read_parquet('{pattern}', union_by_name = true)")
         else:
             empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
