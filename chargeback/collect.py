@@ -227,7 +227,7 @@ def _cur(config: Config, state: StateStore, start, end, refresh: bool, now: date
         if report:
             report(f"cur {', '.join(periods)}")
         landings = CurCollector.from_config(config).land_periods(
-            config.data_dir, periods, record.extra.get("versions"), missing_ok=True, force=refresh
+            config.data_dir, periods, None, missing_ok=True, force=refresh
         )
     except ChargebackError as exc:
         outcome.error = str(exc)
