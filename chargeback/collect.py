@@ -252,7 +252,18 @@ def make_collectors(config: Config, source: str, refresh: bool = False) -> list[
     if source == "prometheus":
         from collectors.prometheus import PrometheusCollector
 
-        return [(c.name, PrometheusCollector.from_config(c, config.aws)) for c in config.clusters if c.prometheus]
+        keys = (config.tenancy.namespace_label, config.tenancy.node_label)
+        collectors = []
+        for cluster in config.clusters:
+            if cluster.prometheus is None:
+                continue
+            credentials = None
+            if cluster.prometheus.auth == "sigv4":  # Amazon Managed Prometheus: sign with the [aws] identity
+                from collectors.aws import session
+
+                credentials = session(config.aws).get_credentials()
+            collectors.append((cluster.name, PrometheusCollector(cluster, label_keys=keys, credentials=credentials)))
+        return collectors
     if source == "kubernetes":
         from collectors.kubernetes import from_settings
 
