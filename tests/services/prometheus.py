@@ -1,0 +1,806 @@
+"""A real Prometheus (Debian's ``prometheus`` 2.42) backfilled with a synthetic cluster whose truth is known.
+
+The generator describes a small EKS cluster over two days: two nodes (one joins mid-morning), a
+long-running Deployment with a sidecar and a counter reset, a StatefulSet pod that moves to the other
+node (a new pod uid, as in Kubernetes), an EMR on EKS Spark job (a driver, a 90-second executor across
+an hour boundary, a 7-minute one and a 61-second one), a GPU training pod, and a namespace whose tenant
+label changes mid-day. Usage is piecewise constant with change points that do not line up with scrapes,
+so the *exact* integrals (``SyntheticCluster.pod_hour_truth`` and friends) are computed analytically and
+independently of the scraped samples; the collector is judged against them.
+
+The samples are what cAdvisor and kube-state-metrics would expose, scraped every 30 s (cAdvisor per node
+with its own offset, kube-state-metrics with another), written as OpenMetrics text (timestamps in
+seconds, each series in time order, validated before use), turned into TSDB blocks with
+``promtool tsdb create-blocks-from openmetrics`` and served by ``prometheus`` on a free loopback port.
+
+Backfilled series carry no staleness markers (a scraped series gets one when it disappears), so an
+instant selector keeps returning a finished pod's last sample for the 5-minute lookback; the collector's
+queries must not depend on staleness markers, and this data would catch them if they did.
+
+Run ``python -m tests.services.prometheus --pods 200`` to measure collection throughput on a bigger
+generated cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import math
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+
+STEP = 30  # the scrape interval, seconds
+START = datetime(2025, 3, 10, tzinfo=UTC)
+DAYS = 2
+GIB = 1024**3
+MIB = 1024**2
+KSM_OFFSET = 13.0  # kube-state-metrics is scraped at :13 and :43
+KSM = {"job": "kube-state-metrics", "instance": "10.0.3.5:8080"}
+KSM_AFTER_RESTART = "10.0.4.7:8080"  # a restarted kube-state-metrics pod: every series gets a new instance label
+MISSING_BINARIES = (
+    "prometheus and promtool are not installed: run .ci/run or `apt-get install -y prometheus`"
+    " (Debian's package, 2.42) to run the Prometheus tests"
+)
+
+
+# --- signals whose integrals are exact ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piecewise:
+    """A piecewise-constant signal: ``values[i]`` holds on ``[edges[i], edges[i + 1])``."""
+
+    edges: tuple[float, ...]
+    values: tuple[float, ...]
+
+    @staticmethod
+    def random(rng: random.Random, start: float, end: float, low: float, high: float) -> Piecewise:
+        """Change points every 2 to 15 minutes at arbitrary (non-scrape-aligned) instants."""
+        edges, values = [start], []
+        while edges[-1] < end:
+            values.append(rng.uniform(low, high))
+            edges.append(min(end, edges[-1] + rng.uniform(120.0, 900.0)))
+        return Piecewise(tuple(edges), tuple(values))
+
+    @staticmethod
+    def constant(start: float, end: float, value: float) -> Piecewise:
+        return Piecewise((start, end), (value,))
+
+    def _cumulative(self) -> list[float]:
+        cached = self.__dict__.get("_cum")
+        if cached is None:
+            cached = [0.0]
+            for i, value in enumerate(self.values):
+                cached.append(cached[-1] + value * (self.edges[i + 1] - self.edges[i]))
+            object.__setattr__(self, "_cum", cached)
+        return cached
+
+    def at(self, t: float) -> float:
+        i = min(max(bisect.bisect_right(self.edges, t) - 1, 0), len(self.values) - 1)
+        return self.values[i]
+
+    def antiderivative(self, t: float) -> float:
+        """The integral from the first edge to ``t`` (clamped to the signal's span)."""
+        t = min(max(t, self.edges[0]), self.edges[-1])
+        i = min(bisect.bisect_right(self.edges, t) - 1, len(self.values) - 1)
+        return self._cumulative()[i] + self.values[i] * (t - self.edges[i])
+
+    def integral(self, a: float, b: float) -> float:
+        return self.antiderivative(b) - self.antiderivative(a) if b > a else 0.0
+
+
+def overlap(a: float, b: float, c: float, d: float) -> float:
+    return max(0.0, min(b, d) - max(a, c))
+
+
+# --- the cluster ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Container:
+    name: str
+    cpu_request: float  # cores
+    memory_request: float  # bytes
+    cpu: Piecewise  # cores used
+    memory: Piecewise  # working-set bytes
+    gpu_request: float = 0.0
+    resets: tuple[float, ...] = ()  # instants the CPU counter restarts from zero (same series)
+
+    def counter(self, start: float, t: float) -> float:
+        """container_cpu_usage_seconds_total at ``t``: CPU seconds since the container (or its reset) began."""
+        origin = max([start, *[r for r in self.resets if r <= t]])
+        return self.cpu.integral(origin, t)
+
+
+@dataclass
+class Pod:
+    namespace: str
+    name: str
+    node: str
+    start: float  # running from
+    end: float  # running until (exclusive)
+    containers: list[Container]
+    owner_kind: str | None = None
+    owner_name: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    created: float | None = None  # exists (Pending) from; default: start
+    deleted: float | None = None  # exists (Succeeded) until; default: end
+    completes: bool = False  # kube_pod_completion_time is exported after ``end``
+    uid: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.uid:
+            self.uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.namespace}/{self.name}/{self.start}"))
+        self.created = self.start if self.created is None else self.created
+        self.deleted = self.end if self.deleted is None else self.deleted
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Node:
+    name: str
+    provider_id: str
+    instance_type: str
+    cpu: float
+    memory: float
+    gpu: float
+    up: float
+    down: float
+    labels: dict[str, str]
+    cadvisor_offset: float  # this node's kubelet is scraped at its own offset
+    systemd_cgroups: bool = False  # cgroup ids in the systemd driver's form
+
+
+@dataclass
+class Namespace:
+    name: str
+    # (from, labels) in time order: the labels in force from that instant until the next entry
+    labels: list[tuple[float, dict[str, str]]]
+
+
+@dataclass
+class SyntheticCluster:
+    start: float
+    end: float
+    nodes: list[Node]
+    pods: list[Pod]
+    namespaces: list[Namespace]
+    step: int = STEP
+    ksm_restart: float | None = None  # kube-state-metrics restarts (a new pod IP) at this instant
+
+    @property
+    def hours(self) -> list[float]:
+        return [self.start + 3600 * h for h in range(int((self.end - self.start) // 3600))]
+
+    def pod(self, name: str, *, node: str | None = None) -> Pod:
+        return next(p for p in self.pods if p.name == name and (node is None or p.node == node))
+
+    def pod_hour_truth(self) -> dict[tuple[str, float], dict[str, float]]:
+        """Exact integrals per (pod uid, hour start) over the part of the hour the pod ran."""
+        truth: dict[tuple[str, float], dict[str, float]] = {}
+        for pod in self.pods:
+            for hour in self.hours:
+                a, b = max(pod.start, hour, self.start), min(pod.end, hour + 3600, self.end)
+                if b <= a:
+                    continue
+                truth[(pod.uid, hour)] = {
+                    "running_seconds": b - a,
+                    "cpu_request_core_seconds": sum(c.cpu_request for c in pod.containers) * (b - a),
+                    "cpu_usage_core_seconds": sum(c.cpu.integral(a, b) for c in pod.containers),
+                    "memory_request_byte_seconds": sum(c.memory_request for c in pod.containers) * (b - a),
+                    "memory_working_set_byte_seconds": sum(c.memory.integral(a, b) for c in pod.containers),
+                    "gpu_request_seconds": sum(c.gpu_request for c in pod.containers) * (b - a),
+                }
+        return truth
+
+    def namespace_label_truth(self) -> dict[tuple[str, float, tuple], float]:
+        """Seconds in force per (namespace, hour start, sorted label items)."""
+        truth: dict[tuple[str, float, tuple], float] = {}
+        for ns in self.namespaces:
+            for i, (since, labels) in enumerate(ns.labels):
+                until = ns.labels[i + 1][0] if i + 1 < len(ns.labels) else self.end
+                for hour in self.hours:
+                    seconds = overlap(max(since, self.start), until, hour, hour + 3600)
+                    if seconds > 0:
+                        truth[(ns.name, hour, tuple(sorted(labels.items())))] = seconds
+        return truth
+
+    def node_hour_truth(self) -> dict[tuple[str, float], float]:
+        """Seconds each node was up per (node, hour start)."""
+        return {
+            (node.name, hour): seconds
+            for node in self.nodes
+            for hour in self.hours
+            if (seconds := overlap(node.up, node.down, hour, hour + 3600)) > 0
+        }
+
+
+def _sanitize(key: str) -> str:
+    """kube-state-metrics' label name: ``label_`` + the key with every character outside [a-zA-Z0-9_] as ``_``."""
+    return "label_" + "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in key)
+
+
+def _usage(
+    rng: random.Random,
+    name: str,
+    start: float,
+    end: float,
+    cpu: tuple[float, float],
+    mem_mib: tuple[int, int],
+    cpu_request: float,
+    mem_request_mib: int,
+    **extra,
+) -> Container:
+    return Container(
+        name=name,
+        cpu_request=cpu_request,
+        memory_request=mem_request_mib * MIB,
+        cpu=Piecewise.random(rng, start, end, *cpu),
+        memory=Piecewise.random(rng, start, end, mem_mib[0] * MIB, mem_mib[1] * MIB),
+        **extra,
+    )
+
+
+def small_cluster(start: datetime = START, days: int = DAYS, seed: int = 20250310) -> SyntheticCluster:
+    """Two nodes, nine pod uids and four namespaces over ``days`` days from ``start``: the cases in the docstring."""
+    rng = random.Random(seed)
+    t0 = start.timestamp()
+    t1 = t0 + days * 86400
+    h = 3600.0
+    node_a, node_b = "ip-10-0-1-10.ec2.internal", "ip-10-0-2-20.ec2.internal"
+    nodes = [
+        Node(node_a, "aws:///us-east-1a/i-0a1b2c3d4e5f60001", "m5.2xlarge", 8, 32_386_244_608, 0, t0 - 7 * 86400,
+             t1 + 86400, {"eks.amazonaws.com/nodegroup": "general", "eks.amazonaws.com/capacityType": "ON_DEMAND",
+                          "topology.kubernetes.io/zone": "us-east-1a"}, cadvisor_offset=7.0),
+        Node(node_b, "aws:///us-east-1b/i-0a1b2c3d4e5f60002", "g5.2xlarge", 8, 33_094_451_200, 1, t0 + 6 * h + 1200,
+             t1 + 86400, {"eks.amazonaws.com/nodegroup": "gpu", "eks.amazonaws.com/capacityType": "SPOT",
+                          "topology.kubernetes.io/zone": "us-east-1b", "chargeback.io/tenant": "ml"},
+             cadvisor_offset=19.0, systemd_cgroups=True),
+    ]  # fmt: skip
+    for node in nodes:
+        node.labels |= {
+            "node.kubernetes.io/instance-type": node.instance_type,
+            "beta.kubernetes.io/instance-type": node.instance_type,
+            "kubernetes.io/hostname": node.name,
+        }
+    before, after = t0 - 3 * 86400, t1 + 86400  # long-running pods began before the data and outlive it
+    web_reset = t0 + 13 * h + 17 * 60 + 10
+    moved = t0 + 10 * h + 20 * 60 + 15
+    spark = {
+        "emr-containers.amazonaws.com/job.id": "0000000349ab1cdef2g",
+        "emr-containers.amazonaws.com/virtual-cluster-id": "b3k7p9x2m4q8r1s5t6u0v",
+        "spark-app-name": "spark-pi",
+        "spark-app-selector": "spark-7f3c1e2d4b5a",
+    }
+    driver = t0 + 14 * h + 52 * 60 + 5
+    exec1, exec2, exec3 = t0 + 14 * h + 59 * 60 + 20, t0 + 15 * h + 2 * 60 + 11, t0 + 15 * h + 5 * 60 + 3
+    train = t0 + 86400 + 2 * h + 13 * 60
+    pods = [
+        Pod("kube-system", "coredns-5d78c9869d-x7k2p", node_a, before, after,
+            [_usage(rng, "coredns", before, after, (0.002, 0.03), (18, 40), 0.1, 70)],
+            "ReplicaSet", "coredns-5d78c9869d", {"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"}),
+        Pod("team-a", "web-6b7c9d8f5-xk2lp", node_a, before, after,
+            [_usage(rng, "app", before, after, (0.1, 0.8), (300, 700), 0.5, 512, resets=(web_reset,)),
+             _usage(rng, "proxy", before, after, (0.01, 0.05), (40, 90), 0.1, 128)],
+            "ReplicaSet", "web-6b7c9d8f5", {"app.kubernetes.io/name": "web", "tenant": "alpha"}),
+        Pod("team-a", "db-0", node_a, before, moved,
+            [_usage(rng, "postgres", before, moved, (0.2, 1.5), (2000, 3500), 1.0, 4096)],
+            "StatefulSet", "db", {"app.kubernetes.io/name": "db"}),
+        Pod("team-a", "db-0", node_b, moved + 85, after,
+            [_usage(rng, "postgres", moved + 85, after, (0.2, 1.5), (2000, 3500), 1.0, 4096)],
+            "StatefulSet", "db", {"app.kubernetes.io/name": "db"}, created=moved + 30),
+        Pod("spark-jobs", "spark-pi-driver", node_a, driver, driver + 25 * 60 + 30,
+            [_usage(rng, "spark-kubernetes-driver", driver, driver + 1530, (0.3, 1.0), (900, 1800), 1.0, 2432)],
+            None, None, spark | {"spark-role": "driver"}, created=driver - 20, deleted=driver + 1530 + 600,
+            completes=True),
+        Pod("spark-jobs", "spark-pi-exec-1", node_b, exec1, exec1 + 90,
+            [_usage(rng, "spark-kubernetes-executor", exec1, exec1 + 90, (1.2, 2.0), (2500, 4000), 2.0, 4505)],
+            "Pod", "spark-pi-driver", spark | {"spark-role": "executor", "spark-exec-id": "1"},
+            created=exec1 - 15, deleted=exec1 + 90 + 120, completes=True),
+        Pod("spark-jobs", "spark-pi-exec-2", node_b, exec2, exec2 + 7 * 60 + 2,
+            [_usage(rng, "spark-kubernetes-executor", exec2, exec2 + 422, (1.0, 2.0), (2500, 4000), 2.0, 4505)],
+            "Pod", "spark-pi-driver", spark | {"spark-role": "executor", "spark-exec-id": "2"},
+            created=exec2 - 15, deleted=exec2 + 422 + 120, completes=True),
+        Pod("spark-jobs", "spark-pi-exec-3", node_a, exec3, exec3 + 61,
+            [_usage(rng, "spark-kubernetes-executor", exec3, exec3 + 61, (1.0, 2.0), (2500, 4000), 2.0, 4505)],
+            "Pod", "spark-pi-driver", spark | {"spark-role": "executor", "spark-exec-id": "3"},
+            created=exec3 - 15, deleted=exec3 + 61 + 120, completes=True),
+        Pod("ml", "trainer-7xk9q", node_b, train, train + 3 * h + 27 * 60 + 20,
+            [_usage(rng, "trainer", train, train + 12440, (2.0, 3.8), (9000, 14000), 4.0, 16384, gpu_request=1.0)],
+            "Job", "trainer", {"job-name": "trainer"}, created=train - 40, deleted=train + 12440 + 300,
+            completes=True),
+    ]  # fmt: skip
+    relabel = t0 + 12 * h + 40 * 60
+    namespaces = [
+        Namespace("kube-system", [(before, {"kubernetes.io/metadata.name": "kube-system"})]),
+        Namespace("team-a", [(before, {"kubernetes.io/metadata.name": "team-a", "tenant": "alpha"}),
+                             (relabel, {"kubernetes.io/metadata.name": "team-a", "tenant": "beta"})]),
+        Namespace("spark-jobs", [(before, {"kubernetes.io/metadata.name": "spark-jobs", "tenant": "analytics"})]),
+        Namespace("ml", [(before, {"kubernetes.io/metadata.name": "ml", "tenant": "ml"})]),
+    ]  # fmt: skip
+    ksm_restart = t0 + 86400 + 9 * h + 41 * 60 + 1  # between the scrapes at 09:40:43 and 09:41:13 of day 2
+    return SyntheticCluster(t0, t1, nodes, pods, namespaces, ksm_restart=ksm_restart)
+
+
+def scale_cluster(pods: int, start: datetime = START, days: int = 1, seed: int = 7) -> SyntheticCluster:
+    """A bigger cluster for throughput: ``pods`` pods over ``pods // 10 + 1`` nodes, a quarter of them short."""
+    rng = random.Random(seed)
+    t0 = start.timestamp()
+    t1 = t0 + days * 86400
+    nodes = [
+        Node(f"ip-10-1-{i // 250}-{i % 250}.ec2.internal", f"aws:///us-east-1a/i-{i:017x}", "m5.4xlarge", 16,
+             66_000_000_000, 0, t0 - 86400, t1 + 86400, {}, cadvisor_offset=float(i % 30))
+        for i in range(pods // 10 + 1)
+    ]  # fmt: skip
+    all_pods = []
+    for i in range(pods):
+        if i % 4 == 3:  # a Spark executor of a few minutes somewhere in the day
+            a = t0 + rng.uniform(0, t1 - t0 - 900)
+            b = a + rng.uniform(60, 900)
+        else:
+            a, b = t0 - 86400, t1 + 86400
+        all_pods.append(
+            Pod(
+                "load",
+                f"worker-{i}",
+                nodes[i % len(nodes)].name,
+                a,
+                b,
+                [_usage(rng, "main", a, b, (0.05, 1.5), (100, 2000), 0.5, 1024)],
+                "ReplicaSet",
+                "worker",
+            )
+        )
+    return SyntheticCluster(t0, t1, nodes, all_pods, [Namespace("load", [(t0 - 86400, {"tenant": "load"})])])
+
+
+# --- OpenMetrics ----------------------------------------------------------------------------------
+
+
+def _labels(labels: dict[str, str]) -> str:
+    body = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return "{" + body + "}"
+
+
+def _times(cluster: SyntheticCluster, offset: float, a: float, b: float) -> Iterator[float]:
+    """Scrape instants at ``offset`` past each 30 s mark, within [a, b) and the data's span."""
+    a, b = max(a, cluster.start), min(b, cluster.end)
+    k = math.ceil((a - cluster.start - offset) / cluster.step)
+    t = cluster.start + offset + k * cluster.step
+    while t < b:
+        yield t
+        k += 1
+        t = cluster.start + offset + k * cluster.step
+
+
+class _Writer:
+    """Writes series to OpenMetrics text, checking that every timestamp is in seconds and in order.
+
+    kube-state-metrics series are split at its restart: from then on they carry its new ``instance``.
+    """
+
+    def __init__(self, path: Path, ksm_restart: float | None = None):
+        self.file = path.open("w")
+        self.samples = 0
+        self.series = 0
+        self.ksm_restart = ksm_restart
+
+    def series_of(self, name: str, labels: dict[str, str], points: Iterable[tuple[float, float]]) -> None:
+        if self.ksm_restart is not None and labels.get("job") == KSM["job"]:
+            points = list(points)
+            self._series(name, labels, [p for p in points if p[0] < self.ksm_restart])
+            self._series(
+                name, labels | {"instance": KSM_AFTER_RESTART}, [p for p in points if p[0] >= self.ksm_restart]
+            )
+        else:
+            self._series(name, labels, points)
+
+    def _series(self, name: str, labels: dict[str, str], points: Iterable[tuple[float, float]]) -> None:
+        prefix = name + _labels(labels) + " "
+        last = -math.inf
+        lines = []
+        for t, value in points:
+            if not 1e9 < t < 1e10:
+                raise ValueError(f"{prefix}: timestamp {t} is not in seconds")
+            if t <= last:
+                raise ValueError(f"{prefix}: timestamp {t} is not after {last}")
+            last = t
+            lines.append(f"{prefix}{value!r} {t:.3f}\n")
+        if lines:
+            self.file.writelines(lines)
+            self.samples += len(lines)
+            self.series += 1
+
+    def close(self) -> None:
+        self.file.write("# EOF\n")
+        self.file.close()
+
+
+def _cgroup_id(node: Node, pod: Pod, container: str) -> str:
+    container_id = uuid.uuid5(uuid.NAMESPACE_OID, f"{pod.uid}/{container}").hex * 2
+    if node.systemd_cgroups:
+        return (
+            f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod.uid.replace('-', '_')}.slice"
+            f"/cri-containerd-{container_id}.scope"
+        )
+    return f"/kubepods/burstable/pod{pod.uid}/{container_id}"
+
+
+def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
+    """Write every series of the cluster; return (series, samples)."""
+    out = _Writer(path, cluster.ksm_restart)
+    nodes = {node.name: node for node in cluster.nodes}
+    ksm = lambda a, b: _times(cluster, KSM_OFFSET, a, b)  # noqa: E731
+    for node in cluster.nodes:
+        info = KSM | {
+            "node": node.name,
+            "provider_id": node.provider_id,
+            "internal_ip": "10.0.0.1",
+            "kernel_version": "6.1.0",
+            "kubelet_version": "v1.29.3-eks-ae9a62a",
+            "container_runtime_version": "containerd://1.7.11",
+        }
+        out.series_of("kube_node_info", info, ((t, 1.0) for t in ksm(node.up, node.down)))
+        labels = KSM | {"node": node.name} | {_sanitize(k): v for k, v in node.labels.items()}
+        out.series_of("kube_node_labels", labels, ((t, 1.0) for t in ksm(node.up, node.down)))
+        for resource, unit, value in (
+            ("cpu", "core", node.cpu),
+            ("memory", "byte", node.memory),
+            ("pods", "integer", 58.0),
+            ("nvidia_com_gpu", "integer", node.gpu),
+        ):
+            if resource == "nvidia_com_gpu" and not value:
+                continue
+            out.series_of(
+                "kube_node_status_capacity",
+                KSM | {"node": node.name, "resource": resource, "unit": unit},
+                ((t, float(value)) for t in ksm(node.up, node.down)),
+            )
+    for ns in cluster.namespaces:
+        for i, (since, labels) in enumerate(ns.labels):
+            until = ns.labels[i + 1][0] if i + 1 < len(ns.labels) else cluster.end
+            series = KSM | {"namespace": ns.name} | {_sanitize(k): v for k, v in labels.items()}
+            out.series_of("kube_namespace_labels", series, ((t, 1.0) for t in ksm(since, until)))
+    for pod in cluster.pods:
+        node = nodes[pod.node]
+        who = {"namespace": pod.namespace, "pod": pod.name, "uid": pod.uid}
+        life = (pod.created, pod.deleted)
+        owner = {"created_by_kind": pod.owner_kind or "<none>", "created_by_name": pod.owner_name or "<none>"}
+        info = KSM | who | owner | {"node": pod.node, "host_ip": "10.0.0.1", "pod_ip": "10.0.9.9"}
+        out.series_of("kube_pod_info", info, ((t, 1.0) for t in ksm(*life)))
+        labels = KSM | who | {_sanitize(k): v for k, v in pod.labels.items()}
+        out.series_of("kube_pod_labels", labels, ((t, 1.0) for t in ksm(*life)))
+        out.series_of("kube_pod_start_time", KSM | who, ((t, pod.start) for t in ksm(pod.start, pod.deleted)))
+        if pod.completes:
+            out.series_of("kube_pod_completion_time", KSM | who, ((t, pod.end) for t in ksm(pod.end, pod.deleted)))
+        phases = {
+            "Pending": lambda t, p=pod: p.created <= t < p.start,
+            "Running": lambda t, p=pod: p.start <= t < p.end,
+            "Succeeded": lambda t, p=pod: p.end <= t,
+        }
+        for phase, active in phases.items():
+            out.series_of(
+                "kube_pod_status_phase",
+                KSM | who | {"phase": phase},
+                ((t, 1.0 if active(t) else 0.0) for t in ksm(*life)),
+            )
+        for c in pod.containers:
+            for resource, unit, value in (
+                ("cpu", "core", c.cpu_request),
+                ("memory", "byte", c.memory_request),
+                ("nvidia_com_gpu", "integer", c.gpu_request),
+            ):
+                if value:
+                    series = KSM | who | {"container": c.name, "node": pod.node, "resource": resource, "unit": unit}
+                    out.series_of("kube_pod_container_resource_requests", series, ((t, value) for t in ksm(*life)))
+        kubelet = {
+            "job": "kubelet",
+            "metrics_path": "/metrics/cadvisor",
+            "instance": f"{node.name}:10250",
+            "node": node.name,
+            "namespace": pod.namespace,
+            "pod": pod.name,
+        }
+        scrapes = list(_times(cluster, node.cadvisor_offset, pod.start, pod.end))
+        for c in pod.containers:
+            series = kubelet | {"container": c.name, "id": _cgroup_id(node, pod, c.name), "image": f"{c.name}:1"}
+            out.series_of("container_cpu_usage_seconds_total", series, ((t, c.counter(pod.start, t)) for t in scrapes))
+            out.series_of("container_memory_working_set_bytes", series, ((t, c.memory.at(t)) for t in scrapes))
+        # The pod's own cgroup (container="") sums its containers: a query that kept it would double count.
+        pod_cgroup = kubelet | {"container": "", "id": _cgroup_id(node, pod, "").rsplit("/", 1)[0]}
+        out.series_of(
+            "container_cpu_usage_seconds_total",
+            pod_cgroup,
+            ((t, sum(c.cpu.integral(pod.start, t) for c in pod.containers)) for t in scrapes),
+        )
+        out.series_of(
+            "container_memory_working_set_bytes",
+            pod_cgroup,
+            ((t, sum(c.memory.at(t) for c in pod.containers)) for t in scrapes),
+        )
+    out.close()
+    return out.series, out.samples
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+def binaries() -> tuple[str, str]:
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if not prometheus or not promtool:
+        raise RuntimeError(MISSING_BINARIES)
+    return prometheus, promtool
+
+
+def backfill(openmetrics: Path, data_dir: Path) -> None:
+    """Turn OpenMetrics text into TSDB blocks in ``data_dir`` (one block per day at most)."""
+    _, promtool = binaries()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=24h",
+            str(openmetrics),
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrometheusServer:
+    """A ``prometheus`` process serving a TSDB directory on a free loopback port."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> PrometheusServer:
+        prometheus, _ = binaries()
+        config = self.data_dir.parent / f"{self.data_dir.name}.yml"
+        config.write_text("global:\n  scrape_interval: 30s\n")
+        for _attempt in range(3):  # another process may take the free port before prometheus binds it
+            self.port = free_port()
+            with self.log.open("w") as log:
+                self.process = subprocess.Popen(
+                    [
+                        prometheus,
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={self.data_dir}",
+                        "--storage.tsdb.retention.time=100y",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                        return self
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.05)
+            self.stop()
+        raise RuntimeError(f"prometheus did not become ready; its log:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@dataclass
+class Backfilled:
+    """A synthetic cluster, the TSDB blocks holding it, and a running server over a copy of them."""
+
+    cluster: SyntheticCluster
+    blocks: Path  # pristine blocks: copy them before serving (prometheus rewrites its directory)
+    server: PrometheusServer
+    series: int
+    samples: int
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def serve_copy(self, where: Path) -> PrometheusServer:
+        """Another server over a private copy of the blocks (for tests that stop it)."""
+        shutil.copytree(self.blocks, where)
+        return PrometheusServer(where).start()
+
+
+def build(cluster: SyntheticCluster, workdir: Path) -> Backfilled:
+    """Generate, validate and backfill ``cluster`` under ``workdir``, then start a server over a copy."""
+    binaries()
+    openmetrics = workdir / "series.om"
+    series, samples = write_openmetrics(cluster, openmetrics)
+    blocks = workdir / "blocks"
+    backfill(openmetrics, blocks)
+    openmetrics.unlink()
+    data = workdir / "tsdb"
+    shutil.copytree(blocks, data)
+    return Backfilled(cluster, blocks, PrometheusServer(data).start(), series, samples)
+
+
+@pytest.fixture(scope="session")
+def synthetic_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
+    """The small synthetic cluster over two days, served by a real Prometheus. Fails if it is not installed."""
+    problem = None
+    try:
+        backfilled = build(small_cluster(), tmp_path_factory.mktemp("prometheus"))
+    except RuntimeError as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield backfilled
+    finally:
+        backfilled.server.stop()
+
+
+# --- a proxy in front of it, for throttling, errors and authentication -----------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the proxy received."""
+
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str]
+    status: int
+
+
+class FaultProxy:
+    """Forwards to a Prometheus, first answering with the queued faults: ``(status, Retry-After or None)``.
+
+    Records every request (path, headers, form) so tests can check retries and authentication.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.faults: deque[tuple[int, str | None]] = deque()
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    def fail(self, status: int, retry_after: str | None = None, *, times: int = 1) -> None:
+        self.faults.extend([(status, retry_after)] * times)
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    fault = proxy.faults.popleft() if proxy.faults else None
+                if fault is None:
+                    upstream = requests.post(
+                        proxy.upstream + self.path, data=body, headers={"Content-Type": self.headers["Content-Type"]}
+                    )
+                    status, payload, headers = upstream.status_code, upstream.content, {}
+                else:
+                    status, retry_after = fault
+                    error = {"status": "error", "errorType": "bad_data" if status == 400 else "unavailable"}
+                    payload = json.dumps(error | {"error": f"injected {status}"}).encode()
+                    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+                with proxy.lock:
+                    form = dict(parse_qsl(body.decode()))
+                    proxy.seen.append(Seen(self.path, dict(self.headers.items()), form, status))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- throughput -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure collection throughput (pod-hours per second) against a local Prometheus."""
+    from chargeback.config import PrometheusSettings
+    from collectors.base import Window
+    from collectors.prometheus import PrometheusCollector
+    from collectors.schemas import POD_HOURS
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--pods", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        backfilled = build(scale_cluster(args.pods), Path(tmp))
+        print(
+            f"generated and backfilled {backfilled.series} series, {backfilled.samples} samples"
+            f" in {time.perf_counter() - began:.1f} s"
+        )
+        try:
+            collector = PrometheusCollector(
+                "scale", PrometheusSettings(url=backfilled.url, max_concurrency=args.concurrency)
+            )
+            window = Window(START, START + timedelta(days=1))
+            began = time.perf_counter()
+            pod_hours = sum(b.data.num_rows for b in collector.collect(window) if b.table is POD_HOURS)
+            elapsed = time.perf_counter() - began
+        finally:
+            backfilled.server.stop()
+    print(f"collected {pod_hours} pod-hours in {elapsed:.2f} s: {pod_hours / elapsed:,.0f} pod-hours/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
