@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -200,7 +201,7 @@ def collect(
             str(o.days),
             f"{sum(o.rows.values()):,}",
             f"{o.seconds:.1f}",
-            f"[red]{o.error}[/]" if o.error else "[green]ok[/]",
+            f"[red]{escape(o.error)}[/]" if o.error else "[green]ok[/]",
         )
     out.print(table)
     if failed:
@@ -225,7 +226,7 @@ def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
             target,
             state.complete_through or "-",
             state.last_success or "never",
-            f"[red]{state.last_error}[/]" if state.last_error else "-",
+            f"[red]{escape(state.last_error)}[/]" if state.last_error else "-",
         )
     out.print(sources if report.sources else "no collection has run yet (`chargeback collect`)")
     coverage = Table(title="raw tables")
@@ -293,5 +294,5 @@ def main() -> None:
     try:
         app()
     except ChargebackError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

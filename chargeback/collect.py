@@ -21,7 +21,7 @@ from pathlib import Path
 
 from chargeback.config import Config
 from chargeback.errors import ChargebackError
-from chargeback.landing import DayWriter, partitions
+from chargeback.landing import DayWriter, partition_target, partitions
 from collectors.base import DAY, Collector, Window
 
 SOURCES = ("prometheus", "kubernetes", "emr", "cur", "cost-explorer")
@@ -164,31 +164,30 @@ def window_for(state: SourceState, start: datetime | None, end: datetime | None,
 class Coverage:
     source: str
     table: str
+    target: str  # the cluster whose files these are, or "-" for account-wide files
     first_day: date | None
     last_day: date | None
     missing_days: list[date]
 
 
 def coverage(data_dir: Path, tables) -> list[Coverage]:
-    """Which days each raw table holds, and the gaps between its first and last day."""
+    """Which days each raw table holds per cluster (or account-wide), and the gaps in between."""
     result = []
     for table in tables:
-        days = sorted(
-            date.fromisoformat(path.parent.name.split("=", 1)[1])
-            for path in partitions(data_dir, table)
-            if table.partition == "date"
-        )
-        missing = []
-        if days:
-            have = set(days)
-            cursor = days[0]
+        by_target: dict[str, list[date]] = {}
+        for path in partitions(data_dir, table):
+            day = date.fromisoformat(path.parent.name.split("=", 1)[1])
+            by_target.setdefault(partition_target(path) or ACCOUNT, []).append(day)
+        if not by_target:
+            result.append(Coverage(table.source, table.name, ACCOUNT, None, None, []))
+        for target, days in sorted(by_target.items()):
+            days.sort()
+            have, missing, cursor = set(days), [], days[0]
             while cursor <= days[-1]:
                 if cursor not in have:
                     missing.append(cursor)
                 cursor += timedelta(days=1)
-        result.append(
-            Coverage(table.source, table.name, days[0] if days else None, days[-1] if days else None, missing)
-        )
+            result.append(Coverage(table.source, table.name, target, days[0], days[-1], missing))
     return result
 
 
@@ -250,7 +249,7 @@ def _cur(config: Config, state: StateStore, start, end, refresh: bool, now: date
 def make_collectors(config: Config, source: str, refresh: bool = False) -> list[tuple[str, Collector]]:
     """The collectors of ``source`` for this config, as (target, collector) pairs."""
     if source == "prometheus":
-        from collectors.prometheus import PrometheusCollector
+        from collectors.prometheus import PrometheusCollector, RetryPolicy
 
         keys = (config.tenancy.namespace_label, config.tenancy.node_label)
         collectors = []
@@ -262,7 +261,9 @@ def make_collectors(config: Config, source: str, refresh: bool = False) -> list[
                 from collectors.aws import session
 
                 credentials = session(config.aws).get_credentials()
-            collectors.append((cluster.name, PrometheusCollector(cluster, label_keys=keys, credentials=credentials)))
+            retry = RetryPolicy(attempts=cluster.prometheus.max_attempts)
+            collector = PrometheusCollector(cluster, label_keys=keys, credentials=credentials, retry=retry)
+            collectors.append((cluster.name, collector))
         return collectors
     if source == "kubernetes":
         from collectors.kubernetes import from_settings

@@ -150,6 +150,7 @@ class PrometheusSettings(_Strict):
     step_seconds: int = Field(default=30, ge=1, le=3600)
     max_concurrency: int = Field(default=4, ge=1, le=64)
     timeout_seconds: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
     verify_tls: bool = True
 
     @model_validator(mode="after")
