@@ -311,9 +311,10 @@ def test_reconciliation_compares_the_cur_with_cost_explorer_per_service(build_sc
         "select date::varchar, cur_cost, ce_cost, difference, ce_is_estimated from marts.fct_reconciliation_daily"
         " where service = 'Amazon Elastic Compute Cloud - Compute' order by date"
     )
-    assert [(d, float(c), float(e), float(x), est) for d, c, e, x, est in rows] == pytest.approx(
-        [("2026-10-01", 2.0, 2.05, -0.05, False), ("2026-10-02", 0.0, 0.5, -0.5, True)]
-    )
+    assert rows == [
+        ("2026-10-01", Decimal("2.00"), Decimal("2.05"), Decimal("-0.05"), False),
+        ("2026-10-02", Decimal("0"), Decimal("0.50"), Decimal("-0.50"), True),
+    ]
 
 
 def test_lines_of_no_known_cluster_are_kept_under_the_unknown_cluster(build_scenario):
