@@ -194,14 +194,20 @@ def collect(
     failed = 0
     for o in outcomes:
         failed += o.error is not None
+        if o.skipped:
+            result = f"skipped: {escape(o.skipped)}"
+        elif o.error:
+            result = f"[red]{escape(o.error)}[/]"
+        else:
+            result = "[green]ok[/]" if o.window else "[green]up to date[/]"
         table.add_row(
             o.source,
             o.target,
-            str(o.window) if o.window else "up to date",
+            str(o.window) if o.window else "-",
             str(o.days),
             f"{sum(o.rows.values()):,}",
             f"{o.seconds:.1f}",
-            f"[red]{escape(o.error)}[/]" if o.error else "[green]ok[/]",
+            result,
         )
     out.print(table)
     if failed:

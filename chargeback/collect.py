@@ -105,6 +105,7 @@ class Outcome:
     rows: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    skipped: str | None = None  # why a source asked for as part of "all" did not run
 
 
 def collect_days(
@@ -133,8 +134,8 @@ def collect_days(
             for key, rows in writer.rows.items():
                 outcome.rows[key] = outcome.rows.get(key, 0) + rows
             outcome.days += 1
-            whole = day.end.hour == 0 and day.end.minute == 0 and day.end == day.start.replace(hour=0, minute=0) + DAY
-            done_through = day.end if whole else day.start
+            midnight = day.start.replace(hour=0, minute=0, second=0, microsecond=0)
+            done_through = day.end if day.start == midnight and day.end == midnight + DAY else midnight
             if record.complete_through is None or _parse(record.complete_through) < done_through:
                 record.complete_through = _iso(done_through)
             state.save()
@@ -298,6 +299,7 @@ def run(
         if gap:
             if "all" not in sources:
                 raise ChargebackError(f"cannot collect {source}: {gap}")
+            outcomes.append(Outcome(source, ACCOUNT, None, skipped=gap))
             continue
         if source == "cur":
             outcomes.append(_cur(config, state, start, end, refresh, now, report))
