@@ -39,7 +39,6 @@ class SourceState:
     last_success: str | None = None
     last_error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)  # rows landed by the last successful run, per table
-    extra: dict = field(default_factory=dict)  # source-specific (e.g. the CUR's landed versions)
 
 
 class StateStore:
@@ -140,15 +139,22 @@ def collect_days(
                 record.complete_through = _iso(done_through)
             state.save()
     except ChargebackError as exc:
-        outcome.error = str(exc)
-        record.last_error = f"{_iso(datetime.now(UTC))} {exc}"
-        state.save()
-        return outcome
-    finally:
-        outcome.seconds = time.perf_counter() - started
-    record.last_success = _iso(datetime.now(UTC))
-    record.last_error = None
-    record.rows = outcome.rows
+        return _finish(state, record, outcome, started, exc)
+    return _finish(state, record, outcome, started)
+
+
+def _finish(
+    state: StateStore, record: SourceState, outcome: Outcome, started: float, error: Exception | None = None
+) -> Outcome:
+    """Record how a run of one source and target ended, in the outcome and in the saved state."""
+    outcome.seconds = time.perf_counter() - started
+    if error is not None:
+        outcome.error = str(error)
+        record.last_error = f"{_iso(datetime.now(UTC))} {error}"
+    else:
+        record.last_success = _iso(datetime.now(UTC))
+        record.last_error = None
+        record.rows = outcome.rows
     state.save()
     return outcome
 
@@ -230,21 +236,10 @@ def _cur(config: Config, state: StateStore, start, end, refresh: bool, now: date
             config.data_dir, periods, None, missing_ok=True, force=refresh
         )
     except ChargebackError as exc:
-        outcome.error = str(exc)
-        record.last_error = f"{_iso(datetime.now(UTC))} {exc}"
-        state.save()
-        return outcome
-    finally:
-        outcome.seconds = time.perf_counter() - started
-    versions = record.extra.setdefault("versions", {})
-    for landing in landings:
-        if landing.version:
-            versions[landing.billing_period] = landing.version
+        return _finish(state, record, outcome, started, exc)
+    for landing in landings:  # the landed version itself is kept in the partition's metadata
         outcome.rows[f"cur {landing.billing_period}"] = int(landing.landed)
-    record.last_success = _iso(datetime.now(UTC))
-    record.last_error = None
-    state.save()
-    return outcome
+    return _finish(state, record, outcome, started)
 
 
 def make_collectors(config: Config, source: str, refresh: bool = False) -> list[tuple[str, Collector]]:
