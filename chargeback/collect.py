@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from chargeback.config import Config
+from chargeback.demo import DEMO_MARKER
 from chargeback.errors import ChargebackError
 from chargeback.landing import DayWriter, partition_target, partitions
 from collectors.base import DAY, Collector, Window
@@ -287,6 +288,11 @@ def run(
 ) -> list[Outcome]:
     """Collect every requested source; a source that fails is recorded and the others still run."""
     now = now or datetime.now(UTC)
+    if (Path(config.data_dir) / DEMO_MARKER).exists():
+        raise ChargebackError(
+            f"{config.data_dir} holds the demo month (`chargeback demo`); collect into another --data-dir, "
+            f"or delete {config.data_dir} first"
+        )
     state = StateStore(config.data_dir)
     outcomes = []
     for source in check_sources(sources):

@@ -15,6 +15,7 @@ import pytest
 
 from chargeback import config as config_module
 from chargeback.collect import StateStore, collect_days, run, status
+from chargeback.demo import DEMO_MARKER
 from chargeback.landing import partitions
 from collectors.base import Batch, Window
 from collectors.prometheus import PrometheusCollector, RetryPolicy
@@ -132,6 +133,15 @@ def test_an_unreachable_source_fails_the_run_with_exit_1_and_says_so(tmp_path):
     assert "1 source(s) failed" in failed.stderr
     shown = chargeback("status", cwd=tmp_path)
     assert "never" in shown.stdout and "prometheus [2025-03-10T00:00Z" in shown.stdout
+
+
+def test_collect_refuses_to_mix_real_data_into_the_demo_month(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / DEMO_MARKER).write_text("demo\n")
+    (tmp_path / "chargeback.toml").write_text('[[clusters]]\nname = "c1"\n[clusters.prometheus]\nurl = "http://127.0.0.1:9"\n')
+    refused = chargeback("collect", cwd=tmp_path)
+    assert refused.returncode == 2 and "holds the demo month" in refused.stderr
+    assert not (tmp_path / "data" / "raw").exists()
 
 
 @pytest.mark.parametrize("when", ["2025-03-10", "2025-03-10T05:30:00", "2025-03-10T05:30:00+02:00"])
