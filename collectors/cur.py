@@ -481,9 +481,10 @@ def read_batches(
 
 def land_billing_period(data_dir: Path, export_dir: Path, billing_period: str) -> tuple[CurManifest, Path]:
     """Land a local CUR 2.0 export's current version of ``billing_period``, replacing any earlier version."""
-    source = LocalCurSource(Path(export_dir))
-    manifest = load_manifest(source, billing_period, "cur2")
-    target = write_partition(data_dir, CUR_LINE_ITEMS, billing_period, read_batches(source, manifest))
+    collector = CurCollector(LocalCurSource(Path(export_dir)))
+    manifest = collector.manifest(billing_period)
+    metadata = {VERSION_KEY: manifest.execution_id.encode()}  # as land_periods records it
+    target = write_partition(data_dir, CUR_LINE_ITEMS, billing_period, collector.batches(manifest, metadata))
     return manifest, target
 
 
