@@ -328,14 +328,18 @@ class Status:
 
 def status(config: Config) -> Status:
     """Per source and target: watermark, last success and failure; per raw table: days held and gaps."""
+    return status_of(config.data_dir)
+
+
+def status_of(data_dir: Path) -> Status:
     from collectors.cur import landed_version
     from collectors.schemas import CUR_LINE_ITEMS, RAW_TABLES
 
-    state = StateStore(config.data_dir)
+    state = StateStore(data_dir)
     periods = {}
-    for path in partitions(config.data_dir, CUR_LINE_ITEMS):
+    for path in partitions(data_dir, CUR_LINE_ITEMS):
         period = path.parent.name.split("=", 1)[1]
-        periods[period] = landed_version(config.data_dir, period)
+        periods[period] = landed_version(data_dir, period)
     tables = [t for t in RAW_TABLES if t.partition == "date"]
-    return Status(list(state.items()), coverage(config.data_dir, tables), periods)
+    return Status(list(state.items()), coverage(data_dir, tables), periods)
 

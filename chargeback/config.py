@@ -207,6 +207,29 @@ class CostExplorerSettings(_Strict):
     metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost", "NetUnblendedCost"] = "AmortizedCost"
 
 
+class DashboardSettings(_Strict):
+    """Who may see what. Identity headers are trusted only when ``identity`` says a proxy sets them."""
+
+    address: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=1, le=65535)
+    identity: Literal["none", "headers", "alb"] = "none"
+    email_header: str = "X-Forwarded-Email"
+    groups_header: str = "X-Forwarded-Groups"
+    alb_region: str | None = None
+    alb_arn: str | None = None  # the load balancer that must have signed x-amzn-oidc-data
+    alb_public_keys_url: str = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
+    all_access_groups: tuple[str, ...] = ()  # finance, the platform team: every tenant
+    all_access_users: tuple[str, ...] = ()
+    tenant_groups: dict[str, str] = Field(default_factory=dict)  # group -> tenant
+    tenant_users: dict[str, str] = Field(default_factory=dict)  # email -> tenant
+
+    @model_validator(mode="after")
+    def _alb_needs_region(self) -> DashboardSettings:
+        if self.identity == "alb" and not self.alb_region:
+            raise ValueError('identity = "alb" needs alb_region (where the ALB\'s public keys are published)')
+        return self
+
+
 class Config(_Strict):
     data_dir: Path = Path("data")
     currency: str = "USD"
@@ -217,6 +240,7 @@ class Config(_Strict):
     aws: AwsSettings = AwsSettings()
     cur: CurSettings | None = None
     cost_explorer: CostExplorerSettings = CostExplorerSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @property
     def warehouse_path(self) -> Path:

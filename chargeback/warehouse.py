@@ -190,6 +190,37 @@ def _run_models(con: duckdb.DuckDBPyConnection, models: list[Model], progress: P
     return counts
 
 
+def _register_collection_status(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Collection watermarks, errors and raw coverage as of this build, for pages that read marts only."""
+    from chargeback.collect import status_of  # the collection layer imports this module
+
+    report = status_of(data_dir)
+    con.execute(
+        "create table marts.collection_status (source varchar, target varchar, complete_through varchar,"
+        " last_success varchar, last_error varchar)"
+    )
+    rows = [[s, t, r.complete_through, r.last_success, r.last_error] for s, t, r in report.sources]
+    if rows:
+        con.executemany("insert into marts.collection_status values (?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "create table marts.raw_coverage (source varchar, raw_table varchar, target varchar, first_day date,"
+        " last_day date, missing_days integer, missing varchar)"
+    )
+    rows = [
+        [
+            c.source,
+            c.table,
+            c.target,
+            c.first_day,
+            c.last_day,
+            len(c.missing_days),
+            ", ".join(str(d) for d in c.missing_days[:20]),
+        ]
+        for c in report.coverage
+    ]
+    con.executemany("insert into marts.raw_coverage values (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def _failed_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     rows = con.sql("select * from marts.checks order by severity, check_name, cluster, period")
     columns = rows.columns
@@ -216,6 +247,7 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
             _register_config(con, config)
             counts = _run_models(con, models, progress)
             checks = _failed_checks(con)
+            _register_collection_status(con, data_dir)
             con.execute(
                 "create table marts.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
                 " ?::varchar as data_dir",

@@ -1,0 +1,31 @@
+-- grain: one cluster, UTC day, tenant, namespace, workload and EMR job run; key all of those
+-- Pod costs rolled up for the dashboard's drill-down (tenant -> namespace -> workload -> EMR job run),
+-- so pages never scan pod-hours.
+with pods as (
+    select * from marts.fct_pod_costs_hourly
+),
+
+final as (
+    select
+        cluster,
+        period,
+        date,
+        tenant,
+        namespace,
+        workload_kind,
+        workload_name,
+        emr_job_run_id,
+        count(distinct pod_uid) as pods,
+        sum(running_hours) as pod_hours,
+        sum(cpu_request_core_hours) as cpu_request_core_hours,
+        sum(cpu_usage_core_hours) as cpu_usage_core_hours,
+        sum(memory_request_gib_hours) as memory_request_gib_hours,
+        sum(memory_usage_gib_hours) as memory_usage_gib_hours,
+        sum(cpu_cost + memory_cost + gpu_cost) as compute_cost,
+        sum(idle_cost) as idle_cost,
+        sum(total_cost) as total_cost,
+    from pods
+    group by cluster, period, date, tenant, namespace, workload_kind, workload_name, emr_job_run_id
+)
+
+select * from final

@@ -1,0 +1,254 @@
+"""Data access for the dashboard: the published warehouse's marts only, read-only, per request.
+
+Every function takes the ``Viewer`` and applies its tenant filter in SQL, so a restricted viewer's
+rows never leave this module, whatever a page does with its widgets. Queries are parameterised
+(``$name``), never formatted from widget values. Each call opens the published file read-only and
+closes it, so a running build can publish a new warehouse (``os.replace``) at any moment: a reader
+sees the old file or the new one, and never holds a lock the builder needs. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from chargeback.bill import PARTS, Bill, monthly_bill
+from chargeback.config import SENTINELS, Config
+from chargeback.errors import DataError
+from dashboards.identity import Viewer
+
+# Rows of tenants the viewer may see: every tenant (null list) or the listed ones; sentinel lines
+# (__idle__, __shared__, __unallocated__) belong to nobody and are shown to all-access viewers only.
+TENANT_FILTER = "($tenants::varchar[] is null or list_contains($tenants::varchar[], tenant))"
+CLUSTER_FILTER = "($cluster::varchar is null or cluster = $cluster::varchar)"
+
+
+class NoWarehouse(DataError):
+    """No build has been published yet."""
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    config: Config
+
+    @property
+    def path(self) -> Path:
+        return self.config.warehouse_path
+
+    def version(self) -> float:
+        """Changes whenever a build publishes: a cache key for query results."""
+        return self.path.stat().st_mtime if self.path.is_file() else 0.0
+
+    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        if not self.path.is_file():
+            raise NoWarehouse(f"no warehouse at {self.path} yet: run `chargeback build` (or `chargeback demo`)")
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            return con.execute(sql, params or {}).df()
+        finally:
+            con.close()
+
+
+def _scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
+    tenants = None if viewer.sees_everything else sorted(viewer.tenants or ())
+    return {"tenants": tenants, "cluster": cluster, **more}
+
+
+# --- choices for the sidebar ----------------------------------------------------------------------
+
+
+def periods(wh: Warehouse) -> list[str]:
+    frame = wh.query("select distinct period from marts.fct_tenant_costs_daily order by period desc")
+    return frame["period"].tolist()
+
+
+def clusters(wh: Warehouse, period: str) -> list[str]:
+    frame = wh.query(
+        "select distinct cluster from marts.fct_tenant_costs_daily where period = $period order by cluster",
+        {"period": period},
+    )
+    return frame["cluster"].tolist()
+
+
+def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> list[str]:
+    frame = wh.query(
+        f"""select distinct tenant from marts.fct_tenant_costs_daily
+        where period = $period and not is_sentinel and {CLUSTER_FILTER} and {TENANT_FILTER} order by tenant""",
+        _scope(viewer, cluster, period=period),
+    )
+    return frame["tenant"].tolist()
+
+
+# --- overview and bills ---------------------------------------------------------------------------
+
+
+def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None) -> Bill:
+    """The period's bill, exactly as `chargeback bill` prints it, narrowed to what the viewer may see."""
+    if tenant is not None and not viewer.allowed(tenant):
+        raise PermissionError(f"{viewer.name} may not see tenant {tenant!r}")
+    full = monthly_bill(wh.config, period, cluster=cluster)
+    lines = tuple(
+        line
+        for line in full.lines
+        if (tenant is None or line.tenant == tenant)
+        and (viewer.sees_everything or (line.tenant not in SENTINELS and viewer.allowed(line.tenant)))
+    )
+    total = sum((line.total for line in lines), type(full.total)("0.00"))
+    visible_source = full.source_total if viewer.sees_everything and tenant is None else total
+    return Bill(full.period, full.currency, cluster, total, visible_source, full.estimated, lines)
+
+
+def bill_frame(result: Bill) -> pd.DataFrame:
+    rows = [
+        {"line": line.tenant, **{p: float(line.parts[p]) for p in PARTS}, "total": float(line.total)}
+        for line in result.lines
+    ]
+    return pd.DataFrame(rows, columns=["line", *PARTS, "total"])
+
+
+def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+    return wh.query(
+        f"""select date, tenant, sum(total_cost)::double as total
+        from marts.fct_tenant_costs_daily
+        where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
+            and ($tenants::varchar[] is null or not is_sentinel)
+        group by date, tenant order by date, tenant""",
+        _scope(viewer, cluster, period=period),
+    )
+
+
+def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+    """Each line's total this period and the one before, and the change."""
+    year, month = map(int, period.split("-"))
+    previous = f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+    return wh.query(
+        f"""select tenant,
+            sum(case when period = $period then total_cost else 0 end)::double as this_month,
+            sum(case when period = $previous then total_cost else 0 end)::double as previous_month,
+        from marts.fct_tenant_costs_daily
+        where period in ($period, $previous) and {CLUSTER_FILTER} and {TENANT_FILTER}
+            and ($tenants::varchar[] is null or not is_sentinel)
+        group by tenant
+        having abs(this_month) > 0.000001 or abs(previous_month) > 0.000001
+        order by this_month desc""",
+        _scope(viewer, cluster, period=period, previous=previous),
+    ).assign(change=lambda f: f["this_month"] - f["previous_month"])
+
+
+def checks(wh: Warehouse, viewer: Viewer, period: str) -> pd.DataFrame:
+    """The invariants; amounts only for all-access viewers (cluster totals are everyone's money)."""
+    frame = wh.query(
+        "select check_name, severity, cluster, passed, expected::double as expected, actual::double as actual,"
+        " detail from marts.checks where period = $period order by severity, check_name, cluster",
+        {"period": period},
+    )
+    if not viewer.sees_everything:
+        frame = frame[frame["severity"] == "error"][["check_name", "cluster", "passed", "detail"]]
+    return frame
+
+
+def freshness(wh: Warehouse) -> pd.DataFrame:
+    return wh.query("select * from marts.collection_status order by source, target")
+
+
+# --- tenant drill-down and EMR --------------------------------------------------------------------
+
+
+def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pd.DataFrame:
+    """Tenant -> namespace -> workload -> EMR job run, with compute and idle cost."""
+    return wh.query(
+        f"""select namespace, workload_kind, workload_name, emr_job_run_id,
+            sum(pods) as pods, sum(pod_hours) as pod_hours,
+            sum(compute_cost)::double as compute, sum(idle_cost)::double as idle, sum(total_cost)::double as total
+        from marts.fct_workload_costs_daily
+        where period = $period and tenant = $tenant and {CLUSTER_FILTER} and {TENANT_FILTER}
+        group by all order by total desc""",
+        _scope(viewer, cluster, period=period, tenant=tenant),
+    )
+
+
+def emr_jobs(
+    wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None
+) -> pd.DataFrame:
+    return wh.query(
+        f"""select job_run_id, job_name, virtual_cluster_id, virtual_cluster_name, tenant, state, created_at,
+            finished_at, pod_count, executor_instances, executor_cores, executor_memory_gib,
+            executor_cpu_request_core_hours, executor_cpu_usage_core_hours,
+            executor_memory_request_gib_hours, executor_memory_usage_gib_hours,
+            compute_cost::double as compute, idle_cost::double as idle, emr_cost::double as emr,
+            total_cost::double as total
+        from marts.fct_emr_job_costs
+        where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
+            and ($tenant::varchar is null or tenant = $tenant::varchar)
+        order by total desc""",
+        _scope(viewer, cluster, period=period, tenant=tenant),
+    )
+
+
+# --- nodes and idle (all-access viewers; others see only their dedicated nodes) -------------------
+
+NODE_FILTER = "($tenants::varchar[] is null or list_contains($tenants::varchar[], dedicated_tenant))"
+
+
+def node_groups(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+    return wh.query(
+        f"""select coalesce(node_group, '(none)') as node_group, purchase_option,
+            sum(running_hours) as node_hours, sum(cost)::double as cost, sum(idle_cost)::double as idle
+        from marts.fct_node_costs_hourly
+        where period = $period and {CLUSTER_FILTER} and {NODE_FILTER}
+        group by all order by cost desc""",
+        _scope(viewer, cluster, period=period),
+    )
+
+
+def dedicated_nodes(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+    return wh.query(
+        f"""select dedicated_tenant as tenant, node, instance_type, sum(running_hours) as node_hours,
+            count(case when is_ghost_hour then 1 end) as ghost_hours,
+            sum(cross_tenant_pod_count) as cross_tenant_pod_hours, sum(cost)::double as cost
+        from marts.fct_node_costs_hourly
+        where period = $period and is_dedicated and {CLUSTER_FILTER} and {NODE_FILTER}
+        group by all order by tenant, node""",
+        _scope(viewer, cluster, period=period),
+    )
+
+
+def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+    return wh.query(
+        f"""select tenant as node_tenant, namespace_tenant as pod_tenant, namespace, pod, node,
+            count(*) as pod_hours, sum(total_cost)::double as cost
+        from marts.fct_pod_costs_hourly
+        where period = $period and is_cross_tenant and {CLUSTER_FILTER} and {TENANT_FILTER}
+        group by all order by pod_hours desc""",
+        _scope(viewer, cluster, period=period),
+    )
+
+
+# --- data quality (all-access viewers) ------------------------------------------------------------
+
+
+def reconciliation(wh: Warehouse, period: str) -> pd.DataFrame:
+    return wh.query(
+        """select date, service, cur_cost::double as cur, ce_cost::double as cost_explorer,
+            difference::double as difference, ce_is_estimated
+        from marts.fct_reconciliation_daily where period = $period order by date, service""",
+        {"period": period},
+    )
+
+
+def coverage(wh: Warehouse) -> pd.DataFrame:
+    return wh.query("select * from marts.raw_coverage order by source, raw_table, target")
+
+
+def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pd.DataFrame:
+    return wh.query(
+        f"""select date, estimate_source, count(*) as node_hours, sum(cost)::double as cost
+        from marts.fct_node_costs_hourly
+        where period = $period and is_estimated and {CLUSTER_FILTER}
+        group by all order by date""",
+        {"period": period, "cluster": cluster},
+    )

@@ -1,0 +1,108 @@
+"""Who is looking at the dashboard, from what the reverse proxy in front of it says.
+
+Three modes (``[dashboard] identity``): ``none`` (an open demo: everyone sees everything, and the
+pages say so), ``headers`` (oauth2-proxy style ``X-Forwarded-Email`` / ``X-Forwarded-Groups``, trusted
+only because the config says a proxy sets them) and ``alb`` (an AWS ALB's ``x-amzn-oidc-data`` JWT,
+verified with ES256 against the ALB's public key for the token's ``kid``). No Streamlit here: the
+pages pass the request headers in, and the data layer enforces the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jwt
+import requests
+
+from chargeback.config import DashboardSettings
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """``tenants`` is None for finance and the platform team (every tenant), else the tenants allowed."""
+
+    name: str
+    tenants: frozenset[str] | None
+    open_demo: bool = False
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.tenants is None
+
+    def allowed(self, tenant: str) -> bool:
+        return self.tenants is None or tenant in self.tenants
+
+
+NOBODY = Viewer("no identity", frozenset())
+
+KeyLookup = Callable[[str], str]  # kid -> PEM public key
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _viewer(settings: DashboardSettings, email: str | None, groups: list[str]) -> Viewer:
+    if not email and not groups:
+        return NOBODY
+    name = email or ", ".join(groups)
+    if (email and email in settings.all_access_users) or any(g in settings.all_access_groups for g in groups):
+        return Viewer(name, None)
+    tenants = {settings.tenant_groups[g] for g in groups if g in settings.tenant_groups}
+    if email and email in settings.tenant_users:
+        tenants.add(settings.tenant_users[email])
+    return Viewer(name, frozenset(tenants))
+
+
+def alb_key_lookup(settings: DashboardSettings, timeout: float = 5.0) -> KeyLookup:
+    """Fetch (and cache) the ALB's public key for a ``kid`` from its regional endpoint."""
+
+    @lru_cache(maxsize=32)
+    def lookup(kid: str) -> str:
+        url = settings.alb_public_keys_url.format(region=settings.alb_region, kid=kid)
+        response = requests.get(url, timeout=timeout)
+        response.raise_for_status()
+        return response.text
+
+    return lookup
+
+
+def _token_header(token: str) -> dict:
+    head = token.split(".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+
+
+def from_alb(token: str | None, settings: DashboardSettings, keys: KeyLookup) -> Viewer:
+    """Verify an ALB ``x-amzn-oidc-data`` token; anything that does not verify is nobody."""
+    if not token:
+        return NOBODY
+    try:
+        header = _token_header(token)
+        if settings.alb_arn and header.get("signer") != settings.alb_arn:
+            return NOBODY
+        claims = jwt.decode(token, keys(str(header["kid"])), algorithms=["ES256"], options={"verify_aud": False})
+    except (jwt.PyJWTError, ValueError, KeyError, requests.RequestException):
+        return NOBODY
+    groups = claims.get("groups") or []
+    if isinstance(groups, str):
+        groups = [g for g in groups.replace(",", " ").split() if g]
+    return _viewer(settings, claims.get("email"), list(groups))
+
+
+def resolve(headers: Mapping[str, str], settings: DashboardSettings, keys: KeyLookup | None = None) -> Viewer:
+    """The viewer for one request's headers under the configured identity mode."""
+    if settings.identity == "none":
+        return Viewer("everyone (no identity configured)", None, open_demo=True)
+    if settings.identity == "headers":
+        email = _header(headers, settings.email_header)
+        groups = [g.strip() for g in (_header(headers, settings.groups_header) or "").split(",") if g.strip()]
+        return _viewer(settings, email.strip() if email else None, groups)
+    return from_alb(_header(headers, "x-amzn-oidc-data"), settings, keys or alb_key_lookup(settings))
