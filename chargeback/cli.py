@@ -103,6 +103,56 @@ def _print_bill(bill: Bill, fmt: Format) -> None:
         )
 
 
+def _serve_dashboard(config: config_module.Config, config_path: Path | None) -> None:
+    """Run the Streamlit app in the foreground until interrupted (Ctrl-C)."""
+    import contextlib
+    import os
+    import subprocess
+
+    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app_file.is_file():
+        raise ChargebackError(f"the dashboard app is missing ({app_file}); reinstall chargeback")
+    env = {**os.environ, "CHARGEBACK_DATA_DIR": str(Path(config.data_dir).resolve())}
+    if config_path is not None:
+        env["CHARGEBACK_CONFIG"] = str(Path(config_path).resolve())
+    settings = config.dashboard
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.headless",
+        "true",
+        "--server.address",
+        settings.address,
+        "--server.port",
+        str(settings.port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    err.print(f"dashboard on http://{settings.address}:{settings.port} (Ctrl-C to stop)")
+    if settings.identity == "none":
+        err.print("[yellow]no identity configured: everyone who can reach it sees every tenant[/]")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops streamlit; leave quietly
+        subprocess.run(command, env=env, check=False)
+
+
+@app.command()
+def dashboard(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Start the dashboard on localhost: overview, tenant bills, EMR jobs, nodes and idle, data quality.
+
+    It reads the published warehouse only (read-only, per request), so builds can run beside it.
+    Address, port and who may see which tenant come from `[dashboard]` in the config.
+    """
+    settings = _config(config, data_dir)
+    if not settings.warehouse_path.is_file():
+        raise ChargebackError(
+            f"{settings.warehouse_path}: no warehouse yet; run `chargeback build` or `chargeback demo`"
+        )
+    _serve_dashboard(settings, config)
+
+
 @app.command()
 def demo(
     no_dashboard: Annotated[
@@ -118,7 +168,7 @@ def demo(
     err.print(f"built {result.warehouse} in {result.seconds:.1f} s")
     _print_bill(monthly_bill(config, SAMPLE_PERIOD), "table")
     if not no_dashboard:
-        err.print("(the dashboard arrives in a later release; this demo only builds and prints)")
+        _serve_dashboard(config, None)
 
 
 @app.command("build")
