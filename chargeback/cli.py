@@ -104,10 +104,8 @@ def _print_bill(bill: Bill, fmt: Format) -> None:
 
 
 def _serve_dashboard(config: config_module.Config, config_path: Path | None) -> None:
-    """Run the Streamlit app in the foreground until interrupted (Ctrl-C)."""
-    import contextlib
+    """Replace this process with the Streamlit server (it runs until interrupted)."""
     import os
-    import subprocess
 
     app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     if not app_file.is_file():
@@ -134,8 +132,10 @@ def _serve_dashboard(config: config_module.Config, config_path: Path | None) -> 
     err.print(f"dashboard on http://{settings.address}:{settings.port} (Ctrl-C to stop)")
     if settings.identity == "none":
         err.print("[yellow]no identity configured: everyone who can reach it sees every tenant[/]")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops streamlit; leave quietly
-        subprocess.run(command, env=env, check=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become streamlit, so Ctrl-C, SIGTERM from a process manager and the exit code are its own.
+    os.execve(sys.executable, command, env)
 
 
 @app.command()
