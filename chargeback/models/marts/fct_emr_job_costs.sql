@@ -35,6 +35,7 @@ charges as (
         emr_job_run_id as job_run_id,
         min(emr_virtual_cluster_id) as virtual_cluster_id,
         min(cluster) as cluster,
+        min(date) as first_charge_date,
         sum(cost) as emr_cost,
     from intermediate.int_cur__in_scope
     where scope = 'emr'
@@ -63,7 +64,8 @@ final as (
         job_runs.state,
         job_runs.created_at,
         job_runs.finished_at,
-        strftime(cast(job_runs.created_at as date), '%Y-%m') as period,
+        -- a charge of a job the collector never saw still belongs to the month it was billed in
+        strftime(coalesce(cast(job_runs.created_at as date), charges.first_charge_date), '%Y-%m') as period,
         job_runs.release_label,
         job_runs.failure_reason,
         job_runs.executor_instances,

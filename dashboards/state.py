@@ -1,0 +1,203 @@
+"""The sidebar filters (period, cluster, tenant) kept in the URL, and the page's view of the warehouse.
+
+A view can be shared as a link: the filters live in ``st.query_params`` (``?period=2026-10&tenant=ml``).
+An address that names a value the viewer may pick selects it; the widgets then write their values back,
+on every page, so the address always says what the page shows.
+
+``View`` is what pages read from: its methods call ``dashboards.data`` through ``st.cache_data``,
+keyed on the warehouse's version (a new build is a new key) and on the tenants the viewer may see.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from chargeback.bill import Bill
+from dashboards import data
+from dashboards.charts import money
+from dashboards.data import Warehouse
+from dashboards.identity import Viewer
+
+CACHE_TTL_SECONDS = 300
+PARAMS = ("period", "cluster", "tenant")
+ALL = "*"  # the "every cluster / every tenant" choice (a selectbox treats None as "nothing chosen")
+_VIEW_KEY = "_chargeback_view"
+_WRITTEN_KEY = "_chargeback_url_written"  # what the widgets last wrote to the address
+ALL_ACCESS_NOTE = "Visible to finance and the platform team."
+NO_WAREHOUSE = (
+    "No warehouse yet. Run `chargeback demo` to build the sample month, or `chargeback collect` and then "
+    "`chargeback build` for your own cluster; this page reads the published warehouse."
+)
+NO_CUR = (
+    "The CUR does not cover {period} yet: {estimated} of it is estimated at on-demand prices from Cost "
+    "Explorer. Run `chargeback collect --source cur` (then `chargeback build`) once the export has landed."
+)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the warehouse…", max_entries=512)
+def _read(name: str, path: str, version: float, scope: tuple[str, ...] | None, args: tuple, _wh, _viewer):
+    """One ``dashboards.data`` call; ``path``, ``version`` and ``scope`` are only there to key the cache."""
+    reader = getattr(data, name)
+    if "viewer" in inspect.signature(reader).parameters:
+        return reader(_wh, _viewer, *args)
+    return reader(_wh, *args)
+
+
+def read(wh: Warehouse, viewer: Viewer, name: str, *args):
+    scope = None if viewer.sees_everything else tuple(sorted(viewer.tenants or ()))
+    return _read(name, str(wh.path), wh.version(), scope, args, _wh=wh, _viewer=viewer)
+
+
+def no_access(viewer: Viewer) -> bool:
+    """Nobody recognised, or nobody mapped to any tenant: no data at all."""
+    return not viewer.sees_everything and not viewer.tenants
+
+
+@dataclass(frozen=True)
+class View:
+    """Who is looking at which slice of which warehouse; every read goes through the cache."""
+
+    wh: Warehouse
+    viewer: Viewer
+    period: str
+    cluster: str | None
+    tenant: str | None
+    currency: str
+
+    def _read(self, name: str, *args):
+        return read(self.wh, self.viewer, name, *args)
+
+    def bill(self, tenant: str | None = None) -> Bill:
+        return self._read("bill", self.period, self.cluster, tenant)
+
+    def daily_trend(self) -> pd.DataFrame:
+        return self._read("daily_trend", self.period, self.cluster)
+
+    def month_over_month(self) -> pd.DataFrame:
+        return self._read("month_over_month", self.period, self.cluster)
+
+    def checks(self) -> pd.DataFrame:
+        frame = self._read("checks", self.period)
+        if self.cluster is None:
+            return frame
+        return frame[(frame["cluster"] == self.cluster) | frame["cluster"].isna()]
+
+    def freshness(self) -> pd.DataFrame:
+        return self._read("freshness")
+
+    def workloads(self, tenant: str) -> pd.DataFrame:
+        return self._read("workloads", self.period, tenant, self.cluster)
+
+    def emr_jobs(self, tenant: str | None = None) -> pd.DataFrame:
+        return self._read("emr_jobs", self.period, self.cluster, tenant)
+
+    def node_groups(self) -> pd.DataFrame:
+        return self._read("node_groups", self.period, self.cluster)
+
+    def dedicated_nodes(self) -> pd.DataFrame:
+        return self._read("dedicated_nodes", self.period, self.cluster)
+
+    def cross_tenant_pods(self) -> pd.DataFrame:
+        return self._read("cross_tenant_pods", self.period, self.cluster)
+
+    def reconciliation(self) -> pd.DataFrame:
+        return self._read("reconciliation", self.period)
+
+    def coverage(self) -> pd.DataFrame:
+        return self._read("coverage")
+
+    def estimated_days(self) -> pd.DataFrame:
+        return self._read("estimated_days", self.period, self.cluster)
+
+
+# --- the sidebar ----------------------------------------------------------------------------------
+
+
+def _pick(param: str, label: str, options: list, default, fmt) -> str | None:
+    """A sidebar selectbox whose value follows the address when the address names a valid choice."""
+    key = f"filter_{param}"
+    written = st.session_state.setdefault(_WRITTEN_KEY, {})
+    in_url = st.query_params.get(param)
+    if key not in st.session_state or st.session_state[key] not in options:
+        st.session_state[key] = in_url if in_url in options else default
+    elif in_url is not None and in_url != written.get(param) and in_url in options:
+        st.session_state[key] = in_url  # the address changed (a pasted link, the back button)
+    value = st.sidebar.selectbox(label, options, key=key, format_func=fmt)
+    if value == ALL:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+    written[param] = value
+    return None if value == ALL else value
+
+
+def sidebar(wh: Warehouse, viewer: Viewer) -> View | None:
+    """Draw the filters and remember the view for the page; None (and a message) when there is nothing."""
+    st.session_state.pop(_VIEW_KEY, None)
+    if viewer.open_demo:
+        st.sidebar.warning("No identity configured: everyone sees every tenant.", icon=":material/lock_open:")
+    elif viewer.sees_everything:
+        st.sidebar.caption(f"Signed in as {viewer.name} · every tenant")
+    else:
+        st.sidebar.caption(f"Signed in as {viewer.name} · {', '.join(sorted(viewer.tenants or ()))}")
+    try:
+        periods = read(wh, viewer, "periods")
+    except data.NoWarehouse:
+        st.info(NO_WAREHOUSE, icon=":material/database:")
+        return None
+    if not periods:
+        st.info(
+            "The warehouse holds no costs yet. Run `chargeback collect` for at least one day of "
+            "Prometheus and CUR (or Cost Explorer) data, then `chargeback build`.",
+            icon=":material/database:",
+        )
+        return None
+    period = _pick("period", "Period", periods, periods[0], str)
+    clusters = read(wh, viewer, "clusters", period)
+    cluster = _pick("cluster", "Cluster", [ALL, *clusters], ALL, lambda c: "All clusters" if c == ALL else c)
+    tenants = read(wh, viewer, "tenants", period, cluster)
+    if viewer.sees_everything:
+        tenant_options, default = [ALL, *tenants], ALL
+    elif len(tenants) > 1:
+        tenant_options, default = [*tenants, ALL], tenants[0]
+    else:
+        tenant_options, default = tenants, (tenants[0] if tenants else ALL)
+    if tenant_options:
+        everyone = "All tenants" if viewer.sees_everything else "All my tenants"
+        tenant = _pick("tenant", "Tenant", tenant_options, default, lambda t: everyone if t == ALL else t)
+    else:
+        tenant = None
+        st.sidebar.info(f"Your tenants have no costs in {period}{f' on {cluster}' if cluster else ''}.")
+    st.sidebar.caption("The address keeps these filters: copy it to share this view.")
+    currency = read(wh, viewer, "bill", period, cluster, None).currency
+    view = View(wh, viewer, period, cluster, tenant, currency)
+    st.session_state[_VIEW_KEY] = view
+    return view
+
+
+def view() -> View:
+    """The view the sidebar drew for this run (pages run after the sidebar)."""
+    current = st.session_state.get(_VIEW_KEY)
+    if current is None:
+        st.info(NO_WAREHOUSE)
+        st.stop()
+    return current
+
+
+def all_access_note(what: str) -> None:
+    st.info(f"{what}: {ALL_ACCESS_NOTE[0].lower()}{ALL_ACCESS_NOTE[1:]}", icon=":material/lock:")
+
+
+def cur_notice(bill: Bill, currency: str) -> None:
+    """Say when the period is (partly) estimated, i.e. the CUR has not landed for it."""
+    if bill.estimated:
+        message = NO_CUR.format(period=bill.period, estimated=money(bill.estimated, currency))
+        if bill.estimated >= bill.source_total:
+            st.warning(message, icon=":material/hourglass_empty:")
+        else:
+            st.info(message, icon=":material/hourglass_top:")

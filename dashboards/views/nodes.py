@@ -1,0 +1,82 @@
+"""Nodes and idle: node-hours by node group and purchase option, idle cost by node group, sole-tenancy
+nodes with their ghost hours, and other tenants' pods on dedicated nodes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, state
+
+view = state.view()
+cur = view.currency
+money_cols = charts.money_columns({"cost": "Cost", "idle": "Idle"}, cur)
+hours = st.column_config.NumberColumn("Node-hours", format="%.1f")
+
+st.title(f"Nodes and idle · {view.period}")
+st.caption(view.cluster or "All clusters")
+
+st.header("Node groups")
+if view.viewer.sees_everything:
+    groups = view.node_groups()
+    if groups.empty:
+        st.info(
+            "No node-hours for this selection: run `chargeback collect --source prometheus`, then `chargeback build`."
+        )
+    else:
+        left, right = st.columns(2)
+        with left:
+            st.plotly_chart(charts.node_hours_by_group(groups), key="node_hours")
+        with right:
+            st.plotly_chart(charts.idle_by_group(groups, cur), key="idle_by_group")
+        st.dataframe(
+            charts.node_groups_table(groups),
+            hide_index=True,
+            column_config={
+                "node_group": "Node group",
+                "purchase_option": "Purchase option",
+                "node_hours": hours,
+                **money_cols,
+                "idle_share": st.column_config.NumberColumn("Idle share", format="percent"),
+            },
+        )
+else:
+    state.all_access_note("Node groups of shared nodes")
+
+st.header("Sole-tenancy nodes")
+nodes = view.dedicated_nodes()
+if nodes.empty:
+    st.info("No dedicated nodes in this selection (nodes carry a tenant label or tag when they are dedicated).")
+else:
+    st.plotly_chart(charts.ghost_hours(nodes), key="ghost_hours")
+    st.dataframe(
+        charts.with_total(nodes, "tenant"),
+        hide_index=True,
+        column_config={
+            "tenant": "Tenant",
+            "node": "Node",
+            "instance_type": "Instance type",
+            "node_hours": hours,
+            "ghost_hours": st.column_config.NumberColumn("Ghost hours", help="hours with no pod of the node's tenant"),
+            "cross_tenant_pod_hours": st.column_config.NumberColumn("Other tenants' pod-hours"),
+            **money_cols,
+        },
+    )
+
+st.subheader("Other tenants' pods on dedicated nodes")
+pods = view.cross_tenant_pods()
+if pods.empty:
+    st.success("No pod of another tenant ran on a dedicated node.")
+else:
+    st.dataframe(
+        charts.with_total(pods, "node_tenant"),
+        hide_index=True,
+        column_config={
+            "node_tenant": "Node's tenant (pays)",
+            "pod_tenant": "Pod's tenant",
+            "namespace": "Namespace",
+            "pod": "Pod",
+            "node": "Node",
+            "pod_hours": "Pod-hours",
+            **money_cols,
+        },
+    )

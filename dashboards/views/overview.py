@@ -1,0 +1,102 @@
+"""Overview: the month's total against the source bill, where it went, by day, against last month, and
+whether the numbers can be trusted (invariants, freshness)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, data, state
+from dashboards.charts import money
+
+view = state.view()
+bill = view.bill()
+frame = data.bill_frame(bill)
+cur = view.currency
+
+st.title(f"Overview · {view.period}")
+st.caption(
+    f"{view.cluster or 'All clusters'} · "
+    + ("every tenant and the idle, shared and unallocated lines" if view.viewer.sees_everything else "your tenants")
+    + (" · the tenant filter applies to the tenant bill and EMR jobs" if view.tenant else "")
+)
+state.cur_notice(bill, cur)
+
+split = charts.bill_split_totals(bill)
+if view.viewer.sees_everything:
+    gap = bill.total - bill.source_total
+    columns = st.columns(3)
+    columns[0].metric("Total billed", money(bill.total, cur), border=True)
+    columns[1].metric("Source bill (in-scope CUR)", money(bill.source_total, cur), border=True)
+    columns[2].metric(
+        "Billed minus source",
+        money(gap, cur),
+        delta="matches to the cent" if abs(gap) < 0.005 else "does not match: see Data quality",
+        delta_color="green" if abs(gap) < 0.005 else "red",
+        delta_arrow="off",
+        border=True,
+    )
+    columns = st.columns(4)
+    columns[0].metric("Tenants", money(split["tenants"], cur), border=True)
+    columns[1].metric("Shared (kept)", money(split["shared"], cur), border=True)
+    columns[2].metric("Idle (unshared)", money(split["idle"], cur), border=True)
+    columns[3].metric("Unallocated", money(split["unallocated"], cur), border=True)
+else:
+    columns = st.columns(3)
+    columns[0].metric("Total billed", money(bill.total, cur), border=True)
+    columns[1].metric("Tenants", money(split["tenants"], cur), border=True)
+    columns[2].caption(f"The source bill and the idle, shared and unallocated lines: {state.ALL_ACCESS_NOTE.lower()}")
+
+st.subheader("Bill lines")
+st.dataframe(
+    charts.bill_lines_table(frame),
+    hide_index=True,
+    column_config={"line": "Line", **charts.money_columns(charts.BILL_COLUMNS, cur)},
+)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(charts.bill_split(frame, cur), key="bill_split")
+with right:
+    st.plotly_chart(charts.daily_trend(view.daily_trend(), cur), key="daily_trend")
+
+st.subheader("Month over month")
+mom = view.month_over_month()
+left, right = st.columns([2, 3])
+with left:
+    st.plotly_chart(charts.month_over_month(mom, cur), key="month_over_month")
+with right:
+    st.dataframe(
+        charts.month_over_month_table(mom),
+        hide_index=True,
+        column_config={
+            "line": "Line",
+            **charts.money_columns(
+                {"this_month": "This month", "previous_month": "Last month", "change": "Change"}, cur
+            ),
+            "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
+        },
+    )
+
+st.subheader("Can these numbers be trusted?")
+checks = view.checks()
+invariants, failing = charts.invariants(checks)
+if checks.empty:
+    st.info("No checks recorded for this period: run `chargeback build` to evaluate them.")
+elif not failing:
+    st.success(f"Every invariant holds ({invariants} checks).", icon=":material/check_circle:")
+else:
+    st.error(f"{len(failing)} invariant(s) fail: {', '.join(failing)}. See Data quality.", icon=":material/error:")
+st.dataframe(charts.checks_table(checks), hide_index=True, column_config=charts.CHECK_COLUMNS, height="content")
+
+st.subheader("Freshness")
+freshness = view.freshness()
+if not freshness.empty:
+    st.dataframe(freshness, hide_index=True, column_config=charts.FRESHNESS_COLUMNS)
+else:
+    st.info(
+        "No collection runs recorded: this warehouse was built from files already on disk (the demo does this). "
+        "Run `chargeback collect` to fetch each source and record how far it is complete.",
+        icon=":material/schedule:",
+    )
+    if view.viewer.sees_everything:
+        st.caption("Days landed per raw table:")
+        st.dataframe(view.coverage(), hide_index=True, column_config=charts.COVERAGE_COLUMNS)

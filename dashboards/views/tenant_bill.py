@@ -1,0 +1,123 @@
+"""Tenant bill: one tenant's month as finance sends it, its CSV (exactly `chargeback bill`), and where the
+compute went: namespace -> workload -> EMR job run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, data, state
+from dashboards.charts import money
+
+view = state.view()
+cur = view.currency
+cluster_label = f" --cluster {view.cluster}" if view.cluster else ""
+
+if view.tenant is None:
+    st.title(f"Bills · {view.period}")
+    st.info("Choose a tenant in the sidebar for its bill and the drill-down to workloads and job runs.")
+    bill = view.bill()
+    state.cur_notice(bill, cur)
+    st.metric("Total billed", money(bill.total, cur))
+    st.dataframe(
+        charts.bill_lines_table(data.bill_frame(bill)),
+        hide_index=True,
+        column_config={"line": "Line", **charts.money_columns(charts.BILL_COLUMNS, cur)},
+    )
+    st.download_button(
+        "Download CSV",
+        bill.to_csv(),
+        file_name=f"chargeback-{view.period}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"The same file as `chargeback bill --period {view.period}{cluster_label} --format csv`",
+    )
+    st.stop()
+
+tenant = view.tenant
+bill = view.bill(tenant)
+st.title(f"Bill · {tenant} · {view.period}")
+st.caption(view.cluster or "All clusters")
+state.cur_notice(bill, cur)
+if not bill.lines:
+    st.info(f"{tenant} has no costs in {view.period}{f' on {view.cluster}' if view.cluster else ''}.")
+    st.stop()
+line = bill.lines[0]
+
+left, right = st.columns([2, 3])
+with left:
+    st.metric(f"{tenant} total", money(bill.total, cur), border=True)
+    st.dataframe(
+        charts.bill_parts_table(line.parts, line.total),
+        hide_index=True,
+        column_config={"item": "Line", "amount": charts.money_column("Amount", cur)},
+    )
+    st.download_button(
+        "Download CSV",
+        bill.to_csv(),
+        file_name=f"chargeback-{view.period}-{tenant}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"The same file as `chargeback bill --period {view.period} --tenant {tenant}{cluster_label} --format csv`",
+    )
+with right:
+    st.plotly_chart(charts.bill_parts(line.parts, cur), key="bill_parts")
+
+st.header("Drill-down")
+st.caption(
+    "Compute and idle share by namespace, workload (Deployment, StatefulSet, Spark application) and EMR job run. "
+    "Shared share, EMR charges and tagged resources are charged to the tenant as a whole."
+)
+workloads = view.workloads(tenant)
+if workloads.empty:
+    st.info(f"No pods of {tenant} ran in {view.period}: its bill holds only tenant-level lines.")
+    st.stop()
+st.plotly_chart(charts.drilldown(workloads, tenant, cur), key="drilldown")
+
+money_cols = charts.money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
+hours = {"pod_hours": st.column_config.NumberColumn("Pod-hours", format="%.1f")}
+st.subheader("Namespaces")
+st.dataframe(
+    charts.namespaces_table(workloads),
+    hide_index=True,
+    column_config={"namespace": "Namespace", "workloads": "Workloads", **hours, **money_cols},
+)
+
+namespaces = sorted(workloads["namespace"].unique())
+namespace = st.selectbox("Namespace", namespaces, index=None, placeholder="Pick a namespace to see its workloads")
+if namespace is not None:
+    st.subheader(f"Workloads in {namespace}")
+    st.dataframe(
+        charts.workloads_table(workloads, namespace),
+        hide_index=True,
+        column_config={
+            "workload_kind": "Kind",
+            "workload_name": "Workload",
+            "job_runs": "Job runs",
+            "pods": "Pods",
+            **hours,
+            **money_cols,
+        },
+    )
+    spark = sorted(
+        workloads.loc[
+            (workloads["namespace"] == namespace) & workloads["emr_job_run_id"].notna(), "workload_name"
+        ].unique()
+    )
+    if spark:
+        workload = st.selectbox("Spark application", spark, index=None, placeholder="Pick one to see its job runs")
+        if workload is not None:
+            st.subheader(f"Job runs of {workload}")
+            st.dataframe(
+                charts.job_runs_table(workloads, view.emr_jobs(tenant), namespace, workload),
+                hide_index=True,
+                column_config={
+                    "job_run_id": "Job run",
+                    "state": "State",
+                    "created_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+                    "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm"),
+                    "pod_count": "Pods",
+                    **money_cols,
+                },
+            )

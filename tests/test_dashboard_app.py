@@ -1,0 +1,512 @@
+"""The dashboard's pages under Streamlit's AppTest, over the sample month, against the CLI and the marts.
+
+Every number a page shows is checked against something computed without the dashboard: the output of
+`chargeback bill` (run as a subprocess) or a plain SQL sum over the mart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from chargeback.bill import Bill, BillLine
+from chargeback.demo import SAMPLE_PERIOD, run_demo
+from dashboards import charts, runtime, state
+from dashboards.identity import Viewer
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+PERIOD = SAMPLE_PERIOD
+CLUSTER = "prod-analytics"
+TENANTS = ("data-eng", "ml", "payments", "risk")
+PAGES = {
+    "overview": "views/overview.py",
+    "tenant_bill": "views/tenant_bill.py",
+    "emr_jobs": "views/emr_jobs.py",
+    "nodes": "views/nodes.py",
+    "data_quality": "views/data_quality.py",
+}
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("dashboard") / "data"
+    run_demo(where)
+    return where
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "chargeback", *args, "--data-dir", str(data_dir)],
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def cli_bill(data_dir) -> dict:
+    """`chargeback bill --period 2026-10 --format json`: every line."""
+    return json.loads(cli(data_dir, "bill", "--period", PERIOD, "--format", "json"))
+
+
+@pytest.fixture(scope="module")
+def cli_ml(data_dir) -> dict:
+    return json.loads(cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "json"))
+
+
+def mart(data_dir: Path, sql: str, params: list | None = None):
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def env(data_dir, monkeypatch, tmp_path):
+    """The app reads this data directory (and no stray config); caches start empty."""
+    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _clear_caches()
+    yield monkeypatch
+    _clear_caches()
+
+
+@pytest.fixture
+def restricted(env):
+    """A viewer from team-ml: sees only the ml tenant."""
+    env.setattr(runtime, "viewer", lambda: Viewer("ann@example.com", frozenset({"ml"})))
+
+
+def open_app(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page is not None:
+        at.switch_page(PAGES[page]).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def plotly_charts(at: AppTest) -> list:
+    return [el for el in at.get("plotly_chart")]
+
+
+def table(at: AppTest, first_column: str) -> pd.DataFrame:
+    """The page's table whose first column is ``first_column``."""
+    for frame in at.dataframe:
+        if frame.value.columns[0] == first_column:
+            return frame.value
+    raise AssertionError(f"no table starting with {first_column!r}: {[f.value.columns[0] for f in at.dataframe]}")
+
+
+def page_text(at: AppTest) -> str:
+    """Everything a person could read on the page: text, metrics, tables, choices and chart data."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error"):
+        parts += [str(el.value) for el in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [f.value.to_csv() for f in at.dataframe]
+    parts += [" ".join(map(str, s.options)) + f" {s.value}" for s in at.selectbox]
+    parts += [b.label for b in at.download_button]
+    parts += [el.proto.spec for el in plotly_charts(at)]
+    return "\n".join(parts)
+
+
+def money(amount: str | Decimal | float) -> str:
+    return f"${Decimal(str(amount)):,.2f}"
+
+
+# --- every page renders, with charts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_with_charts(env, page):
+    at = open_app(page, tenant="ml")
+    assert at.title, "no title"
+    assert plotly_charts(at), "no chart"
+    assert at.dataframe, "no table"
+    assert not at.error
+
+
+# --- overview -------------------------------------------------------------------------------------
+
+
+def test_overview_total_equals_the_bill_and_the_source(env, cli_bill):
+    at = open_app()
+    lines = {line["tenant"]: Decimal(line["total"]) for line in cli_bill["lines"]}
+    assert metric(at, "Total billed") == money(cli_bill["total"]) == "$2,402.32"
+    assert metric(at, "Source bill (in-scope CUR)") == money(cli_bill["source_total"])
+    assert metric(at, "Billed minus source") == "$0.00"
+    assert metric(at, "Tenants") == money(sum(v for t, v in lines.items() if not t.startswith("__")))
+    assert metric(at, "Idle (unshared)") == money(lines.get("__idle__", 0))
+    assert metric(at, "Unallocated") == money(lines.get("__unallocated__", 0))
+    assert metric(at, "Shared (kept)") == money(lines.get("__shared__", 0))
+
+    bill_lines = table(at, "line").set_index("line")
+    for tenant in TENANTS:
+        assert Decimal(str(bill_lines.loc[tenant, "total"])).quantize(Decimal("0.01")) == lines[tenant]
+        for part in ("compute", "idle", "shared", "emr", "tagged"):
+            cli_part = next(line[part] for line in cli_bill["lines"] if line["tenant"] == tenant)
+            assert f"{bill_lines.loc[tenant, part]:.2f}" == cli_part
+    assert f"{bill_lines.loc['Total', 'total']:.2f}" == cli_bill["total"]
+
+
+def test_overview_invariants_trend_and_month_over_month(env, data_dir):
+    at = open_app()
+    assert [s.value for s in at.success] == ["Every invariant holds (5 checks)."]
+    (checks_total,) = mart(data_dir, "select count(*) from marts.checks where period = ?", [PERIOD])[0]
+    assert len(table(at, "passed")) == checks_total
+    keys = {el.proto.id for el in plotly_charts(at)}
+    assert len(keys) == 3  # where the money went, by day, month over month
+    mom = next(f.value for f in at.dataframe if "this_month" in f.value.columns)
+    (ml_month,) = mart(
+        data_dir,
+        "select sum(total_cost) from marts.fct_tenant_costs_daily where period = ? and tenant = 'ml'",
+        [PERIOD],
+    )[0]
+    assert mom.set_index("line").loc["ml", "this_month"] == pytest.approx(float(ml_month))
+    assert mom.set_index("line").loc["ml", "previous_month"] == 0
+
+
+def test_open_demo_says_everyone_sees_every_tenant(env):
+    at = open_app()
+    assert [w.value for w in at.sidebar.warning] == ["No identity configured: everyone sees every tenant."]
+
+
+# --- tenant bill ----------------------------------------------------------------------------------
+
+
+def test_tenant_bill_for_ml_matches_chargeback_bill(env, cli_ml):
+    at = open_app("tenant_bill", period=PERIOD, tenant="ml")
+    assert [t.value for t in at.title] == [f"Bill · ml · {PERIOD}"]
+    assert metric(at, "ml total") == money(cli_ml["total"]) == "$1,001.51"
+    (line,) = cli_ml["lines"]
+    parts = table(at, "item").set_index("item")["amount"]
+    assert {k: f"{v:.2f}" for k, v in parts.items()} == {
+        "Compute": line["compute"],
+        "Idle share": line["idle"],
+        "Shared share": line["shared"],
+        "EMR charges": line["emr"],
+        "Tagged resources": line["tagged"],
+        "Total": line["total"],
+    }
+
+
+def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, monkeypatch):
+    storages: list[MemoryMediaFileStorage] = []
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
+    at = open_app("tenant_bill", tenant="ml")
+    (button,) = at.download_button
+    content = storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode()
+    expected = cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "csv")
+    assert content.strip("\n") == expected.strip("\n")
+    assert content.splitlines()[1:] == ["2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51"]
+
+
+def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir):
+    at = open_app("tenant_bill", tenant="ml")
+    namespaces = table(at, "namespace").set_index("namespace")
+    expected = dict(
+        mart(
+            data_dir,
+            "select namespace, sum(total_cost) from marts.fct_workload_costs_daily"
+            " where period = ? and tenant = 'ml' group by namespace",
+            [PERIOD],
+        )
+    )
+    for namespace, total in expected.items():
+        assert namespaces.loc[namespace, "total"] == pytest.approx(float(total))
+    assert namespaces.loc["Total", "total"] == pytest.approx(float(sum(expected.values())))
+
+    namespace_box = next(s for s in at.main.selectbox if s.label == "Namespace")
+    namespace_box.select("emr-ml").run()
+    workloads = table(at, "workload_kind")
+    assert set(workloads["workload_name"]) == {"feature-build", "weekly-train", "Total"}
+    spark_box = next(s for s in at.main.selectbox if s.label == "Spark application")
+    spark_box.select("feature-build").run()
+    assert not at.exception
+    runs = table(at, "job_run_id")
+    count, total = mart(
+        data_dir,
+        "select count(*), sum(total_cost) from marts.fct_emr_job_costs"
+        " where period = ? and tenant = 'ml' and job_name = 'feature-build'",
+        [PERIOD],
+    )[0]
+    assert len(runs) - 1 == count  # a row per run, then the total
+    assert runs.iloc[-1]["total"] == pytest.approx(float(total))
+
+
+def test_tenant_bill_without_a_tenant_offers_the_whole_bill(env, cli_bill):
+    at = open_app("tenant_bill")
+    assert metric(at, "Total billed") == money(cli_bill["total"])
+    assert "Choose a tenant" in at.info[0].value
+
+
+# --- EMR jobs, nodes, data quality ----------------------------------------------------------------
+
+
+def test_emr_jobs_page_matches_the_mart(env, data_dir):
+    at = open_app("emr_jobs")
+    count, total, emr = mart(
+        data_dir,
+        "select count(*), sum(total_cost), sum(emr_cost) from marts.fct_emr_job_costs where period = ?",
+        [PERIOD],
+    )[0]
+    assert metric(at, "Job runs") == f"{count:,}"
+    assert metric(at, "Total cost") == money(round(total, 2))
+    assert metric(at, "EMR charges") == money(round(emr, 2))
+    assert len(plotly_charts(at)) == 5
+    by_cluster = table(at, "virtual_cluster").set_index("virtual_cluster")
+    assert by_cluster.loc["Total", "job_runs"] == count
+
+
+def test_emr_jobs_for_one_tenant(env, data_dir):
+    at = open_app("emr_jobs", tenant="data-eng")
+    (count,) = mart(
+        data_dir, "select count(*) from marts.fct_emr_job_costs where period = ? and tenant = 'data-eng'", [PERIOD]
+    )[0]
+    assert metric(at, "Job runs") == f"{count:,}"
+    assert set(table(at, "job_run_id")["tenant"]) == {"data-eng"}
+
+
+def test_nodes_page_matches_the_mart(env, data_dir):
+    at = open_app("nodes")
+    cost, idle, ghosts = mart(
+        data_dir,
+        "select sum(cost), sum(idle_cost), count(case when is_ghost_hour then 1 end)"
+        " from marts.fct_node_costs_hourly where period = ?",
+        [PERIOD],
+    )[0]
+    groups = table(at, "node_group").set_index("node_group")
+    assert groups.loc["Total", "cost"] == pytest.approx(float(cost))
+    assert groups.loc["Total", "idle"] == pytest.approx(float(idle))
+    assert set(groups["purchase_option"]) >= {"On-Demand", "Spot", "Savings Plan"}
+    dedicated = table(at, "tenant").set_index("node")
+    assert dedicated["ghost_hours"].iloc[-1] == ghosts == 168
+    cross = table(at, "node_tenant")
+    assert list(cross.iloc[0][["node_tenant", "pod_tenant"]]) == ["risk", "payments"]
+    assert len(plotly_charts(at)) == 3
+
+
+def test_data_quality_page_matches_the_mart(env, data_dir):
+    at = open_app("data_quality")
+    cur, ce = mart(
+        data_dir, "select sum(cur_cost), sum(ce_cost) from marts.fct_reconciliation_daily where period = ?", [PERIOD]
+    )[0]
+    assert metric(at, "CUR") == money(round(cur, 2))
+    assert metric(at, "Cost Explorer") == money(round(ce, 2))
+    (tables,) = mart(data_dir, "select count(*) from marts.raw_coverage")[0]
+    assert len(table(at, "source")) == tables
+    checks = table(at, "passed")
+    assert set(checks["severity"]) == {"error", "info"}
+    assert checks.set_index("check_name").loc["ghost_node_hours", "actual"] == 168
+    assert any("None: the CUR covers every node-day" in s.value for s in at.success)
+    assert len(plotly_charts(at)) == 2
+
+
+# --- the address keeps the filters ----------------------------------------------------------------
+
+
+def filters(at: AppTest) -> dict:
+    return {s.key.removeprefix("filter_"): s.value for s in at.selectbox if s.key and s.key.startswith("filter_")}
+
+
+def test_query_params_select_period_cluster_and_tenant(env):
+    at = open_app("tenant_bill", period=PERIOD, cluster=CLUSTER, tenant="payments")
+    assert filters(at) == {"period": PERIOD, "cluster": CLUSTER, "tenant": "payments"}
+    assert at.title[0].value == f"Bill · payments · {PERIOD}"
+    assert at.query_params == {"period": PERIOD, "cluster": CLUSTER, "tenant": "payments"}
+    at.switch_page(PAGES["emr_jobs"]).run()
+    assert filters(at)["tenant"] == "payments"
+    assert at.query_params["tenant"] == "payments"
+
+
+def test_choosing_a_filter_writes_the_address(env):
+    at = open_app()
+    assert at.query_params == {"period": PERIOD}
+    at.selectbox(key="filter_tenant").select("risk").run()
+    assert at.query_params == {"period": PERIOD, "tenant": "risk"}
+    at.selectbox(key="filter_tenant").select(state.ALL).run()
+    assert at.query_params == {"period": PERIOD}
+
+
+def test_an_address_naming_an_unknown_tenant_falls_back(env):
+    at = open_app("tenant_bill", tenant="nobody-here", period="1999-01")
+    assert filters(at) == {"period": PERIOD, "cluster": state.ALL, "tenant": state.ALL}
+    assert at.query_params == {"period": PERIOD}
+
+
+# --- who may see what -----------------------------------------------------------------------------
+
+
+def test_restricted_viewer_is_offered_only_their_tenant(restricted, cli_ml):
+    at = open_app(tenant="payments")  # a link naming someone else's tenant
+    assert at.selectbox(key="filter_tenant").options == ["ml"]
+    assert filters(at)["tenant"] == "ml"
+    assert metric(at, "Total billed") == money(cli_ml["total"])
+    assert "Source bill (in-scope CUR)" not in [m.label for m in at.metric]
+    assert [w.value for w in at.sidebar.warning] == []
+
+
+def test_a_viewer_of_two_tenants_can_also_see_both_together(env, cli_bill):
+    env.setattr(runtime, "viewer", lambda: Viewer("bob@example.com", frozenset({"ml", "risk"})))
+    at = open_app("tenant_bill")
+    assert at.selectbox(key="filter_tenant").options == ["ml", "risk", "All my tenants"]
+    assert filters(at)["tenant"] == "ml"
+    at.selectbox(key="filter_tenant").select(state.ALL).run()
+    lines = {line["tenant"]: Decimal(line["total"]) for line in cli_bill["lines"]}
+    assert metric(at, "Total billed") == money(lines["ml"] + lines["risk"])
+    assert list(table(at, "line")["line"]) == ["ml", "risk", "Total"]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_restricted_viewer_sees_no_other_tenant_anywhere(restricted, page):
+    at = open_app(page)
+    text = page_text(at)
+    for other in ("data-eng", "payments", "risk"):
+        assert other not in text, f"{other!r} on the {page} page of an ml viewer"
+    if page in {"overview", "tenant_bill"}:
+        assert "$1,001.51" in text
+
+
+def test_restricted_viewer_gets_no_idle_shared_or_unallocated_lines(restricted):
+    at = open_app()
+    assert list(table(at, "line")["line"]) == ["ml", "Total"]
+    assert [m.label for m in at.metric] == ["Total billed", "Tenants"]
+
+
+def test_restricted_viewer_gets_notes_instead_of_all_access_sections(restricted):
+    at = open_app("data_quality")
+    assert any("visible to finance and the platform team" in i.value for i in at.info)
+    assert "CUR" not in [m.label for m in at.metric]
+    at.switch_page(PAGES["nodes"]).run()
+    assert any("Node groups of shared nodes: visible to finance" in i.value for i in at.info)
+    assert "risk" not in page_text(at)
+
+
+def test_nobody_is_denied_and_sees_no_data(env, tmp_path):
+    config = tmp_path / "identity.toml"
+    config.write_text('[dashboard]\nidentity = "headers"\nall_access_groups = ["finance"]\n')
+    env.setenv("CHARGEBACK_CONFIG", str(config))
+    at = open_app()
+    assert [t.value for t in at.title] == ["Access denied"]
+    assert not at.metric and not at.dataframe and not at.selectbox and not plotly_charts(at)
+    assert "$" not in page_text(at)
+
+
+# --- empty states ---------------------------------------------------------------------------------
+
+
+def test_no_warehouse_says_what_to_run(env, tmp_path):
+    env.setenv("CHARGEBACK_DATA_DIR", str(tmp_path / "empty"))
+    at = open_app()
+    (info,) = at.info
+    assert "chargeback demo" in info.value and "chargeback build" in info.value
+    assert not at.metric
+
+
+def test_an_estimated_period_says_to_collect_the_cur():
+    def page():
+        from decimal import Decimal
+
+        from chargeback.bill import Bill
+        from dashboards import state
+
+        state.cur_notice(Bill("2026-11", "USD", None, Decimal("12.00"), Decimal("12"), Decimal("12"), ()), "USD")
+
+    at = AppTest.from_function(page).run()
+    (warning,) = at.warning
+    assert "Run `chargeback collect --source cur`" in warning.value and "$12.00" in warning.value
+
+
+# --- charts and table shapes (pure functions) -----------------------------------------------------
+
+
+def test_money_formats_like_finance():
+    assert charts.money(Decimal("2402.317")) == "$2,402.32"
+    assert charts.money(-3.1) == "-$3.10"
+    assert charts.money(5, "EUR") == "5.00 EUR"
+    assert charts.money(None) == "–"
+
+
+def test_with_total_sums_numbers_and_labels_the_row():
+    frame = pd.DataFrame({"name": ["a", "b"], "kind": ["x", "y"], "cost": [1.25, 2.5]})
+    total = charts.with_total(frame, "name").iloc[-1]
+    assert (total["name"], total["kind"], total["cost"]) == ("Total", "", 3.75)
+
+
+def test_bill_split_adds_up_to_the_bill():
+    line = lambda name, amount: BillLine(name, Decimal(amount), {}, Decimal(amount))  # noqa: E731
+    bill = Bill(
+        PERIOD,
+        "USD",
+        None,
+        Decimal("10.00"),
+        Decimal("10"),
+        Decimal("0"),
+        (line("__idle__", "1.00"), line("__unallocated__", "2.00"), line("a", "3.00"), line("b", "4.00")),
+    )
+    split = charts.bill_split_totals(bill)
+    assert split == {
+        "tenants": Decimal("7.00"),
+        "idle": Decimal("1.00"),
+        "shared": Decimal("0"),
+        "unallocated": Decimal("2.00"),
+    }
+    assert sum(split.values()) == bill.total
+
+
+def test_figures_have_empty_states():
+    empty = pd.DataFrame()
+    for figure in (
+        charts.bill_split(empty),
+        charts.daily_trend(empty),
+        charts.month_over_month(empty),
+        charts.virtual_cluster_costs(empty),
+        charts.top_jobs(empty),
+        charts.emr_against_compute(empty),
+        charts.requested_vs_used(empty),
+        charts.node_hours_by_group(empty),
+        charts.idle_by_group(empty),
+        charts.ghost_hours(empty),
+        charts.reconciliation(empty),
+        charts.coverage(empty),
+    ):
+        assert figure.layout.annotations and figure.layout.annotations[0].text.startswith("no")
