@@ -331,23 +331,29 @@ def virtual_cluster_costs(jobs: pd.DataFrame, currency: str = "USD") -> go.Figur
     frame = jobs.assign(
         virtual_cluster=jobs["virtual_cluster_name"].fillna(jobs["virtual_cluster_id"]).fillna("(none)")
     )
+    return _parts_bar(frame, "virtual_cluster", "Cost per virtual cluster", currency, barmode="stack")
+
+
+def _parts_bar(frame: pd.DataFrame, key: str, title: str, currency: str, barmode: str) -> go.Figure:
+    """Compute, idle share and EMR charges summed per ``key``, as bars."""
     long = (
-        frame.groupby("virtual_cluster")[["compute", "idle", "emr"]]
+        frame.groupby(key)[["compute", "idle", "emr"]]
         .sum()
         .reset_index()
-        .melt(id_vars="virtual_cluster", var_name="part", value_name="amount")
+        .melt(id_vars=key, var_name="part", value_name="amount")
     )
     long = long.assign(part=long["part"].map(PART_LABELS))
     fig = px.bar(
         long,
-        x="virtual_cluster",
+        x=key,
         y="amount",
         color="part",
+        barmode=barmode,
         color_discrete_map=PART_COLORS,
-        labels={"amount": f"Cost ({currency})", "virtual_cluster": ""},
-        title="Cost per virtual cluster",
+        labels={"amount": f"Cost ({currency})", key: ""},
+        title=title,
     )
-    fig.update_layout(barmode="stack", **_LAYOUT)
+    fig.update_layout(**_LAYOUT)
     return fig
 
 
@@ -401,26 +407,8 @@ def emr_against_compute(jobs: pd.DataFrame, currency: str = "USD") -> go.Figure:
     """Per job name: the EMR on EKS charge beside the compute and idle it ran on."""
     if jobs.empty:
         return _empty("EMR charge against compute", "no job runs")
-    long = (
-        jobs.assign(job=jobs["job_name"].fillna("(unknown job)"))
-        .groupby("job")[["compute", "idle", "emr"]]
-        .sum()
-        .reset_index()
-        .melt(id_vars="job", var_name="part", value_name="amount")
-    )
-    long = long.assign(part=long["part"].map(PART_LABELS))
-    fig = px.bar(
-        long,
-        x="job",
-        y="amount",
-        color="part",
-        barmode="group",
-        color_discrete_map=PART_COLORS,
-        labels={"amount": f"Cost ({currency})", "job": ""},
-        title="EMR charge against compute, per job",
-    )
-    fig.update_layout(**_LAYOUT)
-    return fig
+    frame = jobs.assign(job=jobs["job_name"].fillna("(unknown job)"))
+    return _parts_bar(frame, "job", "EMR charge against compute, per job", currency, barmode="group")
 
 
 def requested_vs_used(jobs: pd.DataFrame) -> go.Figure:
