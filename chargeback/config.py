@@ -230,6 +230,20 @@ class DashboardSettings(_Strict):
         return self
 
 
+class CapacitySettings(_Strict):
+    """How quota and right-sizing recommendations are made (`chargeback quotas`, `chargeback rightsize`)."""
+
+    quota_quantile: float = Field(default=0.95, gt=0, le=1)  # of the hourly sum of requests
+    quota_headroom: float = Field(default=0.2, ge=0, le=10)  # added on top of that quantile
+    near_limit_ratio: float = Field(default=0.9, gt=0, le=1)  # an hour at or above this share of hard is "near"
+    rightsize_quantile: float = Field(default=0.95, gt=0, le=1)  # of hourly usage per pod
+    target_utilisation: float = Field(default=0.8, gt=0, le=1)  # recommended request = quantile / this
+    min_cpu_cores: float = Field(default=0.05, ge=0)
+    min_memory_gib: float = Field(default=0.125, ge=0)
+    min_history_hours: int = Field(default=72, ge=1)  # less history: say so instead of recommending
+    over_request_ratio: float = Field(default=2.0, ge=1)  # requests above usage by this much: right-size first
+
+
 class Config(_Strict):
     data_dir: Path = Path("data")
     currency: str = "USD"
@@ -241,6 +255,7 @@ class Config(_Strict):
     cur: CurSettings | None = None
     cost_explorer: CostExplorerSettings = CostExplorerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    capacity: CapacitySettings = CapacitySettings()
 
     @property
     def warehouse_path(self) -> Path:
