@@ -16,6 +16,7 @@ from rich.table import Table
 from chargeback import __version__
 from chargeback import config as config_module
 from chargeback.bill import PARTS, Bill, monthly_bill
+from chargeback.cli_rightsize import register as register_rightsize
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 from chargeback.errors import ChargebackError
 from chargeback.warehouse import BuildResult, build, connect
@@ -344,6 +345,9 @@ def _version(
     if version:
         out.print(f"chargeback {__version__}")
         raise typer.Exit()
+
+
+register_rightsize(app)
 
 
 def main() -> None:

@@ -236,7 +236,8 @@ class CapacitySettings(_Strict):
     quota_quantile: float = Field(default=0.95, gt=0, le=1)  # of the hourly sum of requests
     quota_headroom: float = Field(default=0.2, ge=0, le=10)  # added on top of that quantile
     near_limit_ratio: float = Field(default=0.9, gt=0, le=1)  # an hour at or above this share of hard is "near"
-    rightsize_quantile: float = Field(default=0.95, gt=0, le=1)  # of hourly usage per pod
+    # Of hourly usage per pod; the rightsizing mart keeps these quantiles (and the maximum, as 1.0).
+    rightsize_quantile: Literal[0.5, 0.9, 0.95, 0.99, 1.0] = 0.95
     target_utilisation: float = Field(default=0.8, gt=0, le=1)  # recommended request = quantile / this
     min_cpu_cores: float = Field(default=0.05, ge=0)
     min_memory_gib: float = Field(default=0.125, ge=0)

@@ -1,0 +1,152 @@
+"""The `rightsize` and `limits` commands; `register(app)` adds them to the main CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from chargeback import config as config_module
+from chargeback.rightsize import LimitViolation, RightsizeReport, limit_violations, rightsize, violations_to_json
+
+Format = Literal["table", "json"]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
+        dir_okay=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
+]
+
+
+def _config(path: Path | None, data_dir: Path | None) -> config_module.Config:
+    config = config_module.load(path)
+    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
+
+
+def _console() -> Console:
+    # Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default, as in chargeback.cli.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _print_rightsize(report: RightsizeReport) -> None:
+    table = Table(
+        title=(
+            f"Right-sizing {report.period}: recommended request per pod = max(floor, p{report.quantile * 100:g}"
+            f" of hourly usage / {report.target_utilisation:g})"
+        )
+    )
+    for name in ("workload", "namespace", "resource", "pod-hours", "request", "p-usage", "recommended",
+                 "$/unit-h", "saving/month", "verdict"):
+        justify = "left" if name in ("workload", "namespace", "resource", "verdict") else "right"
+        table.add_column(name, justify=justify)
+    for r in report.recommendations:
+        workload = f"{r.workload_kind}/{r.workload_name}"
+        if r.virtual_cluster_name or r.virtual_cluster_id:
+            workload += f" @ {r.virtual_cluster_name or r.virtual_cluster_id}"
+        verdict = r.verdict
+        if r.verdict == "raise request":
+            verdict += " (floor)" if "floor" in r.note else f" ({r.note.rsplit('; ', 1)[-1].split(':')[0]})"
+        style = {"raise request": "yellow", "too little history": "dim"}.get(r.verdict)
+        table.add_row(
+            escape(workload),
+            escape(r.namespace),
+            f"{r.resource} ({r.unit})",
+            f"{r.pod_hours:,.0f}",
+            _number(r.request),
+            _number(r.usage_quantile),
+            _number(r.recommended),
+            _number(r.price_per_unit_hour, 6),
+            "-" if r.monthly_saving is None else f"{r.monthly_saving:,.2f}",
+            escape(verdict),
+            style=style,
+        )
+    out = _console()
+    out.print(table)
+    out.print(
+        f"lowering over-sized requests saves {report.total_saving:,.2f} a month;"
+        f" raising under-sized ones costs {report.total_raise_cost:,.2f}"
+    )
+
+
+def _print_limits(violations: list[LimitViolation]) -> None:
+    out = _console()
+    if not violations:
+        out.print("no Spark job shape breaks a LimitRange")
+        return
+    table = Table(title="Spark job shapes that break a LimitRange (refused at submission)")
+    for name in ("job", "virtual cluster", "namespace", "role", "resource", "shape", "limit", "bound", "runs",
+                 "shape from"):
+        table.add_column(name, justify="right" if name in ("shape", "limit", "runs") else "left")
+    for v in violations:
+        table.add_row(
+            escape(v.job_name),
+            escape(v.virtual_cluster_name or v.virtual_cluster_id or "-"),
+            escape(v.namespace),
+            v.spark_role,
+            f"{v.resource} ({v.unit})",
+            f"{v.shape_amount:,.0f}" if v.unit == "bytes" else f"{v.shape_amount:g}",
+            f"{v.limit_amount:,.0f}" if v.unit == "bytes" else f"{v.limit_amount:g}",
+            f"{v.limit_type} {v.bound} ({escape(v.limit_range)})",
+            str(v.job_run_count),
+            v.shape_source,
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `rightsize` and `limits` to ``app``."""
+
+    @app.command("rightsize")
+    def rightsize_command(
+        period: Annotated[
+            str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest month.")
+        ] = None,
+        fmt: FormatOption = "table",
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Recommend CPU and memory requests per pod for long-running workloads and recurring Spark jobs.
+
+        Recommended request = max(floor, quantile of hourly usage / target utilisation) (`[capacity]`:
+        rightsize_quantile, target_utilisation, min_cpu_cores, min_memory_gib). The monthly saving is
+        (request − recommended) × pod-hours × the unit price the workload paid (its split cost per allocated
+        core-hour or GiB-hour). A negative saving is "raise request", with the risk; workloads with fewer
+        than min_history_hours pod-hours say "too little history".
+        """
+        report = rightsize(_config(config, data_dir), period)
+        if fmt == "json":
+            sys.stdout.write(report.to_json() + "\n")
+        else:
+            _print_rightsize(report)
+
+    @app.command("limits")
+    def limits_command(
+        fmt: FormatOption = "table", config: ConfigOption = None, data_dir: DataDirOption = None
+    ) -> None:
+        """List Spark job shapes (driver and executor cores and memory) that break their namespace's LimitRange.
+
+        A shape is the pods' observed requests, else the spark-submit parameters with memory overhead
+        max(384 MiB, 10%); it is checked against the Container and Pod max and min of the current
+        LimitRanges. Such a job is refused at submission. CPU in cores, memory in bytes.
+        """
+        violations = limit_violations(_config(config, data_dir))
+        if fmt == "json":
+            sys.stdout.write(violations_to_json(violations) + "\n")
+        else:
+            _print_limits(violations)

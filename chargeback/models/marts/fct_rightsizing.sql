@@ -1,0 +1,127 @@
+-- grain: one workload in one month; key (cluster, period, workload_kind, namespace, workload_name, virtual_cluster_id)
+-- The inputs of right-sizing, per pod: what a pod of the workload requests, the distribution of what it
+-- uses per running hour (hourly usage = usage_core_hours / running_hours of each pod-hour), and the unit
+-- price the workload actually paid per allocated unit (split cost / allocated units, idle share excluded).
+-- Workloads are long-running controllers (Deployment, StatefulSet, DaemonSet) by namespace and name, and
+-- recurring Spark jobs by job name and virtual cluster, executor pods only. The recommendation itself
+-- (quantile / target utilisation, floors, minimum history) depends on `[capacity]` and is made by
+-- chargeback.rightsize from these columns; usage quantiles are stored at the levels it offers.
+with pod_hours as (
+    select * from marts.fct_pod_costs_hourly
+    where running_hours > 0
+),
+
+job_runs as (
+    select * from intermediate.int_job_runs
+),
+
+long_running as (
+    select
+        cluster,
+        period,
+        workload_kind,
+        namespace,
+        workload_name,
+        cast(null as varchar) as virtual_cluster_id,
+        cast(null as varchar) as virtual_cluster_name,
+        cast(null as varchar) as emr_job_run_id,
+        pod_uid,
+        tenant,
+        running_hours,
+        cpu_request_core_hours,
+        cpu_usage_core_hours,
+        cpu_allocated_core_hours,
+        memory_request_gib_hours,
+        memory_usage_gib_hours,
+        memory_allocated_gib_hours,
+        cpu_cost,
+        memory_cost,
+        idle_cost,
+    from pod_hours
+    where workload_kind in ('Deployment', 'StatefulSet', 'DaemonSet')
+),
+
+spark_executors as (
+    select
+        pod_hours.cluster,
+        pod_hours.period,
+        'SparkJob' as workload_kind,
+        coalesce(job_runs.namespace, pod_hours.namespace) as namespace,
+        coalesce(job_runs.job_name, pod_hours.workload_name) as workload_name,
+        coalesce(job_runs.virtual_cluster_id, pod_hours.emr_virtual_cluster_id) as virtual_cluster_id,
+        job_runs.virtual_cluster_name,
+        pod_hours.emr_job_run_id,
+        pod_hours.pod_uid,
+        pod_hours.tenant,
+        pod_hours.running_hours,
+        pod_hours.cpu_request_core_hours,
+        pod_hours.cpu_usage_core_hours,
+        pod_hours.cpu_allocated_core_hours,
+        pod_hours.memory_request_gib_hours,
+        pod_hours.memory_usage_gib_hours,
+        pod_hours.memory_allocated_gib_hours,
+        pod_hours.cpu_cost,
+        pod_hours.memory_cost,
+        pod_hours.idle_cost,
+    from pod_hours
+    left join job_runs on job_runs.job_run_id = pod_hours.emr_job_run_id
+    where pod_hours.spark_role = 'executor'
+),
+
+workload_pod_hours as (
+    select * from long_running
+    union all
+    select * from spark_executors
+),
+
+per_hour as (
+    select
+        *,
+        cpu_usage_core_hours / running_hours as cpu_usage_cores,
+        memory_usage_gib_hours / running_hours as memory_usage_gib,
+    from workload_pod_hours
+),
+
+final as (
+    select
+        cluster,
+        period,
+        workload_kind,
+        namespace,
+        workload_name,
+        virtual_cluster_id,
+        min(virtual_cluster_name) as virtual_cluster_name,
+        min(tenant) as tenant,
+        count(distinct pod_uid) as pod_count,
+        count(distinct emr_job_run_id) as job_run_count,
+        count(*) as pod_hour_rows,
+        sum(running_hours) as pod_hours,
+        sum(cpu_request_core_hours) / sum(running_hours) as cpu_request_cores,
+        sum(cpu_usage_core_hours) / sum(running_hours) as cpu_usage_cores_avg,
+        quantile_cont(cpu_usage_cores, 0.5) as cpu_usage_cores_p50,
+        quantile_cont(cpu_usage_cores, 0.9) as cpu_usage_cores_p90,
+        quantile_cont(cpu_usage_cores, 0.95) as cpu_usage_cores_p95,
+        quantile_cont(cpu_usage_cores, 0.99) as cpu_usage_cores_p99,
+        max(cpu_usage_cores) as cpu_usage_cores_max,
+        sum(memory_request_gib_hours) / sum(running_hours) as memory_request_gib,
+        sum(memory_usage_gib_hours) / sum(running_hours) as memory_usage_gib_avg,
+        quantile_cont(memory_usage_gib, 0.5) as memory_usage_gib_p50,
+        quantile_cont(memory_usage_gib, 0.9) as memory_usage_gib_p90,
+        quantile_cont(memory_usage_gib, 0.95) as memory_usage_gib_p95,
+        quantile_cont(memory_usage_gib, 0.99) as memory_usage_gib_p99,
+        max(memory_usage_gib) as memory_usage_gib_max,
+        sum(cpu_request_core_hours) as cpu_request_core_hours,
+        sum(cpu_allocated_core_hours) as cpu_allocated_core_hours,
+        sum(memory_request_gib_hours) as memory_request_gib_hours,
+        sum(memory_allocated_gib_hours) as memory_allocated_gib_hours,
+        sum(cpu_cost) as cpu_cost,
+        sum(memory_cost) as memory_cost,
+        sum(idle_cost) as idle_cost,
+        -- what the workload paid per allocated unit on the nodes it ran on (its split cost, idle excluded)
+        cast(sum(cpu_cost) as double) / nullif(sum(cpu_allocated_core_hours), 0) as cpu_price_per_core_hour,
+        cast(sum(memory_cost) as double) / nullif(sum(memory_allocated_gib_hours), 0) as memory_price_per_gib_hour,
+    from per_hour
+    group by cluster, period, workload_kind, namespace, workload_name, virtual_cluster_id
+)
+
+select * from final
