@@ -16,6 +16,7 @@ from rich.table import Table
 from chargeback import __version__
 from chargeback import config as config_module
 from chargeback.bill import PARTS, Bill, monthly_bill
+from chargeback.cli_capacity import register as register_capacity
 from chargeback.cli_quotas import register as register_quotas
 from chargeback.cli_rightsize import register as register_rightsize
 from chargeback.demo import SAMPLE_PERIOD, run_demo
@@ -350,6 +351,7 @@ def _version(
 
 register_rightsize(app)
 register_quotas(app)
+register_capacity(app)
 
 
 def main() -> None:

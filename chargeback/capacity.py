@@ -1,0 +1,474 @@
+"""Cluster capacity, a next-month forecast and a tenancy what-if, read from ``fct_capacity_hourly`` and the cost marts.
+
+Capacity, per cluster and node group over the month (from ``marts.fct_capacity_hourly``):
+
+- available = the nodes' nominal vCPU and GiB × the fraction of each hour they ran (core-hours, GiB-hours);
+- allocated = the pods' requests on those nodes (reserved capacity), in the same units;
+- headroom = available − allocated; spot share = spot node-hours / node-hours.
+
+Forecast, per cluster: an ordinary least-squares line y = a + b·x over the month's daily totals (x = day of
+the month − 1) of requested core-hours, requested GiB-hours and node cost, extrapolated over next month's
+days (x = days in this month … + days in next month − 1) and summed. The ± band is the residual standard
+deviation σ (ddof = 2) of the daily fit × √(days of next month), i.e. independent daily errors; it does not
+include the uncertainty of the line itself. R² says how much of the daily variation the line explains.
+Fewer than ``MIN_FORECAST_DAYS`` days of history: "too little history", no forecast.
+
+Tenancy what-if, per cluster and tenant of the month:
+
+- soft tenant (no node dedicated to it): what it pays now = its bill's compute + idle for the month
+  (``fct_tenant_costs_daily``), against dedicated nodes sized to its peak hourly requests (max over hours of
+  the sum of its pods' cpu requests; the same, separately, for memory). Single-type packing: for each
+  non-GPU instance type in use in the cluster that month, n = max(1, ceil(peak cpu / vcpu),
+  ceil(peak memory / GiB)), cost = n × the type's price per node-hour × the cluster's hours in the month;
+  the cheapest type wins (ties: fewer nodes, then name). The price per node-hour is the month's average
+  cost per node-hour of that type in that cluster (Σ cost / Σ running hours in ``fct_node_costs_hourly``,
+  over its non-spot node-hours — dedicated nodes are not spot — else over all of them), on the same cost
+  basis as the bill, so reservations and savings plans are priced as they were actually paid; the
+  hours are the distinct hours the cluster had nodes in the month, so both sides cover the same time.
+- sole tenant (has dedicated nodes): what its dedicated nodes cost in the month, against what its own pods
+  on them (namespace tenant = the tenant) would cost on the shared nodes at their unit prices: Σ allocated
+  core-hours × the month's average shared-node price per core-hour + Σ allocated GiB-hours × price per
+  GiB-hour (averages weighted by available capacity over the cluster's non-dedicated node-hours). Idle on
+  the shared nodes is not added: this is the marginal cost at the shared unit prices.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+
+from chargeback.config import Config
+from chargeback.errors import ChargebackError, DataError
+from chargeback.warehouse import connect
+
+MIN_FORECAST_DAYS = 7
+CENT = Decimal("0.01")
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+LATEST_PERIOD_SQL = "select max(period) from marts.fct_capacity_hourly"
+
+NODE_GROUPS_SQL = """
+select
+    cluster,
+    node_group,
+    count(distinct hour) as hours,
+    max(nodes) as peak_nodes,
+    sum(node_hours) as node_hours,
+    sum(spot_node_hours) as spot_node_hours,
+    sum(cpu_available_core_hours) as cpu_available,
+    sum(cpu_requested_core_hours) as cpu_requested,
+    max(cpu_requested_core_hours) as cpu_requested_peak,
+    sum(memory_available_gib_hours) as memory_available,
+    sum(memory_requested_gib_hours) as memory_requested,
+    max(memory_requested_gib_hours) as memory_requested_peak,
+    sum(cost) as cost,
+from marts.fct_capacity_hourly
+where period = ?
+group by cluster, node_group
+order by cluster, node_group
+"""
+
+DAILY_SQL = """
+select
+    cluster,
+    date,
+    sum(cpu_requested_core_hours) as cpu_requested,
+    sum(memory_requested_gib_hours) as memory_requested,
+    sum(cost) as cost,
+from marts.fct_capacity_hourly
+where period = ?
+group by cluster, date
+order by cluster, date
+"""
+
+CLUSTER_HOURS_SQL = """
+select cluster, count(distinct hour) as hours
+from marts.fct_node_costs_hourly
+where period = ?
+group by cluster
+"""
+
+INSTANCE_TYPES_SQL = """
+select
+    cluster,
+    instance_type,
+    sum(cpu_available_core_hours) / sum(running_hours) as vcpu,
+    sum(memory_available_gib_hours) / sum(running_hours) as memory_gib,
+    sum(cost) as cost,
+    sum(running_hours) as node_hours,
+    sum(case when purchase_option <> 'spot' then cost else 0 end) as non_spot_cost,
+    sum(case when purchase_option <> 'spot' then running_hours else 0 end) as non_spot_node_hours,
+from marts.fct_node_costs_hourly
+where period = ? and not is_gpu_node and instance_type is not null and running_hours > 0
+group by cluster, instance_type
+order by cluster, instance_type
+"""
+
+SHARED_PRICES_SQL = """
+select
+    cluster,
+    sum(cast(cpu_price_per_core_hour as double) * cpu_available_core_hours)
+        / nullif(sum(cpu_available_core_hours), 0) as cpu_price,
+    sum(cast(memory_price_per_gib_hour as double) * memory_available_gib_hours)
+        / nullif(sum(memory_available_gib_hours), 0) as memory_price,
+from marts.fct_node_costs_hourly
+where period = ? and not is_dedicated
+group by cluster
+"""
+
+DEDICATED_SQL = """
+select cluster, dedicated_tenant as tenant, sum(cost) as cost, sum(running_hours) as node_hours
+from marts.fct_node_costs_hourly
+where period = ? and is_dedicated and dedicated_tenant is not null
+group by cluster, dedicated_tenant
+"""
+
+SOLE_PODS_SQL = """
+select
+    pods.cluster,
+    nodes.dedicated_tenant as tenant,
+    sum(pods.cpu_allocated_core_hours) as cpu_allocated,
+    sum(pods.memory_allocated_gib_hours) as memory_allocated,
+from marts.fct_pod_costs_hourly as pods
+inner join marts.fct_node_costs_hourly as nodes
+    on nodes.cluster = pods.cluster and nodes.node = pods.node and nodes.hour = pods.hour
+where pods.period = ? and nodes.is_dedicated and pods.namespace_tenant = nodes.dedicated_tenant
+group by pods.cluster, nodes.dedicated_tenant
+"""
+
+SOFT_COSTS_SQL = """
+select cluster, tenant, sum(compute_cost + idle_cost) as cost
+from marts.fct_tenant_costs_daily
+where period = ? and not is_sentinel
+group by cluster, tenant
+"""
+
+PEAKS_SQL = """
+with hourly as (
+    select
+        cluster,
+        tenant,
+        hour,
+        sum(cpu_request_core_hours) as cpu,
+        sum(memory_request_gib_hours) as memory,
+    from marts.fct_pod_costs_hourly
+    where period = ? and not is_dedicated and tenant is not null
+    group by cluster, tenant, hour
+)
+select cluster, tenant, max(cpu) as peak_cpu, max(memory) as peak_memory, count(*) as hours
+from hourly
+group by cluster, tenant
+"""
+
+
+def _cents(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(Decimal(amount).quantize(CENT, ROUND_HALF_UP))
+
+
+def _decimal(value: float | Decimal | None) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+def next_period(period: str) -> str:
+    year, month = (int(p) for p in period.split("-"))
+    return f"{year + month // 12}-{month % 12 + 1:02d}"
+
+
+def days_in(period: str) -> int:
+    year, month = (int(p) for p in period.split("-"))
+    return calendar.monthrange(year, month)[1]
+
+
+# --- capacity -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeGroupCapacity:
+    cluster: str
+    node_group: str  # '' for nodes without the eks.amazonaws.com/nodegroup label
+    hours: int
+    peak_nodes: int
+    node_hours: float
+    spot_node_hours: float
+    cpu_available: float  # core-hours
+    cpu_requested: float  # core-hours (allocated = the pods' requests)
+    cpu_requested_peak: float  # cores, the busiest hour
+    memory_available: float  # GiB-hours
+    memory_requested: float
+    memory_requested_peak: float
+    cost: Decimal
+
+    @property
+    def cpu_headroom(self) -> float:
+        return self.cpu_available - self.cpu_requested
+
+    @property
+    def memory_headroom(self) -> float:
+        return self.memory_available - self.memory_requested
+
+    @property
+    def spot_share(self) -> float:
+        return self.spot_node_hours / self.node_hours if self.node_hours else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.update(
+            cost=_cents(self.cost),
+            cpu_headroom=self.cpu_headroom,
+            memory_headroom=self.memory_headroom,
+            spot_share=self.spot_share,
+        )
+        return row
+
+
+# --- forecast -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesForecast:
+    name: str  # "requested cpu", "requested memory", "cost"
+    unit: str
+    history_total: float
+    predicted_total: float | None
+    band: float | None  # ± σ_daily × √(next month's days)
+    slope_per_day: float | None
+    residual_sd: float | None  # per day
+    r2: float | None  # None when the history is flat (R² undefined)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    cluster: str
+    period: str
+    next_period: str
+    history_days: int
+    next_days: int
+    status: str  # "ok" or "too little history"
+    method: str
+    series: list[SeriesForecast] = field(default_factory=list)
+
+
+def fit_line(xs: list[float], ys: list[float], next_xs: list[float]) -> tuple[float, float, float, float | None, float]:
+    """OLS line through (xs, ys); returns (sum of predictions at next_xs, band, σ, R², slope)."""
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (intercept + slope * x)
+    dof = max(len(x) - 2, 1)
+    sd = float(math.sqrt(float(np.sum(residuals**2)) / dof))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = None if ss_tot == 0 else 1.0 - float(np.sum(residuals**2)) / ss_tot
+    predicted = float(np.sum(intercept + slope * np.asarray(next_xs, dtype=float)))
+    return predicted, sd * math.sqrt(len(next_xs)), sd, r2, float(slope)
+
+
+METHOD = (
+    "OLS line over the month's daily totals (x = day of month), extrapolated over next month's days and summed;"
+    " ± = residual σ per day × √days; R² of the daily fit"
+)
+
+
+def forecast(cluster: str, period: str, daily: list[dict[str, Any]]) -> Forecast:
+    """Next month's requested capacity and cost for one cluster from its daily rows of ``period``."""
+    nxt = next_period(period)
+    next_days = days_in(nxt)
+    first = int(period[:4]), int(period[5:7])
+    xs = [float(row["date"].day - 1) for row in daily if (row["date"].year, row["date"].month) == first]
+    rows = [row for row in daily if (row["date"].year, row["date"].month) == first]
+    specs = (("requested cpu", "core-hours", "cpu_requested"), ("requested memory", "GiB-hours", "memory_requested"),
+             ("cost", "USD", "cost"))
+    if len(rows) < MIN_FORECAST_DAYS:
+        series = [SeriesForecast(name, unit, sum(float(r[col]) for r in rows), None, None, None, None, None)
+                  for name, unit, col in specs]
+        return Forecast(cluster, period, nxt, len(rows), next_days, "too little history",
+                        f"too little history: {len(rows)} day(s), a trend needs at least {MIN_FORECAST_DAYS}",
+                        series)
+    start = days_in(period)
+    next_xs = [float(start + i) for i in range(next_days)]
+    series = []
+    for name, unit, col in specs:
+        ys = [float(r[col]) for r in rows]
+        predicted, band, sd, r2, slope = fit_line(xs, ys, next_xs)
+        series.append(SeriesForecast(name, unit, sum(ys), predicted, band, slope, sd, r2))
+    return Forecast(cluster, period, nxt, len(rows), next_days, "ok", METHOD, series)
+
+
+# --- tenancy what-if ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceOption:
+    instance_type: str
+    vcpu: float
+    memory_gib: float
+    price_per_hour: Decimal
+
+
+@dataclass(frozen=True)
+class Packing:
+    instance_type: str
+    nodes: int
+    price_per_hour: Decimal
+    hours: int
+    cost: Decimal
+
+
+def pack(peak_cpu: float, peak_memory: float, options: list[InstanceOption], hours: int) -> list[Packing]:
+    """Single-type packings of the peak onto each option, cheapest first (ties: fewer nodes, then name)."""
+    out = []
+    for o in options:
+        if o.vcpu <= 0 or o.memory_gib <= 0:
+            continue
+        # a hair of tolerance so 8.000000001 cores of float noise do not cost a node
+        n = max(1, math.ceil(peak_cpu / o.vcpu - 1e-9), math.ceil(peak_memory / o.memory_gib - 1e-9))
+        out.append(Packing(o.instance_type, n, o.price_per_hour, hours, n * o.price_per_hour * hours))
+    out.sort(key=lambda p: (p.cost, p.nodes, p.instance_type))
+    return out
+
+
+@dataclass(frozen=True)
+class TenancyWhatIf:
+    cluster: str
+    tenant: str
+    tenancy: str  # "soft" (shared nodes now) or "sole" (dedicated nodes now)
+    current_cost: Decimal  # soft: bill compute + idle; sole: its dedicated nodes' cost
+    alternative: str  # "dedicated nodes" or "shared nodes"
+    alternative_cost: Decimal | None
+    peak_cpu: float | None = None  # soft: peak hourly requests
+    peak_memory: float | None = None
+    packing: Packing | None = None  # soft: the cheapest single-type packing
+    cpu_allocated: float | None = None  # sole: its pods' allocated core-hours on its nodes
+    memory_allocated: float | None = None
+    note: str = ""
+
+    @property
+    def difference(self) -> Decimal | None:
+        """alternative − current: positive means the alternative costs more."""
+        return None if self.alternative_cost is None else self.alternative_cost - self.current_cost
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.update(current_cost=_cents(self.current_cost), alternative_cost=_cents(self.alternative_cost),
+                   difference=_cents(self.difference))
+        if self.packing is not None:
+            row["packing"] = {**asdict(self.packing), "price_per_hour": str(self.packing.price_per_hour),
+                              "cost": _cents(self.packing.cost)}
+        return row
+
+
+def _whatifs(con, period: str) -> list[TenancyWhatIf]:
+    hours = {r["cluster"]: int(r["hours"]) for r in _records(con, CLUSTER_HOURS_SQL, [period])}
+    options: dict[str, list[InstanceOption]] = {}
+    for r in _records(con, INSTANCE_TYPES_SQL, [period]):
+        if r["non_spot_node_hours"]:
+            price = _decimal(r["non_spot_cost"]) / _decimal(r["non_spot_node_hours"])
+        else:
+            price = _decimal(r["cost"]) / _decimal(r["node_hours"])
+        options.setdefault(r["cluster"], []).append(
+            InstanceOption(r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), price)
+        )
+    prices = {r["cluster"]: r for r in _records(con, SHARED_PRICES_SQL, [period])}
+    dedicated = {(r["cluster"], r["tenant"]): r for r in _records(con, DEDICATED_SQL, [period])}
+    sole_pods = {(r["cluster"], r["tenant"]): r for r in _records(con, SOLE_PODS_SQL, [period])}
+    soft = {(r["cluster"], r["tenant"]): r for r in _records(con, SOFT_COSTS_SQL, [period])}
+    peaks = {(r["cluster"], r["tenant"]): r for r in _records(con, PEAKS_SQL, [period])}
+
+    out = []
+    for (cluster, tenant), d in sorted(dedicated.items()):
+        pods = sole_pods.get((cluster, tenant))
+        cpu = float(pods["cpu_allocated"]) if pods else 0.0
+        mem = float(pods["memory_allocated"]) if pods else 0.0
+        p = prices.get(cluster)
+        if p is None or p["cpu_price"] is None or p["memory_price"] is None:
+            alt, note = None, "no shared nodes in the cluster to price its pods at"
+        else:
+            alt = _decimal(cpu) * _decimal(p["cpu_price"]) + _decimal(mem) * _decimal(p["memory_price"])
+            note = (f"shared unit prices: {float(p['cpu_price']):.6f}/core-h, {float(p['memory_price']):.6f}/GiB-h;"
+                    " idle not included")
+        out.append(TenancyWhatIf(cluster, tenant, "sole", _decimal(d["cost"]), "shared nodes", alt,
+                                 cpu_allocated=cpu, memory_allocated=mem, note=note))
+    for (cluster, tenant), s in sorted(soft.items()):
+        if (cluster, tenant) in dedicated:
+            continue
+        peak = peaks.get((cluster, tenant))
+        if peak is None:
+            out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes", None,
+                                     note="no pods on shared nodes: nothing to size"))
+            continue
+        packings = pack(float(peak["peak_cpu"]), float(peak["peak_memory"]), options.get(cluster, []),
+                        hours.get(cluster, 0))
+        best = packings[0] if packings else None
+        note = "single-type packing at the month's average cost per node-hour of the type"
+        if best is None:
+            note = "no non-GPU instance type in use in the cluster"
+        elif len(packings) > 1:
+            note += "; next: " + ", ".join(f"{p.nodes}× {p.instance_type} {_cents(p.cost)}" for p in packings[1:3])
+        out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes",
+                                 None if best is None else best.cost, float(peak["peak_cpu"]),
+                                 float(peak["peak_memory"]), best, note=note))
+    out.sort(key=lambda w: (w.cluster, w.tenancy, w.tenant))
+    return out
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapacityReport:
+    period: str
+    node_groups: list[NodeGroupCapacity]
+    forecasts: list[Forecast]
+    whatifs: list[TenancyWhatIf]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "period": self.period,
+                "node_groups": [g.to_dict() for g in self.node_groups],
+                "forecasts": [asdict(f) for f in self.forecasts],
+                "tenancy_whatif": [w.to_dict() for w in self.whatifs],
+            },
+            indent=2,
+            default=str,
+        )
+
+
+def _records(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    result = con.execute(sql, params or [])
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
+
+
+def capacity(config: Config, period: str | None = None) -> CapacityReport:
+    """Capacity per node group, next month's forecast per cluster and the tenancy what-if for ``period``."""
+    if period is not None and not PERIOD_RE.match(period):
+        raise ChargebackError(f"--period {period!r}: expected a month as YYYY-MM, e.g. 2026-10")
+    with connect(config) as con:
+        if period is None:
+            period = con.execute(LATEST_PERIOD_SQL).fetchall()[0][0]
+            if period is None:
+                raise DataError(f"{config.warehouse_path}: no node-hours to report capacity on")
+        groups = _records(con, NODE_GROUPS_SQL, [period])
+        if not groups:
+            raise DataError(f"no node-hours in {period}: nothing to report capacity on")
+        daily = _records(con, DAILY_SQL, [period])
+        whatifs = _whatifs(con, period)
+    node_groups = [
+        NodeGroupCapacity(**{**g, "hours": int(g["hours"]), "peak_nodes": int(g["peak_nodes"]),
+                             "cost": _decimal(g["cost"])})
+        for g in groups
+    ]
+    by_cluster: dict[str, list[dict[str, Any]]] = {}
+    for row in daily:
+        by_cluster.setdefault(row["cluster"], []).append(row)
+    forecasts = [forecast(cluster, period, rows) for cluster, rows in sorted(by_cluster.items())]
+    return CapacityReport(period, node_groups, forecasts, whatifs)

@@ -1,0 +1,121 @@
+"""The `capacity` command; `register(app)` adds it to the main CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from chargeback import config as config_module
+from chargeback.capacity import CapacityReport, capacity
+
+Format = Literal["table", "json"]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
+        dir_okay=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
+]
+
+
+def _config(path: Path | None, data_dir: Path | None) -> config_module.Config:
+    config = config_module.load(path)
+    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _money(value) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def print_report(report: CapacityReport, out: Console | None = None) -> None:
+    out = out or _console()
+    groups = Table(title=f"Capacity {report.period} per node group (allocated = pods' requests; core-h, GiB-h)")
+    for name in ("cluster", "node group", "peak nodes", "cpu avail", "cpu alloc", "cpu headroom", "cpu used %",
+                 "mem avail", "mem alloc", "mem headroom", "mem used %", "spot share", "cost"):
+        groups.add_column(name, justify="left" if name in ("cluster", "node group") else "right")
+    for g in report.node_groups:
+        groups.add_row(
+            escape(g.cluster), escape(g.node_group or "(none)"), str(g.peak_nodes),
+            f"{g.cpu_available:,.0f}", f"{g.cpu_requested:,.0f}", f"{g.cpu_headroom:,.0f}",
+            f"{g.cpu_requested / g.cpu_available:.0%}" if g.cpu_available else "-",
+            f"{g.memory_available:,.0f}", f"{g.memory_requested:,.0f}", f"{g.memory_headroom:,.0f}",
+            f"{g.memory_requested / g.memory_available:.0%}" if g.memory_available else "-",
+            f"{g.spot_share:.0%}", _money(g.cost),
+        )
+    out.print(groups)
+
+    for f in report.forecasts:
+        title = f"Forecast {f.next_period} ({f.next_days} days) for {escape(f.cluster)} from {f.history_days} days"
+        if f.status != "ok":
+            out.print(f"{title}: [yellow]{escape(f.method)}[/]")
+            continue
+        table = Table(title=title, caption=escape(f.method))
+        for name in ("series", "this month", "next month", "± band", "slope/day", "R²"):
+            table.add_column(name, justify="left" if name == "series" else "right")
+        for s in f.series:
+            table.add_row(
+                f"{s.name} ({s.unit})", f"{s.history_total:,.2f}", f"{s.predicted_total:,.2f}",
+                f"{s.band:,.2f}", f"{s.slope_per_day:+,.3f}", "-" if s.r2 is None else f"{s.r2:.2f}",
+            )
+        out.print(table)
+
+    whatif = Table(title=f"Tenancy what-if {report.period} (USD; difference = alternative − now)")
+    for name in ("cluster", "tenant", "now", "cost now", "alternative", "alt cost", "difference", "basis"):
+        whatif.add_column(name, justify="right" if "cost" in name or name == "difference" else "left")
+    for w in report.whatifs:
+        if w.packing is not None:
+            basis = (f"peak {w.peak_cpu:.2f} cores / {w.peak_memory:.1f} GiB -> {w.packing.nodes}× "
+                     f"{w.packing.instance_type} at {w.packing.price_per_hour:.4f}/h × {w.packing.hours} h")
+        elif w.tenancy == "sole":
+            basis = f"{w.cpu_allocated:,.0f} core-h, {w.memory_allocated:,.0f} GiB-h at shared unit prices"
+        else:
+            basis = w.note
+        whatif.add_row(
+            escape(w.cluster), escape(w.tenant), f"{w.tenancy} tenancy", _money(w.current_cost), w.alternative,
+            _money(w.alternative_cost), _money(w.difference), escape(basis),
+        )
+    out.print(whatif)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `capacity` to ``app``."""
+
+    @app.command("capacity")
+    def capacity_command(
+        period: Annotated[
+            str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest month.")
+        ] = None,
+        fmt: FormatOption = "table",
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Capacity per node group, next month's forecast, and a soft/sole tenancy what-if per tenant.
+
+        Allocated = pods' requests against available (nominal size × hours run) per node group; headroom =
+        available − allocated; spot share = spot node-hours / node-hours. The forecast is an OLS line over the
+        month's daily requested core-hours, GiB-hours and cost, summed over next month's days, ± residual σ ×
+        √days, with R² (fewer than 7 days: "too little history"). The what-if prices soft tenants on dedicated
+        nodes of one instance type in use, sized to their peak hourly requests, and sole tenants' pods at the
+        shared nodes' unit prices.
+        """
+        report = capacity(_config(config, data_dir), period)
+        if fmt == "json":
+            sys.stdout.write(report.to_json() + "\n")
+        else:
+            print_report(report)
