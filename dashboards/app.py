@@ -25,6 +25,7 @@ SECTIONS = {
     "Workloads": [
         ("emr_jobs.py", "EMR jobs", ":material/bolt:", "emr"),
         ("nodes.py", "Nodes and idle", ":material/dns:", "nodes-and-idle"),
+        ("capacity.py", "Capacity and quotas", ":material/speed:", "capacity"),
     ],
     "Data": [
         ("data_quality.py", "Data quality", ":material/fact_check:", "quality"),

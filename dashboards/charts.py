@@ -617,3 +617,160 @@ def coverage(cov: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(autorange="reversed", title="")
     fig.update_layout(**_LAYOUT)
     return fig
+
+
+# --- capacity and quotas --------------------------------------------------------------------------
+
+QUOTA_STATS = (
+    "requested_median",
+    "requested_p95",
+    "requested_p99",
+    "requested_max",
+    "used_median",
+    "used_p95",
+    "used_p99",
+    "used_max",
+)
+QUOTA_COLUMNS = [
+    "namespace",
+    "cluster",
+    "quota",
+    "resource",
+    "unit",
+    "hard",
+    *QUOTA_STATS,
+    "hours",
+    "hours_near_limit",
+    "near_limit_cost",
+    "recommended",
+    "recommended_quantity",
+    "money_at_stake",
+    "evidence",
+]
+RIGHTSIZING_COLUMNS = [
+    "workload_name",
+    "workload_kind",
+    "namespace",
+    "tenant",
+    "cluster",
+    "resource",
+    "unit",
+    "pod_hours",
+    "request",
+    "recommended",
+    "usage_quantile",
+    "monthly_saving",
+    "verdict",
+    "note",
+]
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def quota_use_table(report) -> pd.DataFrame:
+    """One row per namespace and quota resource of a ``chargeback.quotas.QuotaReport``: use against hard."""
+    rows = [
+        {
+            "namespace": ns.namespace,
+            "cluster": ns.cluster,
+            "quota": ns.quota,
+            "resource": use.resource,
+            "unit": use.unit,
+            "hard": use.hard,
+            **{stat: _num(getattr(use, stat)) for stat in QUOTA_STATS},
+            "hours": use.hours,
+            "hours_near_limit": use.hours_near_limit,
+            "near_limit_cost": _num(use.near_limit_cost),
+            "recommended": use.recommended,
+            "recommended_quantity": use.recommended_quantity,
+            "money_at_stake": _num(use.money_at_stake),
+            "evidence": use.evidence,
+        }
+        for ns in (report.namespaces if report is not None else [])
+        for use in ns.resources
+    ]
+    return pd.DataFrame(rows, columns=QUOTA_COLUMNS)
+
+
+def quota_advice_table(report) -> pd.DataFrame:
+    """One row per namespace: the advice, the money at stake and whether a manifest is written for it."""
+    rows = [
+        {
+            "namespace": ns.namespace,
+            "cluster": ns.cluster,
+            "quota": ns.quota,
+            "hours": ns.hours,
+            "advice": ns.advice,
+            "money_at_stake": float(ns.money_at_stake),
+            "manifest": ns.has_quota,
+        }
+        for ns in (report.namespaces if report is not None else [])
+    ]
+    columns = ["namespace", "cluster", "quota", "hours", "advice", "money_at_stake", "manifest"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def quota_hourly(hourly: pd.DataFrame, namespace: str, resource: str) -> go.Figure:
+    """Hourly requested (and used) against the hard limit for one namespace's quota resource."""
+    title = f"{namespace} · {resource}: hourly requests against the hard limit"
+    if hourly.empty:
+        return _empty(title, "no hours")
+    unit = hourly["unit"].dropna().iloc[0] if hourly["unit"].notna().any() else ""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=hourly["hour"], y=hourly["requested"], name="Requested", mode="lines"))
+    if hourly["used"].notna().any():
+        fig.add_trace(go.Scatter(x=hourly["hour"], y=hourly["used"], name="Used", mode="lines"))
+    if hourly["hard"].notna().any():
+        fig.add_trace(
+            go.Scatter(x=hourly["hour"], y=hourly["hard"], name="Hard limit", mode="lines", line={"dash": "dash"})
+        )
+    fig.update_layout(title=title, yaxis_title=unit, **_LAYOUT)
+    return fig
+
+
+def rightsizing_table(report) -> pd.DataFrame:
+    """One row per workload and resource of a ``chargeback.rightsize.RightsizeReport``."""
+    rows = [
+        {
+            "workload_name": rec.workload_name,
+            "workload_kind": rec.workload_kind,
+            "namespace": rec.namespace,
+            "tenant": rec.tenant,
+            "cluster": rec.cluster,
+            "resource": rec.resource,
+            "unit": rec.unit,
+            "pod_hours": rec.pod_hours,
+            "request": rec.request,
+            "recommended": rec.recommended,
+            "usage_quantile": rec.usage_quantile,
+            "monthly_saving": _num(rec.monthly_saving),
+            "verdict": rec.verdict,
+            "note": rec.note,
+        }
+        for rec in report.recommendations
+    ]
+    return pd.DataFrame(rows, columns=RIGHTSIZING_COLUMNS)
+
+
+def rightsizing_savings(table: pd.DataFrame, currency: str = "USD", n: int = 15) -> go.Figure:
+    """The workloads whose lower requests save the most in the month."""
+    title = "Monthly saving from lowering requests"
+    lower = table[table["verdict"] == "lower request"] if not table.empty else table
+    if lower.empty:
+        return _empty(title, "no request to lower")
+    frame = lower.assign(workload=lower["namespace"] + "/" + lower["workload_name"])
+    top = frame.groupby("workload")["monthly_saving"].sum().nlargest(n).index
+    frame = frame[frame["workload"].isin(top)]
+    fig = px.bar(
+        frame,
+        x="monthly_saving",
+        y="workload",
+        color="resource",
+        orientation="h",
+        labels={"monthly_saving": f"Saving ({currency})", "workload": "", "resource": "Resource"},
+        title=title,
+    )
+    fig.update_layout(barmode="stack", yaxis={"categoryorder": "total ascending"}, **_LAYOUT)
+    return fig

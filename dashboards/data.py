@@ -18,6 +18,9 @@ import pandas as pd
 from chargeback.bill import PARTS, Bill, monthly_bill
 from chargeback.config import SENTINELS, Config
 from chargeback.errors import DataError
+from chargeback.quotas import QuotaReport
+from chargeback.quotas import quota_report as library_quota_report
+from chargeback.rightsize import LimitViolation, RightsizeReport, recommend
 from dashboards.identity import Viewer
 
 # Rows of tenants the viewer may see: every tenant (null list) or the listed ones; sentinel lines
@@ -252,3 +255,92 @@ def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pd
         group by all order by date""",
         {"period": period, "cluster": cluster},
     )
+
+
+# --- capacity and quotas --------------------------------------------------------------------------
+# Quota use (marts.fct_quota_use_hourly) carries no tenant: all-access viewers only. Right-sizing and
+# LimitRange violations carry the workload's tenant and are filtered in SQL like every other section.
+
+
+def _all_access(viewer: Viewer, what: str) -> None:
+    if not viewer.sees_everything:
+        raise PermissionError(f"{viewer.name} may not see {what}: visible to finance and the platform team")
+
+
+def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
+    """``chargeback.quotas.quota_report`` for the period (None when it has no quota use), narrowed to a cluster."""
+    from chargeback.errors import ChargebackError
+
+    _all_access(viewer, "quota use")
+    if not wh.path.is_file():
+        raise NoWarehouse(f"no warehouse at {wh.path} yet: run `chargeback build` (or `chargeback demo`)")
+    try:
+        full = library_quota_report(wh.config, period)
+    except ChargebackError:
+        return None
+    if cluster is None:
+        return full
+    return QuotaReport(full.period, full.currency, [ns for ns in full.namespaces if ns.cluster == cluster])
+
+
+def quota_use_hourly(
+    wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, namespace: str, resource: str
+) -> pd.DataFrame:
+    """One namespace's hourly requests (and usage) of one quota resource against its hard limit."""
+    _all_access(viewer, "quota use")
+    return wh.query(
+        f"""select cluster, hour, requested, used, hard, unit, namespace_cost::double as cost
+        from marts.fct_quota_use_hourly
+        where period = $period and namespace = $namespace and resource = $resource and {CLUSTER_FILTER}
+        order by cluster, hour""",
+        {"period": period, "cluster": cluster, "namespace": namespace, "resource": resource},
+    )
+
+
+def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None):
+    """``chargeback.rightsize`` recommendations for the workloads of the viewer's tenants (a ``RightsizeReport``).
+
+    The rows are read here with the tenant filter; each goes through ``chargeback.rightsize.recommend``, the
+    library's own arithmetic, so the numbers are those of `chargeback rightsize`."""
+
+    capacity = wh.config.capacity
+    frame = wh.query(
+        f"""select * from marts.fct_rightsizing
+        where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
+            and ($tenant::varchar is null or tenant = $tenant::varchar)
+        order by cluster, workload_kind, namespace, workload_name, virtual_cluster_id""",
+        _scope(viewer, cluster, period=period, tenant=tenant),
+    )
+    rows = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    recommendations = [rec for row in rows for rec in recommend(row, wh.config)]
+    order = {"lower request": 0, "raise request": 1, "fits": 2, "too little history": 3}
+    recommendations.sort(key=lambda r: (order[r.verdict], -abs(r.monthly_saving or 0), r.workload_name, r.resource))
+    return RightsizeReport(
+        period, capacity.rightsize_quantile, capacity.target_utilisation, capacity.min_history_hours, recommendations
+    )
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def limit_violations(
+    wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
+) -> pd.DataFrame:
+    """Spark job shapes breaking their namespace's current LimitRanges, with `chargeback.rightsize`'s wording."""
+
+    frame = wh.query(
+        f"""select * from marts.fct_limit_range_violations
+        where {CLUSTER_FILTER} and {TENANT_FILTER} and ($tenant::varchar is null or tenant = $tenant::varchar)
+        order by cluster, namespace, job_name, spark_role, resource, limit_type, bound""",
+        _scope(viewer, cluster, tenant=tenant),
+    )
+    fields = LimitViolation.__dataclass_fields__
+    descriptions = [
+        LimitViolation(**{k: (None if _missing(v) else v) for k, v in row.items() if k in fields}).description
+        for row in frame.to_dict("records")
+    ]
+    return frame.assign(description=descriptions)

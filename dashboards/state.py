@@ -113,6 +113,20 @@ class View:
     def estimated_days(self) -> pd.DataFrame:
         return self._read("estimated_days", self.period, self.cluster)
 
+    def quota_report(self):
+        """``chargeback.quotas.QuotaReport`` (None: no quota use in the period); all-access viewers only."""
+        return self._read("quota_report", self.period, self.cluster)
+
+    def quota_use_hourly(self, namespace: str, resource: str) -> pd.DataFrame:
+        return self._read("quota_use_hourly", self.period, self.cluster, namespace, resource)
+
+    def rightsizing(self):
+        """``chargeback.rightsize.RightsizeReport`` of the viewer's tenants' workloads."""
+        return self._read("rightsizing", self.period, self.cluster, self.tenant)
+
+    def limit_violations(self) -> pd.DataFrame:
+        return self._read("limit_violations", self.cluster, self.tenant)
+
 
 # --- the sidebar ----------------------------------------------------------------------------------
 

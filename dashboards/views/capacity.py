@@ -1,0 +1,172 @@
+"""Capacity and quotas, for the platform team: ResourceQuota use against hard limits and the recommended
+quotas with their evidence (``chargeback.quotas``), right-sizing of requests and LimitRange violations
+(``chargeback.rightsize``). Quota use carries no tenant, so it is for all-access viewers only; right-sizing
+and violations are narrowed to the viewer's tenants."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, state
+
+view = state.view()
+cur = view.currency
+stat = st.column_config.NumberColumn
+
+st.title(f"Capacity and quotas · {view.period}")
+st.caption(view.cluster or "All clusters")
+
+# --- quota use ------------------------------------------------------------------------------------
+
+st.header("Quota use per namespace")
+if view.viewer.sees_everything:
+    report = view.quota_report()
+    quotas = charts.quota_use_table(report)
+    if quotas.empty:
+        st.info("No quota use for this selection: collect Kubernetes objects, then run `chargeback build`.")
+    else:
+        with_hard = quotas[quotas["hard"].notna()]
+        a, b, c = st.columns(3)
+        a.metric("Namespaces with a ResourceQuota", with_hard["namespace"].nunique())
+        b.metric("Resource-hours at or near the limit", f"{int(with_hard['hours_near_limit'].fillna(0).sum()):,}")
+        c.metric("Cost of those hours", charts.money(with_hard["near_limit_cost"].fillna(0).sum(), cur))
+        only_hard = st.toggle("Only resources with a hard limit", value=True)
+        st.dataframe(
+            with_hard if only_hard else quotas,
+            hide_index=True,
+            column_order=[c for c in charts.QUOTA_COLUMNS if c not in ("recommended", "recommended_quantity")],
+            column_config={
+                "namespace": "Namespace",
+                "cluster": "Cluster",
+                "quota": "ResourceQuota",
+                "resource": "Resource",
+                "unit": "Unit",
+                "hard": stat("Hard", format="%.2f"),
+                **{s: stat(s.replace("_", " ").capitalize(), format="%.2f") for s in charts.QUOTA_STATS},
+                "hours": stat("Hours"),
+                "hours_near_limit": stat("Hours near limit", help="hours with requests at or near the hard limit"),
+                **charts.money_columns(
+                    {"near_limit_cost": "Cost of near-limit hours", "money_at_stake": "At stake (over-requests)"}, cur
+                ),
+                "evidence": st.column_config.TextColumn("Evidence", width="large"),
+            },
+        )
+        st.subheader("Hourly requests against the hard limit")
+        left, right = st.columns(2)
+        namespaces = sorted(quotas["namespace"].unique())
+        default_ns = sorted(with_hard["namespace"].unique()) or namespaces
+        namespace = left.selectbox("Namespace", namespaces, index=namespaces.index(default_ns[0]))
+        resources = quotas.loc[quotas["namespace"] == namespace, "resource"].tolist()
+        resource = right.selectbox("Resource", resources)
+        st.plotly_chart(
+            charts.quota_hourly(view.quota_use_hourly(namespace, resource), namespace, resource), key="quota_hourly"
+        )
+
+        st.header("Quota recommendations")
+        st.dataframe(
+            charts.quota_advice_table(report),
+            hide_index=True,
+            column_config={
+                "namespace": "Namespace",
+                "cluster": "Cluster",
+                "quota": "ResourceQuota",
+                "hours": stat("Hours with pods"),
+                "advice": st.column_config.TextColumn("Advice", width="large"),
+                **charts.money_columns({"money_at_stake": "At stake"}, cur),
+                "manifest": st.column_config.CheckboxColumn("Manifest"),
+            },
+        )
+        st.dataframe(
+            quotas[quotas["recommended_quantity"].notna() | quotas["hard"].notna()],
+            hide_index=True,
+            column_order=["namespace", "resource", "hard", "recommended", "recommended_quantity", "evidence"],
+            column_config={
+                "namespace": "Namespace",
+                "resource": "Resource",
+                "hard": stat("Current hard", format="%.2f"),
+                "recommended": stat("Recommended", format="%.2f"),
+                "recommended_quantity": "Recommended (quantity)",
+                "evidence": st.column_config.TextColumn("Evidence", width="large"),
+            },
+        )
+        st.download_button(
+            "Download ResourceQuota manifests (YAML)",
+            report.to_yaml(),
+            file_name=f"resource-quotas-{view.period}.yaml",
+            mime="application/yaml",
+            icon=":material/download:",
+        )
+else:
+    state.all_access_note("Quota use and recommendations")
+
+# --- right-sizing ---------------------------------------------------------------------------------
+
+st.header("Right-sizing")
+rightsize = view.rightsizing()
+sizing = charts.rightsizing_table(rightsize)
+if sizing.empty:
+    st.info("No workloads to right-size in this selection.")
+else:
+    a, b, c = st.columns(3)
+    a.metric("Monthly saving (lower requests)", charts.money(rightsize.total_saving, cur))
+    b.metric("Cost of raising requests", charts.money(rightsize.total_raise_cost, cur))
+    c.metric("Net", charts.money(rightsize.total_saving - rightsize.total_raise_cost, cur))
+    st.caption(
+        f"Recommended request: p{rightsize.quantile * 100:g} of hourly usage / "
+        f"{rightsize.target_utilisation:.0%} target utilisation; saving at the price the workload paid, idle excluded."
+    )
+    st.plotly_chart(charts.rightsizing_savings(sizing, cur), key="rightsizing_savings")
+    st.dataframe(
+        sizing,
+        hide_index=True,
+        column_config={
+            "workload_name": "Workload",
+            "workload_kind": "Kind",
+            "namespace": "Namespace",
+            "tenant": "Tenant",
+            "cluster": "Cluster",
+            "resource": "Resource",
+            "unit": "Unit",
+            "pod_hours": stat("Pod-hours", format="%.1f"),
+            "request": stat("Requested (per pod)", format="%.3f"),
+            "recommended": stat("Recommended (per pod)", format="%.3f"),
+            "usage_quantile": stat("Usage quantile", format="%.3f"),
+            **charts.money_columns({"monthly_saving": "Monthly saving"}, cur),
+            "verdict": "Verdict",
+            "note": st.column_config.TextColumn("Note", width="large"),
+        },
+    )
+
+st.header("LimitRange violations")
+violations = view.limit_violations()
+if violations.empty:
+    st.success("No Spark job shape breaks its namespace's LimitRanges.")
+else:
+    st.dataframe(
+        violations,
+        hide_index=True,
+        column_order=[
+            "job_name",
+            "namespace",
+            "tenant",
+            "cluster",
+            "description",
+            "excess_amount",
+            "unit",
+            "shape_source",
+            "job_run_count",
+            "example_job_run_id",
+        ],
+        column_config={
+            "job_name": "Job",
+            "namespace": "Namespace",
+            "tenant": "Tenant",
+            "cluster": "Cluster",
+            "description": st.column_config.TextColumn("Violation", width="large"),
+            "excess_amount": stat("Excess", format="%.3f"),
+            "unit": "Unit",
+            "shape_source": "Shape from",
+            "job_run_count": stat("Job runs"),
+            "example_job_run_id": "Example job run",
+        },
+    )

@@ -1,0 +1,187 @@
+"""The "Capacity and quotas" page under AppTest, over the sample month, against chargeback.quotas,
+chargeback.rightsize and plain SQL over the marts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+import streamlit as st
+import yaml
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from chargeback import config as config_module
+from chargeback.demo import SAMPLE_PERIOD, run_demo
+from chargeback.quotas import quota_report
+from chargeback.rightsize import limit_violations, rightsize
+from dashboards import data, runtime
+from dashboards.identity import Viewer
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+PAGE = "views/capacity.py"
+PERIOD = SAMPLE_PERIOD
+ANN = Viewer("ann", frozenset({"ml"}))
+EVERYONE = Viewer("platform", None)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("capacity") / "data"
+    run_demo(where)
+    return where
+
+
+@pytest.fixture(scope="module")
+def config(data_dir) -> config_module.Config:
+    return config_module.load(None).model_copy(update={"data_dir": data_dir})
+
+
+def _clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def env(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _clear_caches()
+    yield monkeypatch
+    _clear_caches()
+
+
+def open_page(**query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def table(at: AppTest, *columns: str):
+    for frame in at.dataframe:
+        if set(columns) <= set(frame.value.columns):
+            return frame.value
+    raise AssertionError(f"no table with {columns}")
+
+
+def mart(data_dir: Path, sql: str, params: list | None = None):
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_page_renders_with_every_section(env):
+    at = open_page()
+    assert [t.value for t in at.title] == [f"Capacity and quotas · {PERIOD}"]
+    assert [h.value for h in at.header] == [
+        "Quota use per namespace",
+        "Quota recommendations",
+        "Right-sizing",
+        "LimitRange violations",
+    ]
+    assert len(at.get("plotly_chart")) == 2
+    assert not at.error
+
+
+def test_total_saving_equals_chargeback_rightsize(env, config):
+    at = open_page(period=PERIOD)
+    expected = rightsize(config, PERIOD)
+    assert metric(at, "Monthly saving (lower requests)") == f"${expected.total_saving.quantize(Decimal('0.01')):,.2f}"
+    assert metric(at, "Cost of raising requests") == f"${expected.total_raise_cost.quantize(Decimal('0.01')):,.2f}"
+    sizing = table(at, "workload_name", "monthly_saving")
+    assert len(sizing) == len(expected.recommendations)
+    lowered = sizing[sizing["verdict"] == "lower request"]["monthly_saving"].sum()
+    assert lowered == pytest.approx(float(expected.total_saving))
+
+
+def test_hours_near_limit_equal_a_count_over_the_mart(env, config, data_dir):
+    at = open_page(period=PERIOD)
+    quotas = table(at, "namespace", "hours_near_limit").set_index(["namespace", "resource"])
+    (count,) = mart(
+        data_dir,
+        "select count(*) from marts.fct_quota_use_hourly where period = ? and namespace = 'payments-api'"
+        " and resource = 'requests.cpu' and requested >= ? * hard",
+        [PERIOD, config.capacity.near_limit_ratio],
+    )[0]
+    assert count > 0
+    assert quotas.loc[("payments-api", "requests.cpu"), "hours_near_limit"] == count
+
+
+def test_quota_chart_follows_the_chosen_namespace_and_resource(env):
+    at = open_page(period=PERIOD)
+    namespace = next(s for s in at.main.selectbox if s.label == "Namespace")
+    namespace.select("payments-api").run()
+    resource = next(s for s in at.main.selectbox if s.label == "Resource")
+    resource.select("requests.cpu").run()
+    assert not at.exception
+    (chart,) = [c for c in at.get("plotly_chart") if "payments-api · requests.cpu" in c.proto.spec]
+    assert "Hard limit" in chart.proto.spec
+
+
+def test_yaml_download_is_the_library_yaml(env, config, monkeypatch):
+    storages: list[MemoryMediaFileStorage] = []
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
+    at = open_page(period=PERIOD)
+    (button,) = at.download_button
+    content = storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode()
+    expected = quota_report(config, PERIOD).to_yaml()
+    assert content == expected
+    manifests = list(yaml.safe_load_all(content))
+    assert manifests == list(yaml.safe_load_all(expected))
+    assert {m["metadata"]["namespace"] for m in manifests} >= {"payments-api", "ml-serving"}
+    assert all(m["kind"] == "ResourceQuota" for m in manifests)
+
+
+def test_restricted_viewer_gets_only_their_tenants_rows(config):
+    wh = data.Warehouse(config)
+    mine = data.rightsizing(wh, ANN, PERIOD)
+    assert mine.recommendations
+    assert {r.tenant for r in mine.recommendations} == {"ml"}
+    everyone = data.rightsizing(wh, EVERYONE, PERIOD)
+    assert everyone.total_saving == rightsize(config, PERIOD).total_saving
+    assert len(mine.recommendations) == sum(r.tenant == "ml" for r in everyone.recommendations)
+    violations = data.limit_violations(wh, ANN)
+    assert set(violations["tenant"]) <= {"ml"}
+    assert len(data.limit_violations(wh, Viewer("bob", frozenset({"risk"})))) == 0
+    assert len(data.limit_violations(wh, EVERYONE)) == len(limit_violations(config))
+    with pytest.raises(PermissionError):
+        data.quota_report(wh, ANN, PERIOD)
+    with pytest.raises(PermissionError):
+        data.quota_use_hourly(wh, ANN, PERIOD, None, "ml-serving", "requests.cpu")
+
+
+def test_restricted_viewer_sees_the_note_instead_of_quotas(env):
+    env.setattr(runtime, "viewer", lambda: Viewer("ann@example.com", frozenset({"ml"})))
+    at = open_page()
+    notes = [i.value for i in at.info]
+    assert any("Quota use and recommendations" in n and "finance and the platform team" in n for n in notes)
+    assert not at.download_button
+    sizing = table(at, "workload_name", "tenant")
+    assert set(sizing["tenant"]) == {"ml"}
+    for frame in at.dataframe:
+        if "tenant" in frame.value.columns:
+            assert set(frame.value["tenant"]) == {"ml"}
+        if "namespace" in frame.value.columns:
+            assert all(ns.startswith(("ml-", "emr-ml")) for ns in frame.value["namespace"])
