@@ -41,7 +41,7 @@ PAGES = {
     "emr": ("emr_jobs", 5, ["EMR jobs · 2026-10", "160", "$7.17"]),  # 159 runs + the charge of one nobody collected
     "nodes-and-idle": ("nodes", 3, ["Nodes and idle · 2026-10", "risk-dedicated", "Savings Plan"]),
     "quality": ("data_quality", 2, ["Data quality · 2026-10", "$2,624.52", "No gaps"]),
-    "capacity": ("capacity", 2, ["Capacity and quotas · 2026-10", "payments-api", "feature-build"]),
+    "capacity": ("capacity", 2, ["Capacity and quotas · 2026-10", "Quota use per namespace", "$62.58"]),
 }
 
 
