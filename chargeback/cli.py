@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,6 +16,7 @@ from chargeback import __version__
 from chargeback import config as config_module
 from chargeback.bill import PARTS, Bill, monthly_bill
 from chargeback.cli_capacity import register as register_capacity
+from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
 from chargeback.cli_quotas import register as register_quotas
 from chargeback.cli_rightsize import register as register_rightsize
 from chargeback.demo import SAMPLE_PERIOD, run_demo
@@ -34,28 +34,9 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     add_completion=False,
 )
-# Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
-        dir_okay=False,
-    ),
-]
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
-]
+out = console()
+err = console(stderr=True)
 Format = Literal["table", "csv", "json"]
-
-
-def _config(path: Path | None, data_dir: Path | None = None) -> config_module.Config:
-    config = config_module.load(path)
-    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
 
 
 def _build_with_progress(run) -> BuildResult:
@@ -148,7 +129,7 @@ def dashboard(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
     It reads the published warehouse only (read-only, per request), so builds can run beside it.
     Address, port and who may see which tenant come from `[dashboard]` in the config.
     """
-    settings = _config(config, data_dir)
+    settings = load_config(config, data_dir)
     if not settings.warehouse_path.is_file():
         raise ChargebackError(
             f"{settings.warehouse_path}: no warehouse yet; run `chargeback build` or `chargeback demo`"
@@ -180,7 +161,7 @@ def build_command(config: ConfigOption = None, data_dir: DataDirOption = None) -
 
     Fails, leaving the published warehouse untouched, when an invariant breaks (see `chargeback check`).
     """
-    settings = _config(config, data_dir)
+    settings = load_config(config, data_dir)
     result = _build_with_progress(lambda report: build(settings, report))
     err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
     for relation in ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily"):
@@ -201,7 +182,7 @@ def bill(
     Lines are exact to the cent: the total is the source total rounded half-up, lines and their parts
     (compute, idle, shared, emr, tagged) are apportioned by largest remainder, so everything adds up.
     """
-    _print_bill(monthly_bill(_config(config, data_dir), period, tenant, cluster), fmt)
+    _print_bill(monthly_bill(load_config(config, data_dir), period, tenant, cluster), fmt)
 
 
 @app.command()
@@ -229,7 +210,7 @@ def collect(
     """
     from chargeback.collect import parse_time, run
 
-    settings = _config(config, data_dir)
+    settings = load_config(config, data_dir)
     begin = parse_time(start) if start else None
     finish = parse_time(end) if end else None
     with Progress(
@@ -275,7 +256,7 @@ def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Show, per source and cluster, what is collected, what is missing, the last success and the last failure."""
     from chargeback.collect import status as collection_status
 
-    report = collection_status(_config(config, data_dir))
+    report = collection_status(load_config(config, data_dir))
     sources = Table(title="sources")
     for name in ("source", "target", "complete through", "last success", "last error"):
         sources.add_column(name)
@@ -311,7 +292,7 @@ CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster,
 @app.command()
 def check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Print the invariants of the published warehouse; exit 1 when one fails."""
-    with connect(_config(config, data_dir)) as con:
+    with connect(load_config(config, data_dir)) as con:
         rows = con.sql(CHECKS_SQL)
         columns, records = rows.columns, rows.fetchall()
     table = Table(title="checks")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -11,40 +10,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chargeback import config as config_module
 from chargeback.capacity import CapacityReport, capacity
+from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
 
 Format = Literal["table", "json"]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
-        dir_okay=False,
-    ),
-]
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
-]
-
-
-def _config(path: Path | None, data_dir: Path | None) -> config_module.Config:
-    config = config_module.load(path)
-    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
-
-
-def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
 def _money(value) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
 def print_report(report: CapacityReport, out: Console | None = None) -> None:
-    out = out or _console()
+    out = out or console()
     groups = Table(title=f"Capacity {report.period} per node group (allocated = pods' requests; core-h, GiB-h)")
     for name in ("cluster", "node group", "peak nodes", "cpu avail", "cpu alloc", "cpu headroom", "cpu used %",
                  "mem avail", "mem alloc", "mem headroom", "mem used %", "spot share", "cost"):
@@ -114,7 +90,7 @@ def register(app: typer.Typer) -> None:
         nodes of one instance type in use, sized to their peak hourly requests, and sole tenants' pods at the
         shared nodes' unit prices.
         """
-        report = capacity(_config(config, data_dir), period)
+        report = capacity(load_config(config, data_dir), period)
         if fmt == "json":
             sys.stdout.write(report.to_json() + "\n")
         else:

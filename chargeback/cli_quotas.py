@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from chargeback import config as config_module
+from chargeback.cli_options import ConfigOption, DataDirOption, load_config
+from chargeback.cli_options import console as wide_console
 from chargeback.quotas import QuotaReport, ResourceUse, quota_report
 
 QuotaFormat = Literal["table", "json", "yaml"]
@@ -29,7 +29,7 @@ def print_report(report: QuotaReport, fmt: QuotaFormat, console: Console | None 
     if fmt == "yaml":
         sys.stdout.write(report.to_yaml())
         return
-    console = console or Console(width=None if sys.stdout.isatty() else 200)
+    console = console or wide_console(width=200)
     table = Table(title=f"ResourceQuota use {report.period} (requests per hour; {report.currency})")
     for name in ("namespace", "resource", "unit", "hard", "median", "p95", "p99", "max", "usage p95",
                  "h near", "cost near", "recommended", "advice"):
@@ -77,18 +77,8 @@ def register(app: typer.Typer) -> None:
             QuotaFormat,
             typer.Option("--format", "-f", help="table, json, or yaml (v1 ResourceQuota manifests)."),
         ] = "table",
-        config: Annotated[
-            Path | None,
-            typer.Option(
-                "--config",
-                "-c",
-                help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
-                dir_okay=False,
-            ),
-        ] = None,
-        data_dir: Annotated[
-            Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
-        ] = None,
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
     ) -> None:
         """ResourceQuota use per namespace and recommended hard limits.
 
@@ -100,7 +90,4 @@ def register(app: typer.Typer) -> None:
         with the money at stake. `--format yaml` prints `v1 ResourceQuota` manifests with the evidence of each
         value in `chargeback.io/<resource>` annotations. Settings: `[capacity]` in the config.
         """
-        settings = config_module.load(config)
-        if data_dir:
-            settings = settings.model_copy(update={"data_dir": data_dir})
-        print_report(quota_report(settings, period, namespace), fmt)
+        print_report(quota_report(load_config(config, data_dir), period, namespace), fmt)

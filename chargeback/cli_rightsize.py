@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chargeback import config as config_module
+from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
 from chargeback.rightsize import LimitViolation, RightsizeReport, limit_violations, rightsize, violations_to_json
 
 Format = Literal["table", "json"]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
-        dir_okay=False,
-    ),
-]
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
-]
-
-
-def _config(path: Path | None, data_dir: Path | None) -> config_module.Config:
-    config = config_module.load(path)
-    return config.model_copy(update={"data_dir": data_dir}) if data_dir else config
-
-
-def _console() -> Console:
-    # Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default, as in chargeback.cli.
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
 def _number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -76,7 +50,7 @@ def _print_rightsize(report: RightsizeReport) -> None:
             escape(verdict),
             style=style,
         )
-    out = _console()
+    out = console()
     out.print(table)
     out.print(
         f"lowering over-sized requests saves {report.total_saving:,.2f} a month;"
@@ -85,7 +59,7 @@ def _print_rightsize(report: RightsizeReport) -> None:
 
 
 def _print_limits(violations: list[LimitViolation]) -> None:
-    out = _console()
+    out = console()
     if not violations:
         out.print("no Spark job shape breaks a LimitRange")
         return
@@ -129,7 +103,7 @@ def register(app: typer.Typer) -> None:
         core-hour or GiB-hour). A negative saving is "raise request", with the risk; workloads with fewer
         than min_history_hours pod-hours say "too little history".
         """
-        report = rightsize(_config(config, data_dir), period)
+        report = rightsize(load_config(config, data_dir), period)
         if fmt == "json":
             sys.stdout.write(report.to_json() + "\n")
         else:
@@ -145,7 +119,7 @@ def register(app: typer.Typer) -> None:
         max(384 MiB, 10%); it is checked against the Container and Pod max and min of the current
         LimitRanges. Such a job is refused at submission. CPU in cores, memory in bytes.
         """
-        violations = limit_violations(_config(config, data_dir))
+        violations = limit_violations(load_config(config, data_dir))
         if fmt == "json":
             sys.stdout.write(violations_to_json(violations) + "\n")
         else:
