@@ -41,3 +41,17 @@ def build_scenario(tmp_path: Path) -> Callable[..., Built]:
         return Built(config)
 
     return run
+
+
+@pytest.fixture
+def env(data_dir, monkeypatch, tmp_path):
+    """For the dashboard's AppTests: the app reads the module's ``data_dir`` fixture (and no stray
+    config), with Streamlit's caches empty before and after."""
+    from tests.services.dashboard import clear_streamlit_caches
+
+    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    clear_streamlit_caches()
+    yield monkeypatch
+    clear_streamlit_caches()

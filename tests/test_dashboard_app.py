@@ -15,7 +15,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -77,22 +76,6 @@ def mart(data_dir: Path, sql: str, params: list | None = None):
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
-
-
-def _clear_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def env(data_dir, monkeypatch, tmp_path):
-    """The app reads this data directory (and no stray config); caches start empty."""
-    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    _clear_caches()
-    yield monkeypatch
-    _clear_caches()
 
 
 @pytest.fixture

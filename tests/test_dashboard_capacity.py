@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -39,21 +38,6 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def config(data_dir) -> config_module.Config:
     return config_module.load(None).model_copy(update={"data_dir": data_dir})
-
-
-def _clear_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def env(data_dir, monkeypatch, tmp_path):
-    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    _clear_caches()
-    yield monkeypatch
-    _clear_caches()
 
 
 def open_page(**query: str) -> AppTest:

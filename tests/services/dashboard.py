@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import requests
+import streamlit as st
 
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 
@@ -44,6 +45,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def clear_streamlit_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def sample_month(where: Path) -> Path:
