@@ -10,7 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
-from chargeback.rightsize import LimitViolation, RightsizeReport, limit_violations, rightsize, violations_to_json
+from chargeback.rightsize import (
+    LimitViolation,
+    QuotaFit,
+    RightsizeReport,
+    job_quota_fits,
+    limit_violations,
+    rightsize,
+    shape_checks_to_json,
+)
 
 Format = Literal["table", "json"]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
@@ -83,6 +91,36 @@ def _print_limits(violations: list[LimitViolation]) -> None:
     out.print(table)
 
 
+def _print_quota_fits(fits: list[QuotaFit]) -> None:
+    out = console()
+    if not fits:
+        out.print("no recurring Spark job runs in a namespace with a ResourceQuota")
+        return
+    misfits = [f for f in fits if not f.fits]
+    jobs = {(f.cluster, f.namespace, f.job_name) for f in fits}
+    if not misfits:
+        out.print(f"every recurring Spark job fits its namespace's ResourceQuota at full scale ({len(jobs)} jobs)")
+        return
+    table = Table(title="Spark jobs that would not fit their namespace's ResourceQuota at full scale")
+    for name in ("job", "namespace", "resource", "driver", "executors", "footprint", "hard", "executors admitted",
+                 "runs"):
+        table.add_column(name, justify="left" if name in ("job", "namespace", "resource") else "right")
+    for f in misfits:
+        table.add_row(
+            escape(f.job_name),
+            escape(f.namespace),
+            f"{f.resource} ({f.unit})",
+            f"{f.driver_amount:g}",
+            f"{f.executors} × {f.executor_amount:g}",
+            f"{f.footprint:g}",
+            f"{f.hard:g} ({escape(f.quota)})",
+            f"{f.executors_fitting} of {f.executors}",
+            str(f.job_run_count),
+        )
+    out.print(table)
+    out.print(f"{len(jobs) - len({(f.cluster, f.namespace, f.job_name) for f in misfits})} other jobs fit")
+
+
 def register(app: typer.Typer) -> None:
     """Add `rightsize` and `limits` to ``app``."""
 
@@ -113,14 +151,20 @@ def register(app: typer.Typer) -> None:
     def limits_command(
         fmt: FormatOption = "table", config: ConfigOption = None, data_dir: DataDirOption = None
     ) -> None:
-        """List Spark job shapes (driver and executor cores and memory) that break their namespace's LimitRange.
+        """Check Spark job shapes against their namespace's LimitRanges and ResourceQuota.
 
-        A shape is the pods' observed requests, else the spark-submit parameters with memory overhead
-        max(384 MiB, 10%); it is checked against the Container and Pod max and min of the current
-        LimitRanges. Such a job is refused at submission. CPU in cores, memory in bytes.
+        A shape is the driver's and executors' pod requests as observed, else the spark-submit parameters
+        with memory overhead max(384 MiB, 10%). **LimitRange**: each pod is checked against the Container
+        and Pod max and min of the current LimitRanges; a job that breaks one is refused at submission (CPU
+        in cores, memory in bytes). **ResourceQuota**: the job at full scale (driver + executor instances)
+        is checked against the current requests.cpu, requests.memory and pods hard limits; above one, the
+        executors beyond it are refused. JSON lists every job's quota fit, fitting or not.
         """
-        violations = limit_violations(load_config(config, data_dir))
+        settings = load_config(config, data_dir)
+        violations = limit_violations(settings)
+        fits = job_quota_fits(settings)
         if fmt == "json":
-            sys.stdout.write(violations_to_json(violations) + "\n")
+            sys.stdout.write(shape_checks_to_json(violations, fits) + "\n")
         else:
             _print_limits(violations)
+            _print_quota_fits(fits)

@@ -7,7 +7,10 @@ For each quota resource of a namespace, over a month:
 - the hours at or near the hard limit (requested >= ``near_limit_ratio`` x hard) and what the namespace's pods
   cost in those hours (compute + idle);
 - a recommended hard: the ``quota_quantile`` of the hourly requests x (1 + ``quota_headroom``), rounded up to
-  100m for cpu, 128Mi for memory and whole units for pods and GPUs (steps a person would write by hand).
+  100m for cpu, 128Mi for memory and whole units for pods and GPUs (steps a person would write by hand); never
+  below the full-scale footprint (driver + executors) of the largest recurring Spark job that ran in the
+  namespace that month (``marts.fct_job_quota_fit``): hourly averages hide a job that runs 20 minutes an hour,
+  and a quota below its footprint refuses its executors.
 
 ``limits.*`` get no numbers: pod limits are not collected, so their current hard is kept and said so. A
 namespace with fewer than ``min_history_hours`` hours with pods gets "too little history (N h)" instead of a
@@ -74,6 +77,22 @@ from marts.fct_quota_use_hourly
 where period = $period and ($namespace is null or namespace = $namespace)
 group by cluster, namespace, resource
 order by cluster, namespace, resource
+"""
+
+# The largest full-scale Spark job footprint per (cluster, namespace, resource) among jobs with runs created in
+# the period: the floor of a recommended quota. Parameters: the period (YYYY-MM) and an optional namespace.
+JOB_FLOOR_SQL = """
+select
+    cluster,
+    namespace,
+    resource,
+    max(footprint) as footprint,
+    arg_max(job_name, footprint) as job_name,
+from marts.fct_job_quota_fit
+where strftime(first_created_at at time zone 'UTC', '%Y-%m') <= $period
+    and strftime(last_created_at at time zone 'UTC', '%Y-%m') >= $period
+    and ($namespace is null or namespace = $namespace)
+group by cluster, namespace, resource
 """
 
 
@@ -226,6 +245,12 @@ def quota_report(config: Config, period: str | None = None, namespace: str | Non
         result = con.execute(QUOTA_USE_SQL, params)
         columns = [d[0] for d in result.description]
         rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+        floors = {
+            (cluster, ns, resource): (footprint, job)
+            for cluster, ns, resource, footprint, job in con.execute(
+                JOB_FLOOR_SQL, {"period": period, "namespace": namespace}
+            ).fetchall()
+        }
     if not rows:
         scope = f"namespace {namespace!r} in " if namespace else ""
         raise ChargebackError(f"no pod-hours for {scope}{period}; is the period built (`chargeback build`)?")
@@ -240,14 +265,18 @@ def quota_report(config: Config, period: str | None = None, namespace: str | Non
             ns = namespaces[key] = NamespaceQuota(
                 row["cluster"], row["namespace"], row["quota"], hours, hours < capacity.min_history_hours
             )
-        ns.resources.append(_recommend(row, ns, config))
+        ns.resources.append(_recommend(row, ns, config, floors.get((*key, row["resource"]))))
     order = {name: index for index, name in enumerate(RESOURCES)}
     for ns in namespaces.values():
         ns.resources.sort(key=lambda use: (order.get(use.resource, len(order)), use.resource))
     return QuotaReport(period, config.currency, list(namespaces.values()))
 
 
-def _recommend(row: dict, ns: NamespaceQuota, config: Config) -> ResourceUse:
+def _recommend(
+    row: dict, ns: NamespaceQuota, config: Config, job_floor: tuple[float, str] | None = None
+) -> ResourceUse:
+    """The resource's statistics and recommendation; ``job_floor``: (footprint, job name) of the largest
+    recurring Spark job in the namespace, below which the recommendation does not go."""
     capacity = config.capacity
     resource, unit, hard = row["resource"], row["unit"], row["hard"]
     is_limit = resource in LIMITS
@@ -284,13 +313,17 @@ def _recommend(row: dict, ns: NamespaceQuota, config: Config) -> ResourceUse:
     # GPUs are requested whole and cost the most: headroom on one GPU would round up to a second.
     headroom = 0.0 if "gpu" in resource else capacity.quota_headroom
     use.recommended = round_up(resource, use.requested_at_quantile * (1 + headroom))
-    use.recommended_quantity = quantity(resource, use.recommended)
     level = f"p{capacity.quota_quantile * 100:g}"
     parts = [
         f"{level} {_amount(unit, use.requested_at_quantile)} over {use.hours} h"
         f" + {headroom * 100:g}% headroom" + (" (none on GPUs)" if "gpu" in resource else ""),
-        current,
     ]
+    if job_floor is not None and job_floor[0] > use.recommended:
+        footprint, job = job_floor
+        use.recommended = round_up(resource, footprint)
+        parts.append(f"raised to fit Spark job {job} at full scale ({_amount(unit, footprint)})")
+    use.recommended_quantity = quantity(resource, use.recommended)
+    parts.append(current)
     if hard is not None:
         parts.append(
             f"{use.hours_near_limit} h at >= {capacity.near_limit_ratio * 100:g}%"

@@ -1,4 +1,5 @@
-"""Right-sizing and LimitRange checks, read from the marts ``fct_rightsizing`` and ``fct_limit_range_violations``.
+"""Right-sizing and Spark job shape checks, read from the marts ``fct_rightsizing``, ``fct_limit_range_violations``
+and ``fct_job_quota_fit``.
 
 Right-sizing, per pod of a workload (a Deployment, StatefulSet or DaemonSet by namespace and name, or a
 recurring Spark job's executors by job name and virtual cluster), per resource (cpu in cores, memory in GiB):
@@ -46,6 +47,14 @@ LIMIT_VIOLATIONS_SQL = """
 select *
 from marts.fct_limit_range_violations
 order by cluster, namespace, job_name, spark_role, resource, limit_type, bound
+"""
+
+# Only jobs in namespaces with a quota on the resource: the others have nothing to fit.
+JOB_QUOTA_FIT_SQL = """
+select *
+from marts.fct_job_quota_fit
+where hard is not null
+order by fits, cluster, namespace, job_name, resource
 """
 
 RESOURCES = (
@@ -281,7 +290,60 @@ def limit_violations(config: Config) -> list[LimitViolation]:
     return [LimitViolation(**{k: v for k, v in row.items() if k in fields}) for row in rows]
 
 
-def violations_to_json(violations: list[LimitViolation]) -> str:
+@dataclass(frozen=True)
+class QuotaFit:
+    """A recurring Spark job at full scale (driver + executors) against one resource of its namespace's quota."""
+
+    cluster: str
+    namespace: str
+    virtual_cluster_id: str | None
+    virtual_cluster_name: str | None
+    tenant: str | None
+    job_name: str
+    resource: str  # requests.cpu, requests.memory or pods
+    unit: str  # cores, GiB, count
+    driver_amount: float
+    executor_amount: float
+    executors: int
+    footprint: float
+    quota: str
+    hard: float
+    fits: bool
+    executors_fitting: int
+    job_run_count: int
+    example_job_run_id: str
+
+    @property
+    def description(self) -> str:
+        unit = "" if self.unit == "count" else f" {self.unit}"
+        shape = (
+            f"{self.job_name} at full scale asks {self.resource} {self.footprint:g}{unit}"
+            f" (driver {self.driver_amount:g} + {self.executors} executors × {self.executor_amount:g})"
+        )
+        if self.fits:
+            return f"{shape}: fits quota {self.quota} hard {self.hard:g}{unit} ({self.footprint / self.hard:.0%})"
+        return (
+            f"{shape}, above quota {self.quota} hard {self.hard:g}{unit}: only {self.executors_fitting} of"
+            f" {self.executors} executors are admitted, the rest are refused by the API server"
+        )
+
+
+def job_quota_fits(config: Config, only_misfits: bool = False) -> list[QuotaFit]:
+    """Recurring Spark jobs' full-scale footprints against their namespace's current ResourceQuota."""
+    with connect(config) as con:
+        rows = _records(con, JOB_QUOTA_FIT_SQL)
+    fields = QuotaFit.__dataclass_fields__
+    fits = [QuotaFit(**{k: v for k, v in row.items() if k in fields}) for row in rows]
+    return [f for f in fits if not f.fits] if only_misfits else fits
+
+
+def shape_checks_to_json(violations: list[LimitViolation], fits: list[QuotaFit]) -> str:
+    """The `limits` command's JSON: LimitRange violations and quota fits, each with its sentence."""
     return json.dumps(
-        [{**asdict(v), "description": v.description} for v in violations], indent=2, default=str
+        {
+            "limit_range_violations": [{**asdict(v), "description": v.description} for v in violations],
+            "quota_fits": [{**asdict(f), "description": f.description} for f in fits],
+        },
+        indent=2,
+        default=str,
     )

@@ -20,7 +20,7 @@ from chargeback.config import SENTINELS, Config
 from chargeback.errors import DataError
 from chargeback.quotas import QuotaReport
 from chargeback.quotas import quota_report as library_quota_report
-from chargeback.rightsize import LimitViolation, RightsizeReport, recommend
+from chargeback.rightsize import LimitViolation, QuotaFit, RightsizeReport, recommend
 from dashboards.identity import Viewer
 
 # Rows of tenants the viewer may see: every tenant (null list) or the listed ones; sentinel lines
@@ -338,9 +338,29 @@ def limit_violations(
         order by cluster, namespace, job_name, spark_role, resource, limit_type, bound""",
         _scope(viewer, cluster, tenant=tenant),
     )
-    fields = LimitViolation.__dataclass_fields__
+    return _with_descriptions(frame, LimitViolation)
+
+
+def job_quota_fits(
+    wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
+) -> pd.DataFrame:
+    """Recurring Spark jobs at full scale against their namespace's ResourceQuota, misfits first."""
+
+    frame = wh.query(
+        f"""select * from marts.fct_job_quota_fit
+        where hard is not null and {CLUSTER_FILTER} and {TENANT_FILTER}
+            and ($tenant::varchar is null or tenant = $tenant::varchar)
+        order by fits, cluster, namespace, job_name, resource""",
+        _scope(viewer, cluster, tenant=tenant),
+    )
+    return _with_descriptions(frame, QuotaFit)
+
+
+def _with_descriptions(frame: pd.DataFrame, row_type) -> pd.DataFrame:
+    """``frame`` with a `description` column: each row's sentence, worded by ``chargeback.rightsize``."""
+    fields = row_type.__dataclass_fields__
     descriptions = [
-        LimitViolation(**{k: (None if _missing(v) else v) for k, v in row.items() if k in fields}).description
+        row_type(**{k: (None if _missing(v) else v) for k, v in row.items() if k in fields}).description
         for row in frame.to_dict("records")
     ]
     return frame.assign(description=descriptions)

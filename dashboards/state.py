@@ -127,6 +127,9 @@ class View:
     def limit_violations(self) -> pd.DataFrame:
         return self._read("limit_violations", self.cluster, self.tenant)
 
+    def job_quota_fits(self) -> pd.DataFrame:
+        return self._read("job_quota_fits", self.cluster, self.tenant)
+
 
 # --- the sidebar ----------------------------------------------------------------------------------
 

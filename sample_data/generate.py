@@ -924,12 +924,16 @@ QUOTAS = {
     # sets them: payments-api's requests.cpu sits just above its steady 3 cores (near the limit all month),
     # payments-web's pods and requests leave ~20% headroom, data-eng-etl and sandbox over-request what they use,
     # ml-training's GPU is fully used, and emr-ml's quota covers a namespace with only a few Spark hours.
+    # emr-data-eng's was cut to 10 cores at the end of the month, sized for hourly-ingest and a 4-executor
+    # daily-sales-etl: the daily job asks 1 + 5 x 2 = 11 cores, so next month its fifth executor is refused.
     "payments-api": {"requests.cpu": 3.2, "requests.memory": 8.0 * GIB, "limits.cpu": 8.0,
                      "limits.memory": 8.0 * GIB, "pods": 10.0},
     "payments-web": {"requests.cpu": 3.0, "requests.memory": 6.0 * GIB, "limits.cpu": 6.0,
                      "limits.memory": 6.0 * GIB, "pods": 6.0},
     "data-eng-etl": {"requests.cpu": 2.0, "requests.memory": 4.0 * GIB, "limits.cpu": 4.0,
                      "limits.memory": 4.0 * GIB, "pods": 10.0},
+    "emr-data-eng": {"requests.cpu": 10.0, "requests.memory": 48.0 * GIB, "limits.cpu": 20.0,
+                     "limits.memory": 48.0 * GIB, "pods": 12.0},
     "ml-serving": {"requests.cpu": 8.0, "requests.memory": 32.0 * GIB, "limits.cpu": 16.0,
                    "limits.memory": 32.0 * GIB, "pods": 6.0},
     "ml-training": {"requests.cpu": 4.0, "requests.memory": 16.0 * GIB, "limits.cpu": 8.0,

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 from chargeback import config as config_module
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 from chargeback.quotas import quota_report
-from chargeback.rightsize import limit_violations, rightsize
+from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
 from dashboards import data, runtime
 from dashboards.identity import Viewer
 
@@ -79,6 +79,7 @@ def test_page_renders_with_every_section(env):
         "Quota recommendations",
         "Right-sizing",
         "LimitRange violations",
+        "Spark jobs against their quota",
     ]
     assert len(at.get("plotly_chart")) == 2
     assert not at.error
@@ -93,6 +94,18 @@ def test_total_saving_equals_chargeback_rightsize(env, config):
     assert len(sizing) == len(expected.recommendations)
     lowered = sizing[sizing["verdict"] == "lower request"]["monthly_saving"].sum()
     assert lowered == pytest.approx(float(expected.total_saving))
+
+
+def test_spark_job_that_outgrew_its_quota_is_shown(env):
+    # sample_data/generate.py: daily-sales-etl asks a 1-core driver and 5 executors of 2 cores; emr-data-eng's
+    # quota was cut to 10 cores: 11 > 10, and floor((10 - 1) / 2) = 4 executors are admitted
+    at = open_page(period=PERIOD)
+    fits = table(at, "job_name", "executors_fitting").set_index(["job_name", "resource"])
+    sales = fits.loc[("daily-sales-etl", "requests.cpu")]
+    assert (sales["footprint"], sales["hard"], bool(sales["fits"])) == (11, 10, False)
+    assert (sales["executors_fitting"], sales["executors"]) == (4, 5)
+    assert fits["fits"].astype(bool).sum() == len(fits) - 1
+    assert any("would not fit their quota" in w.value for w in at.warning)
 
 
 def test_hours_near_limit_equal_a_count_over_the_mart(env, config, data_dir):
@@ -153,6 +166,8 @@ def test_restricted_viewer_gets_only_their_tenants_rows(config):
     assert set(violations["tenant"]) <= {"ml"}
     assert len(data.limit_violations(wh, Viewer("bob", frozenset({"risk"})))) == 0
     assert len(data.limit_violations(wh, EVERYONE)) == len(limit_violations(config))
+    assert set(data.job_quota_fits(wh, ANN)["tenant"]) == {"ml"}
+    assert len(data.job_quota_fits(wh, EVERYONE)) == len(job_quota_fits(config))
     with pytest.raises(PermissionError):
         data.quota_report(wh, ANN, PERIOD)
     with pytest.raises(PermissionError):

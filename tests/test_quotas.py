@@ -222,7 +222,7 @@ def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path)
     assert report.period == "2026-10"
     documents = list(yaml.safe_load_all(report.to_yaml()))
     assert {d["metadata"]["namespace"] for d in documents} == {
-        "payments-api", "payments-web", "data-eng-etl", "ml-serving", "ml-training", "emr-ml", "sandbox"
+        "payments-api", "payments-web", "data-eng-etl", "emr-data-eng", "ml-serving", "ml-training", "emr-ml", "sandbox"
     }
     for doc in documents:
         assert_resource_quota(doc)
@@ -232,6 +232,52 @@ def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path)
     assert api.startswith("p95 3.00 cores over 744 h + 20% headroom; current hard 3200m; 744 h at >= 90% costing $")
     assert manifests["payments-api"]["spec"]["hard"]["requests.cpu"] == "3600m"
     assert manifests["emr-ml"]["metadata"]["annotations"]["chargeback.io/advice"] == "too little history (38 h)"
+    # emr-data-eng: daily-sales-etl asks 1 + 5 x 2 = 11 cores at once (sample_data/generate.py), far above the
+    # hourly p95 of its 20-minute runs: the recommendation is raised to it
+    etl = manifests["emr-data-eng"]
+    assert etl["spec"]["hard"]["requests.cpu"] == "11"
+    assert "raised to fit Spark job daily-sales-etl at full scale (11.00 cores)" in (
+        etl["metadata"]["annotations"]["chargeback.io/requests.cpu"]
+    )
     assert manifests["sandbox"]["metadata"]["annotations"]["chargeback.io/advice"].startswith(
         "right-size cpu requests first: $"
     )
+
+
+def test_recommendation_never_goes_below_a_recurring_spark_job_at_full_scale(tmp_path):
+    """A steady 1-core / 2 GiB pod all 100 hours, plus a daily Spark job asking a 1-core / 2 GiB driver and
+    3 executors of 2 cores / 4 GiB for 20 minutes: hourly averages stay near the steady pod, but the job
+    needs 1 + 3 x 2 = 7 cores, 2 + 3 x 4 = 14 GiB and 4 pods at once."""
+    s = Scenario()
+    s.node("n1", "m5.4xlarge", range(100), 1.0, vcpu=16, memory_gib=64)
+    s.pod("spark", "steady-1", "n1", range(100), cpu_request=1, cpu_usage=1, memory_request_gib=2,
+          memory_usage_gib=2)
+    s.virtual_cluster("vc1", "etl-spark", "spark")
+    for day, h in enumerate((5, 29, 53, 77)):
+        job = f"job{day}"
+        s.job_run(job, "vc1", "etl", h)
+        s.job_runs[-1].update(executor_instances=3, executor_cores=2.0, executor_memory_bytes=3.5 * GIB)
+        emr = {"emr-containers.amazonaws.com/job.id": job}
+        s.pod("spark", f"etl-{job}-driver", "n1", [h], cpu_request=1, cpu_usage=1, memory_request_gib=2,
+              memory_usage_gib=1, running_seconds=1200, labels={**emr, "spark-role": "driver"}, owner=None)
+        for e in range(3):
+            s.pod("spark", f"etl-{job}-exec-{e}", "n1", [h], cpu_request=2, cpu_usage=1, memory_request_gib=4,
+                  memory_usage_gib=3, running_seconds=1200, labels={**emr, "spark-role": "executor"}, owner=None)
+    # a November run asking 50 executors: another month, so no floor for October
+    s.job_run("job-nov", "vc1", "etl", 24 * 33)
+    s.job_runs[-1].update(executor_instances=50, executor_cores=2.0, state="FAILED")
+    data_dir = s.write(tmp_path / "data")
+    rows = quota_rows("spark", {"requests.cpu": 8.0, "requests.memory": 16.0 * GIB, "pods": 10.0})
+    land(data_dir, schemas.K8S_RESOURCE_QUOTAS, pa.Table.from_pylist(rows, schema=schemas.K8S_RESOURCE_QUOTAS.schema))
+    config = config_module.parse({"data_dir": str(data_dir)})
+    build(config)
+
+    spark = by_namespace(quota_report(config, "2026-10"))["spark"]
+    cpu, memory, pods = (resource(spark, name) for name in ("requests.cpu", "requests.memory", "pods"))
+    # job hours: 1 + 7 x 1200/3600 = 3.33 cores; 96 of 100 hours at 1 core, so p95 (rank 94.05) is 1 core
+    assert cpu.requested_p95 == pytest.approx(1) and cpu.requested_max == pytest.approx(1 + 7 / 3)
+    # 1 x 1.2 = 1.2 cores would refuse the job's executors: raised to its 7 cores
+    assert (cpu.recommended, cpu.recommended_quantity) == (7.0, "7")
+    assert "raised to fit Spark job etl at full scale (7.00 cores)" in cpu.evidence
+    assert (memory.recommended_quantity, pods.recommended_quantity) == ("14Gi", "4")
+    assert "14.00 GiB" in memory.evidence

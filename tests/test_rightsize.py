@@ -1,4 +1,4 @@
-"""Right-sizing and LimitRange checks, through the real pipeline, with numbers worked out by hand.
+"""Right-sizing, LimitRange and ResourceQuota checks, through the real pipeline, with numbers worked out by hand.
 
 The node is an m5.xlarge at $1/h (4 vCPU, 16 GiB) under the scad weights: u = 1 / (9*4 + 1*16) = 1/52,
 so a core-hour costs 9/52 and a GiB-hour 1/52. Pods there allocate less than the node has, so every pod
@@ -20,10 +20,10 @@ from chargeback import config as config_module
 from chargeback.cli_rightsize import register
 from chargeback.errors import ConfigError
 from chargeback.landing import land
-from chargeback.rightsize import limit_violations, rightsize
+from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
 from chargeback.warehouse import build
 from collectors import schemas
-from tests.factory import GIB, START, Scenario
+from tests.factory import GIB, START, Scenario, hour
 
 CPU_PRICE = 9 / 52
 MEMORY_PRICE = 1 / 52
@@ -94,12 +94,34 @@ def limit_range_rows() -> list[dict]:
     ]
 
 
+def resource_quota_rows() -> list[dict]:
+    def row(collected_at, quota: str, resource: str, hard: float) -> dict:
+        return {
+            "cluster": "test-cluster", "collected_at": collected_at, "namespace": "emr-analytics",
+            "quota": quota, "resource": resource, "hard": hard, "used": 0.0,
+        }
+
+    current = hour(24 * 30)
+    return [
+        # an older snapshot with room for everything: the current one binds
+        row(START, "compute", "requests.cpu", 100.0),
+        row(START, "compute", "requests.memory", 100.0 * GIB),
+        # now: 4 cores, 10 GiB, and pods bound by the smaller of two quotas (3, not 10)
+        row(current, "compute", "requests.cpu", 4.0),
+        row(current, "compute", "memory", 10.0 * GIB),  # the short name of requests.memory
+        row(current, "compute", "pods", 10.0),
+        row(current, "spark-pods", "pods", 3.0),
+    ]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> config_module.Config:
     data_dir = tmp_path_factory.mktemp("rightsize") / "data"
     scenario().write(data_dir)
     table = schemas.K8S_LIMIT_RANGES
     land(data_dir, table, pa.Table.from_pylist(limit_range_rows(), schema=table.schema), origin="test")
+    table = schemas.K8S_RESOURCE_QUOTAS
+    land(data_dir, table, pa.Table.from_pylist(resource_quota_rows(), schema=table.schema), origin="test")
     config = config_module.parse({"data_dir": str(data_dir)})
     build(config)
     return config
@@ -191,6 +213,44 @@ def test_spark_shapes_that_break_a_limit_range_are_flagged(built):
     assert not [v for v in found.values() if v.job_name == "nightly-etl"]
 
 
+# Full-scale footprints (2 executors each, the factory's spark.executor.instances), worked by hand:
+# nightly-etl: executors observed at 1 core / 4 GiB, driver from spark-submit 1 core / 2 GiB + 384 MiB = 2.375 GiB
+#   cpu 1 + 2 x 1 = 3 <= 4 fits; memory 2.375 + 2 x 4 = 10.375 > 10: floor((10 - 2.375) / 4) = 1 executor admitted
+# wide-etl: 7-core executors, 8 GiB driver (+10% = 8.8), executors 2 GiB + 384 MiB
+#   cpu 1 + 2 x 7 = 15 > 4: floor((4 - 1) / 7) = 0 admitted; memory 8.8 + 2 x 2.375 = 13.55 > 10: floor(1.2 / 2.375) = 0
+# tiny-driver: cpu 0.25 + 2 = 2.25 fits; memory 2.375 + 2 x 2.375 = 7.125 fits
+# pods: 1 + 2 = 3 for every job, against the binding hard of 3 (spark-pods): fits, exactly
+EXPECTED_QUOTA_FITS = {
+    ("nightly-etl", "requests.cpu"): (3.0, 4.0, True, 2),
+    ("nightly-etl", "requests.memory"): (10.375, 10.0, False, 1),
+    ("nightly-etl", "pods"): (3.0, 3.0, True, 2),
+    ("wide-etl", "requests.cpu"): (15.0, 4.0, False, 0),
+    ("wide-etl", "requests.memory"): (13.55, 10.0, False, 0),
+    ("wide-etl", "pods"): (3.0, 3.0, True, 2),
+    ("tiny-driver", "requests.cpu"): (2.25, 4.0, True, 2),
+    ("tiny-driver", "requests.memory"): (7.125, 10.0, True, 2),
+    ("tiny-driver", "pods"): (3.0, 3.0, True, 2),
+}
+
+
+def test_spark_jobs_at_full_scale_are_checked_against_the_current_quota(built):
+    fits = job_quota_fits(built)
+    found = {(f.job_name, f.resource): (f.footprint, f.hard, f.fits, f.executors_fitting) for f in fits}
+    assert found.keys() == EXPECTED_QUOTA_FITS.keys()
+    for key, (footprint, hard, fit, admitted) in EXPECTED_QUOTA_FITS.items():
+        assert found[key][0] == pytest.approx(footprint, abs=1e-6), key
+        assert found[key][1:] == (hard, fit, admitted), key
+    quotas = {(f.job_name, f.resource): f.quota for f in fits}
+    assert quotas["nightly-etl", "pods"] == "spark-pods" and quotas["nightly-etl", "requests.cpu"] == "compute"
+    misfits = job_quota_fits(built, only_misfits=True)
+    assert {(f.job_name, f.resource) for f in misfits} == {k for k, v in EXPECTED_QUOTA_FITS.items() if not v[2]}
+    wide = next(f for f in misfits if (f.job_name, f.resource) == ("wide-etl", "requests.cpu"))
+    assert wide.description == (
+        "wide-etl at full scale asks requests.cpu 15 cores (driver 1 + 2 executors × 7), above quota compute"
+        " hard 4 cores: only 0 of 2 executors are admitted, the rest are refused by the API server"
+    )
+
+
 @pytest.fixture(scope="module")
 def cli(built, tmp_path_factory):
     app = typer.Typer()
@@ -225,9 +285,15 @@ def test_cli_rightsize_table(cli):
 
 
 def test_cli_limits_json_and_table(cli):
-    rows = json.loads(cli("limits", "--format", "json"))
+    checks = json.loads(cli("limits", "--format", "json"))
+    rows = checks["limit_range_violations"]
     memory = next(r for r in rows if r["job_name"] == "wide-etl" and r["resource"] == "memory")
     assert (memory["shape_amount"], memory["limit_amount"], memory["bound"]) == (9448928051, 8589934592, "max")
     assert memory["spark_role"] == "driver" and memory["limit_type"] == "Container"
+    assert len(checks["quota_fits"]) == len(EXPECTED_QUOTA_FITS)
+    fits = {(r["job_name"], r["resource"]): r for r in checks["quota_fits"]}
+    nightly = fits["nightly-etl", "requests.memory"]
+    assert (nightly["fits"], nightly["executors_fitting"], nightly["hard"]) == (False, 1, 10.0)
     text = cli("limits")
     assert "wide-etl" in text and "tiny-driver" in text
+    assert "would not fit their namespace's ResourceQuota" in text and "1 of 2" in text

@@ -1,7 +1,7 @@
 """Capacity and quotas, for the platform team: ResourceQuota use against hard limits and the recommended
-quotas with their evidence (``chargeback.quotas``), right-sizing of requests and LimitRange violations
-(``chargeback.rightsize``). Quota use carries no tenant, so it is for all-access viewers only; right-sizing
-and violations are narrowed to the viewer's tenants."""
+quotas with their evidence (``chargeback.quotas``), right-sizing of requests, LimitRange violations and Spark
+jobs against their quota (``chargeback.rightsize``). Quota use carries no tenant, so it is for all-access
+viewers only; right-sizing and the Spark job checks are narrowed to the viewer's tenants."""
 
 from __future__ import annotations
 
@@ -168,5 +168,48 @@ else:
             "shape_source": "Shape from",
             "job_run_count": stat("Job runs"),
             "example_job_run_id": "Example job run",
+        },
+    )
+
+st.header("Spark jobs against their quota")
+fits = view.job_quota_fits()
+if fits.empty:
+    st.info("No recurring Spark job runs in a namespace with a ResourceQuota.")
+else:
+    misfits = fits[~fits["fits"].astype(bool)]
+    if misfits.empty:
+        st.success("Every recurring Spark job fits its namespace's ResourceQuota at full scale.")
+    else:
+        st.warning(f"{misfits['job_name'].nunique()} recurring Spark jobs would not fit their quota at full scale.")
+    st.dataframe(
+        fits,
+        hide_index=True,
+        column_order=[
+            "job_name",
+            "namespace",
+            "tenant",
+            "resource",
+            "footprint",
+            "hard",
+            "footprint_share_of_hard",
+            "executors_fitting",
+            "executors",
+            "description",
+            "job_run_count",
+        ],
+        column_config={
+            "job_name": "Job",
+            "namespace": "Namespace",
+            "tenant": "Tenant",
+            "resource": "Resource",
+            "footprint": stat("Full-scale footprint", format="%.3f"),
+            "hard": stat("Hard", format="%.3f"),
+            "footprint_share_of_hard": st.column_config.ProgressColumn(
+                "Share of hard", format="percent", min_value=0, max_value=1
+            ),
+            "executors_fitting": stat("Executors admitted"),
+            "executors": stat("Executors asked"),
+            "description": st.column_config.TextColumn("Check", width="large"),
+            "job_run_count": stat("Job runs"),
         },
     )
