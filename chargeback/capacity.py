@@ -17,10 +17,13 @@ Tenancy what-if, per cluster and tenant of the month:
 
 - soft tenant (no node dedicated to it): what it pays now = its bill's compute + idle for the month
   (``fct_tenant_costs_daily``), against dedicated nodes sized to its peak hourly requests (max over hours of
-  the sum of its pods' cpu requests; the same, separately, for memory). Single-type packing: for each
-  non-GPU instance type in use in the cluster that month, n = max(1, ceil(peak cpu / vcpu),
-  ceil(peak memory / GiB)), cost = n × the type's price per node-hour × the cluster's hours in the month;
-  the cheapest type wins (ties: fewer nodes, then name). The price per node-hour is the month's average
+  the sum of its pods' cpu requests; the same, separately, for memory and GPUs), in two pools: pods that
+  request GPUs go on GPU nodes, the others on general nodes, each pool sized to its own peak. Single-type
+  packing per pool: for each instance type in use in the cluster that month (GPU types for the GPU pool,
+  the others for the general pool), n = max(1, ceil(peak cpu / vcpu), ceil(peak memory / GiB),
+  ceil(peak GPUs / GPUs per node)), cost = n × the type's price per node-hour × the cluster's hours in the
+  month; the cheapest type wins (ties: fewer nodes, then name). General pods are not packed into the GPU
+  nodes' spare cores, which a platform team keeps for GPU work (a taint). The price per node-hour is the month's average
   cost per node-hour of that type in that cluster (Σ cost / Σ running hours in ``fct_node_costs_hourly``,
   over its non-spot node-hours — dedicated nodes are not spot — else over all of them), on the same cost
   basis as the bill, so reservations and savings plans are priced as they were actually paid; the
@@ -101,12 +104,13 @@ select
     instance_type,
     sum(cpu_available_core_hours) / sum(running_hours) as vcpu,
     sum(memory_available_gib_hours) / sum(running_hours) as memory_gib,
+    sum(gpu_available_hours) / sum(running_hours) as gpus,
     sum(cost) as cost,
     sum(running_hours) as node_hours,
     sum(case when purchase_option <> 'spot' then cost else 0 end) as non_spot_cost,
     sum(case when purchase_option <> 'spot' then running_hours else 0 end) as non_spot_node_hours,
 from marts.fct_node_costs_hourly
-where period = ? and not is_gpu_node and instance_type is not null and running_hours > 0
+where period = ? and instance_type is not null and running_hours > 0
 group by cluster, instance_type
 order by cluster, instance_type
 """
@@ -150,21 +154,32 @@ where period = ? and not is_sentinel
 group by cluster, tenant
 """
 
+# Peak hourly requests per tenant on shared nodes, per pool (pod-hours requesting GPUs: 'gpu', else 'general')
+# and for the tenant as a whole (pool null), by grouping sets so the three peaks come from one scan.
 PEAKS_SQL = """
 with hourly as (
     select
         cluster,
         tenant,
         hour,
+        case when gpu_request_hours > 0 then 'gpu' else 'general' end as pool,
         sum(cpu_request_core_hours) as cpu,
         sum(memory_request_gib_hours) as memory,
+        sum(gpu_request_hours) as gpus,
     from marts.fct_pod_costs_hourly
     where period = ? and not is_dedicated and tenant is not null
-    group by cluster, tenant, hour
+    group by cluster, tenant, hour, pool
+),
+
+summed as (
+    select cluster, tenant, hour, pool, sum(cpu) as cpu, sum(memory) as memory, sum(gpus) as gpus,
+    from hourly
+    group by grouping sets ((cluster, tenant, hour, pool), (cluster, tenant, hour))
 )
-select cluster, tenant, max(cpu) as peak_cpu, max(memory) as peak_memory, count(*) as hours
-from hourly
-group by cluster, tenant
+
+select cluster, tenant, pool, max(cpu) as peak_cpu, max(memory) as peak_memory, max(gpus) as peak_gpus,
+from summed
+group by cluster, tenant, pool
 """
 
 
@@ -311,6 +326,7 @@ class InstanceOption:
     vcpu: float
     memory_gib: float
     price_per_hour: Decimal
+    gpus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -320,19 +336,62 @@ class Packing:
     price_per_hour: Decimal
     hours: int
     cost: Decimal
+    pool: str = "general"  # "general" or "gpu"
 
 
-def pack(peak_cpu: float, peak_memory: float, options: list[InstanceOption], hours: int) -> list[Packing]:
-    """Single-type packings of the peak onto each option, cheapest first (ties: fewer nodes, then name)."""
+def pack(
+    peak_cpu: float,
+    peak_memory: float,
+    options: list[InstanceOption],
+    hours: int,
+    peak_gpus: float = 0.0,
+    pool: str = "general",
+) -> list[Packing]:
+    """Single-type packings of the peak onto each option of the pool, cheapest first (ties: fewer nodes, then
+    name). The "gpu" pool takes the GPU types and counts GPUs too; the "general" pool the others."""
     out = []
     for o in options:
-        if o.vcpu <= 0 or o.memory_gib <= 0:
+        if o.vcpu <= 0 or o.memory_gib <= 0 or (o.gpus > 0) != (pool == "gpu"):
             continue
         # a hair of tolerance so 8.000000001 cores of float noise do not cost a node
         n = max(1, math.ceil(peak_cpu / o.vcpu - 1e-9), math.ceil(peak_memory / o.memory_gib - 1e-9))
-        out.append(Packing(o.instance_type, n, o.price_per_hour, hours, n * o.price_per_hour * hours))
+        if pool == "gpu":
+            n = max(n, math.ceil(peak_gpus / o.gpus - 1e-9))
+        out.append(Packing(o.instance_type, n, o.price_per_hour, hours, n * o.price_per_hour * hours, pool))
     out.sort(key=lambda p: (p.cost, p.nodes, p.instance_type))
     return out
+
+
+@dataclass(frozen=True)
+class PoolSizing:
+    """One pool of a soft tenant's dedicated-node alternative: its peak and the cheapest packing of it."""
+
+    pool: str  # "general" or "gpu"
+    peak_cpu: float
+    peak_memory: float
+    peak_gpus: float
+    packing: Packing | None  # None: no instance type of the pool in use in the cluster
+    runners_up: tuple[Packing, ...] = ()
+
+    @property
+    def basis(self) -> str:
+        """`gpu: peak 3.00 cores / 12.0 GiB / 1 GPU -> 1× g4dn.xlarge at 0.5260/h × 744 h`."""
+        gpus = f" / {self.peak_gpus:g} GPU" if self.pool == "gpu" else ""
+        peak = f"{self.pool}: peak {self.peak_cpu:.2f} cores / {self.peak_memory:.1f} GiB{gpus}"
+        p = self.packing
+        if p is None:
+            return f"{peak} -> no {self.pool} instance type in use"
+        return f"{peak} -> {p.nodes}× {p.instance_type} at {p.price_per_hour:.4f}/h × {p.hours} h"
+
+    def to_dict(self) -> dict[str, Any]:
+        def packing(p: Packing) -> dict[str, Any]:
+            return {**asdict(p), "price_per_hour": str(p.price_per_hour), "cost": _cents(p.cost)}
+
+        return {
+            "pool": self.pool, "peak_cpu": self.peak_cpu, "peak_memory": self.peak_memory,
+            "peak_gpus": self.peak_gpus, "packing": None if self.packing is None else packing(self.packing),
+            "runners_up": [packing(p) for p in self.runners_up],
+        }
 
 
 @dataclass(frozen=True)
@@ -343,12 +402,22 @@ class TenancyWhatIf:
     current_cost: Decimal  # soft: bill compute + idle; sole: its dedicated nodes' cost
     alternative: str  # "dedicated nodes" or "shared nodes"
     alternative_cost: Decimal | None
-    peak_cpu: float | None = None  # soft: peak hourly requests
+    peak_cpu: float | None = None  # soft: peak hourly requests, both pools together
     peak_memory: float | None = None
-    packing: Packing | None = None  # soft: the cheapest single-type packing
+    peak_gpus: float | None = None
+    pools: tuple[PoolSizing, ...] = ()  # soft: general and GPU pools, each packed onto its cheapest type
     cpu_allocated: float | None = None  # sole: its pods' allocated core-hours on its nodes
     memory_allocated: float | None = None
     note: str = ""
+
+    @property
+    def basis(self) -> str:
+        """How the alternative was priced, in one line."""
+        if self.pools and self.alternative_cost is not None:
+            return "; ".join(pool.basis for pool in self.pools)
+        if self.tenancy == "sole" and self.alternative_cost is not None:
+            return f"{self.cpu_allocated:,.0f} core-h, {self.memory_allocated:,.0f} GiB-h at shared unit prices"
+        return self.note
 
     @property
     def difference(self) -> Decimal | None:
@@ -358,10 +427,7 @@ class TenancyWhatIf:
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
         row.update(current_cost=_cents(self.current_cost), alternative_cost=_cents(self.alternative_cost),
-                   difference=_cents(self.difference))
-        if self.packing is not None:
-            row["packing"] = {**asdict(self.packing), "price_per_hour": str(self.packing.price_per_hour),
-                              "cost": _cents(self.packing.cost)}
+                   difference=_cents(self.difference), pools=[p.to_dict() for p in self.pools], basis=self.basis)
         return row
 
 
@@ -374,13 +440,13 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
         else:
             price = _decimal(r["cost"]) / _decimal(r["node_hours"])
         options.setdefault(r["cluster"], []).append(
-            InstanceOption(r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), price)
+            InstanceOption(r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), price, float(r["gpus"] or 0))
         )
     prices = {r["cluster"]: r for r in _records(con, SHARED_PRICES_SQL, [period])}
     dedicated = {(r["cluster"], r["tenant"]): r for r in _records(con, DEDICATED_SQL, [period])}
     sole_pods = {(r["cluster"], r["tenant"]): r for r in _records(con, SOLE_PODS_SQL, [period])}
     soft = {(r["cluster"], r["tenant"]): r for r in _records(con, SOFT_COSTS_SQL, [period])}
-    peaks = {(r["cluster"], r["tenant"]): r for r in _records(con, PEAKS_SQL, [period])}
+    peaks = {(r["cluster"], r["tenant"], r["pool"]): r for r in _records(con, PEAKS_SQL, [period])}
 
     out = []
     for (cluster, tenant), d in sorted(dedicated.items()):
@@ -399,22 +465,31 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
     for (cluster, tenant), s in sorted(soft.items()):
         if (cluster, tenant) in dedicated:
             continue
-        peak = peaks.get((cluster, tenant))
+        peak = peaks.get((cluster, tenant, None))
         if peak is None:
             out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes", None,
                                      note="no pods on shared nodes: nothing to size"))
             continue
-        packings = pack(float(peak["peak_cpu"]), float(peak["peak_memory"]), options.get(cluster, []),
-                        hours.get(cluster, 0))
-        best = packings[0] if packings else None
-        note = "single-type packing at the month's average cost per node-hour of the type"
-        if best is None:
-            note = "no non-GPU instance type in use in the cluster"
-        elif len(packings) > 1:
-            note += "; next: " + ", ".join(f"{p.nodes}× {p.instance_type} {_cents(p.cost)}" for p in packings[1:3])
-        out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes",
-                                 None if best is None else best.cost, float(peak["peak_cpu"]),
-                                 float(peak["peak_memory"]), best, note=note))
+        pools = []
+        for pool in ("general", "gpu"):
+            part = peaks.get((cluster, tenant, pool))
+            if part is None:
+                continue
+            sizes = (float(part["peak_cpu"]), float(part["peak_memory"]), float(part["peak_gpus"] or 0))
+            packings = pack(sizes[0], sizes[1], options.get(cluster, []), hours.get(cluster, 0), sizes[2], pool)
+            pools.append(PoolSizing(pool, *sizes, packings[0] if packings else None, tuple(packings[1:3])))
+        missing = [p.pool for p in pools if p.packing is None]
+        note = "single-type packing per pool at the month's average cost per node-hour of the type"
+        if missing:
+            note = f"no {' or '.join(missing)} instance type in use in the cluster to size it on"
+        else:
+            runners_up = [r for p in pools for r in p.runners_up]
+            if runners_up:
+                note += "; next: " + ", ".join(f"{r.nodes}× {r.instance_type} {_cents(r.cost)}" for r in runners_up)
+        alternative = None if missing else sum((p.packing.cost for p in pools), Decimal(0))
+        out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes", alternative,
+                                 float(peak["peak_cpu"]), float(peak["peak_memory"]), float(peak["peak_gpus"] or 0),
+                                 tuple(pools), note=note))
     out.sort(key=lambda w: (w.cluster, w.tenancy, w.tenant))
     return out
 

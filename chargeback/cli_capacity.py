@@ -55,16 +55,9 @@ def print_report(report: CapacityReport, out: Console | None = None) -> None:
     for name in ("cluster", "tenant", "now", "cost now", "alternative", "alt cost", "difference", "basis"):
         whatif.add_column(name, justify="right" if "cost" in name or name == "difference" else "left")
     for w in report.whatifs:
-        if w.packing is not None:
-            basis = (f"peak {w.peak_cpu:.2f} cores / {w.peak_memory:.1f} GiB -> {w.packing.nodes}× "
-                     f"{w.packing.instance_type} at {w.packing.price_per_hour:.4f}/h × {w.packing.hours} h")
-        elif w.tenancy == "sole":
-            basis = f"{w.cpu_allocated:,.0f} core-h, {w.memory_allocated:,.0f} GiB-h at shared unit prices"
-        else:
-            basis = w.note
         whatif.add_row(
             escape(w.cluster), escape(w.tenant), f"{w.tenancy} tenancy", _money(w.current_cost), w.alternative,
-            _money(w.alternative_cost), _money(w.difference), escape(basis),
+            _money(w.alternative_cost), _money(w.difference), escape(w.basis),
         )
     out.print(whatif)
 

@@ -669,6 +669,68 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
+def node_group_table(report) -> pd.DataFrame:
+    """One row per node group of a ``chargeback.capacity.CapacityReport``: available, allocated, headroom."""
+    rows = [
+        {
+            "cluster": g.cluster,
+            "node_group": g.node_group or "(no node group label)",
+            "peak_nodes": g.peak_nodes,
+            "node_hours": g.node_hours,
+            "cpu_available": g.cpu_available,
+            "cpu_requested": g.cpu_requested,
+            "cpu_headroom": g.cpu_headroom,
+            "cpu_allocated_share": g.cpu_requested / g.cpu_available if g.cpu_available else None,
+            "memory_available": g.memory_available,
+            "memory_requested": g.memory_requested,
+            "memory_headroom": g.memory_headroom,
+            "memory_allocated_share": g.memory_requested / g.memory_available if g.memory_available else None,
+            "spot_share": g.spot_share,
+            "cost": float(g.cost),
+        }
+        for g in report.node_groups
+    ]
+    return pd.DataFrame(rows)
+
+
+def forecast_table(report) -> pd.DataFrame:
+    """One row per cluster and forecast series (requested cpu, memory, cost) of a ``CapacityReport``."""
+    rows = [
+        {
+            "cluster": f.cluster,
+            "next_period": f.next_period,
+            "series": f"{series.name} ({series.unit})",
+            "history_total": series.history_total,
+            "predicted_total": series.predicted_total,
+            "band": series.band,
+            "slope_per_day": series.slope_per_day,
+            "r2": series.r2,
+            "status": f.status,
+        }
+        for f in report.forecasts
+        for series in f.series
+    ]
+    return pd.DataFrame(rows)
+
+
+def whatif_table(report) -> pd.DataFrame:
+    """One row per tenant of a ``CapacityReport``'s tenancy what-if: cost now against the alternative."""
+    rows = [
+        {
+            "cluster": w.cluster,
+            "tenant": w.tenant,
+            "tenancy": f"{w.tenancy} tenancy",
+            "current_cost": float(w.current_cost),
+            "alternative": w.alternative,
+            "alternative_cost": _num(w.alternative_cost),
+            "difference": _num(w.difference),
+            "basis": w.basis,
+        }
+        for w in report.whatifs
+    ]
+    return pd.DataFrame(rows)
+
+
 def quota_use_table(report) -> pd.DataFrame:
     """One row per namespace and quota resource of a ``chargeback.quotas.QuotaReport``: use against hard."""
     rows = [

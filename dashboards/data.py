@@ -283,6 +283,30 @@ def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None
     return QuotaReport(full.period, full.currency, [ns for ns in full.namespaces if ns.cluster == cluster])
 
 
+def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
+    """``chargeback.capacity.capacity`` for the period (None when it has no node-hours), narrowed to a cluster.
+
+    Node groups and every tenant's what-if are cluster-wide, so all-access viewers only."""
+    from chargeback.capacity import CapacityReport, capacity
+    from chargeback.errors import ChargebackError
+
+    _all_access(viewer, "cluster capacity")
+    if not wh.path.is_file():
+        raise NoWarehouse(f"no warehouse at {wh.path} yet: run `chargeback build` (or `chargeback demo`)")
+    try:
+        full = capacity(wh.config, period)
+    except ChargebackError:
+        return None
+    if cluster is None:
+        return full
+    return CapacityReport(
+        full.period,
+        [g for g in full.node_groups if g.cluster == cluster],
+        [f for f in full.forecasts if f.cluster == cluster],
+        [w for w in full.whatifs if w.cluster == cluster],
+    )
+
+
 def quota_use_hourly(
     wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, namespace: str, resource: str
 ) -> pd.DataFrame:

@@ -117,6 +117,10 @@ class View:
         """``chargeback.quotas.QuotaReport`` (None: no quota use in the period); all-access viewers only."""
         return self._read("quota_report", self.period, self.cluster)
 
+    def capacity_report(self):
+        """``chargeback.capacity.CapacityReport`` (None: no node-hours in the period); all-access viewers only."""
+        return self._read("capacity_report", self.period, self.cluster)
+
     def quota_use_hourly(self, namespace: str, resource: str) -> pd.DataFrame:
         return self._read("quota_use_hourly", self.period, self.cluster, namespace, resource)
 

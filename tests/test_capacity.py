@@ -79,13 +79,15 @@ def test_spot_share_within_a_group_and_soft_tenants_on_dedicated_nodes(build_sce
     # 2 hours = $2; it pays a1's two hours now (its pods are alone there, idle included) = $2.
     a = by_tenant["team-a"]
     assert (a.tenancy, a.peak_cpu, a.peak_memory) == ("soft", 3, 6)
-    assert (a.packing.instance_type, a.packing.nodes, a.packing.hours) == ("m5.xlarge", 1, 2)
-    assert a.packing.price_per_hour == Decimal(1)
+    (general,) = a.pools
+    assert (general.pool, general.peak_cpu, general.peak_memory) == ("general", 3, 6)
+    assert (general.packing.instance_type, general.packing.nodes, general.packing.hours) == ("m5.xlarge", 1, 2)
+    assert general.packing.price_per_hour == Decimal(1)
     assert a.alternative_cost == Decimal(2)
     assert float(a.current_cost) == pytest.approx(2.0, abs=1e-9)
     b = by_tenant["team-b"]
     # team-b: peak 0.5 core / 8 GiB -> still one node, $2 against the spot node's $1 it pays now
-    assert (b.packing.nodes, b.alternative_cost) == (1, Decimal(2))
+    assert (b.pools[0].packing.nodes, b.alternative_cost) == (1, Decimal(2))
     assert float(b.current_cost) == pytest.approx(1.0, abs=1e-9)
     assert float(b.difference) == pytest.approx(1.0, abs=1e-9)
 
@@ -106,6 +108,45 @@ def test_single_type_packing_by_hand():
     assert pack(2, 40, [xl], 10)[0].nodes == 3
 
 
+def test_gpu_pool_packs_onto_gpu_types_only_and_counts_gpus():
+    xl = InstanceOption("m5.xlarge", 4, 16, Decimal("1"))
+    g4 = InstanceOption("g4dn.xlarge", 4, 16, Decimal("0.526"), gpus=1)
+    g12 = InstanceOption("g4dn.12xlarge", 48, 192, Decimal("3.912"), gpus=4)
+    # 6 vCPU / 20 GiB / 3 GPUs: g4dn.xlarge needs max(ceil(6/4), ceil(20/16), ceil(3/1)) = 3 nodes,
+    # 3 × 0.526 × 744 = 1174.032; g4dn.12xlarge 1 node, 3.912 × 744 = 2910.528; m5.xlarge has no GPU
+    best, other = pack(6, 20, [xl, g4, g12], 744, peak_gpus=3, pool="gpu")
+    assert (best.instance_type, best.nodes, best.cost, best.pool) == ("g4dn.xlarge", 3, Decimal("1174.032"), "gpu")
+    assert (other.instance_type, other.nodes, other.cost) == ("g4dn.12xlarge", 1, Decimal("2910.528"))
+    # the general pool never takes a GPU type, even when it would be the cheapest per node
+    (general,) = pack(6, 20, [xl, g4, g12], 744)
+    assert (general.instance_type, general.nodes, general.pool) == ("m5.xlarge", 2, "general")
+
+
+def test_tenant_with_gpu_pods_is_sized_on_gpu_nodes_too(build_scenario):
+    s = Scenario()
+    s.node("m1", "m5.xlarge", range(4), 1.0, vcpu=4, memory_gib=16)
+    s.node("g1", "g4dn.xlarge", range(4), 0.5, vcpu=4, memory_gib=16, gpus=1)
+    s.node("g2", "g4dn.xlarge", range(4), 0.5, vcpu=4, memory_gib=16, gpus=1)
+    pod(s, "a-api", "api", "m1", range(4), cpu=3, mem=6)
+    for node in ("g1", "g2"):  # two 1-GPU trainers in hour 0, one after
+        s.pod("a-train", f"trainer-{node}", node, [0] if node == "g2" else range(4), cpu_request=2, cpu_usage=2,
+              memory_request_gib=8, memory_usage_gib=8, gpus=1)
+    built = build_scenario(s, tenancy=TEAMS)
+    (w,) = capacity(built.config).whatifs
+    # whole tenant: hour 0 asks 3 + 2 + 2 = 7 cores, 6 + 8 + 8 = 22 GiB, 2 GPUs
+    assert (w.peak_cpu, w.peak_memory, w.peak_gpus) == (7, 22, 2)
+    general, gpu = w.pools
+    # general pool: 3 cores / 6 GiB -> 1 m5.xlarge at $1/h × 4 h = $4
+    assert (general.pool, general.peak_cpu, general.packing.instance_type, general.packing.cost) == (
+        "general", 3, "m5.xlarge", Decimal(4)
+    )
+    # GPU pool: 4 cores / 16 GiB / 2 GPUs -> max(1, 1, 2) = 2 g4dn.xlarge at $0.5/h × 4 h = $4
+    assert (gpu.pool, gpu.peak_cpu, gpu.peak_memory, gpu.peak_gpus) == ("gpu", 4, 16, 2)
+    assert (gpu.packing.instance_type, gpu.packing.nodes, gpu.packing.cost) == ("g4dn.xlarge", 2, Decimal(4))
+    assert w.alternative_cost == Decimal(8)
+    assert "gpu: peak 4.00 cores / 16.0 GiB / 2 GPU -> 2× g4dn.xlarge" in w.basis
+
+
 def test_packing_through_the_build_with_two_instance_types(build_scenario):
     s = Scenario()
     s.node("x1", "m5.xlarge", range(4), 1.0, vcpu=4, memory_gib=16, labels=group("general"))
@@ -116,7 +157,8 @@ def test_packing_through_the_build_with_two_instance_types(build_scenario):
     (w,) = capacity(built.config).whatifs
     # peak 6/20 over 4 hours: m5.xlarge 2 × $1 × 4 = $8, m5.2xlarge 1 × $1.5 × 4 = $6
     assert (w.tenant, w.peak_cpu, w.peak_memory) == ("team-a", 6, 20)
-    assert (w.packing.instance_type, w.packing.nodes, w.alternative_cost) == ("m5.2xlarge", 1, Decimal(6))
+    (general,) = w.pools
+    assert (general.packing.instance_type, general.packing.nodes, w.alternative_cost) == ("m5.2xlarge", 1, Decimal(6))
     assert "2× m5.xlarge 8.00" in w.note
 
 
@@ -138,7 +180,7 @@ def test_sole_tenant_against_shared_unit_prices(build_scenario):
     assert float(risk.alternative_cost) == pytest.approx(13 / 52, abs=1e-9)
     assert report.node_groups[0].node_group == ""  # no nodegroup label
     team_a = by_tenant["team-a"]
-    assert (team_a.tenancy, team_a.packing.nodes, team_a.alternative_cost) == ("soft", 1, Decimal(2))
+    assert (team_a.tenancy, team_a.pools[0].packing.nodes, team_a.alternative_cost) == ("soft", 1, Decimal(2))
     assert '"tenancy": "sole"' in report.to_json()
 
 

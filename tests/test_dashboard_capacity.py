@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
 from chargeback import config as config_module
+from chargeback.capacity import capacity
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 from chargeback.quotas import quota_report
 from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
@@ -77,6 +78,7 @@ def test_page_renders_with_every_section(env):
     assert [h.value for h in at.header] == [
         "Quota use per namespace",
         "Quota recommendations",
+        "Cluster capacity",
         "Right-sizing",
         "LimitRange violations",
         "Spark jobs against their quota",
@@ -94,6 +96,21 @@ def test_total_saving_equals_chargeback_rightsize(env, config):
     assert len(sizing) == len(expected.recommendations)
     lowered = sizing[sizing["verdict"] == "lower request"]["monthly_saving"].sum()
     assert lowered == pytest.approx(float(expected.total_saving))
+
+
+def test_capacity_and_tenancy_what_if_equal_chargeback_capacity(env, config):
+    at = open_page(period=PERIOD)
+    expected = capacity(config, PERIOD)
+    groups = table(at, "node_group", "spot_share")
+    assert len(groups) == len(expected.node_groups)
+    assert groups["cost"].sum() == pytest.approx(float(sum(g.cost for g in expected.node_groups)))
+    whatif = table(at, "tenant", "alternative_cost").set_index("tenant")
+    for w in expected.whatifs:
+        assert whatif.loc[w.tenant, "current_cost"] == pytest.approx(float(w.current_cost))
+        assert whatif.loc[w.tenant, "alternative_cost"] == pytest.approx(float(w.alternative_cost))
+    # ml's GPU pods (sample_data/generate.py: the ml-training trainer on the g4dn.xlarge) are sized on a GPU type
+    assert "gpu: peak" in whatif.loc["ml", "basis"] and "g4dn.xlarge" in whatif.loc["ml", "basis"]
+    assert "gpu:" not in whatif.loc["payments", "basis"]
 
 
 def test_spark_job_that_outgrew_its_quota_is_shown(env):
@@ -171,6 +188,8 @@ def test_restricted_viewer_gets_only_their_tenants_rows(config):
     with pytest.raises(PermissionError):
         data.quota_report(wh, ANN, PERIOD)
     with pytest.raises(PermissionError):
+        data.capacity_report(wh, ANN, PERIOD)
+    with pytest.raises(PermissionError):
         data.quota_use_hourly(wh, ANN, PERIOD, None, "ml-serving", "requests.cpu")
 
 
@@ -179,6 +198,8 @@ def test_restricted_viewer_sees_the_note_instead_of_quotas(env):
     at = open_page()
     notes = [i.value for i in at.info]
     assert any("Quota use and recommendations" in n and "finance and the platform team" in n for n in notes)
+    assert any("Cluster capacity and the tenancy what-if" in n for n in notes)
+    assert not [f for f in at.dataframe if "alternative_cost" in f.value.columns]
     assert not at.download_button
     sizing = table(at, "workload_name", "tenant")
     assert set(sizing["tenant"]) == {"ml"}

@@ -1,7 +1,8 @@
 """Capacity and quotas, for the platform team: ResourceQuota use against hard limits and the recommended
-quotas with their evidence (``chargeback.quotas``), right-sizing of requests, LimitRange violations and Spark
-jobs against their quota (``chargeback.rightsize``). Quota use carries no tenant, so it is for all-access
-viewers only; right-sizing and the Spark job checks are narrowed to the viewer's tenants."""
+quotas with their evidence (``chargeback.quotas``), node-group capacity, next month's forecast and the tenancy
+what-if (``chargeback.capacity``), right-sizing of requests, LimitRange violations and Spark jobs against their
+quota (``chargeback.rightsize``). Quota use and capacity are cluster-wide, so for all-access viewers only;
+right-sizing and the Spark job checks are narrowed to the viewer's tenants."""
 
 from __future__ import annotations
 
@@ -100,6 +101,81 @@ else:
     state.all_access_note("Quota use and recommendations")
 
 # --- right-sizing ---------------------------------------------------------------------------------
+
+# --- cluster capacity, forecast, tenancy what-if ------------------------------------------------------
+
+st.header("Cluster capacity")
+if view.viewer.sees_everything:
+    capacity = view.capacity_report()
+    if capacity is None or not capacity.node_groups:
+        st.info("No node-hours for this selection: run `chargeback build`.")
+    else:
+        st.dataframe(
+            charts.node_group_table(capacity),
+            hide_index=True,
+            column_config={
+                "cluster": "Cluster",
+                "node_group": "Node group",
+                "peak_nodes": stat("Peak nodes"),
+                "node_hours": stat("Node-hours", format="%.1f"),
+                "cpu_available": stat("CPU available (core-h)", format="%.1f"),
+                "cpu_requested": stat("CPU allocated (core-h)", format="%.1f"),
+                "cpu_headroom": stat("CPU headroom (core-h)", format="%.1f"),
+                "cpu_allocated_share": st.column_config.ProgressColumn(
+                    "CPU allocated", format="percent", min_value=0, max_value=1
+                ),
+                "memory_available": stat("Memory available (GiB-h)", format="%.1f"),
+                "memory_requested": stat("Memory allocated (GiB-h)", format="%.1f"),
+                "memory_headroom": stat("Memory headroom (GiB-h)", format="%.1f"),
+                "memory_allocated_share": st.column_config.ProgressColumn(
+                    "Memory allocated", format="percent", min_value=0, max_value=1
+                ),
+                "spot_share": st.column_config.ProgressColumn("Spot share", format="percent", min_value=0, max_value=1),
+                **charts.money_columns({"cost": "Cost"}, cur),
+            },
+        )
+        st.subheader("Next month's forecast")
+        for f in capacity.forecasts:
+            st.caption(f"{f.cluster} · {f.next_period} from {f.history_days} days: {f.method}")
+        forecast = charts.forecast_table(capacity)
+        if not forecast.empty:
+            st.dataframe(
+                forecast,
+                hide_index=True,
+                column_config={
+                    "cluster": "Cluster",
+                    "next_period": "Month",
+                    "series": "Series",
+                    "history_total": stat("This month", format="%.2f"),
+                    "predicted_total": stat("Next month", format="%.2f"),
+                    "band": stat("± band", format="%.2f"),
+                    "slope_per_day": stat("Slope per day", format="%.3f"),
+                    "r2": stat("R²", format="%.2f"),
+                    "status": "Status",
+                },
+            )
+        st.subheader("Tenancy what-if")
+        st.caption(
+            "Soft tenants: what they pay on shared nodes against dedicated nodes sized to their peak requests"
+            " (GPU pods on GPU types). Sole tenants: their dedicated nodes against their pods at shared unit prices."
+        )
+        st.dataframe(
+            charts.whatif_table(capacity),
+            hide_index=True,
+            column_config={
+                "cluster": "Cluster",
+                "tenant": "Tenant",
+                "tenancy": "Now",
+                "alternative": "Alternative",
+                **charts.money_columns(
+                    {"current_cost": "Cost now", "alternative_cost": "Alternative cost", "difference": "Difference"},
+                    cur,
+                ),
+                "basis": st.column_config.TextColumn("Basis", width="large"),
+            },
+        )
+else:
+    state.all_access_note("Cluster capacity and the tenancy what-if")
 
 st.header("Right-sizing")
 rightsize = view.rightsizing()
