@@ -202,6 +202,10 @@ def _register_collection_status(con: duckdb.DuckDBPyConnection, data_dir: Path) 
     rows = [[s, t, r.complete_through, r.last_success, r.last_error] for s, t, r in report.sources]
     if rows:
         con.executemany("insert into marts.collection_status values (?, ?, ?, ?, ?)", rows)
+    # The CUR version each billing period was built from, so exports can say what they came from.
+    con.execute("create table marts.cur_versions (billing_period varchar, version varchar)")
+    if report.cur_periods:
+        con.executemany("insert into marts.cur_versions values (?, ?)", sorted(report.cur_periods.items()))
     con.execute(
         "create table marts.raw_coverage (source varchar, raw_table varchar, target varchar, first_day date,"
         " last_day date, missing_days integer, missing varchar)"
