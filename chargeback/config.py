@@ -245,6 +245,49 @@ class CapacitySettings(_Strict):
     over_request_ratio: float = Field(default=2.0, ge=1)  # requests above usage by this much: right-size first
 
 
+# CreateCustomLineItem's own patterns (botocore's billingconductor model).
+BILLING_GROUP_ARN_PATTERN = r"^(arn:aws(-cn)?:billingconductor::[0-9]{12}:billinggroup/)?[a-zA-Z0-9]{10,12}$"
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+
+
+class BillingGroupTarget(_Strict):
+    """Where one bill line's custom line item goes: a billing group, and optionally one of its accounts."""
+
+    billing_group_arn: str | None = Field(default=None, pattern=BILLING_GROUP_ARN_PATTERN)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
+
+
+class BillingConductorExport(_Strict):
+    """`chargeback export --to billing-conductor`: which billing group (and account) each bill line goes to.
+
+    Tenants not in ``tenants`` go to ``billing_group_arn`` (and ``account_id``) when set; the sentinel lines
+    (``__idle__``, ``__shared__``, ``__unallocated__``) only where ``tenants`` names them.
+    """
+
+    billing_group_arn: str | None = Field(default=None, pattern=BILLING_GROUP_ARN_PATTERN)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
+    name_prefix: str = Field(default="chargeback", pattern=r"^[a-zA-Z0-9_+=.@-]{1,40}$")
+    tenants: dict[str, BillingGroupTarget] = Field(default_factory=dict)
+
+
+class FocusExport(_Strict):
+    """`chargeback export --to focus`: the FOCUS columns that name who bills whom."""
+
+    billing_account_id: str | None = None  # default: the CUR's payer account
+    billing_account_name: str | None = None
+    provider_name: str = Field(default="AWS", min_length=1)
+    publisher_name: str = Field(default="AWS", min_length=1)
+    invoice_issuer_name: str = Field(default="AWS", min_length=1)
+
+
+class ExportSettings(_Strict):
+    """`chargeback export`: where files go by default, and each format's settings."""
+
+    out: str | None = None  # a directory (relative to data_dir) or s3://bucket/prefix; default <data_dir>/exports
+    billing_conductor: BillingConductorExport = BillingConductorExport()
+    focus: FocusExport = FocusExport()
+
+
 class Config(_Strict):
     data_dir: Path = Path("data")
     currency: str = "USD"
@@ -257,6 +300,7 @@ class Config(_Strict):
     cost_explorer: CostExplorerSettings = CostExplorerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     capacity: CapacitySettings = CapacitySettings()
+    export: ExportSettings = ExportSettings()
 
     @property
     def warehouse_path(self) -> Path:
