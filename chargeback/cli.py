@@ -16,6 +16,7 @@ from chargeback import __version__
 from chargeback import config as config_module
 from chargeback.bill import PARTS, Bill, monthly_bill
 from chargeback.cli_capacity import register as register_capacity
+from chargeback.cli_export import register as register_export
 from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
 from chargeback.cli_quotas import register as register_quotas
 from chargeback.cli_rightsize import register as register_rightsize
@@ -333,6 +334,7 @@ def _version(
 register_rightsize(app)
 register_quotas(app)
 register_capacity(app)
+register_export(app)
 
 
 def main() -> None:

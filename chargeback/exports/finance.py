@@ -1,0 +1,10 @@
+"""The finance CSV: the bill exactly as `chargeback bill --format csv` prints it."""
+
+from __future__ import annotations
+
+from chargeback.bill import Bill
+from chargeback.exports.writer import ExportFile
+
+
+def render(bill: Bill) -> ExportFile:
+    return ExportFile(f"bill-{bill.period}.csv", bill.to_csv().encode(), len(bill.lines))
