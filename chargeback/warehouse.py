@@ -4,7 +4,9 @@ A build writes a new DuckDB file beside the published one, runs ``staging`` (vie
 ``intermediate`` and ``marts`` (tables), runs the checks, and only then ``os.replace``-s it over
 ``warehouse.duckdb``. Readers open the published file read-only per request, so they never see a
 half-built state and never hold a lock the builder needs. A build that breaks an invariant raises
-``InvariantError`` and leaves the published warehouse as it was.
+``InvariantError`` and leaves the published warehouse as it was. One build runs at a time per data
+directory: a build holds ``<data_dir>/.build.lock`` (``flock``, so across processes), and a second one
+fails with ``LockedError`` saying which process is building.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from graphlib import CycleError, TopologicalSorter
@@ -28,11 +30,13 @@ import pyarrow.parquet as pq
 from chargeback.config import Config, glob_to_regex
 from chargeback.errors import ChargebackError, DataError, InvariantError
 from chargeback.landing import PARTITION_GLOB, partitions, table_dir
+from chargeback.locks import file_lock
 from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES, RawTable
 
 MODELS_DIR = Path(__file__).parent / "models"
 INSTANCE_TYPES = Path(__file__).parent / "data" / "instance_types.csv"
 LAYERS = ("staging", "intermediate", "marts")
+BUILD_LOCK = ".build.lock"  # in the data directory; see build_lock
 _REFERENCE = re.compile(r"\b(staging|intermediate|marts)\.([a-z0-9_]+)\b")
 
 Progress = Callable[[str, int, int], None]
@@ -231,8 +235,17 @@ def _failed_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
 
 
+def build_lock(data_dir: Path, wait: bool = False) -> AbstractContextManager[None]:
+    """The lock every build of ``data_dir`` holds, across processes (the scheduler's builds and a manual
+    ``chargeback build``): a second build raises ``LockedError`` naming the running one, or waits."""
+    return file_lock(Path(data_dir) / BUILD_LOCK, "a build of this data directory", wait)
+
+
 def build(config: Config, progress: Progress | None = None) -> BuildResult:
-    """Run every model over the data directory's raw tables and publish the warehouse atomically."""
+    """Run every model over the data directory's raw tables and publish the warehouse atomically.
+
+    One build at a time per data directory: while another holds the build lock this raises ``LockedError``.
+    """
     started = time.perf_counter()
     data_dir = Path(config.data_dir)
     if not partitions(data_dir, NODE_HOURS) and not partitions(data_dir, CUR_LINE_ITEMS):
@@ -240,6 +253,11 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
             f"{data_dir}: no raw data (no prometheus/node_hours and no cur/line_items partitions); "
             "run `chargeback collect`, or `chargeback demo` for the sample month"
         )
+    with build_lock(data_dir):
+        return _build(config, data_dir, progress, started)
+
+
+def _build(config: Config, data_dir: Path, progress: Progress | None, started: float) -> BuildResult:
     models = discover_models()
     target = config.warehouse_path
     building = data_dir / f".warehouse.{uuid.uuid4().hex}.building.duckdb"
