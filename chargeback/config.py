@@ -288,6 +288,71 @@ class ExportSettings(_Strict):
     focus: FocusExport = FocusExport()
 
 
+JobKind = Literal["collect", "build", "export"]
+ExportFormat = Literal["billing-conductor", "focus", "finance"]
+CollectSource = Literal["all", "prometheus", "kubernetes", "emr", "cur", "cost-explorer"]
+_EXPORT_ONLY = ("to", "out", "apply", "require_final_cur")
+
+
+class ScheduleJob(_Strict):
+    """One job of ``chargeback schedule``: what it runs and when (a cron expression, in UTC)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)  # in logs, metrics and the state file
+    cron: str  # five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @monthly ...
+    run: JobKind
+    timezone: Literal["UTC"] = "UTC"  # cron expressions are read in UTC, like every time in chargeback
+    sources: tuple[CollectSource, ...] = ("all",)  # collect: what `chargeback collect --source` takes
+    to: tuple[ExportFormat, ...] = ()  # export: the formats, each as `chargeback export --to`
+    out: str | None = None  # export: a directory or s3://bucket/prefix (default: the export's own)
+    apply: bool = False  # export: billing-conductor also creates/updates the custom line items
+    require_final_cur: bool = True  # export: wait until every CUR line of the month has an invoice id
+
+    @model_validator(mode="after")
+    def _check(self) -> ScheduleJob:
+        from chargeback import cron  # cronsim is only needed once a [schedule] is read
+
+        problem = cron.problem(self.cron)
+        if problem:
+            raise ValueError(f"job {self.name!r}: cron {self.cron!r} is not a cron expression: {problem}")
+        if self.run == "export" and not self.to:
+            raise ValueError(f'job {self.name!r} runs export: set to = ["billing-conductor", "focus", "finance"]')
+        wrong = [key for key in _EXPORT_ONLY if key in self.model_fields_set] if self.run != "export" else []
+        wrong += ["sources"] if self.run != "collect" and "sources" in self.model_fields_set else []
+        if wrong:
+            raise ValueError(f"job {self.name!r} runs {self.run}, which takes no {', '.join(wrong)}")
+        return self
+
+
+DEFAULT_JOBS = (
+    ScheduleJob(name="collect", cron="15 * * * *", run="collect"),
+    ScheduleJob(name="build", cron="15 * * * *", run="build"),
+    # On the 1st, for the month before; it waits until that month's CUR is final (see README). Billing
+    # Conductor is left out: it needs [export.billing_conductor] billing groups to export to.
+    ScheduleJob(name="export", cron="0 6 1 * *", run="export", to=("focus", "finance")),
+)
+
+
+class ScheduleSettings(_Strict):
+    """``chargeback schedule``: its jobs, where it keeps their last runs, and its HTTP endpoint."""
+
+    jobs: tuple[ScheduleJob, ...] = DEFAULT_JOBS  # run in this order when due at the same time
+    state_file: Path = Path("state/schedule.json")  # relative to data_dir
+    address: str = "127.0.0.1"  # /healthz and /metrics; a deployment sets 0.0.0.0
+    port: int = Field(default=9090, ge=0, le=65535)  # 0: any free port (it is logged)
+    tick_seconds: float = Field(default=30, gt=0, le=3600)  # longest sleep between two looks at the clock
+    max_catch_up: int = Field(default=1, ge=0, le=1000)  # missed runs of a job to make up after a stop
+    unhealthy_after_failures: int = Field(default=3, ge=1)  # a job failing this often in a row: /healthz 503
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_names(cls, jobs: tuple[ScheduleJob, ...]) -> tuple[ScheduleJob, ...]:
+        names = [job.name for job in jobs]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"job name(s) {', '.join(repeated)} used more than once; each job needs its own")
+        return jobs
+
+
 class Config(_Strict):
     data_dir: Path = Path("data")
     currency: str = "USD"
@@ -301,6 +366,7 @@ class Config(_Strict):
     dashboard: DashboardSettings = DashboardSettings()
     capacity: CapacitySettings = CapacitySettings()
     export: ExportSettings = ExportSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def warehouse_path(self) -> Path:
