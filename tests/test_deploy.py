@@ -30,7 +30,8 @@ import yaml
 from kubernetes import client as k8s
 
 from chargeback import config as config_module
-from collectors import aws, kubernetes, prometheus
+from collectors import aws, prometheus
+from collectors import kubernetes as k8s_collector
 from collectors.base import Window
 from tests.services.k8s_api import FakeKubeApi
 
@@ -224,7 +225,7 @@ def _requests_the_collector_makes() -> set[tuple[str, str, str]]:
     with FakeKubeApi() as api:
         configuration = k8s.Configuration(host=api.url)
         configuration.retries = 0
-        collector = kubernetes.KubernetesCollector(
+        collector = k8s_collector.KubernetesCollector(
             "prod", k8s.ApiClient(configuration), page_size=2, clock=lambda: datetime.now(UTC)
         )
         for _ in collector.collect(window):
@@ -256,12 +257,12 @@ def test_the_cluster_role_grants_exactly_the_resources_the_collector_reads():
     # Exactly those resources: nothing granted that the collector never reads.
     assert {(g, r) for g, r, _ in granted} == {(g, r) for g, r, _ in made}
     # ... which are the collector's declared RESOURCES (all of them were exercised above).
-    assert {(g, r) for g, r, _ in made} == {(res.api_group, res.resource) for res in kubernetes.RESOURCES}
+    assert {(g, r) for g, r, _ in made} == {(res.api_group, res.resource) for res in k8s_collector.RESOURCES}
 
 
 def test_the_cluster_role_grants_the_verbs_the_collectors_permission_error_asks_for():
     """A 403 prints the `kubectl create clusterrole` that grants access; the manifests grant the same."""
-    verbs = set(re.search(r"--verb=(\S+)", kubernetes.RBAC_HINT).group(1).split(","))
+    verbs = set(re.search(r"--verb=(\S+)", k8s_collector.RBAC_HINT).group(1).split(","))
     assert verbs == {"get", "list"}
     for rule in one(render("base"), "ClusterRole")["rules"]:
         assert set(rule["verbs"]) == verbs
@@ -414,7 +415,7 @@ def test_the_example_overlay_carries_its_own_config_and_image():
 
 
 def _quantity(value: str) -> float:
-    return float(kubernetes.quantity(value))
+    return float(k8s_collector.quantity(value))
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
