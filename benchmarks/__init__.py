@@ -1,0 +1,1 @@
+"""Benchmarks: a scalable synthetic month (``benchmarks.generate``) and the measuring command (``benchmarks.run``)."""
