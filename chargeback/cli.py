@@ -20,6 +20,7 @@ from chargeback.cli_export import register as register_export
 from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
 from chargeback.cli_quotas import register as register_quotas
 from chargeback.cli_rightsize import register as register_rightsize
+from chargeback.cli_schedule import register as register_schedule
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 from chargeback.errors import ChargebackError
 from chargeback.warehouse import BuildResult, build, connect
@@ -334,6 +335,7 @@ def _version(
 register_rightsize(app)
 register_quotas(app)
 register_capacity(app)
+register_schedule(app)
 register_export(app)
 
 

@@ -1,0 +1,61 @@
+"""What each kind of job runs. The scheduler calls these through its ``actions`` table, which is where a test
+puts a recording fake instead (the scheduler's own logic — due times, catch-up, locks, waiting for the CUR —
+is the same either way)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from chargeback.config import Config, JobKind, ScheduleJob
+from chargeback.errors import ChargebackError
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    config: Config
+    job: ScheduleJob
+    now: datetime  # the scheduler's clock when the run started
+    period: str | None = None  # export: the billing month, YYYY-MM
+
+
+Action = Callable[[RunRequest], str | None]  # returns a one-line summary; raises when the run failed
+
+
+def collect(request: RunRequest) -> str:
+    """``chargeback collect --source ...``: each source from its watermark to now."""
+    from chargeback.collect import run
+
+    outcomes = run(request.config, list(request.job.sources))
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        raise ChargebackError("; ".join(f"{o.source} {o.target}: {o.error}" for o in failed))
+    ran = [o for o in outcomes if not o.skipped]
+    rows = sum(sum(o.rows.values()) for o in ran)
+    skipped = [o.source for o in outcomes if o.skipped]
+    summary = f"{len(ran)} source target(s), {rows:,} rows"
+    return summary + (f"; not configured: {', '.join(skipped)}" if skipped else "")
+
+
+def build(request: RunRequest) -> str:
+    """``chargeback build`` (the scheduler already holds the build lock; ``build`` takes it again)."""
+    from chargeback.warehouse import build as build_warehouse
+
+    result = build_warehouse(request.config)
+    return f"built {result.warehouse} in {result.seconds:.1f} s"
+
+
+def export(request: RunRequest) -> str:
+    """``chargeback export --period P --to F [--out ...] [--apply]`` for each of the job's formats."""
+    from chargeback.exports import run_export  # imported when an export runs, not when the scheduler starts
+
+    assert request.period is not None, "the scheduler passes the billing month to export jobs"
+    for target in request.job.to:
+        run_export(
+            request.config, request.period, target, out=request.job.out, apply=request.job.apply, now=request.now
+        )
+    return f"exported {request.period} as {', '.join(request.job.to)}"
+
+
+ACTIONS: dict[JobKind, Action] = {"collect": collect, "build": build, "export": export}
