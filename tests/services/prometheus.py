@@ -29,8 +29,6 @@ import json
 import math
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,18 +45,23 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from benchmarks.prometheus_server import (  # noqa: F401 - re-exported for the tests
+    KSM,
+    KSM_OFFSET,
+    MISSING_BINARIES,
+    PrometheusServer,
+    backfill,
+    binaries,
+    cgroup_id,
+    free_port,
+)
+
 STEP = 30  # the scrape interval, seconds
 START = datetime(2025, 3, 10, tzinfo=UTC)
 DAYS = 2
 GIB = 1024**3
 MIB = 1024**2
-KSM_OFFSET = 13.0  # kube-state-metrics is scraped at :13 and :43
-KSM = {"job": "kube-state-metrics", "instance": "10.0.3.5:8080"}
 KSM_AFTER_RESTART = "10.0.4.7:8080"  # a restarted kube-state-metrics pod: every series gets a new instance label
-MISSING_BINARIES = (
-    "prometheus and promtool are not installed: run .ci/run or `apt-get install -y prometheus`"
-    " (Debian's package, 2.42) to run the Prometheus tests"
-)
 
 
 # --- signals whose integrals are exact ------------------------------------------------------------
@@ -438,13 +441,7 @@ class _Writer:
 
 
 def _cgroup_id(node: Node, pod: Pod, container: str) -> str:
-    container_id = uuid.uuid5(uuid.NAMESPACE_OID, f"{pod.uid}/{container}").hex * 2
-    if node.systemd_cgroups:
-        return (
-            f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod.uid.replace('-', '_')}.slice"
-            f"/cri-containerd-{container_id}.scope"
-        )
-    return f"/kubepods/burstable/pod{pod.uid}/{container_id}"
+    return cgroup_id(pod.uid, container, node.systemd_cgroups)
 
 
 def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
@@ -543,95 +540,7 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
     return out.series, out.samples
 
 
-# --- the server -----------------------------------------------------------------------------------
-
-
-def binaries() -> tuple[str, str]:
-    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if not prometheus or not promtool:
-        raise RuntimeError(MISSING_BINARIES)
-    return prometheus, promtool
-
-
-def backfill(openmetrics: Path, data_dir: Path) -> None:
-    """Turn OpenMetrics text into TSDB blocks in ``data_dir`` (one block per day at most)."""
-    _, promtool = binaries()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=24h",
-            str(openmetrics),
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"promtool failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrometheusServer:
-    """A ``prometheus`` process serving a TSDB directory on a free loopback port."""
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-        self.log = data_dir.parent / f"{data_dir.name}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> PrometheusServer:
-        prometheus, _ = binaries()
-        config = self.data_dir.parent / f"{self.data_dir.name}.yml"
-        config.write_text("global:\n  scrape_interval: 30s\n")
-        for _attempt in range(3):  # another process may take the free port before prometheus binds it
-            self.port = free_port()
-            with self.log.open("w") as log:
-                self.process = subprocess.Popen(
-                    [
-                        prometheus,
-                        f"--config.file={config}",
-                        f"--storage.tsdb.path={self.data_dir}",
-                        "--storage.tsdb.retention.time=100y",
-                        f"--web.listen-address=127.0.0.1:{self.port}",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                        return self
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"prometheus did not become ready; its log:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
+# --- the server (benchmarks/prometheus_server.py) ----------------------------------------------
 
 
 @dataclass
