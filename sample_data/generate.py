@@ -40,11 +40,14 @@ Two runs FAILED (USER_ERROR), one FAILED with VALIDATION_ERROR before any pod st
 
 CUR 2.0 export ``cur_export/chargeback-cur2`` (two versions of billing period 2026-10)
 -------------------------------------------------------------------------------------------------
-- v1 ``20261028T061500Z-v1``: usage through 2026-10-27 23:00 (no line starts later), no Tax line.
+- v1 ``20261028T061500Z-v1``: usage through 2026-10-27 23:00 (no line starts later), no Tax line, and
+  ``bill_invoice_id`` blank on every line (AWS leaves it blank until the report is final).
 - v2 ``20261103T054500Z-v2``: the whole month, restated: six spot lines of node ``ip-10-0-40-112``
   on 10-09 10:00-15:00 were billed at a wrong rate in v1 (corrected cost in v2), and the tagged EBS
   volume's 10-20 line was metered twice in v1 (corrected in place in v2: no Credit line anywhere).
-  EKS, EMR and every other line of days <= 10-27 are identical in both versions.
+  EKS, EMR and every other line of days <= 10-27 are identical in both versions. v2 is final: every
+  line has the ``bill_invoice_id`` of the payer's October invoice (``INVOICE_IDS``). That column is in
+  the delivered files only; the landed table (``CUR_LINE_ITEMS``) does not keep it.
 - The top-level manifest ``metadata/BILLING_PERIOD=2026-10/chargeback-cur2-Manifest.json`` points to v2.
   v1's manifest is kept at ``metadata/BILLING_PERIOD=2026-10/20261028T061500Z-v1/chargeback-cur2-Manifest.json``:
   to land v1 first (e.g. in a test), copy the export directory to a temporary place, copy that file
@@ -136,6 +139,10 @@ CUR_V1_EXECUTION = "20261028T061500Z-v1"
 CUR_V2_EXECUTION = "20261103T054500Z-v2"
 CUR_V1_LAST_HOUR = _epoch("2026-10-27 23:00")
 CUR_DATA_FILE = f"{EXPORT_NAME}-00001.snappy.parquet"
+# bill_invoice_id: blank "until the report is final" (AWS), so empty in v1 (delivered before the month
+# closed); in v2 (after the invoice was issued) one invoice per payer account and invoicing entity. The
+# month has one payer and every line is AWS's own (no Marketplace), so one invoice.
+INVOICE_IDS = {PAYER_ACCOUNT: "2691847305"}
 
 # Prices (on-demand EC2 prices come from chargeback/data/instance_types.csv)
 EKS_USD_PER_HOUR = 0.10
@@ -1234,13 +1241,19 @@ def cur_lines(rng: np.random.Generator, pods: list[Pod], runs: list[JobRun],
 
 
 def cur_version(lines: list[CurLine], version: int) -> pa.Table:
+    """The delivered file of ``version``: the landed columns plus ``bill_invoice_id`` (not landed; the
+    scheduler reads it from the delivery to tell whether the month is final)."""
     if version == 1:
         last = CUR_V1_LAST_HOUR * 1_000_000
         rows = [{**line.values, **line.v1} for line in lines
                 if not line.v2_only and line.values["line_item_usage_start_date"] <= last]
     else:
         rows = [line.values for line in lines]
-    return conform(schemas.CUR_LINE_ITEMS, pa.Table.from_pylist(rows, schema=schemas.CUR_LINE_ITEMS.schema), "generate")
+    table = conform(schemas.CUR_LINE_ITEMS, pa.Table.from_pylist(rows, schema=schemas.CUR_LINE_ITEMS.schema),
+                    "generate")
+    invoices = ["" if version == 1 else INVOICE_IDS[row["bill_payer_account_id"]] for row in rows]
+    after = table.schema.get_field_index("bill_billing_period_end_date") + 1  # where AWS's bill_ columns put it
+    return table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.array(invoices, pa.string()))
 
 
 def _manifest(execution_id: str) -> str:
@@ -1399,6 +1412,13 @@ SELF_CHECKS = {
         select abs((select count(*) from cur_raw) - (select count(*) from cur_v2))""",
 }
 
+# Checks of the delivered files alone (the landed table has no bill_invoice_id).
+DELIVERY_CHECKS = {
+    "v1 lines with an invoice id (v1 is not final)": "select count(*) from cur_v1 where bill_invoice_id <> ''",
+    "v2 lines without an invoice id (v2 is final)": """
+        select count(*) from cur_v2 where coalesce(bill_invoice_id, '') = ''""",
+}
+
 IN_SCOPE_V2 = """
     with nodes as (select distinct split_part(provider_id, '/', 5) as instance_id from node_hours),
     parts as (
@@ -1438,7 +1458,8 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
     for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
         file = data / execution_id / CUR_DATA_FILE
         con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
-    failures = {name: n for name, query in SELF_CHECKS.items() if (n := con.execute(query).fetchone()[0])}
+    checks = {**SELF_CHECKS, **DELIVERY_CHECKS}
+    failures = {name: n for name, query in checks.items() if (n := con.execute(query).fetchone()[0])}
     figures = con.execute("""select (select count(distinct node) from node_hours), (select count(*) from node_hours),
         (select count(*) from pod_hours), (select count(*) from job_runs),
         (select count(*) from cur_v1), (select count(*) from cur_v2)""").fetchone()

@@ -362,12 +362,14 @@ def test_the_lock_is_reentrant_in_its_thread_only(tmp_path):
 # --- exports wait for the final CUR ----------------------------------------------------------------------
 
 
-def deliver(export: Path, version: str, invoice_ids: list[str | None]) -> None:
-    """AWS delivers ``version`` of October: the sample month's lines with these invoice ids (cycled)."""
+def deliver(export: Path, version: str, invoice_ids: list[str | None] | None) -> None:
+    """AWS delivers ``version`` of October: the sample month's lines with these invoice ids (cycled;
+    None: an export whose query leaves ``bill_invoice_id`` out)."""
     sample = next(SAMPLE_CUR.glob("*-v2/*.parquet"))
-    table = pq.read_table(sample)
-    ids = [invoice_ids[i % len(invoice_ids)] for i in range(table.num_rows)]
-    table = table.append_column("bill_invoice_id", pa.array(ids, pa.string()))
+    table = pq.read_table(sample).drop_columns(["bill_invoice_id"])
+    if invoice_ids is not None:
+        ids = [invoice_ids[i % len(invoice_ids)] for i in range(table.num_rows)]
+        table = table.append_column("bill_invoice_id", pa.array(ids, pa.string()))
     relative = f"data/BILLING_PERIOD=2026-10/{version}/{export.name}-00001.snappy.parquet"
     (export / relative).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, export / relative)
@@ -447,9 +449,8 @@ def test_final_verdict_says_why_a_cur_is_not_final(tmp_path):
         False, "landed version v1 is superseded by v2; the next collect lands it"
     )
     assert final_verdict(config, "2026-10", "v2") == Verdict(True, "version v2: all 13,605 lines have an invoice id")
-    shutil.rmtree(export)
-    shutil.copytree(SAMPLE / "cur_export" / "chargeback-cur2", export)  # delivered without bill_invoice_id
-    verdict = final_verdict(config, "2026-10", "20261103T054500Z-v2")
+    deliver(export, "v3", None)  # a Data Export whose query leaves bill_invoice_id out
+    verdict = final_verdict(config, "2026-10", "v3")
     assert not verdict.final and "has no bill_invoice_id column" in verdict.reason
     assert "require_final_cur = false" in verdict.reason
     no_location = config_module.parse({"data_dir": str(data_dir)})
