@@ -24,10 +24,10 @@ Action = Callable[[RunRequest], str | None]  # returns a one-line summary; raise
 
 
 def collect(request: RunRequest) -> str:
-    """``chargeback collect --source ...``: each source from its watermark to now."""
+    """``chargeback collect --source ...``: each source from its watermark to now (the scheduler's clock)."""
     from chargeback.collect import run
 
-    outcomes = run(request.config, list(request.job.sources))
+    outcomes = run(request.config, list(request.job.sources), now=request.now)
     failed = [o for o in outcomes if o.error]
     if failed:
         raise ChargebackError("; ".join(f"{o.source} {o.target}: {o.error}" for o in failed))
