@@ -114,6 +114,9 @@ def _serve_dashboard(config: config_module.Config, config_path: Path | None) -> 
         str(settings.port),
         "--browser.gatherUsageStats",
         "false",
+        # No Deploy button, rerun or clear-cache in the menu: readers of the bills are not the app's developers.
+        "--client.toolbarMode",
+        "minimal",
     ]
     err.print(f"dashboard on http://{settings.address}:{settings.port} (Ctrl-C to stop)")
     if settings.identity == "none":
@@ -124,17 +127,64 @@ def _serve_dashboard(config: config_module.Config, config_path: Path | None) -> 
     os.execve(sys.executable, command, env)
 
 
+WAIT_POLL_SECONDS = 2.0  # how often `dashboard --wait` looks for the first warehouse
+
+
+def wait_for_warehouse(path: Path, poll_seconds: float = WAIT_POLL_SECONDS) -> bool:
+    """Block until a warehouse is published at ``path`` (a build publishes it whole, by rename), saying once
+    what it waits for. False when SIGTERM or SIGINT ended the wait first."""
+    import signal
+    import threading
+
+    if path.is_file():
+        return True
+    path = path.absolute()
+    # One line each, unwrapped: a container log.
+    err.print(
+        f"waiting for the first published warehouse, {path} (a `chargeback build`, or the scheduler's)",
+        markup=False,
+        soft_wrap=True,
+    )
+    sys.stderr.flush()
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not path.is_file():
+            if stop.wait(poll_seconds):
+                return False
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    err.print(f"found {path}", markup=False, soft_wrap=True)
+    return True
+
+
 @app.command()
-def dashboard(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def dashboard(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Without a warehouse yet, wait for the first build to publish one (saying so once), then serve;"
+            " SIGTERM ends the wait with exit 0. For a container started beside the scheduler.",
+        ),
+    ] = False,
+) -> None:
     """Start the dashboard on localhost: overview, tenant bills, EMR jobs, nodes and idle, data quality.
 
     It reads the published warehouse only (read-only, per request), so builds can run beside it.
     Address, port and who may see which tenant come from `[dashboard]` in the config.
     """
     settings = load_config(config, data_dir)
+    if wait and not wait_for_warehouse(settings.warehouse_path):
+        err.print("stopped waiting")
+        return
     if not settings.warehouse_path.is_file():
         raise ChargebackError(
             f"{settings.warehouse_path}: no warehouse yet; run `chargeback build` or `chargeback demo`"
+            " (or start the dashboard with --wait)"
         )
     _serve_dashboard(settings, config)
 

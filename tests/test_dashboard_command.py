@@ -1,11 +1,16 @@
-"""`chargeback dashboard` starts the app on the configured loopback port over the published warehouse."""
+"""`chargeback dashboard` starts the app on the configured loopback port over the published warehouse; with
+`--wait` (as the deployment's dashboard container runs it) it first waits for the first published warehouse."""
 
 from __future__ import annotations
 
+import queue
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -18,24 +23,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dashboard_command_serves_the_app(tmp_path):
-    run_demo(tmp_path / "data")
+def start_dashboard(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (tmp_path / "chargeback.toml").write_text(f'[dashboard]\naddress = "127.0.0.1"\nport = {port}\n')
     process = subprocess.Popen(
-        [sys.executable, "-m", "chargeback", "dashboard"], cwd=tmp_path, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "chargeback", "dashboard", *args], cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
-    )
+    )  # fmt: skip
+    return process, port
+
+
+def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 60) -> requests.Response | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    return None
+
+
+def stderr_lines(process: subprocess.Popen) -> queue.Queue[str]:
+    """The process's stderr, line by line, as it comes (all of it is kept in the queue)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stderr:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def next_line(lines: queue.Queue[str], timeout: float = 30) -> str:
+    return lines.get(timeout=timeout)
+
+
+def test_dashboard_command_serves_the_app(tmp_path):
+    run_demo(tmp_path / "data")
+    process, port = start_dashboard(tmp_path)
     try:
-        deadline, health = time.monotonic() + 60, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        health = wait_healthy(process, port)
         assert health is not None and health.status_code == 200 and health.text == "ok"
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        # The process became Streamlit (same pid), started without the developer's menu (Deploy, rerun).
+        argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0")
+        assert argv[argv.index("--client.toolbarMode") + 1] == "minimal"
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
@@ -45,5 +78,42 @@ def test_dashboard_command_serves_the_app(tmp_path):
 
 def test_dashboard_without_a_warehouse_says_what_to_run(tmp_path):
     result = subprocess.run([sys.executable, "-m", "chargeback", "dashboard"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2 and "no warehouse yet; run `chargeback build` or `chargeback demo`" in result.stderr
+
+
+def test_dashboard_wait_serves_once_the_first_warehouse_is_published(tmp_path):
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    process, port = start_dashboard(tmp_path, "--wait")
+    lines = stderr_lines(process)
+    try:
+        assert next_line(lines).startswith(f"waiting for the first published warehouse, {warehouse}")
+        assert process.poll() is None and wait_healthy(process, port, timeout=1) is None, "not serving yet"
+        run_demo(tmp_path / "data")  # a build publishes the warehouse (it polls more than once meanwhile)
+        health = wait_healthy(process, port)
+        assert health is not None and health.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    said = []
+    while not lines.empty():
+        said.append(lines.get())
+    assert [line for line in said if line.startswith("waiting")] == [], "it said what it waits for once"
+    assert f"found {warehouse}\n" in said
+    assert any(line.startswith(f"dashboard on http://127.0.0.1:{port}") for line in said)
+
+
+def test_dashboard_wait_ends_on_sigterm_with_exit_0(tmp_path):
+    process, _ = start_dashboard(tmp_path, "--wait")
+    lines = stderr_lines(process)
+    try:
+        assert next_line(lines).startswith("waiting for the first published warehouse")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 2, "SIGTERM ends the wait at once, not at the next look"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert next_line(lines, timeout=5) == "stopped waiting\n"
