@@ -139,16 +139,17 @@ def wait_for_warehouse(path: Path, poll_seconds: float = WAIT_POLL_SECONDS) -> b
     if path.is_file():
         return True
     path = path.absolute()
-    # One line each, unwrapped: a container log.
-    err.print(
-        f"waiting for the first published warehouse, {path} (a `chargeback build`, or the scheduler's)",
-        markup=False,
-        soft_wrap=True,
-    )
-    sys.stderr.flush()
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        # One line each, unwrapped: a container log. Said once the signals are handled, so whoever reads
+        # it may stop the wait.
+        err.print(
+            f"waiting for the first published warehouse, {path} (a `chargeback build`, or the scheduler's)",
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.stderr.flush()
         while not path.is_file():
             if stop.wait(poll_seconds):
                 return False
