@@ -33,7 +33,7 @@ from chargeback import cron
 from chargeback.errors import ChargebackError, ConfigError
 from chargeback.landing import write_partition
 from chargeback.locks import LockedError, file_lock
-from chargeback.scheduler import http
+from chargeback.scheduler import finality, http
 from chargeback.scheduler.core import Scheduler
 from chargeback.scheduler.finality import Verdict, final_verdict
 from chargeback.scheduler.jobs import RunRequest
@@ -688,3 +688,34 @@ def test_sigterm_stops_the_scheduler_cleanly(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_long_cur_finality_check_counts_as_running_for_the_liveness_probe(tmp_path, monkeypatch):
+    """Reading a large final delivery can take minutes: /livez must not call the loop stuck meanwhile."""
+    export, data_dir = tmp_path / "chargeback-cur2", tmp_path / "data"
+    config = config_module.parse(
+        {"data_dir": str(data_dir), "cur": {"location": str(export)}, "schedule": {"jobs": [EXPORT]}}
+    )
+    recorder = Recorder()
+    scheduler, clock = scheduler_at(config, "2026-11-03 06:00", recorder)
+    deliver(export, "20261103T0545Z-v2", ["734812345"])
+    _, landed = land_billing_period(data_dir, export, "2026-10")
+    built_after(config, landed)
+    scheduler.tick()  # a first tick: the heartbeat is set, the verdict kept
+    seen = []
+    real = finality.final_verdict
+
+    def slow_verdict(*args):
+        clock.moment += timedelta(minutes=10)  # far beyond the liveness window
+        seen.append(scheduler.health(loop_only=True))
+        return real(*args)
+
+    monkeypatch.setattr(finality, "final_verdict", slow_verdict)
+    scheduler.state.cur.clear()  # forget the verdict so the next tick asks again
+    scheduler._verdict("2026-10", "20261103T0545Z-v2")
+    (healthy, body), = seen
+    assert healthy, body
+    assert body["loop"]["running"] == "CUR finality check of 2026-10"
+    assert scheduler.running is None
+    healthy, body = scheduler.health(loop_only=True)
+    assert not healthy and "last ran 600 s ago" in " ".join(body.get("problems", [])), body

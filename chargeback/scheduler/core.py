@@ -336,10 +336,14 @@ class Scheduler:
             and not (cached.error and now - parse_iso(cached.checked_at) >= VERDICT_RETRY)
         ):
             return finality.Verdict(cached.final, cached.reason)
+        # Reading a large delivery can outlast the liveness window: it counts as running, not as a stuck loop.
+        previous, self.running = self.running, f"CUR finality check of {period}"
         try:
             verdict, error = finality.final_verdict(self.config, period, version), False
         except Exception as exc:  # noqa: BLE001 - an unreadable delivery means "not known final": ask later
             verdict, error = finality.Verdict(False, f"could not read the CUR delivery: {exc}"), True
+        finally:
+            self.running = previous
         self.state.cur[period] = CurVerdict(version, verdict.final, verdict.reason, iso(now), error)
         self._save()
         return verdict
