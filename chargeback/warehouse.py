@@ -38,6 +38,8 @@ INSTANCE_TYPES = Path(__file__).parent / "data" / "instance_types.csv"
 LAYERS = ("staging", "intermediate", "marts")
 BUILD_LOCK = ".build.lock"  # in the data directory; see build_lock
 _REFERENCE = re.compile(r"\b(staging|intermediate|marts)\.([a-z0-9_]+)\b")
+# A model may say how it is materialised in a header line; staging defaults to views, the rest to tables.
+_MATERIALIZED = re.compile(r"^-- materialized: (view|table)\s*$", re.MULTILINE)
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,6 +55,17 @@ class Model:
     @property
     def relation(self) -> str:
         return f"{self.layer}.{self.name}"
+
+    @property
+    def materialized(self) -> str:
+        """``view`` or ``table``: the model's ``-- materialized:`` header, else views for staging only.
+
+        A mart that only renames and adds a column to a large intermediate table is a view over it, so the
+        build does not write the same rows twice."""
+        found = _MATERIALIZED.search(self.sql)
+        if found:
+            return found.group(1)
+        return "view" if self.layer == "staging" else "table"
 
 
 @dataclass
@@ -184,12 +197,12 @@ def _run_models(con: duckdb.DuckDBPyConnection, models: list[Model], progress: P
     for index, model in enumerate(models, start=1):
         if progress:
             progress(model.relation, index, len(models))
-        kind = "view" if model.layer == "staging" else "table"
+        kind = model.materialized
         try:
             con.execute(f"create {kind} {model.relation} as\n{model.sql}")
         except duckdb.Error as exc:
             raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
-        if kind == "table":
+        if model.layer != "staging":
             counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
     return counts
 
@@ -257,6 +270,15 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
         return _build(config, data_dir, progress, started)
 
 
+def _configure(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Session settings of a build: UTC, no insertion order to keep (the models never rely on it; keeping
+    it costs memory and time on every large table), spill files in the data directory."""
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set preserve_insertion_order = false")
+    spill = (data_dir / ".tmp").resolve()
+    con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+
+
 def _build(config: Config, data_dir: Path, progress: Progress | None, started: float) -> BuildResult:
     models = discover_models()
     target = config.warehouse_path
@@ -264,7 +286,7 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
     try:
         con = duckdb.connect(str(building))
         try:
-            con.execute("set TimeZone = 'UTC'")
+            _configure(con, data_dir)
             _register_raw(con, data_dir)
             _register_config(con, config)
             counts = _run_models(con, models, progress)

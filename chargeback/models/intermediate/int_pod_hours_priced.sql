@@ -71,6 +71,7 @@ shared_idle as (
 final as (
     select
         cluster,
+        strftime(date, '%Y-%m') as period,
         date,
         hour,
         node,
@@ -105,6 +106,8 @@ final as (
         cast(memory_split as decimal(38, 12)) as memory_cost,
         cast(gpu_split as decimal(38, 12)) as gpu_cost,
         cast(idle_share as decimal(38, 12)) as idle_cost,
+        cast(cpu_split as decimal(38, 12)) + cast(memory_split as decimal(38, 12))
+            + cast(gpu_split as decimal(38, 12)) + cast(idle_share as decimal(38, 12)) as total_cost,
     from shared_idle
 )
 

@@ -1,9 +1,10 @@
 -- grain: one pod; key (cluster, pod_uid)
--- The pod's last daily record, with the workload it belongs to: a Deployment (from its ReplicaSet's
--- name), another controller, a Spark application (EMR on EKS driver and executors), or the bare pod.
+-- The pod's last daily record (of its labels, only the EMR and Spark ones), with the workload it belongs to:
+-- a Deployment (from its ReplicaSet's name), another controller, a Spark application (EMR on EKS driver and
+-- executors), or the bare pod.
 with ranked as (
     select
-        *,
+        * exclude (labels),
         row_number() over (partition by cluster, pod_uid order by date desc) as day_rank,
     from staging.stg_prometheus__pods
 ),
@@ -18,7 +19,6 @@ final as (
         owner_name,
         start_time,
         completion_time,
-        labels,
         emr_job_run_id,
         emr_virtual_cluster_id,
         spark_role,

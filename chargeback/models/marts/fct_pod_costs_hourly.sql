@@ -1,5 +1,8 @@
 -- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
 -- What each pod-hour cost and who pays it: split cost per resource plus its idle share.
+-- materialized: view
+-- (the largest relation: a view over intermediate.int_pod_hours_priced, which already holds every column,
+-- rather than a second copy of its rows)
 with priced as (
     select * from intermediate.int_pod_hours_priced
 ),
@@ -7,7 +10,7 @@ with priced as (
 final as (
     select
         cluster,
-        strftime(date, '%Y-%m') as period,
+        period,
         date,
         hour,
         node,
@@ -40,7 +43,7 @@ final as (
         memory_cost,
         gpu_cost,
         idle_cost,
-        cpu_cost + memory_cost + gpu_cost + idle_cost as total_cost,
+        total_cost,
     from priced
 )
 
