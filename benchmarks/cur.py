@@ -432,12 +432,15 @@ def cur_file(out: Path, execution_id: str) -> Path:
 
 
 def deliver_cur(out: Path, lines: pa.Table, days: int) -> Path:
-    """Write a CUR 2.0 export version of the period holding ``lines`` (plus tax), point the manifest at
-    it and land it, as the CUR collector would; returns the export's data file."""
+    """Write a CUR 2.0 export version of the period holding ``lines`` (landed columns, plus tax), point the
+    manifest at it and land it, as the CUR collector would; returns the export's data file."""
     execution_id = _execution_id(days)
     data = cur_file(out, execution_id)
     data.parent.mkdir(parents=True, exist_ok=True)
     table = conform(schemas.CUR_LINE_ITEMS, pa.concat_tables([lines, _tax_line(lines)]), ORIGIN)
+    # AWS leaves bill_invoice_id blank until the month's report is final; month to date, it is not
+    after = table.schema.get_field_index("bill_billing_period_end_date") + 1
+    table = table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.repeat("", table.num_rows))
     pq.write_table(table, data, compression="snappy")
     metadata = export_dir(out) / "metadata" / f"BILLING_PERIOD={sample.BILLING_PERIOD}"
     metadata.mkdir(parents=True, exist_ok=True)

@@ -162,7 +162,7 @@ def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
             / f"{sample.EXPORT_NAME}-Manifest.json"
         ).read_text()
     )
-    previous = pq.read_table(cur_file(out, manifest["executionId"]))
+    previous = pq.read_table(cur_file(out, manifest["executionId"]), columns=schemas.CUR_LINE_ITEMS.schema.names)
     previous = previous.filter(pc.not_equal(previous.column("line_item_line_item_type"), "Tax"))
     data_file = deliver_cur(out, pa.concat_tables([previous, cur]), day + 1)
     date = datetime.fromtimestamp(MONTH_START + day * DAY, UTC).date()

@@ -26,7 +26,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script or from another directory
 from collectors import schemas  # noqa: E402
 from sample_data import generate as sample  # noqa: E402
 
-GENERATOR_VERSION = 1  # bump when the output of a given Size changes: it keys the benchmark's cache
+GENERATOR_VERSION = 1  # bump when the raw data of a given Size changes: it keys the benchmark's cache
 HOUR, DAY, GIB, MIB = sample.HOUR, sample.DAY, sample.GIB, sample.MIB
 MONTH_START = sample.MONTH_START
 MONTH_DAYS = (sample.MONTH_END - sample.MONTH_START) // DAY

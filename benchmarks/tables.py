@@ -27,12 +27,12 @@ def _outcome(state: str) -> tuple[str | None, str]:
     raise LookupError(state)
 
 
-def _spark_pods_of(layout: Layout, lo: int, hi: int) -> np.ndarray:
+def spark_pods_of(layout: Layout, lo: int, hi: int) -> np.ndarray:
     s = layout.spark
     return np.nonzero((s.start < hi) & (s.end > lo))[0]
 
 
-def _spark_identity(layout: Layout, ids: np.ndarray) -> dict[str, pa.Array]:
+def spark_identity(layout: Layout, ids: np.ndarray) -> dict[str, pa.Array]:
     """Namespace, pod name, uid, node, owner and labels of some Spark pods."""
     s = layout.spark
     job = s.job[ids]
@@ -109,10 +109,10 @@ def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
         }
     )
     s = layout.spark
-    ids = _spark_pods_of(layout, lo, hi)
+    ids = spark_pods_of(layout, lo, hi)
     local, hour, running = hour_slices(s.start[ids], s.end[ids], lo, hi)
     pod = ids[local]
-    identity = _spark_identity(layout, ids)
+    identity = spark_identity(layout, ids)
     take = pa.array(local)
     noise = 1 + 0.12 * rng.standard_normal(len(pod))
     cpu_use = s.cpu_request_cores[pod] * s.cpu_share[pod] * np.clip(noise, 0.05, 2.5)
@@ -166,8 +166,8 @@ def pods_table(layout: Layout, day: int) -> pa.Table:
             "labels": layout.pod_labels,
         }
     )
-    ids = _spark_pods_of(layout, lo, hi)
-    identity = _spark_identity(layout, ids)
+    ids = spark_pods_of(layout, lo, hi)
+    identity = spark_identity(layout, ids)
     spark = pa.table(
         {
             "namespace": identity["namespace"],
@@ -186,14 +186,14 @@ def pods_table(layout: Layout, day: int) -> pa.Table:
     return table.add_column(0, "cluster", pa.repeat(sample.CLUSTER, table.num_rows))
 
 
-def _namespace_labels(namespace: str, label: str | None) -> dict[str, str]:
+def namespace_label_set(namespace: str, label: str | None) -> dict[str, str]:
     labels = {"kubernetes.io/metadata.name": namespace}
     if label:
         labels[sample.NAMESPACE_TENANT_LABEL] = label
     return labels
 
 
-def _label_at(base: str, initial: str | None, at: int) -> str | None:
+def label_at(base: str, initial: str | None, at: int) -> str | None:
     change = sample.NAMESPACE_LABEL_CHANGES.get(base)
     return change[1] if change and at >= change[0] else initial
 
@@ -215,7 +215,7 @@ def namespace_labels_table(layout: Layout, day: int) -> pa.Table:
                         "namespace": namespace,
                         "hour": hour * 1_000_000,
                         "seconds_in_force": float(seconds),
-                        "labels": _namespace_labels(namespace, _label_at(base, initial, at)),
+                        "labels": namespace_label_set(namespace, label_at(base, initial, at)),
                     }
                 )
     return pa.Table.from_pylist(rows, schema=schemas.NAMESPACE_LABELS.schema)
@@ -300,7 +300,7 @@ def snapshot_tables(layout: Layout) -> dict[schemas.RawTable, pa.Table]:
             "namespace": ns,
             "uid": sample._uuid(f"namespace/{ns}"),
             "created_at": sample._epoch(created) * 1_000_000,
-            "labels": _namespace_labels(ns, _label_at(base, label, at)),
+            "labels": namespace_label_set(ns, label_at(base, label, at)),
             "annotations": {},
         }
         for ns, created, label, base in layout.namespaces

@@ -1,0 +1,375 @@
+"""The benchmark: generate a size (cached), build it, and measure what issue 7 holds the product to.
+
+    python -m benchmarks.run --size M [--json out.json] [--keep DIR] [--collection | --no-collection]
+
+Figures (each build and query runs in a child process of its own, so that its peak RSS is its own):
+
+- full month build: ``chargeback build`` of the size's raw Parquet (every model and check, the publish
+  included), its peak RSS, pod-hours per second, and the slowest models;
+- the floor: DuckDB reading the pod-hours once and writing one row each (best of three), and build ÷ floor;
+  for scale, one bare query splitting node costs over the pod-hours;
+- incremental day: land the day after the month (its Prometheus, job-run and Cost Explorer partitions and
+  a new CUR version of the period; S lands its last day again), then build, as the product does it today;
+- dashboard: every ``dashboards.data`` call each page makes (the sidebar's on every page), as an all-access
+  viewer, median of three; the slowest per page;
+- collection: one day of size M from a real local Prometheus (TSDB blocks cached), pod-hours per second,
+  with ``--size M`` (or ``--collection`` with any size);
+- scaling: build time against the last run of a smaller size (kept in ``benchmarks/data/results/``).
+
+Generated months are cached under ``benchmarks/data/<size key>/`` (git-ignored); each run builds a
+hard-linked copy of the month, deleted afterwards unless ``--keep DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.generate import SIZES, SampleMonth, Size, generate, land_next_day
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA = REPO_ROOT / "benchmarks" / "data"
+CONFIG = REPO_ROOT / "sample_data" / "chargeback.toml"  # the sample month's tenants serve every size
+GIB = 2**30
+COLLECTION_SIZE, COLLECTION_DAY = "M", 1  # one day of M: 2026-10-02, with the first night's jobs spilling in
+COLLECTION_STEP = 30  # seconds between scrapes, the collector's default
+SCALING_MIN_POD_HOURS = 1_000_000
+
+# figure -> (target as the issue states it, for size L; whether a value meets it)
+TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "build_seconds": ("≤ 30 s", lambda v: v <= 30),
+    "build_peak_rss_gib": ("≤ 4 GiB", lambda v: v <= 4),
+    "incremental_build_seconds": ("≤ 3 s", lambda v: v <= 3),
+    "dashboard_query_seconds": ("≤ 0.5 s", lambda v: v <= 0.5),
+    "build_over_floor": ("≤ 20", lambda v: v <= 20),
+    "scaling": ("4× data ≤ 5× time", lambda v: v <= 1.25),  # time ratio / data ratio
+}
+
+
+# --- the generated month, cached ------------------------------------------------------------------------
+
+
+def month(size: Size | SampleMonth, log: Callable[[str], None]) -> Path:
+    """The size's generated month (``raw/``, ``cur_export/``), generated once per size key."""
+    folder = DATA / size.key
+    done, ready = folder / "month.json", folder / "month"
+    if done.is_file() and ready.is_dir():
+        return ready
+    partial = folder / "month.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(ready, ignore_errors=True)
+    partial.mkdir(parents=True)
+    log(f"generating size {size.name} into {ready}")
+    result = generate(size, partial, log=log)
+    partial.rename(ready)
+    done.write_text(json.dumps(result))
+    return ready
+
+
+def working_copy(source: Path, target: Path) -> None:
+    """Hard links: landing replaces files (a new inode), so the cached month is never changed."""
+    shutil.copytree(source, target, copy_function=os.link, dirs_exist_ok=True)
+
+
+# --- child processes --------------------------------------------------------------------------------------
+
+
+def child(step: str, *args: object) -> dict:
+    """``python -m benchmarks.child step args...``; its result, wall time and peak RSS (``os.wait4``)."""
+    fd, name = tempfile.mkstemp(suffix=".json", prefix="benchmark-")
+    os.close(fd)
+    result = Path(name)
+    try:
+        with tempfile.TemporaryFile() as output:
+            began = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.child", step, *map(str, args), str(result)],
+                cwd=REPO_ROOT,
+                stdout=output,
+                stderr=output,
+            )
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - began
+            if process.returncode:
+                output.seek(0)
+                tail = output.read().decode(errors="replace")[-4000:]
+                raise RuntimeError(f"benchmark step {step} failed (exit {process.returncode}):\n{tail}")
+        outcome = json.loads(result.read_text())
+    finally:
+        result.unlink(missing_ok=True)
+    return outcome | {"wall_seconds": wall, "peak_rss_bytes": usage.ru_maxrss * 1024}
+
+
+# --- dashboard ---------------------------------------------------------------------------------------------
+
+
+def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
+    """The ``dashboards.data`` calls of each page (``dashboards/views``), with the arguments a user's first
+    view passes: the latest period, all clusters, the tenant with the biggest bill on the Tenant bill page."""
+    from chargeback.config import SENTINELS
+
+    period = call("periods")[0]
+    bill = call("bill", period, None, None)
+    tenants = [line for line in bill.lines if line.tenant not in SENTINELS]
+    tenant = max(tenants, key=lambda line: line.total).tenant if tenants else None
+    report = call("quota_report", period, None)
+    quota = next(
+        ((ns.namespace, use.resource) for ns in (report.namespaces if report else []) for use in ns.resources
+         if use.hard is not None),
+        None,
+    )  # fmt: skip
+    sidebar = [("periods", ()), ("clusters", (period,)), ("tenants", (period, None)), ("bill", (period, None, None))]
+    capacity = [("quota_report", (period, None))]
+    if quota:
+        capacity.append(("quota_use_hourly", (period, None, *quota)))
+    capacity += [("rightsizing", (period, None, None)), ("limit_violations", (None, None))]
+    return {
+        "Sidebar (every page)": sidebar,
+        "Overview": [("bill", (period, None, None)), ("daily_trend", (period, None)),
+                     ("month_over_month", (period, None)), ("checks", (period,)), ("freshness", ()), ("coverage", ())],
+        "Tenant bill": [("bill", (period, None, tenant)), ("workloads", (period, tenant, None)),
+                        ("emr_jobs", (period, None, tenant))],
+        "EMR jobs": [("emr_jobs", (period, None, None))],
+        "Nodes and idle": [("node_groups", (period, None)), ("dedicated_nodes", (period, None)),
+                           ("cross_tenant_pods", (period, None))],
+        "Capacity and quotas": capacity,
+        "Data quality": [("checks", (period,)), ("reconciliation", (period,)), ("coverage", ()),
+                         ("estimated_days", (period, None))],
+    }  # fmt: skip
+
+
+def time_dashboard(data_dir: Path, runs: int = 3) -> dict:
+    """Each page's calls timed as the page makes them (a read-only open of the warehouse per call)."""
+    from chargeback.cli_options import load_config
+    from dashboards import data
+    from dashboards.identity import Viewer
+
+    warehouse = data.Warehouse(load_config(CONFIG, data_dir))
+    viewer = Viewer("benchmark (all access)", None)
+
+    def call(name: str, *args):
+        reader = getattr(data, name)
+        if "viewer" in inspect.signature(reader).parameters:
+            return reader(warehouse, viewer, *args)
+        return reader(warehouse, *args)
+
+    pages = {}
+    for page, calls in dashboard_calls(call).items():
+        queries = {}
+        for name, args in calls:
+            seconds = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                call(name, *args)
+                seconds.append(time.perf_counter() - began)
+            queries[name] = {"seconds": statistics.median(seconds), "runs": seconds}
+        slowest = max(queries, key=lambda q: queries[q]["seconds"])
+        pages[page] = {"queries": queries, "slowest": slowest, "slowest_seconds": queries[slowest]["seconds"]}
+    return pages
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def pod_hours_of(data_dir: Path) -> int:
+    files = str(data_dir / "raw" / "prometheus" / "pod_hours" / "*" / "data*.parquet")
+    return duckdb.sql("select count(*) from read_parquet(?)", params=[files]).fetchall()[0][0]
+
+
+def previous_results() -> dict[str, dict]:
+    folder = DATA / "results"
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def scaling(result: dict, others: dict[str, dict]) -> dict | None:
+    """Build time against the last run of the largest smaller size: time ratio ÷ data ratio. Sizes under a
+    million pod-hours (S) are not compared: a build's fixed costs dominate them."""
+    smaller = [r for r in others.values() if r["size"] != result["size"]
+               and SCALING_MIN_POD_HOURS <= r["pod_hours"] < result["pod_hours"]]  # fmt: skip
+    if not smaller:
+        return None
+    base = max(smaller, key=lambda r: r["pod_hours"])
+    data_ratio = result["pod_hours"] / base["pod_hours"]
+    time_ratio = result["build"]["seconds"] / base["build"]["seconds"]
+    return {"against": base["size"], "against_when": base["when"], "data_ratio": data_ratio,
+            "time_ratio": time_ratio, "per_unit": time_ratio / data_ratio}  # fmt: skip
+
+
+def run(size: Size | SampleMonth, keep: Path | None, collection: bool, log: Callable[[str], None]) -> dict:
+    load = os.getloadavg()[0]  # other work on the machine skews every figure: reported beside them
+    cached = month(size, log)
+    work = keep or Path(tempfile.mkdtemp(prefix=f"run-{size.name}-", dir=DATA))
+    try:
+        working_copy(cached, work)
+        pod_hours = pod_hours_of(work)
+        log(f"size {size.name}: {pod_hours:,} pod-hours; building the month")
+        build = child("build", CONFIG, work)
+        build["pod_hours_per_second"] = pod_hours / build["seconds"]
+        build["models"].sort(key=lambda m: -m[1])
+        log(f"built in {build['seconds']:.1f} s; timing the dashboard's queries")
+        pages = time_dashboard(work)
+        log("measuring the floor")
+        floor = child("floor", work)
+        split = child("split", work)
+        log("landing one more day and building again")
+        began = time.perf_counter()
+        landed = land_next_day(size, work)
+        landed["seconds"] = time.perf_counter() - began
+        incremental = child("build", CONFIG, work)
+        collected = None
+        if collection:
+            log(f"collection: one day of size {COLLECTION_SIZE} from a local Prometheus")
+            from benchmarks.collection import measure
+
+            m = SIZES[COLLECTION_SIZE]
+            cache = DATA / m.key / f"prometheus-day{COLLECTION_DAY}-{COLLECTION_STEP}s"
+            collected = measure(m, COLLECTION_DAY, COLLECTION_STEP, cache, log=log)
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "size": size.name,
+        "description": size.describe(),
+        "pod_hours": pod_hours,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine() | {"load_at_start": load},
+        "build": build,
+        "floor": floor,
+        "build_over_floor": build["seconds"] / floor["seconds"],
+        "split_query": split,
+        "incremental": {"landed": landed, "build": incremental},
+        "dashboard": pages,
+        "collection": collected,
+    }
+    result["scaling"] = scaling(result, previous_results())
+    result["targets"] = judge(result)
+    return result
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "chargeback"], cwd=REPO_ROOT, capture_output=True,
+                             text=True)  # fmt: skip
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    revision = commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")  # uncommitted models
+    return {"cpus": os.cpu_count(), "memory_gib": round(memory / GIB, 1), "python": platform.python_version(),
+            "duckdb": duckdb.__version__, "commit": revision, "load_average": os.getloadavg()}  # fmt: skip
+
+
+def judge(result: dict) -> dict:
+    values = {
+        "build_seconds": result["build"]["seconds"],
+        "build_peak_rss_gib": result["build"]["peak_rss_bytes"] / GIB,
+        "incremental_build_seconds": result["incremental"]["build"]["seconds"],
+        "dashboard_query_seconds": max(p["slowest_seconds"] for p in result["dashboard"].values()),
+        "build_over_floor": result["build_over_floor"],
+    }
+    if result["scaling"]:
+        values["scaling"] = result["scaling"]["per_unit"]
+    return {k: {"value": v, "target": TARGETS[k][0], "pass": TARGETS[k][1](v)} for k, v in values.items()}
+
+
+# --- the table ------------------------------------------------------------------------------------------
+
+
+def _mark(result: dict, figure: str) -> tuple[str, str]:
+    judged = result["targets"].get(figure)
+    if judged is None:
+        return "", ""
+    return judged["target"], "pass" if judged["pass"] else "**miss**"
+
+
+def table(result: dict) -> str:
+    build, floor, inc = result["build"], result["floor"], result["incremental"]
+    rows = [
+        ("full month build", f"{build['seconds']:.1f} s", *_mark(result, "build_seconds")),
+        ("peak RSS of the build", f"{build['peak_rss_bytes'] / GIB:.2f} GiB", *_mark(result, "build_peak_rss_gib")),
+        ("pod-hours per second (build)", f"{build['pod_hours_per_second']:,.0f}", "", ""),
+        ("floor: read pod-hours, write a row each", f"{floor['seconds']:.2f} s", "", ""),
+        ("build ÷ floor", f"{result['build_over_floor']:.0f}", *_mark(result, "build_over_floor")),
+        ("bare split query (for scale)", f"{result['split_query']['seconds']:.1f} s, "
+         f"{result['split_query']['peak_rss_bytes'] / GIB:.2f} GiB", "", ""),
+        (f"land one more day ({inc['landed']['day']})", f"{inc['landed']['seconds']:.1f} s", "", ""),
+        ("incremental day: build after it", f"{inc['build']['seconds']:.1f} s",
+         *_mark(result, "incremental_build_seconds")),
+        ("peak RSS of that build", f"{inc['build']['peak_rss_bytes'] / GIB:.2f} GiB", "", ""),
+    ]  # fmt: skip
+    for page, timing in result["dashboard"].items():
+        passed = TARGETS["dashboard_query_seconds"][1](timing["slowest_seconds"])
+        rows.append((f"dashboard · {page}: slowest query", f"{timing['slowest_seconds']:.3f} s ({timing['slowest']})",
+                     TARGETS["dashboard_query_seconds"][0], "pass" if passed else "**miss**"))  # fmt: skip
+    collected = result["collection"]
+    if collected:
+        rows.append((
+            f"collection, one day of {COLLECTION_SIZE} ({collected['step_seconds']} s scrapes, "
+            f"{collected['series']:,} series)",
+            f"{collected['pod_hours_per_second']:,.0f} pod-hours/s ({collected['pod_hours']:,} in "
+            f"{collected['seconds']:.1f} s)", "", "",
+        ))  # fmt: skip
+    scaled = result["scaling"]
+    if scaled:
+        rows.append((f"scaling against {scaled['against']}", f"data ×{scaled['data_ratio']:.1f}, time "
+                     f"×{scaled['time_ratio']:.1f} (×{scaled['per_unit']:.2f} per unit)",
+                     *_mark(result, "scaling")))  # fmt: skip
+    host = result["machine"]
+    lines = [
+        f"Size {result['size']}: {result['description']}; {result['pod_hours']:,} pod-hours ({host['cpus']} cores,"
+        f" {host['memory_gib']} GiB, load {host['load_at_start']:.1f} → {host['load_average'][0]:.1f},"
+        f" DuckDB {host['duckdb']},"
+        f" commit {host['commit']}, {result['when']})",
+        "",
+        "| figure | value | target at L | |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+        "Slowest models of the full build:",
+        "",
+        "| model | seconds |",
+        "|---|---|",
+        *[f"| {name} | {seconds:.2f} |" for name, seconds in build["models"][:8]],
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="M")
+    parser.add_argument("--json", type=Path, help="also write every figure (and each query's runs) here")
+    parser.add_argument("--keep", type=Path, help="keep the built data directory here (must not exist yet)")
+    collection = parser.add_mutually_exclusive_group()
+    collection.add_argument("--collection", action="store_true", help="measure collection (one day of M) too")
+    collection.add_argument("--no-collection", action="store_true", help="skip collection even at size M")
+    args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"--keep {args.keep}: already exists; name a new directory")
+    measure_collection = args.collection or (args.size == COLLECTION_SIZE and not args.no_collection)
+
+    def log(message: str) -> None:
+        print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+    result = run(SIZES[args.size], args.keep, measure_collection, log)
+    (DATA / "results").mkdir(parents=True, exist_ok=True)
+    (DATA / "results" / f"{args.size}.json").write_text(json.dumps(result, indent=1, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
