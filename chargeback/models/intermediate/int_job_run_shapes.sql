@@ -17,7 +17,7 @@ observed as (
         count(distinct pod_uid) as pod_count,
         sum(cpu_request_core_hours) / sum(running_hours) as cpu_request_cores,
         sum(memory_request_gib_hours) / sum(running_hours) * 1073741824.0 as memory_request_bytes,
-    from intermediate.int_pod_hours
+    from intermediate.int_pod_hours_priced
     where emr_job_run_id is not null and spark_role in ('driver', 'executor') and running_hours > 0
     group by emr_job_run_id, spark_role
 ),

@@ -1,6 +1,9 @@
 -- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
 -- allocated = max(reserved, actual) per resource (DESIGN.md); GPU actual is GPU reserved. The tenant
 -- is the namespace's tenant for that hour; dedicated nodes override it later, at pricing.
+-- materialized: view
+-- (read twice, by the node-hour sums and by pricing, which writes every pod-hour once; storing it as well
+-- would write the largest relation a second time)
 with pod_hours as (
     select * from staging.stg_prometheus__pod_hours
 ),

@@ -106,8 +106,6 @@ final as (
         cast(memory_split as decimal(38, 12)) as memory_cost,
         cast(gpu_split as decimal(38, 12)) as gpu_cost,
         cast(idle_share as decimal(38, 12)) as idle_cost,
-        cast(cpu_split as decimal(38, 12)) + cast(memory_split as decimal(38, 12))
-            + cast(gpu_split as decimal(38, 12)) + cast(idle_share as decimal(38, 12)) as total_cost,
     from shared_idle
 )
 

@@ -43,7 +43,7 @@ final as (
         memory_cost,
         gpu_cost,
         idle_cost,
-        total_cost,
+        cpu_cost + memory_cost + gpu_cost + idle_cost as total_cost,
     from priced
 )
 

@@ -82,7 +82,7 @@ per_hour as (
     from workload_pod_hours
 ),
 
-final as (
+aggregated as (
     select
         cluster,
         period,
@@ -98,17 +98,12 @@ final as (
         sum(running_hours) as pod_hours,
         sum(cpu_request_core_hours) / sum(running_hours) as cpu_request_cores,
         sum(cpu_usage_core_hours) / sum(running_hours) as cpu_usage_cores_avg,
-        quantile_cont(cpu_usage_cores, 0.5) as cpu_usage_cores_p50,
-        quantile_cont(cpu_usage_cores, 0.9) as cpu_usage_cores_p90,
-        quantile_cont(cpu_usage_cores, 0.95) as cpu_usage_cores_p95,
-        quantile_cont(cpu_usage_cores, 0.99) as cpu_usage_cores_p99,
+        -- every level from one sort of the workload's hours, not one sort per level
+        quantile_cont(cpu_usage_cores, [0.5, 0.9, 0.95, 0.99]) as cpu_usage_cores_quantiles,
         max(cpu_usage_cores) as cpu_usage_cores_max,
         sum(memory_request_gib_hours) / sum(running_hours) as memory_request_gib,
         sum(memory_usage_gib_hours) / sum(running_hours) as memory_usage_gib_avg,
-        quantile_cont(memory_usage_gib, 0.5) as memory_usage_gib_p50,
-        quantile_cont(memory_usage_gib, 0.9) as memory_usage_gib_p90,
-        quantile_cont(memory_usage_gib, 0.95) as memory_usage_gib_p95,
-        quantile_cont(memory_usage_gib, 0.99) as memory_usage_gib_p99,
+        quantile_cont(memory_usage_gib, [0.5, 0.9, 0.95, 0.99]) as memory_usage_gib_quantiles,
         max(memory_usage_gib) as memory_usage_gib_max,
         sum(cpu_request_core_hours) as cpu_request_core_hours,
         sum(cpu_allocated_core_hours) as cpu_allocated_core_hours,
@@ -117,11 +112,49 @@ final as (
         sum(cpu_cost) as cpu_cost,
         sum(memory_cost) as memory_cost,
         sum(idle_cost) as idle_cost,
-        -- what the workload paid per allocated unit on the nodes it ran on (its split cost, idle excluded)
-        cast(sum(cpu_cost) as double) / nullif(sum(cpu_allocated_core_hours), 0) as cpu_price_per_core_hour,
-        cast(sum(memory_cost) as double) / nullif(sum(memory_allocated_gib_hours), 0) as memory_price_per_gib_hour,
     from per_hour
     group by cluster, period, workload_kind, namespace, workload_name, virtual_cluster_id
+),
+
+final as (
+    select
+        cluster,
+        period,
+        workload_kind,
+        namespace,
+        workload_name,
+        virtual_cluster_id,
+        virtual_cluster_name,
+        tenant,
+        pod_count,
+        job_run_count,
+        pod_hour_rows,
+        pod_hours,
+        cpu_request_cores,
+        cpu_usage_cores_avg,
+        cpu_usage_cores_quantiles[1] as cpu_usage_cores_p50,
+        cpu_usage_cores_quantiles[2] as cpu_usage_cores_p90,
+        cpu_usage_cores_quantiles[3] as cpu_usage_cores_p95,
+        cpu_usage_cores_quantiles[4] as cpu_usage_cores_p99,
+        cpu_usage_cores_max,
+        memory_request_gib,
+        memory_usage_gib_avg,
+        memory_usage_gib_quantiles[1] as memory_usage_gib_p50,
+        memory_usage_gib_quantiles[2] as memory_usage_gib_p90,
+        memory_usage_gib_quantiles[3] as memory_usage_gib_p95,
+        memory_usage_gib_quantiles[4] as memory_usage_gib_p99,
+        memory_usage_gib_max,
+        cpu_request_core_hours,
+        cpu_allocated_core_hours,
+        memory_request_gib_hours,
+        memory_allocated_gib_hours,
+        cpu_cost,
+        memory_cost,
+        idle_cost,
+        -- what the workload paid per allocated unit on the nodes it ran on (its split cost, idle excluded)
+        cast(cpu_cost as double) / nullif(cpu_allocated_core_hours, 0) as cpu_price_per_core_hour,
+        cast(memory_cost as double) / nullif(memory_allocated_gib_hours, 0) as memory_price_per_gib_hour,
+    from aggregated
 )
 
 select * from final
