@@ -211,8 +211,8 @@ def scaling(result: dict, others: dict[str, dict]) -> dict | None:
 
 
 def run(size: Size | SampleMonth, keep: Path | None, collection: bool, log: Callable[[str], None]) -> dict:
-    load = os.getloadavg()[0]  # other work on the machine skews every figure: reported beside them
-    cached = month(size, log)
+    host = machine()  # the commit measured is the one at the start; other work on the machine skews every
+    cached = month(size, log)  # figure, so the load is reported at the start and at the end
     work = keep or Path(tempfile.mkdtemp(prefix=f"run-{size.name}-", dir=DATA))
     try:
         working_copy(cached, work)
@@ -247,7 +247,7 @@ def run(size: Size | SampleMonth, keep: Path | None, collection: bool, log: Call
         "description": size.describe(),
         "pod_hours": pod_hours,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine() | {"load_at_start": load},
+        "machine": host | {"load_at_end": os.getloadavg()},
         "build": build,
         "floor": floor,
         "build_over_floor": build["seconds"] / floor["seconds"],
@@ -329,7 +329,7 @@ def table(result: dict) -> str:
     host = result["machine"]
     lines = [
         f"Size {result['size']}: {result['description']}; {result['pod_hours']:,} pod-hours ({host['cpus']} cores,"
-        f" {host['memory_gib']} GiB, load {host['load_at_start']:.1f} → {host['load_average'][0]:.1f},"
+        f" {host['memory_gib']} GiB, load {host['load_average'][0]:.1f} → {host['load_at_end'][0]:.1f},"
         f" DuckDB {host['duckdb']},"
         f" commit {host['commit']}, {result['when']})",
         "",
