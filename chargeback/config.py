@@ -207,6 +207,15 @@ class CostExplorerSettings(_Strict):
     metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost", "NetUnblendedCost"] = "AmortizedCost"
 
 
+class BuildSettings(_Strict):
+    """How a build may use the machine (DuckDB session settings)."""
+
+    # DuckDB's default is 80% of the machine's RAM, which in a pod is the node's, not the pod's limit: a
+    # fixed cap lets large joins spill to <data_dir>/.tmp instead of being OOM-killed. A DuckDB size string.
+    memory_limit: str = Field(default="3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(default=None, ge=1, le=256)  # None: every core
+
+
 class DashboardSettings(_Strict):
     """Who may see what. Identity headers are trusted only when ``identity`` says a proxy sets them."""
 
@@ -367,6 +376,7 @@ class Config(_Strict):
     capacity: CapacitySettings = CapacitySettings()
     export: ExportSettings = ExportSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    build: BuildSettings = BuildSettings()
 
     @property
     def warehouse_path(self) -> Path:

@@ -270,11 +270,15 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
         return _build(config, data_dir, progress, started)
 
 
-def _configure(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
     """Session settings of a build: UTC, no insertion order to keep (the models never rely on it; keeping
-    it costs memory and time on every large table), spill files in the data directory."""
+    it costs memory and time on every large table), ``[build]`` memory cap and threads, spill files in the
+    data directory."""
     con.execute("set TimeZone = 'UTC'")
     con.execute("set preserve_insertion_order = false")
+    con.execute("set memory_limit = ?", [config.build.memory_limit])
+    if config.build.threads:
+        con.execute("set threads = ?", [config.build.threads])
     spill = (data_dir / ".tmp").resolve()
     con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 
@@ -286,7 +290,7 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
     try:
         con = duckdb.connect(str(building))
         try:
-            _configure(con, data_dir)
+            _configure(con, config, data_dir)
             _register_raw(con, data_dir)
             _register_config(con, config)
             counts = _run_models(con, models, progress)

@@ -27,6 +27,12 @@ def test_unknown_key_is_named(tmp_path):
         config_module.load(path)
 
 
+def test_build_memory_limit_must_be_a_duckdb_size(tmp_path):
+    assert config_module.load(write(tmp_path, "[build]\nmemory_limit = '512MiB'\n")).build.memory_limit == "512MiB"
+    with pytest.raises(ConfigError, match=r"build\.memory_limit"):
+        config_module.load(write(tmp_path, "[build]\nmemory_limit = 'lots'\n"))
+
+
 def test_unknown_idle_mode_says_which_are_allowed(tmp_path):
     path = write(tmp_path, "[allocation]\nidle = 'nodes'\n")
     with pytest.raises(ConfigError, match=r"allocation\.idle: 'nodes' is not allowed.*'node', 'cluster' or 'separate'"):

@@ -3,7 +3,8 @@
 -- Idle share under the configured mode: `node` shares each resource's unused cost among the node's
 -- pods by allocation (AWS's split_line_item_unused_cost); `cluster` shares the cluster-hour pool by
 -- split cost; `separate` shares nothing. Pods on dedicated nodes always take the node-mode share, and
--- their whole cost goes to the node's tenant. Amounts are cast to DECIMAL here, once.
+-- their whole cost goes to the node's tenant. Amounts are cast to DECIMAL here, once: DECIMAL(18, 12), as no
+-- pod-hour costs $1M (half the bytes of DECIMAL(38, 12); sums widen to 38 digits).
 with settings as (
     select * from config.settings
 ),
@@ -102,10 +103,10 @@ final as (
         gpu_request_hours,
         gpu_allocated_hours,
         cpu_split + memory_split + gpu_split as split_cost_unrounded,
-        cast(cpu_split as decimal(38, 12)) as cpu_cost,
-        cast(memory_split as decimal(38, 12)) as memory_cost,
-        cast(gpu_split as decimal(38, 12)) as gpu_cost,
-        cast(idle_share as decimal(38, 12)) as idle_cost,
+        cast(cpu_split as decimal(18, 12)) as cpu_cost,
+        cast(memory_split as decimal(18, 12)) as memory_cost,
+        cast(gpu_split as decimal(18, 12)) as gpu_cost,
+        cast(idle_share as decimal(18, 12)) as idle_cost,
     from shared_idle
 )
 
