@@ -69,6 +69,9 @@ def month(size: Size | SampleMonth, log: Callable[[str], None]) -> Path:
     done, ready = folder / "month.json", folder / "month"
     if done.is_file() and ready.is_dir():
         return ready
+    for stale in DATA.glob(f"{size.name}-*"):  # the same size from an older generator or parameters
+        if stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
     partial = folder / "month.partial"
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(ready, ignore_errors=True)
@@ -348,7 +351,7 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="M")
+    parser.add_argument("--size", choices=sorted(SIZES), default="M", help="S, M or L (default M)")
     parser.add_argument("--json", type=Path, help="also write every figure (and each query's runs) here")
     parser.add_argument("--keep", type=Path, help="keep the built data directory here (must not exist yet)")
     collection = parser.add_mutually_exclusive_group()
