@@ -45,9 +45,13 @@ class Warehouse:
         """Changes whenever a build publishes: a cache key for query results."""
         return self.path.stat().st_mtime if self.path.is_file() else 0.0
 
-    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+    def require(self) -> None:
+        """Raise ``NoWarehouse`` until a build has published one."""
         if not self.path.is_file():
             raise NoWarehouse(f"no warehouse at {self.path} yet: run `chargeback build` (or `chargeback demo`)")
+
+    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        self.require()
         con = duckdb.connect(str(self.path), read_only=True)
         try:
             con.execute("set TimeZone = 'UTC'")
@@ -272,8 +276,7 @@ def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None
     from chargeback.errors import ChargebackError
 
     _all_access(viewer, "quota use")
-    if not wh.path.is_file():
-        raise NoWarehouse(f"no warehouse at {wh.path} yet: run `chargeback build` (or `chargeback demo`)")
+    wh.require()
     try:
         full = library_quota_report(wh.config, period)
     except ChargebackError:
@@ -291,8 +294,7 @@ def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | N
     from chargeback.errors import ChargebackError
 
     _all_access(viewer, "cluster capacity")
-    if not wh.path.is_file():
-        raise NoWarehouse(f"no warehouse at {wh.path} yet: run `chargeback build` (or `chargeback demo`)")
+    wh.require()
     try:
         full = capacity(wh.config, period)
     except ChargebackError:
