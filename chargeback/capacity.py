@@ -49,7 +49,7 @@ import numpy as np
 
 from chargeback.config import Config
 from chargeback.errors import ChargebackError, DataError
-from chargeback.warehouse import connect
+from chargeback.warehouse import connect, records
 
 MIN_FORECAST_DAYS = 7
 CENT = Decimal("0.01")
@@ -432,9 +432,9 @@ class TenancyWhatIf:
 
 
 def _whatifs(con, period: str) -> list[TenancyWhatIf]:
-    hours = {r["cluster"]: int(r["hours"]) for r in _records(con, CLUSTER_HOURS_SQL, [period])}
+    hours = {r["cluster"]: int(r["hours"]) for r in records(con, CLUSTER_HOURS_SQL, [period])}
     options: dict[str, list[InstanceOption]] = {}
-    for r in _records(con, INSTANCE_TYPES_SQL, [period]):
+    for r in records(con, INSTANCE_TYPES_SQL, [period]):
         if r["non_spot_node_hours"]:
             price = _decimal(r["non_spot_cost"]) / _decimal(r["non_spot_node_hours"])
         else:
@@ -442,11 +442,11 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
         options.setdefault(r["cluster"], []).append(
             InstanceOption(r["instance_type"], float(r["vcpu"]), float(r["memory_gib"]), price, float(r["gpus"] or 0))
         )
-    prices = {r["cluster"]: r for r in _records(con, SHARED_PRICES_SQL, [period])}
-    dedicated = {(r["cluster"], r["tenant"]): r for r in _records(con, DEDICATED_SQL, [period])}
-    sole_pods = {(r["cluster"], r["tenant"]): r for r in _records(con, SOLE_PODS_SQL, [period])}
-    soft = {(r["cluster"], r["tenant"]): r for r in _records(con, SOFT_COSTS_SQL, [period])}
-    peaks = {(r["cluster"], r["tenant"], r["pool"]): r for r in _records(con, PEAKS_SQL, [period])}
+    prices = {r["cluster"]: r for r in records(con, SHARED_PRICES_SQL, [period])}
+    dedicated = {(r["cluster"], r["tenant"]): r for r in records(con, DEDICATED_SQL, [period])}
+    sole_pods = {(r["cluster"], r["tenant"]): r for r in records(con, SOLE_PODS_SQL, [period])}
+    soft = {(r["cluster"], r["tenant"]): r for r in records(con, SOFT_COSTS_SQL, [period])}
+    peaks = {(r["cluster"], r["tenant"], r["pool"]): r for r in records(con, PEAKS_SQL, [period])}
 
     out = []
     for (cluster, tenant), d in sorted(dedicated.items()):
@@ -517,12 +517,6 @@ class CapacityReport:
         )
 
 
-def _records(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-    result = con.execute(sql, params or [])
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
-
-
 def capacity(config: Config, period: str | None = None) -> CapacityReport:
     """Capacity per node group, next month's forecast per cluster and the tenancy what-if for ``period``."""
     if period is not None and not PERIOD_RE.match(period):
@@ -532,10 +526,10 @@ def capacity(config: Config, period: str | None = None) -> CapacityReport:
             period = con.execute(LATEST_PERIOD_SQL).fetchall()[0][0]
             if period is None:
                 raise DataError(f"{config.warehouse_path}: no node-hours to report capacity on")
-        groups = _records(con, NODE_GROUPS_SQL, [period])
+        groups = records(con, NODE_GROUPS_SQL, [period])
         if not groups:
             raise DataError(f"no node-hours in {period}: nothing to report capacity on")
-        daily = _records(con, DAILY_SQL, [period])
+        daily = records(con, DAILY_SQL, [period])
         whatifs = _whatifs(con, period)
     node_groups = [
         NodeGroupCapacity(**{**g, "hours": int(g["hours"]), "peak_nodes": int(g["peak_nodes"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -11,10 +10,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargeback.capacity import CapacityReport, capacity
-from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
+from chargeback.cli_options import (
+    ConfigOption,
+    DataDirOption,
+    LatestPeriodOption,
+    ReportFormatOption,
+    console,
+    load_config,
+)
 
-Format = Literal["table", "json"]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
 def _money(value) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
@@ -67,10 +72,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("capacity")
     def capacity_command(
-        period: Annotated[
-            str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest month.")
-        ] = None,
-        fmt: FormatOption = "table",
+        period: LatestPeriodOption = None,
+        fmt: ReportFormatOption = "table",
         config: ConfigOption = None,
         data_dir: DataDirOption = None,
     ) -> None:

@@ -1,10 +1,10 @@
-"""What every command shares: the --config and --data-dir options, loading the config, and consoles."""
+"""What commands share: the --config, --data-dir, --period and --format options, loading the config, consoles."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -23,6 +23,12 @@ ConfigOption = Annotated[
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (raw Parquet and warehouse). Default: ./data.")
 ]
+
+LatestPeriodOption = Annotated[
+    str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest month built.")
+]
+ReportFormat = Literal["table", "json"]
+ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table or json.")]
 
 
 def load_config(path: Path | None, data_dir: Path | None = None) -> config_module.Config:

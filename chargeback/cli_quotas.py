@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chargeback.cli_options import ConfigOption, DataDirOption, load_config
+from chargeback.cli_options import ConfigOption, DataDirOption, LatestPeriodOption, load_config
 from chargeback.cli_options import console as wide_console
 from chargeback.quotas import QuotaReport, ResourceUse, quota_report
 
@@ -69,9 +69,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def quotas(
-        period: Annotated[
-            str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest built.")
-        ] = None,
+        period: LatestPeriodOption = None,
         namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
         fmt: Annotated[
             QuotaFormat,

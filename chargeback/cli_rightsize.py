@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from chargeback.cli_options import ConfigOption, DataDirOption, console, load_config
+from chargeback.cli_options import (
+    ConfigOption,
+    DataDirOption,
+    LatestPeriodOption,
+    ReportFormatOption,
+    console,
+    load_config,
+)
 from chargeback.rightsize import (
     LimitViolation,
     QuotaFit,
@@ -20,8 +26,7 @@ from chargeback.rightsize import (
     shape_checks_to_json,
 )
 
-Format = Literal["table", "json"]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
 def _number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -126,10 +131,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rightsize")
     def rightsize_command(
-        period: Annotated[
-            str | None, typer.Option("--period", "-p", help="Month, YYYY-MM. Default: the latest month.")
-        ] = None,
-        fmt: FormatOption = "table",
+        period: LatestPeriodOption = None,
+        fmt: ReportFormatOption = "table",
         config: ConfigOption = None,
         data_dir: DataDirOption = None,
     ) -> None:
@@ -149,7 +152,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("limits")
     def limits_command(
-        fmt: FormatOption = "table", config: ConfigOption = None, data_dir: DataDirOption = None
+        fmt: ReportFormatOption = "table", config: ConfigOption = None, data_dir: DataDirOption = None
     ) -> None:
         """Check Spark job shapes against their namespace's LimitRanges and ResourceQuota.
 

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from chargeback.config import Config
 from chargeback.errors import ChargebackError, DataError
-from chargeback.warehouse import connect
+from chargeback.warehouse import connect, records
 
 RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods", "requests.nvidia.com/gpu")
 ALWAYS_SHOWN = frozenset(RESOURCES[:5])  # GPUs only where a quota or a request names them
@@ -242,9 +242,7 @@ def quota_report(config: Config, period: str | None = None, namespace: str | Non
             "period": period,
             "namespace": namespace,
         }
-        result = con.execute(QUOTA_USE_SQL, params)
-        columns = [d[0] for d in result.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+        rows = records(con, QUOTA_USE_SQL, params)
         floors = {
             (cluster, ns, resource): (footprint, job)
             for cluster, ns, resource, footprint, job in con.execute(

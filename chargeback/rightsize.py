@@ -28,7 +28,7 @@ from typing import Any
 
 from chargeback.config import Config
 from chargeback.errors import ConfigError, DataError
-from chargeback.warehouse import connect
+from chargeback.warehouse import connect, records
 
 # rightsize_quantile -> the suffix of the mart's usage-quantile columns that holds it
 QUANTILE_LEVELS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.95: "p95", 0.99: "p99", 1.0: "max"}
@@ -220,12 +220,6 @@ def recommend(row: dict[str, Any], config: Config) -> list[Recommendation]:
     return out
 
 
-def _records(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-    result = con.execute(sql, params or [])
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
-
-
 def rightsize(config: Config, period: str | None = None) -> RightsizeReport:
     """Right-sizing recommendations for every workload of ``period`` (YYYY-MM; default: the latest month)."""
     _quantile_suffix(config.capacity.rightsize_quantile)  # a bad setting fails before any reading
@@ -234,7 +228,7 @@ def rightsize(config: Config, period: str | None = None) -> RightsizeReport:
             period = con.execute(LATEST_PERIOD_SQL).fetchall()[0][0]
             if period is None:
                 raise DataError(f"{config.warehouse_path}: no pod-hours of long-running workloads or Spark jobs")
-        rows = _records(con, RIGHTSIZING_SQL, [period])
+        rows = records(con, RIGHTSIZING_SQL, [period])
     if not rows:
         raise DataError(f"no workloads to right-size in {period}: no pod-hours in that month")
     recommendations = [rec for row in rows for rec in recommend(row, config)]
@@ -285,7 +279,7 @@ def _amount(value: float, unit: str) -> str:
 def limit_violations(config: Config) -> list[LimitViolation]:
     """Spark job shapes that break their namespace's current LimitRanges (Container or Pod, max or min)."""
     with connect(config) as con:
-        rows = _records(con, LIMIT_VIOLATIONS_SQL)
+        rows = records(con, LIMIT_VIOLATIONS_SQL)
     fields = LimitViolation.__dataclass_fields__
     return [LimitViolation(**{k: v for k, v in row.items() if k in fields}) for row in rows]
 
@@ -331,7 +325,7 @@ class QuotaFit:
 def job_quota_fits(config: Config, only_misfits: bool = False) -> list[QuotaFit]:
     """Recurring Spark jobs' full-scale footprints against their namespace's current ResourceQuota."""
     with connect(config) as con:
-        rows = _records(con, JOB_QUOTA_FIT_SQL)
+        rows = records(con, JOB_QUOTA_FIT_SQL)
     fields = QuotaFit.__dataclass_fields__
     fits = [QuotaFit(**{k: v for k, v in row.items() if k in fields}) for row in rows]
     return [f for f in fits if not f.fits] if only_misfits else fits

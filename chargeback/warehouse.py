@@ -318,6 +318,13 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
     return BuildResult(target, time.perf_counter() - started, counts, checks)
 
 
+def records(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+    """A query's rows as dicts keyed by column name."""
+    result = con.execute(sql, params or [])
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
+
+
 @contextmanager
 def connect(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the published warehouse, closed on exit."""
