@@ -55,3 +55,11 @@ def env(data_dir, monkeypatch, tmp_path):
     clear_streamlit_caches()
     yield monkeypatch
     clear_streamlit_caches()
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """For the dashboard's AppTests: ``downloads(at)`` is the text behind the page's one download button."""
+    from tests.dashboard_support import record_downloads
+
+    return record_downloads(monkeypatch)

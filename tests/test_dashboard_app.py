@@ -12,19 +12,17 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from chargeback.bill import Bill, BillLine
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 from dashboards import charts, runtime, state
 from dashboards.identity import Viewer
+from tests.dashboard_support import mart, metric
+from tests.dashboard_support import open_app as open_page
 
-APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 PERIOD = SAMPLE_PERIOD
 CLUSTER = "prod-analytics"
 TENANTS = ("data-eng", "ml", "payments", "risk")
@@ -70,14 +68,6 @@ def cli_ml(data_dir) -> dict:
     return json.loads(cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "json"))
 
 
-def mart(data_dir: Path, sql: str, params: list | None = None):
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def restricted(env):
     """A viewer from team-ml: sees only the ml tenant."""
@@ -85,20 +75,8 @@ def restricted(env):
 
 
 def open_app(page: str | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=30)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    if page is not None:
-        at.switch_page(PAGES[page]).run()
-        assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return values[0]
+    """The app at one of ``PAGES`` (None: the default page)."""
+    return open_page(PAGES[page] if page else None, **query)
 
 
 def plotly_charts(at: AppTest) -> list:
@@ -206,18 +184,8 @@ def test_tenant_bill_for_ml_matches_chargeback_bill(env, cli_ml):
     }
 
 
-def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, monkeypatch):
-    storages: list[MemoryMediaFileStorage] = []
-
-    class Recording(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            storages.append(self)
-
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
-    at = open_app("tenant_bill", tenant="ml")
-    (button,) = at.download_button
-    content = storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode()
+def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, downloads):
+    content = downloads(open_app("tenant_bill", tenant="ml"))
     expected = cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "csv")
     assert content.strip("\n") == expected.strip("\n")
     assert content.splitlines()[1:] == ["2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51"]

@@ -7,12 +7,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from chargeback import config as config_module
 from chargeback.capacity import capacity
@@ -21,8 +18,8 @@ from chargeback.quotas import quota_report
 from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
 from dashboards import data, runtime
 from dashboards.identity import Viewer
+from tests.dashboard_support import mart, metric, open_app
 
-APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 PAGE = "views/capacity.py"
 PERIOD = SAMPLE_PERIOD
 ANN = Viewer("ann", frozenset({"ml"}))
@@ -42,19 +39,7 @@ def config(data_dir) -> config_module.Config:
 
 
 def open_page(**query: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=30)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    values = [m.value for m in at.metric if m.label == label]
-    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return values[0]
+    return open_app(PAGE, **query)
 
 
 def table(at: AppTest, *columns: str):
@@ -64,12 +49,6 @@ def table(at: AppTest, *columns: str):
     raise AssertionError(f"no table with {columns}")
 
 
-def mart(data_dir: Path, sql: str, params: list | None = None):
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_page_renders_with_every_section(env):
@@ -151,18 +130,8 @@ def test_quota_chart_follows_the_chosen_namespace_and_resource(env):
     assert "Hard limit" in {trace.get("name") for trace in chart["data"]}
 
 
-def test_yaml_download_is_the_library_yaml(env, config, monkeypatch):
-    storages: list[MemoryMediaFileStorage] = []
-
-    class Recording(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            storages.append(self)
-
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
-    at = open_page(period=PERIOD)
-    (button,) = at.download_button
-    content = storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode()
+def test_yaml_download_is_the_library_yaml(env, config, downloads):
+    content = downloads(open_page(period=PERIOD))
     expected = quota_report(config, PERIOD).to_yaml()
     assert content == expected
     manifests = list(yaml.safe_load_all(content))

@@ -1,0 +1,61 @@
+"""What the dashboard's AppTests share: opening a page, reading its metrics, its downloads and the marts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+
+
+def open_app(page: str | None = None, **query: str) -> AppTest:
+    """The app run with ``query`` in its address, then switched to ``page`` (a path such as
+    ``views/capacity.py``), failing on any exception the script raised."""
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def mart(data_dir: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of a plain SQL query over the published warehouse: the reference a page is checked against."""
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def record_downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[AppTest], str]:
+    """A reader of the text behind an AppTest's one download button: AppTest keeps downloads in a media
+    file storage, which this records (the ``downloads`` fixture in conftest.py)."""
+    storages: list[MemoryMediaFileStorage] = []
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
+
+    def content(at: AppTest) -> str:
+        (button,) = at.download_button
+        return storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode()
+
+    return content
