@@ -13,13 +13,11 @@ always over a copy of the blocks, because Prometheus rewrites its data directory
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
-import requests
+from benchmarks.local_server import LocalServer, free_port  # noqa: F401 - free_port is re-exported
 
 MISSING_BINARIES = (
     "prometheus and promtool are not installed: run .ci/run or `apt-get install -y prometheus`"
@@ -69,60 +67,28 @@ def backfill(openmetrics: Path, data_dir: Path, timeout: float = 300) -> None:
         raise RuntimeError(f"promtool failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrometheusServer:
+class PrometheusServer(LocalServer):
     """A ``prometheus`` process serving a TSDB directory on a free loopback port."""
 
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-        self.log = data_dir.parent / f"{data_dir.name}.log"
+    name = "prometheus"
+    ready_path = "/-/ready"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, data_dir: Path):
+        super().__init__(data_dir.parent / f"{data_dir.name}.log")
+        self.data_dir = data_dir
+        self.config = data_dir.parent / f"{data_dir.name}.yml"
+
+    def command(self, port: int) -> list[str]:
+        prometheus, _ = binaries()
+        return [
+            prometheus,
+            f"--config.file={self.config}",
+            f"--storage.tsdb.path={self.data_dir}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
 
     def start(self, timeout: float = 30.0) -> PrometheusServer:
-        prometheus, _ = binaries()
-        config = self.data_dir.parent / f"{self.data_dir.name}.yml"
-        config.write_text("global:\n  scrape_interval: 30s\n")
-        for _attempt in range(3):  # another process may take the free port before prometheus binds it
-            self.port = free_port()
-            with self.log.open("w") as log:
-                self.process = subprocess.Popen(
-                    [
-                        prometheus,
-                        f"--config.file={config}",
-                        f"--storage.tsdb.path={self.data_dir}",
-                        "--storage.tsdb.retention.time=100y",
-                        f"--web.listen-address=127.0.0.1:{self.port}",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                        return self
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"prometheus did not become ready; its log:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
+        self.config.write_text("global:\n  scrape_interval: 30s\n")
+        super().start(timeout)
+        return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,13 +13,8 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.local_server import free_port
 from chargeback.demo import run_demo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_dashboard(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:

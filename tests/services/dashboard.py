@@ -16,17 +16,15 @@ import argparse
 import contextlib
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import requests
 import streamlit as st
 
+from benchmarks.local_server import LocalServer
 from chargeback.demo import SAMPLE_PERIOD, run_demo
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
@@ -41,12 +39,6 @@ all_access_groups = ["finance"]
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def clear_streamlit_caches() -> None:
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -59,22 +51,19 @@ def sample_month(where: Path) -> Path:
     return data_dir
 
 
-class DashboardServer:
+class DashboardServer(LocalServer):
     """``streamlit run dashboards/app.py`` over a data directory (and optionally a config file)."""
+
+    name = "streamlit"
+    ready_path = "/_stcore/health"
 
     def __init__(self, data_dir: Path, config: Path | None = None, workdir: Path | None = None):
         self.data_dir = Path(data_dir)
         self.config = config
         self.workdir = Path(workdir or self.data_dir.parent)  # no stray ./chargeback.toml gets read
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-        self.log = self.workdir / f"streamlit-{id(self)}.log"
+        super().__init__(self.workdir / f"streamlit-{id(self)}.log")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _command(self) -> list[str]:
+    def command(self, port: int) -> list[str]:
         return [
             sys.executable,
             "-m",
@@ -86,7 +75,7 @@ class DashboardServer:
             "--server.address",
             "127.0.0.1",
             "--server.port",
-            str(self.port),
+            str(port),
             "--browser.gatherUsageStats",
             "false",
             "--server.fileWatcherType",
@@ -98,30 +87,8 @@ class DashboardServer:
         env["CHARGEBACK_DATA_DIR"] = str(self.data_dir.resolve())
         if self.config is not None:
             env["CHARGEBACK_CONFIG"] = str(Path(self.config).resolve())
-        for _attempt in range(3):  # another process may take the free port before streamlit binds it
-            self.port = free_port()
-            with self.log.open("w") as log:
-                self.process = subprocess.Popen(
-                    self._command(), env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-                )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.process.poll() is None:
-                with contextlib.suppress(requests.ConnectionError):
-                    if requests.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
-                        return self
-                time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"streamlit did not become healthy; its log:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
+        super().start(timeout, env=env, cwd=self.workdir)
+        return self
 
 
 class IdentityProxy:
