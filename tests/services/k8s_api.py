@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.services import send_json
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s"
 
 # path -> (recorded list file, API group, plural resource name)
@@ -171,13 +173,7 @@ class FakeKubeApi:
             def do_GET(self) -> None:  # noqa: N802 (the http.server API)
                 code, body, headers = fake._answer(self.path, self.headers.get("Authorization"))
                 payload = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, code, payload, headers)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass

@@ -55,6 +55,7 @@ from benchmarks.prometheus_server import (  # noqa: F401 - re-exported for the t
     cgroup_id,
     free_port,
 )
+from tests.services import send_json
 
 STEP = 30  # the scrape interval, seconds
 START = datetime(2025, 3, 10, tzinfo=UTC)
@@ -642,13 +643,7 @@ class FaultProxy:
                 with proxy.lock:
                     form = dict(parse_qsl(body.decode()))
                     proxy.seen.append(Seen(self.path, dict(self.headers.items()), form, status))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, payload, headers)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
