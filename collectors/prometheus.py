@@ -94,7 +94,7 @@ from chargeback.config import ClusterSettings, PrometheusSettings
 from chargeback.errors import CollectError
 from chargeback.landing import conform
 from collectors.base import HOUR, Batch, Window
-from collectors.schemas import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOURS, PODS, TS, RawTable
+from collectors.schemas import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS, TS, RawTable
 
 log = logging.getLogger(__name__)
 
@@ -595,14 +595,7 @@ class PrometheusCollector:
     # -- reshaping: one value per key and hour ---------------------------------------------------
 
     def _pod_hours(self, results: dict[str, list[dict]]) -> pa.Table:
-        fields = (
-            "running_seconds",
-            "cpu_request_core_seconds",
-            "cpu_usage_core_seconds",
-            "memory_request_byte_seconds",
-            "memory_working_set_byte_seconds",
-            "gpu_request_seconds",
-        )
+        fields = POD_HOUR_MEASURES
         rows: dict[tuple[PodKey, float], dict[str, float]] = defaultdict(lambda: dict.fromkeys(fields, 0.0))
         requests_: dict[tuple[PodKey, float], dict[str, float]] = defaultdict(dict)
         nodes: dict[tuple[PodKey, float], tuple[float, str]] = {}

@@ -62,6 +62,8 @@ POD_HOURS = RawTable(
         ("gpu_request_seconds", pa.float64(), False),
     ),
 )
+# The integrals a pod-hour holds (every float column of POD_HOURS), in schema order.
+POD_HOUR_MEASURES = tuple(f.name for f in POD_HOURS.schema if pa.types.is_floating(f.type))
 
 PODS = RawTable(
     source="prometheus",

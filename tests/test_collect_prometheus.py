@@ -32,20 +32,13 @@ from collectors.prometheus import (
     promql,
     retry_after_seconds,
 )
-from collectors.schemas import NAMESPACE_LABELS, NODE_HOURS, POD_HOURS, PODS
+from collectors.schemas import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
 from tests.services import prometheus as service
 from tests.services.prometheus import START, Backfilled, FaultProxy
 
 synthetic_prometheus = service.synthetic_prometheus  # the session fixture: a real Prometheus, backfilled
 
-FIELDS = (
-    "running_seconds",
-    "cpu_request_core_seconds",
-    "cpu_usage_core_seconds",
-    "memory_request_byte_seconds",
-    "memory_working_set_byte_seconds",
-    "gpu_request_seconds",
-)
+FIELDS = POD_HOUR_MEASURES
 DAY1 = Window(START, START + timedelta(days=1))
 DAY2 = Window(START + timedelta(days=1), START + timedelta(days=2))
 FAST_RETRY = RetryPolicy(attempts=3, backoff_seconds=0.05, max_backoff_seconds=0.1)
