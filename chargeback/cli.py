@@ -209,14 +209,24 @@ def demo(
 
 
 @app.command("build")
-def build_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def build_command(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Reprice every day, not only the days whose inputs changed.")
+    ] = False,
+) -> None:
     """Run the SQL models over the data directory's raw tables and publish a new warehouse.
 
-    Fails, leaving the published warehouse untouched, when an invariant breaks (see `chargeback check`).
+    Pod-hours are repriced only for the days whose inputs changed since the published build (a new day,
+    a restated CUR day); `--full` reprices the whole month. Fails, leaving the published warehouse
+    untouched, when an invariant breaks (see `chargeback check`).
     """
     settings = load_config(config, data_dir)
-    result = _build_with_progress(lambda report: build(settings, report))
+    result = _build_with_progress(lambda report: build(settings, report, full=full))
     err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
+    for relation, refreshed in result.refreshed.items():
+        err.print(f"  {relation}: {refreshed.describe()}")
     for relation in ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily"):
         err.print(f"  {relation}: {result.row_counts.get(relation, 0):,} rows")
 

@@ -1,7 +1,8 @@
 """The warehouse: raw Parquet exposed to DuckDB, the SQL models run in order, checks, atomic publish.
 
-A build writes a new DuckDB file beside the published one, runs ``staging`` (views) then
-``intermediate`` and ``marts`` (tables), runs the checks, and only then ``os.replace``-s it over
+A build writes a new DuckDB file beside the published one (starting from a copy of it when a model is
+incremental: see chargeback.incremental), runs ``staging`` (views) then ``intermediate`` and ``marts``
+(tables), runs the checks, and only then ``os.replace``-s it over
 ``warehouse.duckdb``. Readers open the published file read-only per request, so they never see a
 half-built state and never hold a lock the builder needs. A build that breaks an invariant raises
 ``InvariantError`` and leaves the published warehouse as it was. One build runs at a time per data
@@ -27,6 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from chargeback import incremental
 from chargeback.config import Config, glob_to_regex
 from chargeback.errors import ChargebackError, DataError, InvariantError
 from chargeback.landing import PARTITION_GLOB, partitions, table_dir
@@ -67,6 +69,11 @@ class Model:
             return found.group(1)
         return "view" if self.layer == "staging" else "table"
 
+    @property
+    def incremental(self) -> bool:
+        """A ``-- incremental: day`` model is a table kept from the previous build and repriced by day."""
+        return incremental.is_incremental(self.sql)
+
 
 @dataclass
 class BuildResult:
@@ -74,6 +81,7 @@ class BuildResult:
     seconds: float
     row_counts: dict[str, int] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
+    refreshed: dict[str, incremental.Refresh] = field(default_factory=dict)  # incremental models
 
 
 def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:
@@ -190,21 +198,51 @@ def _register_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.executemany("insert into config.instance_types values (?, ?, ?, ?, ?)", rows)
 
 
-def _run_models(con: duckdb.DuckDBPyConnection, models: list[Model], progress: Progress | None) -> dict[str, int]:
+def _closure(model: Model, models: dict[str, Model]) -> dict[str, str]:
+    """The SQL of ``model`` and of every model it reads, directly or not."""
+    found, pending = {}, [model.relation]
+    while pending:
+        relation = pending.pop()
+        if relation not in found:
+            found[relation] = models[relation].sql
+            pending.extend(models[relation].depends_on)
+    return found
+
+
+def _run_models(
+    con: duckdb.DuckDBPyConnection,
+    models: list[Model],
+    progress: Progress | None,
+    data_dir: Path,
+    full: bool,
+) -> tuple[dict[str, int], dict[str, incremental.Refresh]]:
     for layer in LAYERS:
-        con.execute(f"create schema {layer}")
-    counts = {}
+        con.execute(f"create schema if not exists {layer}")
+    by_relation = {m.relation: m for m in models}
+    counts, refreshed = {}, {}
     for index, model in enumerate(models, start=1):
         if progress:
             progress(model.relation, index, len(models))
-        kind = model.materialized
         try:
-            con.execute(f"create {kind} {model.relation} as\n{model.sql}")
+            if model.incremental:
+                closure = _closure(model, by_relation)
+                missing = incremental.uncovered(
+                    model.relation, closure, {k: by_relation[k].depends_on for k in closure}
+                )
+                if missing:
+                    raise ChargebackError(
+                        f"model {model.relation} is built by day but reads {', '.join(missing)}, which its day"
+                        " fingerprint does not cover: add them to DAY_INPUTS or DAY_DERIVED in"
+                        " chargeback/incremental.py, or drop its `-- incremental: day` header"
+                    )
+                refreshed[model.relation] = incremental.refresh(con, model.relation, model.sql, closure, data_dir, full)
+            else:
+                con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
         except duckdb.Error as exc:
             raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
         if model.layer != "staging":
             counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
-    return counts
+    return counts, refreshed
 
 
 def _register_collection_status(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
@@ -254,10 +292,12 @@ def build_lock(data_dir: Path, wait: bool = False) -> AbstractContextManager[Non
     return file_lock(Path(data_dir) / BUILD_LOCK, "a build of this data directory", wait)
 
 
-def build(config: Config, progress: Progress | None = None) -> BuildResult:
+def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
     """Run every model over the data directory's raw tables and publish the warehouse atomically.
 
-    One build at a time per data directory: while another holds the build lock this raises ``LockedError``.
+    Incremental models are brought up to date from the published warehouse day by day (``full``: built
+    whole). One build at a time per data directory: while another holds the build lock this raises
+    ``LockedError``.
     """
     started = time.perf_counter()
     data_dir = Path(config.data_dir)
@@ -267,7 +307,7 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
             "run `chargeback collect`, or `chargeback demo` for the sample month"
         )
     with build_lock(data_dir):
-        return _build(config, data_dir, progress, started)
+        return _build(config, data_dir, progress, started, full)
 
 
 def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
@@ -283,17 +323,19 @@ def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -
     con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 
 
-def _build(config: Config, data_dir: Path, progress: Progress | None, started: float) -> BuildResult:
+def _build(config: Config, data_dir: Path, progress: Progress | None, started: float, full: bool) -> BuildResult:
     models = discover_models()
     target = config.warehouse_path
     building = data_dir / f".warehouse.{uuid.uuid4().hex}.building.duckdb"
     try:
+        if not full:
+            incremental.start_from(target, building, [m.relation for m in models if m.incremental])
         con = duckdb.connect(str(building))
         try:
             _configure(con, config, data_dir)
             _register_raw(con, data_dir)
             _register_config(con, config)
-            counts = _run_models(con, models, progress)
+            counts, refreshed = _run_models(con, models, progress, data_dir, full)
             checks = _failed_checks(con)
             _register_collection_status(con, data_dir)
             con.execute(
@@ -315,7 +357,7 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
         for leftover in (building, building.with_name(building.name + ".wal")):
             if leftover.exists():
                 leftover.unlink()
-    return BuildResult(target, time.perf_counter() - started, counts, checks)
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed)
 
 
 def records(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:

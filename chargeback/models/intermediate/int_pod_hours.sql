@@ -36,7 +36,9 @@ final as (
         pod_hours.gpu_request_hours as gpu_allocated_hours,
     from pod_hours
     left join intermediate.int_pods as pods
-        on pods.cluster = pod_hours.cluster and pods.pod_uid = pod_hours.pod_uid
+        on pods.cluster = pod_hours.cluster
+        and pods.pod_uid = pod_hours.pod_uid
+        and pods.first_date <= cast(pod_hours.hour as date)
     left join intermediate.int_namespace_tenants_hourly as tenants
         on tenants.cluster = pod_hours.cluster
         and tenants.namespace = pod_hours.namespace

@@ -1,11 +1,23 @@
 -- grain: one pod; key (cluster, pod_uid)
--- The pod's last daily record (of its labels, only the EMR and Spark ones), with the workload it belongs to:
+-- The pod's first daily record (of its labels, only the EMR and Spark ones), with the workload it belongs to:
 -- a Deployment (from its ReplicaSet's name), another controller, a Spark application (EMR on EKS driver and
--- executors), or the bare pod.
+-- executors), or the bare pod. The first record, not the last, so that landing a later day never changes
+-- what an earlier day's pod-hours belong to: an incremental build reprices only the days whose inputs changed
+-- (warehouse.day_fingerprints). `first_date` is the day of that record; pod-hours before it have no metadata.
 with ranked as (
     select
-        * exclude (labels),
-        row_number() over (partition by cluster, pod_uid order by date desc) as day_rank,
+        cluster,
+        date,
+        namespace,
+        pod,
+        pod_uid,
+        owner_kind,
+        owner_name,
+        emr_job_run_id,
+        emr_virtual_cluster_id,
+        spark_role,
+        spark_app_name,
+        row_number() over (partition by cluster, pod_uid order by date) as day_rank,
     from staging.stg_prometheus__pods
 ),
 
@@ -13,12 +25,11 @@ final as (
     select
         cluster,
         pod_uid,
+        date as first_date,
         namespace,
         pod,
         owner_kind,
         owner_name,
-        start_time,
-        completion_time,
         emr_job_run_id,
         emr_virtual_cluster_id,
         spark_role,

@@ -1,0 +1,258 @@
+"""Incremental builds: reprice only the days whose inputs changed.
+
+Pricing every pod-hour (``intermediate.int_pod_hours_priced``, one row per pod per hour) is the largest
+write of a build. A model whose header says ``-- incremental: day`` is kept from the previous warehouse and
+brought up to date a day at a time: a build starts from a copy of the published warehouse, deletes the
+days whose fingerprint changed (or whose data is gone) and inserts those days computed afresh; every other
+model is rebuilt as usual. ``chargeback build --full`` (or a changed model, configuration or data
+directory) builds it whole.
+
+A day's fingerprint is what that day of the model is computed from (DAY_INPUTS): the day's pod-hour
+files, the pod metadata files up to that day (a pod's first record names its workload: ``int_pods``), and
+the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and instance types) and
+namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules). Everything else the model
+reads is derived within the day from those (DAY_DERIVED). ``tests/test_incremental.py`` checks that this
+covers every relation the model reads, and that an incremental build equals a full one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from chargeback.landing import partitions
+from collectors.schemas import POD_HOURS, PODS
+
+STATE_SCHEMA = "build_state"
+STATE_TABLE = f"{STATE_SCHEMA}.day_fingerprints"
+FORMAT = "1"  # bump when the fingerprint itself changes meaning
+
+# Inputs fingerprinted per day: raw tables by their files, built relations by the content of the day's rows.
+DAY_INPUTS = {
+    "raw.prometheus__pod_hours": "files of the day",
+    "raw.prometheus__pods": "files of the day and of every day before it",
+    "intermediate.int_node_hours": "content of the day's rows",
+    "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
+}
+# Relations between those inputs and the model whose rows of a day come only from the same day of theirs
+# (config.* enters the model fingerprint instead).
+DAY_DERIVED = {
+    "staging.stg_prometheus__pod_hours",
+    "staging.stg_prometheus__pods",
+    "intermediate.int_pods",
+    "intermediate.int_pod_hours",
+    "intermediate.int_node_hours_allocated",
+    "intermediate.int_idle_pools_hourly",
+}
+_CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
+_INCREMENTAL = re.compile(r"^-- incremental: day\s*$", re.MULTILINE)
+_RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
+
+
+def is_incremental(sql: str) -> bool:
+    return bool(_INCREMENTAL.search(sql))
+
+
+def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """What ``relation`` reads, directly or through other models, that its day fingerprint does not cover:
+    neither a fingerprinted input (DAY_INPUTS) nor derived from them within the day (DAY_DERIVED)."""
+    missing, seen, pending = set(), set(), list(depends_on[relation])
+    while pending:
+        found = pending.pop()
+        if found in seen or found in DAY_INPUTS:
+            continue
+        seen.add(found)
+        if found not in DAY_DERIVED:
+            missing.add(found)
+            continue
+        pending.extend(depends_on[found])
+        pending.extend(f"raw.{name}" for name in _RAW.findall(sql_of[found]))
+    return sorted(missing)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What an incremental model's build did: days in the model, days computed, whether it was whole."""
+
+    days: int
+    rebuilt: int
+    whole: bool
+    reason: str
+
+    def describe(self) -> str:
+        if self.whole:
+            return f"built whole ({self.reason})"
+        return f"{self.rebuilt} of {self.days} days repriced, {self.days - self.rebuilt} kept"
+
+
+# --- starting from the published warehouse -----------------------------------------------------------------
+
+
+def start_from(published: Path, building: Path, incremental: Iterable[str]) -> bool:
+    """Copy the published warehouse to ``building`` and drop everything but the incremental models' tables
+    and their fingerprints; False (nothing copied) when there is nothing to reuse."""
+    keep = set(incremental)
+    if not published.is_file():
+        return False
+    try:
+        with duckdb.connect(str(published), read_only=True) as con:
+            has_state = con.execute(
+                "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                [STATE_SCHEMA, STATE_TABLE.split(".")[1]],
+            ).fetchone()[0]
+    except duckdb.Error:
+        return False  # unreadable or from another DuckDB version: build whole
+    if not has_state:
+        return False
+    shutil.copyfile(published, building)
+    with duckdb.connect(str(building)) as con:
+        views = (
+            "select schema_name, view_name from duckdb_views()"
+            " where not internal and database_name = current_database()"
+        )
+        for schema, name in con.execute(views).fetchall():
+            con.execute(f'drop view "{schema}"."{name}"')
+        for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall():
+            if f"{schema}.{name}" not in keep and schema != STATE_SCHEMA:
+                con.execute(f'drop table "{schema}"."{name}"')
+        for schema in ("raw", "config", "staging", "marts"):
+            con.execute(f"drop schema if exists {schema} cascade")
+    return True
+
+
+# --- fingerprints ------------------------------------------------------------------------------------------
+
+
+def model_fingerprint(con: duckdb.DuckDBPyConnection, sql_of: dict[str, str], data_dir: Path) -> str:
+    """What every day of the model depends on: the SQL of the model and of what it reads, the configuration
+    tables, the data directory and the DuckDB version."""
+    digest = hashlib.sha256(f"{FORMAT}\n{duckdb.__version__}\n{Path(data_dir).resolve()}\n".encode())
+    for relation in sorted(sql_of):
+        digest.update(f"{relation}\n{sql_of[relation]}\n".encode())
+    for (table,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'config' order by table_name"
+    ).fetchall():
+        rows = con.execute(f"select * from config.{table} order by all").fetchall()
+        digest.update(f"config.{table}\n{json.dumps(rows, default=str)}\n".encode())
+    return digest.hexdigest()
+
+
+def _file_marks(files: Iterable[Path], data_dir: Path) -> dict[date, list[str]]:
+    marks: dict[date, list[str]] = {}
+    for file in files:
+        day = date.fromisoformat(file.parent.name.removeprefix("day="))
+        stat = file.stat()
+        marks.setdefault(day, []).append(f"{file.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return {day: sorted(found) for day, found in marks.items()}
+
+
+def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[date, str]:
+    """One fingerprint per day with pod-hours (DAY_INPUTS)."""
+    data_dir = Path(data_dir)
+    pod_hours = _file_marks(partitions(data_dir, POD_HOURS), data_dir)
+    pods = _file_marks(partitions(data_dir, PODS), data_dir)
+    content: dict[date, list[str]] = {}
+    for relation in _CONTENT_INPUTS:
+        rows = con.execute(
+            f"select cast(hour as date), count(*), sum(hash(t)) from {relation} as t group by all"
+        ).fetchall()
+        for day, count, total in rows:
+            content.setdefault(day, []).append(f"{relation}:{count}:{total}")
+    earlier = hashlib.sha256()  # the pods files of every day so far
+    pods_days = iter(sorted(pods))
+    pending = next(pods_days, None)
+    fingerprints = {}
+    for day in sorted(pod_hours):
+        while pending is not None and pending <= day:
+            earlier.update("\n".join(pods[pending]).encode())
+            pending = next(pods_days, None)
+        digest = hashlib.sha256(earlier.digest())
+        digest.update("\n".join(pod_hours[day] + sorted(content.get(day, []))).encode())
+        fingerprints[day] = digest.hexdigest()
+    return fingerprints
+
+
+# --- bringing the model up to date ---------------------------------------------------------------------
+
+
+def _ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) ranges."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    sql: str,
+    sql_of: dict[str, str],
+    data_dir: Path,
+    full: bool,
+) -> Refresh:
+    """Create or bring up to date the incremental model ``relation`` (its ``sql`` has ``date`` and ``hour``
+    columns) and record its fingerprints."""
+    con.execute(f"create schema if not exists {STATE_SCHEMA}")
+    con.execute(
+        f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
+        " fingerprint varchar)"
+    )
+    whole_print = model_fingerprint(con, sql_of, data_dir)
+    days = day_fingerprints(con, data_dir)
+    schema, name = relation.split(".")
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
+    ).fetchone()[0]
+    recorded = dict(
+        con.execute(
+            f"select date, fingerprint from {STATE_TABLE} where model = ? and model_fingerprint = ?",
+            [relation, whole_print],
+        ).fetchall()
+    )
+    if full:
+        reason = "--full"
+    elif not exists:
+        reason = "no earlier build"
+    elif not recorded:
+        reason = "its SQL, the configuration or the data directory changed"
+    else:
+        reason = ""
+    if reason:
+        con.execute(f"drop table if exists {relation}")
+        con.execute(f"create table {relation} as\n{sql}")
+        changed = sorted(days)
+    else:
+        changed = sorted(day for day, mark in days.items() if recorded.get(day) != mark)
+        gone = sorted(day for day in recorded if day not in days)
+        for first, last in _ranges(changed + gone):
+            con.execute(f"delete from {relation} where date between ? and ?", [first, last])
+        for first, last in _ranges(changed):
+            con.execute(
+                f"insert into {relation} select * from (\n{sql}\n) where hour >= ? and hour < ?",
+                [_midnight(first), _midnight(last + timedelta(days=1))],
+            )
+    con.execute(f"delete from {STATE_TABLE} where model = ?", [relation])
+    if days:
+        con.executemany(
+            f"insert into {STATE_TABLE} values (?, ?, ?, ?)",
+            [[relation, whole_print, day, mark] for day, mark in sorted(days.items())],
+        )
+    return Refresh(len(days), len(changed), bool(reason), reason)
