@@ -479,11 +479,11 @@ def test_the_data_volume_is_one_read_write_once_claim(name):
 # --- Dockerfile -------------------------------------------------------------------------------------------
 
 
-def dockerfile() -> list[tuple[str, str]]:
+def dockerfile(path: Path = ROOT / "Dockerfile") -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
     instructions: list[tuple[str, str]] = []
     pending = ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
+    for line in path.read_text().splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -522,12 +522,10 @@ def dockerfile_uid() -> int:
     return int(uid)
 
 
-def dockerignored(path: str) -> bool:
+def dockerignored(path: str, ignore_file: Path = ROOT / ".dockerignore") -> bool:
     """Whether .dockerignore keeps ``path`` out of the build context (Docker's rules: the last matching
     pattern wins, ``!`` re-includes, a pattern matching a parent folder matches what is inside)."""
-    patterns = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and line[0] != "#"
-    ]
+    patterns = [line.strip() for line in ignore_file.read_text().splitlines() if line.strip() and line[0] != "#"]
 
     def regex(pattern: str) -> re.Pattern[str]:
         out = ""
