@@ -125,6 +125,12 @@ def test_submit_fills_every_placeholder_and_refuses_to_run_with_one_unset():
     assert "LOG_GROUP" in result.stderr
 
 
+def test_every_placeholder_is_documented_in_the_readme():
+    section = readme_section()
+    for name in set(SETTINGS) | {"CONFIG"}:
+        assert f"`{name}`" in section, f"the README does not document the placeholder {name}"
+
+
 # --- the start-job-run request ----------------------------------------------------------------------------
 
 
@@ -481,3 +487,34 @@ def test_every_copy_source_is_in_the_image_s_build_context():
     for kept_out in (".venv/bin/python", "data/warehouse.duckdb", ".git/config", "tests/test_emr_job.py"):
         assert dockerignored(kept_out, ignore_file), kept_out
     assert dockerignored("deploy/emr/entrypoint.py"), "the root .dockerignore would leave it out"
+
+
+# --- README ---------------------------------------------------------------------------------------------
+
+
+def readme_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    heading = "\n## Scale out on Spark (EMR on EKS)\n"
+    assert heading in readme
+    return readme.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_says_when_to_switch_and_walks_through_building_submitting_and_sizing():
+    section = readme_section()
+    for needed in [
+        "When to switch",
+        "<!-- figures: size-L on Spark local[2] vs DuckDB, filled by the engine work -->",
+        "docker build --platform linux/amd64 -f deploy/emr/Dockerfile",
+        "docker push",
+        "update-role-trust-policy",
+        "submit.sh trust-policy",
+        "submit.sh policy",
+        "submit.sh start",
+        "describe-job-run",
+        "Sizing the job",
+        "spark.sql.shuffle.partitions",
+        "How the build spreads over executors",
+    ]:
+        assert needed in section, f"the Spark section does not mention {needed!r}"
+    for file in (f for f in EMR.iterdir() if f.is_file()):
+        assert f"`{file.name}`" in section or file.name in section, f"deploy/emr/{file.name} is not described"
