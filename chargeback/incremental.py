@@ -51,6 +51,8 @@ DAY_DERIVED = {
     "intermediate.int_pod_hours",
     "intermediate.int_node_hours_allocated",
     "intermediate.int_idle_pools_hourly",
+    "intermediate.int_pod_hours_priced",
+    "marts.fct_pod_costs_hourly",
 }
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
 _INCREMENTAL = re.compile(r"^-- incremental: day\s*$", re.MULTILINE)
@@ -125,7 +127,7 @@ def start_from(published: Path, building: Path, incremental: Iterable[str]) -> b
         ).fetchall():
             if f"{schema}.{name}" not in keep and schema != STATE_SCHEMA:
                 con.execute(f'drop table "{schema}"."{name}"')
-        for schema in ("raw", "config", "staging", "marts"):
+        for schema in ("raw", "config", "staging"):  # views and small tables only, registered afresh
             con.execute(f"drop schema if exists {schema} cascade")
     return True
 
@@ -200,23 +202,36 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _day_filter(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """The condition selecting a range of days of ``relation``: on ``hour`` where it has one (the filter reaches
+    the pod-hour Parquet files' statistics), else on ``date``."""
+    schema, name = relation.split(".")
+    columns = {
+        c
+        for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ?", [schema, name]
+        ).fetchall()
+    }
+    return "hour >= $from_hour and hour < $to_hour" if "hour" in columns else "date >= $from_day and date < $to_day"
+
+
 def refresh(
     con: duckdb.DuckDBPyConnection,
     relation: str,
     sql: str,
     sql_of: dict[str, str],
+    days: dict[date, str],
     data_dir: Path,
     full: bool,
 ) -> Refresh:
-    """Create or bring up to date the incremental model ``relation`` (its ``sql`` has ``date`` and ``hour``
-    columns) and record its fingerprints."""
+    """Create or bring up to date the incremental model ``relation`` (its ``sql`` has a ``date`` column, and an
+    ``hour`` one if its grain is hourly) for the days of ``days`` (day_fingerprints), and record them."""
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(
         f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
         " fingerprint varchar)"
     )
     whole_print = model_fingerprint(con, sql_of, data_dir)
-    days = day_fingerprints(con, data_dir)
     schema, name = relation.split(".")
     exists = con.execute(
         "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
@@ -242,13 +257,24 @@ def refresh(
     else:
         changed = sorted(day for day, mark in days.items() if recorded.get(day) != mark)
         gone = sorted(day for day in recorded if day not in days)
+        condition = _day_filter(con, relation)
+
+        def bounds(first: date, last: date) -> dict:
+            return {
+                k: v
+                for k, v in {
+                    "from_hour": _midnight(first),
+                    "to_hour": _midnight(last + timedelta(days=1)),
+                    "from_day": first,
+                    "to_day": last + timedelta(days=1),
+                }.items()
+                if f"${k}" in condition
+            }
+
         for first, last in _ranges(changed + gone):
-            con.execute(f"delete from {relation} where date between ? and ?", [first, last])
+            con.execute(f"delete from {relation} where {condition}", bounds(first, last))
         for first, last in _ranges(changed):
-            con.execute(
-                f"insert into {relation} select * from (\n{sql}\n) where hour >= ? and hour < ?",
-                [_midnight(first), _midnight(last + timedelta(days=1))],
-            )
+            con.execute(f"insert into {relation} select * from (\n{sql}\n) where {condition}", bounds(first, last))
     con.execute(f"delete from {STATE_TABLE} where model = ?", [relation])
     if days:
         con.executemany(

@@ -220,6 +220,7 @@ def _run_models(
         con.execute(f"create schema if not exists {layer}")
     by_relation = {m.relation: m for m in models}
     counts, refreshed = {}, {}
+    days: dict = {}  # the day fingerprints, taken once, when the first incremental model needs them
     for index, model in enumerate(models, start=1):
         if progress:
             progress(model.relation, index, len(models))
@@ -235,12 +236,15 @@ def _run_models(
                         " fingerprint does not cover: add them to DAY_INPUTS or DAY_DERIVED in"
                         " chargeback/incremental.py, or drop its `-- incremental: day` header"
                     )
-                refreshed[model.relation] = incremental.refresh(con, model.relation, model.sql, closure, data_dir, full)
+                days = days or incremental.day_fingerprints(con, data_dir)
+                refreshed[model.relation] = incremental.refresh(
+                    con, model.relation, model.sql, closure, days, data_dir, full
+                )
             else:
                 con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
         except duckdb.Error as exc:
             raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
-        if model.layer != "staging":
+        if model.materialized == "table" or model.layer == "marts":  # an intermediate view is a join to run
             counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
     return counts, refreshed
 

@@ -50,12 +50,15 @@ def assert_same_marts(incremental: dict[str, list[tuple]], full: dict[str, list[
 # --- the fingerprint covers what the model reads ------------------------------------------------------------
 
 
-def test_the_day_fingerprint_covers_everything_the_priced_pod_hours_read():
+def test_the_day_fingerprint_covers_everything_a_model_built_by_day_reads():
     models = {m.relation: m for m in discover_models()}
-    assert [m.relation for m in models.values() if m.incremental] == [PRICED]
+    built_by_day = sorted(m.relation for m in models.values() if m.incremental)
+    assert built_by_day == ["intermediate.int_namespace_hours", PRICED, "marts.fct_workload_costs_daily"]
     sql_of = {k: m.sql for k, m in models.items()}
     depends_on = {k: m.depends_on for k, m in models.items()}
-    assert uncovered(PRICED, sql_of, depends_on) == []
+    assert {relation: uncovered(relation, sql_of, depends_on) for relation in built_by_day} == dict.fromkeys(
+        built_by_day, []
+    )
     # A model built by day that also read the job runs (all days of them) would not be covered:
     depends_on[PRICED] = depends_on[PRICED] | {"intermediate.int_job_runs"}
     assert uncovered(PRICED, sql_of, depends_on) == ["intermediate.int_job_runs"]
@@ -99,8 +102,10 @@ def test_the_next_day_reprices_one_day_and_equals_a_full_rebuild(tmp_path):
 
     land_next_day(TINY, data_dir)
     result = build(config)
-    refreshed = result.refreshed[PRICED]
-    assert (refreshed.whole, refreshed.days, refreshed.rebuilt) == (False, TINY.days + 1, 1)
+    assert {
+        relation: (refreshed.whole, refreshed.days, refreshed.rebuilt)
+        for relation, refreshed in result.refreshed.items()
+    } == dict.fromkeys(result.refreshed, (False, TINY.days + 1, 1)) and len(result.refreshed) == 3
     incremental = snapshot(config)
 
     assert build(config, full=True).refreshed[PRICED].reason == "--full"

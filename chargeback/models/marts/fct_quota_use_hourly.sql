@@ -7,8 +7,8 @@
 -- (several quotas in a namespace: the smallest hard per resource, which is the one that binds); namespaces
 -- without a quota have every resource with a null hard. Period aggregation (quantiles, hours near the
 -- limit, the recommendation) depends on `[capacity]` and is done by chargeback.quotas from these rows.
-with pod_hours as (
-    select * from marts.fct_pod_costs_hourly
+with namespace_hours as (
+    select * from intermediate.int_namespace_hours
 ),
 
 quota_rows as (
@@ -26,27 +26,6 @@ resources as (
             ('pods', 'count'),
             ('requests.nvidia.com/gpu', 'count')
     ) as r (resource, unit)
-),
-
-namespace_hours as (
-    select
-        cluster,
-        period,
-        namespace,
-        hour,
-        sum(cpu_request_core_hours) as cpu_request_cores,
-        sum(cpu_usage_core_hours) as cpu_usage_cores,
-        sum(memory_request_gib_hours) as memory_request_gib,
-        sum(memory_usage_gib_hours) as memory_usage_gib,
-        sum(gpu_request_hours) as gpu_request,
-        count(distinct pod_uid) as pods,
-        sum(cpu_cost) as cpu_cost,
-        sum(memory_cost) as memory_cost,
-        sum(gpu_cost) as gpu_cost,
-        sum(idle_cost) as idle_cost,
-        sum(total_cost) as total_cost,
-    from pod_hours
-    group by cluster, period, namespace, hour
 ),
 
 periods as (
