@@ -1,7 +1,8 @@
 -- grain: one namespace in one UTC hour in which it had pods; key (cluster, namespace, hour)
 -- What the namespace's pods requested, used and cost in the hour: core-hours in an hour are average cores
--- (a pod running half the hour counts half), GiB-hours average GiB; pods = pods running in the hour (one
--- pod-hour row each). Read by the quota marts; built a day at a time like the pod-hours it sums.
+-- (a pod running half the hour counts half), GiB-hours average GiB; pods = distinct pods running in the
+-- hour; pod_hour_rows, which equals it unless a pod-hour is duplicated (see the checks mart). Read by the quota mart
+-- and the checks; built a day at a time like the pod-hours it sums.
 -- incremental: day
 with pod_hours as (
     select * from intermediate.int_pod_hours_priced
@@ -19,7 +20,8 @@ final as (
         sum(memory_request_gib_hours) as memory_request_gib,
         sum(memory_usage_gib_hours) as memory_usage_gib,
         sum(gpu_request_hours) as gpu_request,
-        count(*) as pods,
+        count(distinct pod_uid) as pods,
+        count(*) as pod_hour_rows,
         sum(cpu_cost) as cpu_cost,
         sum(memory_cost) as memory_cost,
         sum(gpu_cost) as gpu_cost,

@@ -14,7 +14,7 @@ allocations as (
         sum(cpu_allocated_core_hours) as cpu_allocated_core_hours,
         sum(memory_allocated_gib_hours) as memory_allocated_gib_hours,
         sum(gpu_allocated_hours) as gpu_allocated_hours,
-    from intermediate.int_pod_hours
+    from intermediate.int_pod_hours_allocated
     group by cluster, node, hour
 ),
 

@@ -1,11 +1,11 @@
 -- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
--- allocated = max(reserved, actual) per resource (DESIGN.md); GPU actual is GPU reserved. The tenant
--- is the namespace's tenant for that hour; dedicated nodes override it later, at pricing.
+-- The pod-hour's allocation (int_pod_hours_allocated) with the workload it belongs to and the namespace's
+-- tenant for that hour; dedicated nodes override the tenant later, at pricing.
 -- materialized: view
--- (read twice, by the node-hour sums and by pricing, which writes every pod-hour once; storing it as well
--- would write the largest relation a second time)
+-- (read once, by pricing, which writes every pod-hour; storing it as well would write the largest relation
+-- a second time)
 with pod_hours as (
-    select * from staging.stg_prometheus__pod_hours
+    select * from intermediate.int_pod_hours_allocated
 ),
 
 final as (
@@ -31,9 +31,9 @@ final as (
         pod_hours.memory_request_gib_hours,
         pod_hours.memory_usage_gib_hours,
         pod_hours.gpu_request_hours,
-        greatest(pod_hours.cpu_request_core_hours, pod_hours.cpu_usage_core_hours) as cpu_allocated_core_hours,
-        greatest(pod_hours.memory_request_gib_hours, pod_hours.memory_usage_gib_hours) as memory_allocated_gib_hours,
-        pod_hours.gpu_request_hours as gpu_allocated_hours,
+        pod_hours.cpu_allocated_core_hours,
+        pod_hours.memory_allocated_gib_hours,
+        pod_hours.gpu_allocated_hours,
     from pod_hours
     left join intermediate.int_pods as pods
         on pods.cluster = pod_hours.cluster

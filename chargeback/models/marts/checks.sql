@@ -57,9 +57,9 @@ node_split as (
 unique_pods as (
     select
         'unique_pod_hours' as check_name, 'error' as severity, cluster, period, 0 as expected,
-        count(*) - count(distinct pod_uid || '|' || cast(hour as varchar)) as actual,
+        sum(pod_hour_rows) - sum(pods) as actual,
         'duplicate (cluster, pod_uid, hour) rows in fct_pod_costs_hourly' as detail,
-    from marts.fct_pod_costs_hourly
+    from intermediate.int_namespace_hours  -- per namespace-hour: pod-hour rows and distinct pods
     group by cluster, period
 ),
 
