@@ -91,7 +91,8 @@ def run_build(config: Path, data_dir: Path) -> dict:
     ended = time.perf_counter()
     ends = [t for _, t in marks[1:]] + [ended]
     models = [(name, end - start) for (name, start), end in zip(marks, ends, strict=True)]
-    return {"seconds": ended - began, "models": models, "rows": result.row_counts}
+    refreshed = {relation: r.describe() for relation, r in result.refreshed.items()}
+    return {"seconds": ended - began, "models": models, "rows": result.row_counts, "refreshed": refreshed}
 
 
 def run_query(data_dir: Path, sql: str, times: int) -> dict:
