@@ -1,0 +1,1 @@
+"""Build engines other than DuckDB. The models stay DuckDB SQL files; an engine translates them."""
