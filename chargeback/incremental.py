@@ -53,6 +53,7 @@ DAY_DERIVED = {
     "intermediate.int_node_hours_allocated",
     "intermediate.int_idle_pools_hourly",
     "intermediate.int_pod_hours_priced",
+    "intermediate.int_pod_days",
     "marts.fct_pod_costs_hourly",
 }
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))

@@ -1,0 +1,39 @@
+-- grain: one pod's hours in one UTC day under one tenant; key (cluster, date, pod_uid, tenant)
+-- A pod-day's sums, for the marts that count pods (a distinct count over pod-days, not pod-hours) or roll
+-- pod-hours up by day. The workload columns depend on the pod alone; the tenant may change within a day
+-- (a relabelled namespace). Built a day at a time, like the pod-hours it sums.
+-- incremental: day
+with pod_hours as (
+    select * from intermediate.int_pod_hours_priced
+),
+
+final as (
+    select
+        cluster,
+        period,
+        date,
+        pod_uid,
+        tenant,
+        namespace,
+        workload_kind,
+        workload_name,
+        emr_job_run_id,
+        emr_virtual_cluster_id,
+        spark_role,
+        count(*) as pod_hour_rows,
+        sum(running_hours) as running_hours,
+        sum(cpu_request_core_hours) as cpu_request_core_hours,
+        sum(cpu_usage_core_hours) as cpu_usage_core_hours,
+        sum(memory_request_gib_hours) as memory_request_gib_hours,
+        sum(memory_usage_gib_hours) as memory_usage_gib_hours,
+        sum(cpu_cost) as cpu_cost,
+        sum(memory_cost) as memory_cost,
+        sum(gpu_cost) as gpu_cost,
+        sum(idle_cost) as idle_cost,
+    from pod_hours
+    group by
+        cluster, period, date, pod_uid, tenant, namespace, workload_kind, workload_name, emr_job_run_id,
+        emr_virtual_cluster_id, spark_role
+)
+
+select * from final
