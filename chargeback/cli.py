@@ -215,15 +215,27 @@ def build_command(
     full: Annotated[
         bool, typer.Option("--full", help="Reprice every day, not only the days whose inputs changed.")
     ] = False,
+    engine: Annotated[
+        Literal["duckdb", "spark"] | None,
+        typer.Option("--engine", help="duckdb, or spark (a SparkSession; see [build.spark]). Default: [build] engine."),
+    ] = None,
 ) -> None:
     """Run the SQL models over the data directory's raw tables and publish a new warehouse.
 
     Pod-hours are repriced only for the days whose inputs changed since the published build (a new day,
     a restated CUR day); `--full` reprices the whole month. Fails, leaving the published warehouse
-    untouched, when an invariant breaks (see `chargeback check`).
+    untouched, when an invariant breaks (see `chargeback check`). `--engine spark` runs the same models on
+    Spark (always whole) and publishes the marts as Parquet.
     """
     settings = load_config(config, data_dir)
-    result = _build_with_progress(lambda report: build(settings, report, full=full))
+    if engine:
+        settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
+    if settings.build.engine == "spark":
+        from chargeback.engines import spark
+
+        result = _build_with_progress(lambda report: spark.build(settings, report))
+    else:
+        result = _build_with_progress(lambda report: build(settings, report, full=full))
     err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
     for relation, refreshed in result.refreshed.items():
         err.print(f"  {relation}: {refreshed.describe()}")

@@ -207,8 +207,24 @@ class CostExplorerSettings(_Strict):
     metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost", "NetUnblendedCost"] = "AmortizedCost"
 
 
+class SparkSettings(_Strict):
+    """``[build.spark]``: the Spark session of ``engine = "spark"`` builds, and where they read raw data."""
+
+    # Used only when no master is set already (spark-submit sets one; then this is ignored).
+    master: str = Field(default="local[*]", min_length=1)
+    # Where the raw tables are read: <data_dir>/raw (None, the default), or a copy of it in S3 with the same
+    # <source>/<table>/<part>=<value>/data*.parquet layout, e.g. "s3a://bucket/chargeback/raw".
+    raw: str | None = Field(default=None, pattern=r"^s3a://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?#]*)?$")
+    # Extra Spark settings for a session this process creates, e.g. the s3a connector's endpoint.
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
 class BuildSettings(_Strict):
-    """How a build may use the machine (DuckDB session settings)."""
+    """How a build runs: its engine, and how it may use the machine (DuckDB session settings)."""
+
+    # "duckdb" builds on this machine; "spark" runs the same models on a SparkSession ([build.spark]).
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
 
     # DuckDB's default is 80% of the machine's RAM, which in a pod is the node's, not the pod's limit: a
     # fixed cap lets large joins spill to <data_dir>/.tmp instead of being OOM-killed. A DuckDB size string.
