@@ -57,7 +57,10 @@ DAY_DERIVED = {
     "marts.fct_pod_costs_hourly",
 }
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
-_INCREMENTAL = re.compile(r"^-- incremental: day\s*$", re.MULTILINE)
+_POD_HOURS, _PODS = "raw.prometheus__pod_hours", "raw.prometheus__pods"
+# ``-- incremental: day`` (days selected on ``hour`` where the model has one, else on ``date``) or
+# ``-- incremental: day by <column>`` (a date column of the model's own, e.g. a pod's first day).
+_INCREMENTAL = re.compile(r"^-- incremental: day(?: by ([a-z_]+))?\s*$", re.MULTILINE)
 _RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
 
 
@@ -65,21 +68,34 @@ def is_incremental(sql: str) -> bool:
     return bool(_INCREMENTAL.search(sql))
 
 
-def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> list[str]:
-    """What ``relation`` reads, directly or through other models, that its day fingerprint does not cover:
-    neither a fingerprinted input (DAY_INPUTS) nor derived from them within the day (DAY_DERIVED)."""
-    missing, seen, pending = set(), set(), list(depends_on[relation])
+def _day_column(sql: str) -> str | None:
+    found = _INCREMENTAL.search(sql)
+    return found.group(1) if found else None
+
+
+def walk(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> tuple[set, set]:
+    """What ``relation`` reads, directly or through other models: the fingerprinted inputs it reaches
+    (DAY_INPUTS) and what its day fingerprint does not cover, neither one of those nor derived from them
+    within the day (DAY_DERIVED)."""
+    inputs, missing, seen, pending = set(), set(), set(), list(depends_on[relation])
     while pending:
         found = pending.pop()
-        if found in seen or found in DAY_INPUTS:
+        if found in seen:
             continue
         seen.add(found)
-        if found not in DAY_DERIVED:
+        if found in DAY_INPUTS:
+            inputs.add(found)
+        elif found not in DAY_DERIVED:
             missing.add(found)
-            continue
-        pending.extend(depends_on[found])
-        pending.extend(f"raw.{name}" for name in _RAW.findall(sql_of[found]))
-    return sorted(missing)
+        else:
+            pending.extend(depends_on[found])
+            pending.extend(f"raw.{name}" for name in _RAW.findall(sql_of[found]))
+    return inputs, missing
+
+
+def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """What ``relation`` reads that its day fingerprint does not cover (see walk)."""
+    return sorted(walk(relation, sql_of, depends_on)[1])
 
 
 @dataclass(frozen=True)
@@ -160,13 +176,14 @@ def _file_marks(files: Iterable[Path], data_dir: Path) -> dict[date, list[str]]:
     return {day: sorted(found) for day, found in marks.items()}
 
 
-def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[date, str]:
-    """One fingerprint per day with pod-hours (DAY_INPUTS)."""
-    data_dir = Path(data_dir)
-    pod_hours = _file_marks(partitions(data_dir, POD_HOURS), data_dir)
-    pods = _file_marks(partitions(data_dir, PODS), data_dir)
+def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path, inputs: Iterable[str]) -> dict[date, str]:
+    """One fingerprint per day of the given DAY_INPUTS (those a model reaches: see walk), for every day any
+    of them has."""
+    data_dir, inputs = Path(data_dir), set(inputs)
+    pod_hours = _file_marks(partitions(data_dir, POD_HOURS), data_dir) if _POD_HOURS in inputs else {}
+    pods = _file_marks(partitions(data_dir, PODS), data_dir) if _PODS in inputs else {}
     content: dict[date, list[str]] = {}
-    for relation in _CONTENT_INPUTS:
+    for relation in sorted(inputs & set(_CONTENT_INPUTS)):
         rows = con.execute(
             f"select cast(hour as date), count(*), sum(hash(t)) from {relation} as t group by all"
         ).fetchall()
@@ -176,12 +193,12 @@ def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[dat
     pods_days = iter(sorted(pods))
     pending = next(pods_days, None)
     fingerprints = {}
-    for day in sorted(pod_hours):
+    for day in sorted(pod_hours.keys() | pods.keys() | content.keys()):
         while pending is not None and pending <= day:
             earlier.update("\n".join(pods[pending]).encode())
             pending = next(pods_days, None)
         digest = hashlib.sha256(earlier.digest())
-        digest.update("\n".join(pod_hours[day] + sorted(content.get(day, []))).encode())
+        digest.update("\n".join(pod_hours.get(day, []) + sorted(content.get(day, []))).encode())
         fingerprints[day] = digest.hexdigest()
     return fingerprints
 
@@ -204,9 +221,13 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _day_filter(con: duckdb.DuckDBPyConnection, relation: str) -> str:
-    """The condition selecting a range of days of ``relation``: on ``hour`` where it has one (the filter reaches
-    the pod-hour Parquet files' statistics), else on ``date``."""
+def _day_filter(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> str:
+    """The condition selecting a range of days of ``relation``: on the header's column if it names one, else
+    on ``hour`` where the model has one (the filter reaches the pod-hour Parquet files' statistics), else on
+    ``date``."""
+    named = _day_column(sql)
+    if named:
+        return f"{named} >= $from_day and {named} < $to_day"
     schema, name = relation.split(".")
     columns = {
         c
@@ -259,7 +280,7 @@ def refresh(
     else:
         changed = sorted(day for day, mark in days.items() if recorded.get(day) != mark)
         gone = sorted(day for day in recorded if day not in days)
-        condition = _day_filter(con, relation)
+        condition = _day_filter(con, relation, sql)
 
         def bounds(first: date, last: date) -> dict:
             return {
