@@ -34,7 +34,15 @@ roles as (
 
 footprints as (
     select
-        roles.* exclude (driver_cpu_cores, driver_memory_gib, executor_cpu_cores, executor_memory_gib),
+        roles.cluster,
+        roles.namespace,
+        roles.virtual_cluster_id,
+        roles.virtual_cluster_name,
+        roles.tenant,
+        roles.job_name,
+        roles.job_run_id,
+        roles.created_at,
+        roles.executors,
         resources.resource,
         resources.unit,
         case resources.resource

@@ -11,14 +11,32 @@ with job_shapes as (
 
 shapes as (
     select
-        job_shapes.* exclude (cpu_cores, cpu_source, memory_bytes, memory_source),
+        job_shapes.cluster,
+        job_shapes.namespace,
+        job_shapes.virtual_cluster_id,
+        job_shapes.virtual_cluster_name,
+        job_shapes.tenant,
+        job_shapes.job_name,
+        job_shapes.job_run_id,
+        job_shapes.created_at,
+        job_shapes.spark_role,
+        job_shapes.pods,
         'cpu' as resource,
         cpu_cores as shape_amount,
         cpu_source as shape_source,
     from job_shapes
     union all
     select
-        job_shapes.* exclude (cpu_cores, cpu_source, memory_bytes, memory_source),
+        job_shapes.cluster,
+        job_shapes.namespace,
+        job_shapes.virtual_cluster_id,
+        job_shapes.virtual_cluster_name,
+        job_shapes.tenant,
+        job_shapes.job_name,
+        job_shapes.job_run_id,
+        job_shapes.created_at,
+        job_shapes.spark_role,
+        job_shapes.pods,
         'memory' as resource,
         memory_bytes as shape_amount,
         memory_source as shape_source,
