@@ -230,12 +230,7 @@ def build_command(
     settings = load_config(config, data_dir)
     if engine:
         settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
-    if settings.build.engine == "spark":
-        from chargeback.engines import spark
-
-        result = _build_with_progress(lambda report: spark.build(settings, report))
-    else:
-        result = _build_with_progress(lambda report: build(settings, report, full=full))
+    result = _build_with_progress(lambda report: build(settings, report, full=full))
     err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
     for relation, refreshed in result.refreshed.items():
         err.print(f"  {relation}: {refreshed.describe()}")

@@ -302,9 +302,14 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
     """Run every model over the data directory's raw tables and publish the warehouse atomically.
 
     Incremental models are brought up to date from the published warehouse day by day (``full``: built
-    whole). One build at a time per data directory: while another holds the build lock this raises
+    whole). With ``[build] engine = "spark"`` the models run on Spark instead (chargeback.engines.spark,
+    always whole). One build at a time per data directory: while another holds the build lock this raises
     ``LockedError``.
     """
+    if config.build.engine == "spark":
+        from chargeback.engines import spark  # pyspark is an optional extra: imported only when used
+
+        return spark.build(config, progress)
     started = time.perf_counter()
     data_dir = Path(config.data_dir)
     if not partitions(data_dir, NODE_HOURS) and not partitions(data_dir, CUR_LINE_ITEMS):

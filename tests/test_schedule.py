@@ -713,9 +713,27 @@ def test_a_long_cur_finality_check_counts_as_running_for_the_liveness_probe(tmp_
     monkeypatch.setattr(finality, "final_verdict", slow_verdict)
     scheduler.state.cur.clear()  # forget the verdict so the next tick asks again
     scheduler._verdict("2026-10", "20261103T0545Z-v2")
-    (healthy, body), = seen
+    ((healthy, body),) = seen
     assert healthy, body
     assert body["loop"]["running"] == "CUR finality check of 2026-10"
     assert scheduler.running is None
     healthy, body = scheduler.health(loop_only=True)
     assert not healthy and "last ran 600 s ago" in " ".join(body.get("problems", [])), body
+
+
+def test_the_scheduled_build_runs_on_the_configured_engine(tmp_path, monkeypatch):
+    """[build] engine = "spark" reaches the scheduler's build, as it does `chargeback build`: one entry point,
+    warehouse.build, hands the run to the Spark engine (replaced here by a recorder; the engine itself is
+    tested against DuckDB in test_spark_build.py)."""
+    from chargeback.engines import spark
+    from chargeback.scheduler.jobs import build
+    from chargeback.warehouse import BuildResult
+
+    calls = []
+    monkeypatch.setattr(
+        spark, "build", lambda config, progress=None: calls.append(config) or BuildResult(tmp_path / "w", 1.5)
+    )
+    config = config_module.parse({"data_dir": str(tmp_path), "build": {"engine": "spark"}})
+    job = next(j for j in config.schedule.jobs if j.run == "build")
+    assert build(RunRequest(config, job, datetime(2026, 11, 1, tzinfo=UTC))) == f"built {tmp_path / 'w'} in 1.5 s"
+    assert calls == [config]
