@@ -1,7 +1,7 @@
 """The measured steps, each run by ``benchmarks.run`` in a child process of its own, so that the peak
 memory it reports (``os.wait4``'s ``ru_maxrss``) is that step's alone.
 
-    python -m benchmarks.child build CONFIG DATA_DIR RESULT_JSON   # chargeback build, with per-model times
+    python -m benchmarks.child build CONFIG DATA_DIR RESULT_JSON [ENGINE]   # chargeback build, per-model times
     python -m benchmarks.child floor DATA_DIR RESULT_JSON          # read the pod-hours once, write a row each
     python -m benchmarks.child split DATA_DIR RESULT_JSON          # one query splitting node costs over them
 """
@@ -80,14 +80,14 @@ def _raw(data_dir: Path, source: str, table: str) -> str:
     return str(data_dir / "raw" / source / table / "*" / "data*.parquet")
 
 
-def run_build(config: Path, data_dir: Path) -> dict:
+def run_build(config: Path, data_dir: Path, engine: str = "duckdb") -> dict:
     """``chargeback build`` as the CLI runs it; a model's time runs from its start to the next one's (the
     last one's includes the checks and the publish)."""
     marks: list[tuple[str, float]] = []
     began = time.perf_counter()
-    result = build(
-        load_config(config, data_dir), lambda model, _index, _total: marks.append((model, time.perf_counter()))
-    )
+    settings = load_config(config, data_dir)
+    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
+    result = build(settings, lambda model, _index, _total: marks.append((model, time.perf_counter())))
     ended = time.perf_counter()
     ends = [t for _, t in marks[1:]] + [ended]
     models = [(name, end - start) for (name, start), end in zip(marks, ends, strict=True)]
@@ -123,8 +123,8 @@ def run_query(data_dir: Path, sql: str, times: int) -> dict:
 def main(argv: list[str]) -> int:
     step, *args = argv
     if step == "build":
-        config, data_dir, result = args
-        outcome = run_build(Path(config), Path(data_dir))
+        config, data_dir, result, *engine = args
+        outcome = run_build(Path(config), Path(data_dir), *engine)
     elif step in ("floor", "split"):
         data_dir, result = args
         outcome = (

@@ -1,6 +1,7 @@
 """The benchmark: generate a size (cached), build it, and measure what issue 7 holds the product to.
 
     python -m benchmarks.run --size M [--json out.json] [--keep DIR] [--collection | --no-collection]
+    python -m benchmarks.run --size L --engine spark   # the month's build on Spark (local mode) against DuckDB
 
 Figures (each build and query runs in a child process of its own, so that its peak RSS is its own):
 
@@ -49,6 +50,7 @@ GIB = 2**30
 COLLECTION_SIZE, COLLECTION_DAY = "M", 1  # one day of M: 2026-10-02, with the first night's jobs spilling in
 COLLECTION_STEP = 30  # seconds between scrapes, the collector's default
 SCALING_MIN_POD_HOURS = 1_000_000
+FLEET_CLUSTERS = 20  # the fleet the Spark figures are projected to (issue 8)
 
 # figure -> (target as the issue states it, for size L; whether a value meets it)
 TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
@@ -196,8 +198,61 @@ def pod_hours_of(data_dir: Path) -> int:
 
 
 def previous_results() -> dict[str, dict]:
+    """The last DuckDB run of each size."""
     folder = DATA / "results"
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    found = {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    return {name: result for name, result in found.items() if result.get("engine", "duckdb") == "duckdb"}
+
+
+def run_spark(size: Size | SampleMonth, log: Callable[[str], None]) -> dict:
+    """The month built on Spark (``[build] engine = "spark"``, local mode on this machine's cores), against
+    the last DuckDB run of the size; and what a fleet of such clusters would take in executor-hours."""
+    from chargeback.config import SparkSettings
+
+    host = machine()
+    cached = month(size, log)
+    work = Path(tempfile.mkdtemp(prefix=f"run-{size.name}-spark-", dir=DATA))
+    try:
+        working_copy(cached, work)
+        pod_hours = pod_hours_of(work)
+        log(f"size {size.name}: {pod_hours:,} pod-hours; building the month on Spark ({SparkSettings().master})")
+        build = child("build", CONFIG, work, "spark")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    build["models"].sort(key=lambda m: -m[1])
+    duckdb_run = previous_results().get(size.name)
+    cores = os.cpu_count() or 1
+    core_hours = build["seconds"] * cores / 3600
+    return {
+        "size": size.name,
+        "engine": "spark",
+        "pod_hours": pod_hours,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": host | {"load_at_end": os.getloadavg()},
+        "build": build,
+        "duckdb_build_seconds": duckdb_run["build"]["seconds"] if duckdb_run else None,
+        "core_hours": core_hours,
+        "fleet": {"clusters": FLEET_CLUSTERS, "core_hours": core_hours * FLEET_CLUSTERS},
+    }
+
+
+def spark_table(result: dict) -> str:
+    build, against = result["build"], result["duckdb_build_seconds"]
+    rows = [
+        ("full month build on Spark", f"{build['seconds']:.1f} s"),
+        ("peak RSS (the Python driver and its JVM)", f"{build['peak_rss_bytes'] / GIB:.2f} GiB"),
+        ("pod-hours per second", f"{result['pod_hours'] / build['seconds']:,.0f}"),
+        ("DuckDB, last run of the size", f"{against:.1f} s (Spark takes ×{build['seconds'] / against:.1f})"
+         if against else "no DuckDB run of this size yet"),
+        (f"core-hours of the build ({os.cpu_count()} cores)", f"{result['core_hours']:.2f}"),
+        (f"a fleet of {FLEET_CLUSTERS} such clusters, if it spread perfectly", f"{result['fleet']['core_hours']:.1f}"
+         " core-hours a month"),
+    ]  # fmt: skip
+    lines = [f"Size {result['size']} on Spark: {result['pod_hours']:,} pod-hours", ""]
+    lines += ["| figure | value |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    lines += ["", "| model | seconds |", "|---|---|"] + [f"| {m} | {s:.2f} |" for m, s in build["models"][:10]]
+    return "\n".join(lines)
 
 
 def scaling(result: dict, others: dict[str, dict]) -> dict | None:
@@ -363,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     collection = parser.add_mutually_exclusive_group()
     collection.add_argument("--collection", action="store_true", help="measure collection (one day of M) too")
     collection.add_argument("--no-collection", action="store_true", help="skip collection even at size M")
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: only the month's build, on Spark in local mode, against DuckDB's last run",
+    )
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists; name a new directory")
@@ -371,12 +432,17 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
-    result = run(SIZES[args.size], args.keep, measure_collection, log)
+    if args.engine == "spark":
+        result = run_spark(SIZES[args.size], log)
+        name, printed = f"{args.size}-spark", spark_table(result)
+    else:
+        result = run(SIZES[args.size], args.keep, measure_collection, log)
+        name, printed = args.size, table(result)
     (DATA / "results").mkdir(parents=True, exist_ok=True)
-    (DATA / "results" / f"{args.size}.json").write_text(json.dumps(result, indent=1, default=str))
+    (DATA / "results" / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str))
-    print(table(result))
+    print(printed)
     return 0
 
 
