@@ -30,6 +30,9 @@ FLOOR_SQL = """
     ) to '{out}' (format parquet)
 """
 
+# A local Spark's driver is its only executor: give it the memory a month needs (Spark's default is 1g).
+SPARK_CONF = {"spark.driver.memory": "12g"}
+
 # For scale, not a target: the bare split of each node-hour's amortized EC2 cost over its pod-hours by
 # the scad weights (cpu 9, memory 1), allocated = max(request, usage); no idle, tenants or checks.
 SPLIT_SQL = """
@@ -86,7 +89,10 @@ def run_build(config: Path, data_dir: Path, engine: str = "duckdb") -> dict:
     marks: list[tuple[str, float]] = []
     began = time.perf_counter()
     settings = load_config(config, data_dir)
-    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
+    spark = settings.build.spark.model_copy(update={"conf": SPARK_CONF | settings.build.spark.conf})
+    settings = settings.model_copy(
+        update={"build": settings.build.model_copy(update={"engine": engine, "spark": spark})}
+    )
     result = build(settings, lambda model, _index, _total: marks.append((model, time.perf_counter())))
     ended = time.perf_counter()
     ends = [t for _, t in marks[1:]] + [ended]
