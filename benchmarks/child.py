@@ -1,7 +1,7 @@
 """The measured steps, each run by ``benchmarks.run`` in a child process of its own, so that the peak
 memory it reports (``os.wait4``'s ``ru_maxrss``) is that step's alone.
 
-    python -m benchmarks.child build CONFIG DATA_DIR RESULT_JSON [ENGINE]   # chargeback build, per-model times
+    python -m benchmarks.child build CONFIG DATA_DIR [ENGINE] RESULT_JSON   # chargeback build, per-model times
     python -m benchmarks.child floor DATA_DIR RESULT_JSON          # read the pod-hours once, write a row each
     python -m benchmarks.child split DATA_DIR RESULT_JSON          # one query splitting node costs over them
 """
@@ -129,7 +129,7 @@ def run_query(data_dir: Path, sql: str, times: int) -> dict:
 def main(argv: list[str]) -> int:
     step, *args = argv
     if step == "build":
-        config, data_dir, result, *engine = args
+        config, data_dir, *engine, result = args
         outcome = run_build(Path(config), Path(data_dir), *engine)
     elif step in ("floor", "split"):
         data_dir, result = args
