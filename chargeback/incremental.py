@@ -1,18 +1,19 @@
-"""Incremental builds: reprice only the days whose inputs changed.
+"""Incremental builds: rebuild only the days whose inputs changed.
 
 Pricing every pod-hour (``intermediate.int_pod_hours_priced``, one row per pod per hour) is the largest
-write of a build. A model whose header says ``-- incremental: day`` is kept from the previous warehouse and
-brought up to date a day at a time: a build starts from a copy of the published warehouse, deletes the
-days whose fingerprint changed (or whose data is gone) and inserts those days computed afresh; every other
-model is rebuilt as usual. ``chargeback build --full`` (or a changed model, configuration or data
-directory) builds it whole.
+write of a build. A model whose header says ``-- incremental: day`` (the priced pod-hours and the pod-level
+roll-ups read from them) is kept from the previous warehouse and brought up to date a day at a time: a
+build starts from a copy of the published warehouse, deletes the days whose fingerprint changed (or whose
+data is gone) and inserts those days computed afresh; every other model is rebuilt as usual.
+``chargeback build --full`` (or a changed model, configuration, data directory or DuckDB) builds it whole.
 
-A day's fingerprint is what that day of the model is computed from (DAY_INPUTS): the day's pod-hour
-files, the pod metadata files up to that day (a pod's first record names its workload: ``int_pods``), and
-the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and instance types) and
-namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules). Everything else the model
-reads is derived within the day from those (DAY_DERIVED). ``tests/test_incremental.py`` checks that this
-covers every relation the model reads, and that an incremental build equals a full one.
+A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, those the model reaches):
+the day's pod-hour files, the pod metadata files up to that day (a pod's first record names its workload:
+``int_pods``), and the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and
+instance types) and namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules).
+Everything else such a model reads is derived from those within the day (DAY_DERIVED); a build refuses a
+model built by day that reads anything else. ``tests/test_incremental.py`` checks that an incremental
+build's marts equal a full rebuild's.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ DAY_INPUTS = {
     "intermediate.int_node_hours": "content of the day's rows",
     "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
 }
-# Relations between those inputs and the model whose rows of a day come only from the same day of theirs
-# (config.* enters the model fingerprint instead).
+# Relations between those inputs and the models built by day whose rows of a day come only from the same day
+# of their inputs (int_pods: from the pod records up to the day, as its fingerprint covers); config.* enters
+# the model fingerprint instead.
 DAY_DERIVED = {
     "staging.stg_prometheus__pod_hours",
     "staging.stg_prometheus__pods",
@@ -110,7 +112,7 @@ class Refresh:
     def describe(self) -> str:
         if self.whole:
             return f"built whole ({self.reason})"
-        return f"{self.rebuilt} of {self.days} days repriced, {self.days - self.rebuilt} kept"
+        return f"{self.rebuilt} of {self.days} days rebuilt, {self.days - self.rebuilt} kept"
 
 
 # --- starting from the published warehouse -----------------------------------------------------------------
