@@ -286,6 +286,28 @@ def _register_collection_status(con: duckdb.DuckDBPyConnection, data_dir: Path) 
     con.executemany("insert into marts.raw_coverage values (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def register_build_tables(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
+    """What a published warehouse has beside the marts, whichever engine built them: collection status, CUR
+    versions, raw coverage (``_register_collection_status``) and ``marts.build_info``."""
+    _register_collection_status(con, data_dir)
+    con.execute(
+        "create table marts.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
+        " ?::varchar as data_dir",
+        [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
+    )
+
+
+def refuse_broken_invariants(checks: list[dict], target: Path) -> None:
+    """Raise ``InvariantError`` naming every failed error-severity check: the build is not published."""
+    failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
+    if failures:
+        lines = "\n  ".join(
+            f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
+            for c in failures
+        )
+        raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")
+
+
 def _failed_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     rows = con.sql("select * from marts.checks order by severity, check_name, cluster, period")
     columns = rows.columns
@@ -348,21 +370,10 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
             _register_config(con, config)
             counts, refreshed = _run_models(con, models, progress, data_dir, full)
             checks = _failed_checks(con)
-            _register_collection_status(con, data_dir)
-            con.execute(
-                "create table marts.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
-                " ?::varchar as data_dir",
-                [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
-            )
+            register_build_tables(con, config, data_dir)
         finally:
             con.close()
-        failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
-        if failures:
-            lines = "\n  ".join(
-                f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
-                for c in failures
-            )
-            raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")
+        refuse_broken_invariants(checks, target)
         os.replace(building, target)
     finally:
         for leftover in (building, building.with_name(building.name + ".wal")):

@@ -35,7 +35,7 @@ from sqlglot.errors import SqlglotError
 
 from chargeback.config import Config, SparkSettings
 from chargeback.engines.spark_sql import to_spark, view_name
-from chargeback.errors import ChargebackError, DataError, InvariantError
+from chargeback.errors import ChargebackError, DataError
 from chargeback.landing import PARTITION_GLOB, partitions
 from chargeback.warehouse import (
     LAYERS,
@@ -43,11 +43,12 @@ from chargeback.warehouse import (
     Model,
     Progress,
     _check_partition,
-    _register_collection_status,
     _register_config,
     _register_raw,
     build_lock,
     discover_models,
+    refuse_broken_invariants,
+    register_build_tables,
 )
 from collectors.schemas import CUR_LINE_ITEMS, NODE_HOURS, RAW_TABLES, RawTable
 
@@ -155,8 +156,12 @@ def _s3_raw(config: Config, location: str, table: RawTable) -> RawFiles:
             keys += [item["Key"] for item in page.get("Contents", [])]
     except Exception as exc:  # botocore's errors, described the way the collectors describe them
         raise DataError(f"{location}: cannot list {table.key}: {describe(exc, 's3', 'ListObjectsV2')}") from None
-    matched = sorted(k for k in keys if fnmatch.fnmatchcase(k.removeprefix(table_prefix), PARTITION_GLOB)
-                     and k.removeprefix(table_prefix).count("/") == 1)
+    matched = sorted(
+        k
+        for k in keys
+        if fnmatch.fnmatchcase(k.removeprefix(table_prefix), PARTITION_GLOB)
+        and k.removeprefix(table_prefix).count("/") == 1
+    )
     query = _pyarrow_s3_query(config)
     for key in matched:
         _check_partition(table, f"s3://{bucket}/{key}{query}")  # type: ignore[arg-type]  # pyarrow takes URIs
@@ -199,9 +204,12 @@ def _register_config_views(spark: SparkSession, config: Config) -> None:
     con = duckdb.connect()
     try:
         _register_config(con, config)
-        names = [row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'config'"
-        ).fetchall()]
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'config'"
+            ).fetchall()
+        ]
         for name in names:  # a few rows each; as rows and a schema, which every pyspark takes
             table = con.sql(f"select * from config.{name}").to_arrow_table()
             frame = spark.createDataFrame(table.to_pylist(), from_arrow_schema(table.schema))
@@ -357,13 +365,7 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
         _register_config_views(spark, config)
         counts = _run(spark, models, progress)
         checks = _checks(spark)
-        failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
-        if failures:
-            lines = "\n  ".join(
-                f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
-                for c in failures
-            )
-            raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")
+        refuse_broken_invariants(checks, target)
         marts = [m for m in models if m.layer == "marts"]
         try:
             for model in marts:
@@ -376,15 +378,11 @@ def _build(config: Config, data_dir: Path, progress: Progress | None, started: f
             con.execute("set TimeZone = 'UTC'")
             con.execute("create schema marts")
             for model in marts:
-                con.execute(_mart_view(model.relation, types[model.relation], version / model.name,
-                                       counts[model.relation]))
+                con.execute(
+                    _mart_view(model.relation, types[model.relation], version / model.name, counts[model.relation])
+                )
             _register_config(con, config)
-            _register_collection_status(con, data_dir)
-            con.execute(
-                "create table marts.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
-                " ?::varchar as data_dir",
-                [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
-            )
+            register_build_tables(con, config, data_dir)
         finally:
             con.close()
         os.replace(building, target)
