@@ -22,6 +22,7 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
+from pyspark.sql import SparkSession  # the test extra installs pyspark: missing, the suite fails
 from typer.testing import CliRunner
 
 from chargeback import config as config_module
@@ -34,8 +35,6 @@ from chargeback.engines.spark_sql import NotPortableError, to_spark
 from chargeback.errors import ChargebackError, InvariantError
 from chargeback.warehouse import MODELS_DIR, build, discover_models
 from tests.test_build import TEAMS, two_teams
-
-pyspark_sql = pytest.importorskip("pyspark.sql", reason="the spark extra is installed by the test command")
 
 PERIOD = "2026-10"
 BUCKET = "chargeback-raw"
@@ -75,7 +74,7 @@ def moto_s3(tmp_path_factory):
 @pytest.fixture(scope="module")
 def spark(moto_s3):
     """The module's one SparkSession, as `chargeback build --engine spark` gets it, with the s3a connector."""
-    if pyspark_sql.SparkSession.getActiveSession() is not None:
+    if SparkSession.getActiveSession() is not None:
         pytest.fail("a SparkSession was already started in this process without the s3a connector")
     conf = {**S3A_COMPATIBILITY, "spark.jars": ",".join(s3a_jars()), "spark.hadoop.fs.s3a.endpoint": moto_s3}
     session = spark_engine.session(SparkSettings(master="local[2]", conf=conf))
