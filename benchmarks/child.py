@@ -98,7 +98,25 @@ def run_build(config: Path, data_dir: Path, engine: str = "duckdb") -> dict:
     ends = [t for _, t in marks[1:]] + [ended]
     models = [(name, end - start) for (name, start), end in zip(marks, ends, strict=True)]
     refreshed = {relation: r.describe() for relation, r in result.refreshed.items()}
-    return {"seconds": ended - began, "models": models, "rows": result.row_counts, "refreshed": refreshed}
+    outcome = {"seconds": ended - began, "models": models, "rows": result.row_counts, "refreshed": refreshed}
+    if engine == "spark":
+        outcome["jvm_peak_rss_bytes"] = _jvm_peak_rss()
+    return outcome
+
+
+def _jvm_peak_rss() -> int | None:
+    """The Spark JVM's peak RSS (VmHWM): it is pyspark's child, which this process never waits for, so
+    ``os.wait4`` in benchmarks.run does not see it."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return None
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def run_query(data_dir: Path, sql: str, times: int) -> dict:

@@ -240,7 +240,8 @@ def spark_table(result: dict) -> str:
     build, against = result["build"], result["duckdb_build_seconds"]
     rows = [
         ("full month build on Spark", f"{build['seconds']:.1f} s"),
-        ("peak RSS (the Python driver and its JVM)", f"{build['peak_rss_bytes'] / GIB:.2f} GiB"),
+        ("peak RSS: Python / Spark's JVM (driver 12g)",
+         f"{build['peak_rss_bytes'] / GIB:.2f} GiB / {(build.get('jvm_peak_rss_bytes') or 0) / GIB:.2f} GiB"),
         ("pod-hours per second", f"{result['pod_hours'] / build['seconds']:,.0f}"),
         ("DuckDB, last run of the size", f"{against:.1f} s (Spark takes ×{build['seconds'] / against:.1f})"
          if against else "no DuckDB run of this size yet"),
