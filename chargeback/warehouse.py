@@ -71,7 +71,7 @@ class Model:
 
     @property
     def incremental(self) -> bool:
-        """A ``-- incremental: day`` model is a table kept from the previous build and repriced by day."""
+        """A ``-- incremental: day`` model is a table kept from the previous build and rebuilt by day."""
         return incremental.is_incremental(self.sql)
 
 

@@ -32,6 +32,7 @@ from botocore.model import Shape
 from botocore.validate import ParamValidator
 
 import chargeback.cli
+from chargeback import config as config_module
 from chargeback.errors import ConfigError
 from tests.services.aws import ACCOUNT, moto  # noqa: F401 - moto is a fixture
 from tests.test_deploy import K8S_VERSIONS, ROOT, dockerfile, dockerignored
@@ -43,6 +44,8 @@ TEMPLATES = {
     "start-job-run.json": EMR / "start-job-run.json",
     "iam-job-execution-policy.json": EMR / "iam-job-execution-policy.json",
     "iam-job-execution-trust-policy.json": EMR / "iam-job-execution-trust-policy.json",
+    "driver-pod-template.yaml": EMR / "driver-pod-template.yaml",
+    "executor-pod-template.yaml": EMR / "executor-pod-template.yaml",
 }
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 COMPUTED = {"BASE36_JOB_ROLE"}  # submit.sh computes it from JOB_ROLE
@@ -63,6 +66,7 @@ SETTINGS = {
     "CUR_BUCKET": "acme-cur",
     "CUR_PREFIX": "exports/chargeback-cur2",
     "LOG_GROUP": "/emr-on-eks/chargeback",
+    "DATA_CLAIM": "chargeback-data",
 }
 POD_TEMPLATE_KEYS = {  # Spark on Kubernetes's keys, and the file each one names
     "spark.kubernetes.driver.podTemplateFile": "driver-pod-template.yaml",
@@ -218,6 +222,7 @@ def spark_defines(keys: set[str]) -> set[str]:
     """The keys Spark's own jars declare: each key is a whole string constant of a config class (in a class
     file's constant pool, a two-byte length and the UTF-8 bytes)."""
     import pyspark  # the test extra installs it: missing, the test fails rather than skips
+
     classes = []
     for jar in sorted((Path(pyspark.__file__).parent / "jars").glob("spark-*.jar")):
         with zipfile.ZipFile(jar) as archive:
@@ -245,6 +250,7 @@ def test_the_pod_templates_and_config_the_job_names_are_the_ones_submit_uploads(
         "#!/usr/bin/env bash\n"
         f'echo "$*" >> {log}\n'
         'for arg in "$@"; do [[ $arg == file://* ]] && cp "${arg#file://}" ' + f"{tmp_path}/request.json; done\n"
+        f'if [[ $1 == s3 ]]; then mkdir -p {tmp_path}/uploaded && cp "$3" "{tmp_path}/uploaded/$(basename "$4")"; fi\n'
         "if [[ $1 == emr-containers ]]; then echo 0000000000000000001; fi\n"
     )
     fake.chmod(0o755)
@@ -258,8 +264,10 @@ def test_the_pod_templates_and_config_the_job_names_are_the_ones_submit_uploads(
     copies = {line.split()[-1]: line.split()[-2] for line in log.read_text().splitlines() if line.startswith("s3 cp")}
     job = json.loads((tmp_path / "request.json").read_text())
     assert job == request()
-    for key, name in POD_TEMPLATE_KEYS.items():
-        assert Path(copies[spark_defaults(job)[key]]) == EMR / name
+    for key, name in POD_TEMPLATE_KEYS.items():  # uploaded filled: the data volume's claim is the user's
+        assert Path(copies[spark_defaults(job)[key]]).name == name
+        uploaded = yaml.safe_load((tmp_path / "uploaded" / name).read_text())
+        assert uploaded["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == SETTINGS["DATA_CLAIM"]
     _, files = submit_parameters(job)
     assert [copies[uri] for uri in files] == [str(config)]
     config_argument = job["jobDriver"]["sparkSubmitJobDriver"]["entryPointArguments"][1]
@@ -300,6 +308,12 @@ def test_pod_templates_are_pods_putting_the_driver_on_demand_and_executors_on_sp
     assert (pod["apiVersion"], pod["kind"]) == ("v1", "Pod")
     assert pod["spec"]["nodeSelector"] == {"eks.amazonaws.com/capacityType": capacity}
     assert [c["name"] for c in pod["spec"]["containers"]] == [container]
+    # the data directory: one ReadWriteMany claim, mounted where the deployment's config puts data_dir
+    (volume,) = pod["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "${DATA_CLAIM}"}
+    (mount,) = pod["spec"]["containers"][0]["volumeMounts"]
+    data_dir = config_module.load(ROOT / "deploy" / "base" / "chargeback.toml").data_dir
+    assert (mount["name"], mount["mountPath"]) == (volume["name"], str(data_dir))
 
 
 # --- IAM ----------------------------------------------------------------------------------------------
@@ -503,7 +517,8 @@ def test_the_readme_says_when_to_switch_and_walks_through_building_submitting_an
     section = readme_section()
     for needed in [
         "When to switch",
-        "<!-- figures: size-L on Spark local[2] vs DuckDB, filled by the engine work -->",
+        "Try it on October first",
+        "**Scale note.**",
         "docker build --platform linux/amd64 -f deploy/emr/Dockerfile",
         "docker push",
         "update-role-trust-policy",

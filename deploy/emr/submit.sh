@@ -4,7 +4,7 @@
 #   deploy/emr/submit.sh request        print the filled start-job-run request (no AWS call)
 #   deploy/emr/submit.sh policy         print the filled job execution role's permissions policy
 #   deploy/emr/submit.sh trust-policy   print the filled trust policy (what update-role-trust-policy writes)
-#   deploy/emr/submit.sh upload         copy the pod templates and $CONFIG to s3://$JOB_BUCKET/$JOB_PREFIX/
+#   deploy/emr/submit.sh upload         copy the filled pod templates and $CONFIG to s3://$JOB_BUCKET/$JOB_PREFIX/
 #   deploy/emr/submit.sh start          upload, then aws emr-containers start-job-run (prints the job run's id)
 #
 # Every ${NAME} a template uses must be set (README, "Scale out on Spark (EMR on EKS)", lists them);
@@ -44,11 +44,16 @@ fill() {
 
 upload() {
     : "${CONFIG:?set CONFIG to the chargeback.toml the job builds with}"
-    fill "$HERE/start-job-run.json" >/dev/null  # every placeholder set before anything is copied
-    local file
-    for file in "$HERE/driver-pod-template.yaml" "$HERE/executor-pod-template.yaml"; do
-        aws s3 cp "$file" "s3://$JOB_BUCKET/$JOB_PREFIX/$(basename "$file")"
+    local file filled_dir
+    for file in "$HERE/start-job-run.json" "$HERE"/*-pod-template.yaml; do
+        fill "$file" >/dev/null  # every placeholder set before anything is copied
     done
+    filled_dir=$(mktemp -d)
+    for file in "$HERE/driver-pod-template.yaml" "$HERE/executor-pod-template.yaml"; do
+        fill "$file" >"$filled_dir/$(basename "$file")"
+        aws s3 cp "$filled_dir/$(basename "$file")" "s3://$JOB_BUCKET/$JOB_PREFIX/$(basename "$file")"
+    done
+    rm -rf "$filled_dir"
     aws s3 cp "$CONFIG" "s3://$JOB_BUCKET/$JOB_PREFIX/chargeback.toml"
 }
 
