@@ -275,7 +275,11 @@ def test_prometheus_stopped_mid_collection_fails_naming_source_and_window(synthe
     assert error.source == "prometheus" and error.window == DAY1
     message = str(error)
     assert message.startswith(f"prometheus {DAY1}: query ")
-    assert "ConnectionError" in message and "gave up after 3 attempts" in message
+    # The next chunk's queries are already submitted (one chunk of look-ahead): one that reaches the server
+    # while it shuts down gets Prometheus's own error ("block is closing", seen under load) rather than a
+    # refused connection. Either way the collection stops with the cause named.
+    refused = "ConnectionError" in message and "gave up after 3 attempts" in message
+    assert refused or "block is closing" in message, message
 
 
 def test_throttling_and_5xx_are_retried_honouring_retry_after(synthetic_prometheus, two_days):
