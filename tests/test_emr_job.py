@@ -62,9 +62,6 @@ SETTINGS = {
     "JOB_PREFIX": "chargeback/emr",
     "DATA_BUCKET": "acme-finance",
     "RAW_PREFIX": "chargeback/data/raw",
-    "WAREHOUSE_PREFIX": "chargeback/data/warehouse",
-    "CUR_BUCKET": "acme-cur",
-    "CUR_PREFIX": "exports/chargeback-cur2",
     "LOG_GROUP": "/emr-on-eks/chargeback",
     "DATA_CLAIM": "chargeback-data",
 }
@@ -342,7 +339,7 @@ def s3_object(uri: str) -> str:
     return "arn:aws:s3:::" + uri.removeprefix("s3://")
 
 
-def test_the_job_role_reads_the_inputs_writes_only_the_warehouse_and_logs():
+def test_the_job_role_reads_the_raw_data_and_writes_only_its_logs():
     policy = filled("policy")
     for statement in statements(policy):
         assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
@@ -350,19 +347,17 @@ def test_the_job_role_reads_the_inputs_writes_only_the_warehouse_and_logs():
             assert "*" not in action, f"{statement['Sid']}: no wildcard actions"
             assert action.split(":")[0] in {"s3", "logs"}, f"{statement['Sid']}: {action}"
         assert "*" not in listed(statement["Resource"]), f"{statement['Sid']}: no unscoped resources"
-    data, cur, job_bucket = (SETTINGS[k] for k in ("DATA_BUCKET", "CUR_BUCKET", "JOB_BUCKET"))
+    data, job_bucket = SETTINGS["DATA_BUCKET"], SETTINGS["JOB_BUCKET"]
     raw = f"arn:aws:s3:::{data}/{SETTINGS['RAW_PREFIX']}/prometheus/pod_hours/day=2026-10-01/data.parquet"
-    bill = f"arn:aws:s3:::{cur}/{SETTINGS['CUR_PREFIX']}/data/BILLING_PERIOD=2026-10/part-0.parquet"
-    mart = f"arn:aws:s3:::{data}/{SETTINGS['WAREHOUSE_PREFIX']}/fct_pod_costs_hourly/day=2026-10-01/x.parquet"
-    for source in (raw, bill):
+    cur = f"arn:aws:s3:::{data}/{SETTINGS['RAW_PREFIX']}/cur/line_items/billing_period=2026-10/data.parquet"
+    for source in (raw, cur):
         assert granted(policy, "s3:GetObject", source)
-        for write in ("s3:PutObject", "s3:DeleteObject"):
-            assert not granted(policy, write, source), f"{write} on {source}"
-    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
-        assert granted(policy, action, mart), action
-    for bucket in (data, cur):
-        assert granted(policy, "s3:ListBucket", f"arn:aws:s3:::{bucket}")
-    assert not granted(policy, "s3:PutObject", f"arn:aws:s3:::{job_bucket}/{SETTINGS['JOB_PREFIX']}/x.yaml")
+    assert granted(policy, "s3:ListBucket", f"arn:aws:s3:::{data}")
+    # the marts and the warehouse go to the shared volume: no S3 write beyond the job's logs
+    writes = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+    for resource in (raw, f"arn:aws:s3:::{data}/anything", f"arn:aws:s3:::{job_bucket}/{SETTINGS['JOB_PREFIX']}/x"):
+        assert not any(granted(policy, write, resource) for write in writes), resource
+    assert not granted(policy, "s3:GetObject", "arn:aws:s3:::acme-cur/exports/cur2/data.parquet")
 
     # ... and reaches exactly what the filled request names: its job files, its S3 logs and log group.
     job = request()
