@@ -10,6 +10,7 @@ import contextlib
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LocalServer:
+class LocalServer(ABC):
     """Subclasses say what to run on a port (``command``), where it says it is ready (``ready_path``) and
     where its output goes (``log``)."""
 
@@ -38,8 +39,9 @@ class LocalServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @abstractmethod
     def command(self, port: int) -> list[str]:
-        raise NotImplementedError
+        """The server's command line, listening on ``port``."""
 
     def start(
         self, timeout: float = 30.0, env: Mapping[str, str] | None = None, cwd: Path | None = None
