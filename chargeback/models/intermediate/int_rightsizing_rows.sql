@@ -70,69 +70,39 @@ rows_of_pods as (
     from pod_days
 ),
 
-long_running as (
-    select
-        is_hour,
-        cluster,
-        period,
-        workload_kind,
-        namespace,
-        workload_name,
-        cast(null as varchar) as virtual_cluster_id,
-        cast(null as varchar) as virtual_cluster_name,
-        cast(null as varchar) as emr_job_run_id,
-        pod_uid,
-        tenant,
-        running_hours,
-        cpu_request_core_hours,
-        cpu_usage_core_hours,
-        cpu_allocated_core_hours,
-        memory_request_gib_hours,
-        memory_usage_gib_hours,
-        memory_allocated_gib_hours,
-        cpu_cost,
-        memory_cost,
-        idle_cost,
-    from rows_of_pods
-    where workload_kind in ('Deployment', 'StatefulSet', 'DaemonSet')
-),
-
-spark_executors as (
-    select
-        pods.is_hour,
-        pods.cluster,
-        pods.period,
-        'SparkJob' as workload_kind,
-        coalesce(job_runs.namespace, pods.namespace) as namespace,
-        coalesce(job_runs.job_name, pods.workload_name) as workload_name,
-        coalesce(job_runs.virtual_cluster_id, pods.emr_virtual_cluster_id) as virtual_cluster_id,
-        job_runs.virtual_cluster_name,
-        pods.emr_job_run_id,
-        pods.pod_uid,
-        pods.tenant,
-        pods.running_hours,
-        pods.cpu_request_core_hours,
-        pods.cpu_usage_core_hours,
-        pods.cpu_allocated_core_hours,
-        pods.memory_request_gib_hours,
-        pods.memory_usage_gib_hours,
-        pods.memory_allocated_gib_hours,
-        pods.cpu_cost,
-        pods.memory_cost,
-        pods.idle_cost,
-    from rows_of_pods as pods
-    left join job_runs on job_runs.job_run_id = pods.emr_job_run_id
-    where pods.spark_role = 'executor'
-),
-
-workload_pod_hours as (
-    select * from long_running
-    union all
-    select * from spark_executors
-),
-
 final as (
-    select * from workload_pod_hours
+    select
+        rows_of_pods.is_hour,
+        rows_of_pods.cluster,
+        rows_of_pods.period,
+        case when rows_of_pods.spark_role = 'executor' then 'SparkJob' else rows_of_pods.workload_kind end
+            as workload_kind,
+        coalesce(job_runs.namespace, rows_of_pods.namespace) as namespace,
+        coalesce(job_runs.job_name, rows_of_pods.workload_name) as workload_name,
+        case when rows_of_pods.spark_role = 'executor'
+            then coalesce(job_runs.virtual_cluster_id, rows_of_pods.emr_virtual_cluster_id) end
+            as virtual_cluster_id,
+        job_runs.virtual_cluster_name,
+        case when rows_of_pods.spark_role = 'executor' then rows_of_pods.emr_job_run_id end as emr_job_run_id,
+        rows_of_pods.pod_uid,
+        rows_of_pods.tenant,
+        rows_of_pods.running_hours,
+        rows_of_pods.cpu_request_core_hours,
+        rows_of_pods.cpu_usage_core_hours,
+        rows_of_pods.cpu_allocated_core_hours,
+        rows_of_pods.memory_request_gib_hours,
+        rows_of_pods.memory_usage_gib_hours,
+        rows_of_pods.memory_allocated_gib_hours,
+        rows_of_pods.cpu_cost,
+        rows_of_pods.memory_cost,
+        rows_of_pods.idle_cost,
+    from rows_of_pods
+    -- a recurring Spark job is its executors, named by the job run's job name and virtual cluster
+    left join job_runs
+        on job_runs.job_run_id = rows_of_pods.emr_job_run_id
+        and rows_of_pods.spark_role = 'executor'
+    where rows_of_pods.workload_kind in ('Deployment', 'StatefulSet', 'DaemonSet')
+        or rows_of_pods.spark_role = 'executor'
 )
 
 select * from final
