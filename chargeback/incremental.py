@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from chargeback.errors import ChargebackError
 from chargeback.landing import partitions
 from collectors.schemas import POD_HOURS, PODS
 
@@ -240,17 +241,39 @@ def _day_filter(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> str:
     return "hour >= $from_hour and hour < $to_hour" if "hour" in columns else "date >= $from_day and date < $to_day"
 
 
+class DayFingerprints:
+    """The day fingerprints of one build, taken once for each set of inputs that models reach."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, data_dir: Path):
+        self.con, self.data_dir = con, Path(data_dir)
+        self._taken: dict[frozenset[str], dict[date, str]] = {}
+
+    def of(self, inputs: Iterable[str]) -> dict[date, str]:
+        key = frozenset(inputs)
+        if key not in self._taken:
+            self._taken[key] = day_fingerprints(self.con, self.data_dir, key)
+        return self._taken[key]
+
+
 def refresh(
     con: duckdb.DuckDBPyConnection,
     relation: str,
-    sql: str,
     sql_of: dict[str, str],
-    days: dict[date, str],
-    data_dir: Path,
+    depends_on: Mapping[str, Iterable[str]],
+    fingerprints: DayFingerprints,
     full: bool,
 ) -> Refresh:
-    """Create or bring up to date the incremental model ``relation`` (its ``sql`` has a ``date`` column, and an
-    ``hour`` one if its grain is hourly) for the days of ``days`` (day_fingerprints), and record them."""
+    """Create or bring up to date the incremental model ``relation`` (``sql_of``: the SQL of it and of every
+    model it reads; it has a ``date`` column, and an ``hour`` one if its grain is hourly) for the days its
+    inputs have, and record their fingerprints. Raises if it reads anything the fingerprint does not cover."""
+    inputs, missing = walk(relation, sql_of, depends_on)
+    if missing:
+        raise ChargebackError(
+            f"model {relation} is built by day but reads {', '.join(sorted(missing))}, which its day fingerprint"
+            " does not cover: add them to DAY_INPUTS or DAY_DERIVED in chargeback/incremental.py, or drop its"
+            " `-- incremental: day` header"
+        )
+    sql, data_dir, days = sql_of[relation], fingerprints.data_dir, fingerprints.of(inputs)
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(
         f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"

@@ -220,28 +220,15 @@ def _run_models(
         con.execute(f"create schema if not exists {layer}")
     by_relation = {m.relation: m for m in models}
     counts, refreshed = {}, {}
-    days: dict[frozenset, dict] = {}  # day fingerprints by the inputs they cover, taken once per build
+    days = incremental.DayFingerprints(con, data_dir)  # taken once per build, for the inputs each model reaches
     for index, model in enumerate(models, start=1):
         if progress:
             progress(model.relation, index, len(models))
         try:
             if model.incremental:
                 closure = _closure(model, by_relation)
-                inputs, missing = incremental.walk(
-                    model.relation, closure, {k: by_relation[k].depends_on for k in closure}
-                )
-                if missing:
-                    raise ChargebackError(
-                        f"model {model.relation} is built by day but reads {', '.join(sorted(missing))}, which its"
-                        " day fingerprint does not cover: add them to DAY_INPUTS or DAY_DERIVED in"
-                        " chargeback/incremental.py, or drop its `-- incremental: day` header"
-                    )
-                key = frozenset(inputs)
-                if key not in days:
-                    days[key] = incremental.day_fingerprints(con, data_dir, inputs)
-                refreshed[model.relation] = incremental.refresh(
-                    con, model.relation, model.sql, closure, days[key], data_dir, full
-                )
+                depends_on = {k: by_relation[k].depends_on for k in closure}
+                refreshed[model.relation] = incremental.refresh(con, model.relation, closure, depends_on, days, full)
             else:
                 con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
         except duckdb.Error as exc:
