@@ -38,13 +38,13 @@ from chargeback.engines.spark_sql import to_spark, view_name
 from chargeback.errors import ChargebackError, DataError
 from chargeback.landing import PARTITION_GLOB, partitions
 from chargeback.warehouse import (
-    LAYERS,
     BuildResult,
     Model,
     Progress,
     _check_partition,
     _register_config,
     _register_raw,
+    _run_models,
     build_lock,
     discover_models,
     refuse_broken_invariants,
@@ -229,11 +229,8 @@ def duckdb_mart_types(config: Config, models: list[Model]) -> dict[str, list[tup
         con.execute("set TimeZone = 'UTC'")
         with tempfile.TemporaryDirectory() as nothing:
             _register_raw(con, Path(nothing))
-        _register_config(con, config)
-        for layer in LAYERS:
-            con.execute(f"create schema {layer}")
-        for model in models:  # always whole: a Spark build has no previous warehouse to start from
-            con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
+            _register_config(con, config)
+            _run_models(con, models, None, Path(nothing), full=True)  # the DuckDB build's own model runner
         return {
             model.relation: [(row[0], row[1]) for row in con.execute(f"describe {model.relation}").fetchall()]
             for model in models
