@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from chargeback.cli_options import load_config
-from chargeback.warehouse import build
+from chargeback.build.engines import build
+from chargeback.core.config import load as load_config
 
 # The floor: what DuckDB needs to read every pod-hour once and write one row for each (its key and a cost).
 FLOOR_SQL = """

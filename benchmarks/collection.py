@@ -386,10 +386,10 @@ def measure(size: Size, day: int, step: int, cache: Path, concurrency: int = 4, 
     """Collect ``day`` of ``size`` from a real Prometheus over its cached blocks; pod-hours per second."""
     import pandas as pd
 
-    from chargeback.config import PrometheusSettings
+    from chargeback.core.config import PrometheusSettings
     from collectors.base import Window
     from collectors.prometheus import PrometheusCollector
-    from collectors.schemas import POD_HOURS
+    from collectors.streams import POD_HOURS
 
     result = blocks_for(size, day, step, cache, log)
     serving = cache / "tsdb"

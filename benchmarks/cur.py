@@ -27,9 +27,8 @@ from benchmarks.layout import (
     ts,
 )
 from benchmarks.tables import day_rng
-from chargeback.landing import conform
-from collectors import schemas
-from collectors.cur import land_billing_period
+from chargeback.raw.collect import land_billing_period
+from collectors import streams
 from sample_data import generate as sample
 
 ORIGIN = "benchmarks/generate.py"
@@ -55,19 +54,19 @@ def _cur_block(n: int, **columns) -> pa.Table:
     values.setdefault("line_item_net_unblended_cost", values["line_item_unblended_cost"])
     values.setdefault("pricing_public_on_demand_cost", values["line_item_unblended_cost"])
     arrays = []
-    for field in schemas.CUR_LINE_ITEMS.schema:
+    for field in streams.CUR_LINE_ITEMS.schema:
         value = values.get(field.name)
         if isinstance(value, pa.Array | pa.ChunkedArray):
             arrays.append(value.cast(field.type))
         elif isinstance(value, np.ndarray):
-            arrays.append(ts(value) if field.type == schemas.TS else pa.array(value).cast(field.type))
-        elif isinstance(value, dict) or (value is None and field.type == schemas.LABELS):
+            arrays.append(ts(value) if field.type == streams.TS else pa.array(value).cast(field.type))
+        elif isinstance(value, dict) or (value is None and field.type == streams.LABELS):
             arrays.append(maps([value or {}], np.zeros(n, np.int64)))
-        elif field.type == schemas.TS:
+        elif field.type == streams.TS:
             arrays.append(ts(np.full(n, value, np.int64)))
         else:
             arrays.append(pa.repeat(pa.scalar(value, field.type), n))
-    return pa.Table.from_arrays(arrays, schema=schemas.CUR_LINE_ITEMS.schema)
+    return pa.Table.from_arrays(arrays, schema=streams.CUR_LINE_ITEMS.schema)
 
 
 def _spot_prices(size: Size, day: int) -> dict[str, float]:
@@ -437,7 +436,7 @@ def deliver_cur(out: Path, lines: pa.Table, days: int) -> Path:
     execution_id = _execution_id(days)
     data = cur_file(out, execution_id)
     data.parent.mkdir(parents=True, exist_ok=True)
-    table = conform(schemas.CUR_LINE_ITEMS, pa.concat_tables([lines, _tax_line(lines)]), ORIGIN)
+    table = streams.CUR_LINE_ITEMS.conform(pa.concat_tables([lines, _tax_line(lines)]), ORIGIN)
     # AWS leaves bill_invoice_id blank until the month's report is final; month to date, it is not
     after = table.schema.get_field_index("bill_billing_period_end_date") + 1
     table = table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.repeat("", table.num_rows))

@@ -82,9 +82,9 @@ from benchmarks.tables import (  # noqa: E402
     pods_table,
     snapshot_tables,
 )
-from chargeback.landing import land, partitions  # noqa: E402
-from collectors import schemas  # noqa: E402
-from collectors.cur import land_billing_period  # noqa: E402
+from chargeback.raw.collect import land_billing_period  # noqa: E402
+from chargeback.raw.landing import land, partitions  # noqa: E402
+from collectors import streams  # noqa: E402
 from sample_data import generate as sample  # noqa: E402
 
 # --- writing --------------------------------------------------------------------------------------------
@@ -95,11 +95,11 @@ Log = Callable[[str], None]
 def _land_day(layout: Layout, out: Path, day: int) -> tuple[pa.Table, int]:
     """Land one day's Prometheus and EMR job-run partitions; return its CUR lines and its pod-hours."""
     pod_hours, emr = pod_hours_table(layout, day)
-    land(out, schemas.POD_HOURS, pod_hours, ORIGIN)
-    land(out, schemas.PODS, pods_table(layout, day), ORIGIN)
-    land(out, schemas.NAMESPACE_LABELS, namespace_labels_table(layout, day), ORIGIN)
-    land(out, schemas.NODE_HOURS, node_hours_table(layout, day), ORIGIN)
-    land(out, schemas.EMR_JOB_RUNS, job_runs_table(layout, day), ORIGIN)
+    land(out, streams.POD_HOURS, pod_hours, ORIGIN)
+    land(out, streams.PODS, pods_table(layout, day), ORIGIN)
+    land(out, streams.NAMESPACE_LABELS, namespace_labels_table(layout, day), ORIGIN)
+    land(out, streams.NODE_HOURS, node_hours_table(layout, day), ORIGIN)
+    land(out, streams.EMR_JOB_RUNS, job_runs_table(layout, day), ORIGIN)
     return cur_day_table(layout, day, emr), pod_hours.num_rows
 
 
@@ -126,7 +126,7 @@ def generate(size: Size | SampleMonth, out: Path, log: Log = lambda _: None) -> 
     for table, data in snapshot_tables(layout).items():
         land(out, table, data, ORIGIN)
     data_file = deliver_cur(out, pa.concat_tables(cur_days), size.days)
-    land(out, schemas.COST_EXPLORER_DAILY, cost_explorer_table(data_file, layout.collected_at), ORIGIN)
+    land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(data_file, layout.collected_at), ORIGIN)
     return {"size": size.name, "pod_hours": pod_hours, "seconds": time.perf_counter() - started}
 
 
@@ -141,7 +141,7 @@ def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
     started = time.perf_counter()
     if isinstance(size, SampleMonth):
         day = f"day={datetime.fromtimestamp(sample.MONTH_END - DAY, UTC):%Y-%m-%d}"
-        for table in schemas.RAW_TABLES:
+        for table in streams.RAW_TABLES:
             for target in partitions(out, table):
                 if target.parent.name == day:
                     temporary = target.with_name(f".{target.name}.next-day.tmp")
@@ -162,12 +162,12 @@ def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
             / f"{sample.EXPORT_NAME}-Manifest.json"
         ).read_text()
     )
-    previous = pq.read_table(cur_file(out, manifest["executionId"]), columns=schemas.CUR_LINE_ITEMS.schema.names)
+    previous = pq.read_table(cur_file(out, manifest["executionId"]), columns=streams.CUR_LINE_ITEMS.schema.names)
     previous = previous.filter(pc.not_equal(previous.column("line_item_line_item_type"), "Tax"))
     data_file = deliver_cur(out, pa.concat_tables([previous, cur]), day + 1)
     date = datetime.fromtimestamp(MONTH_START + day * DAY, UTC).date()
     estimates = cost_explorer_table(data_file, layout.collected_at + DAY)
-    land(out, schemas.COST_EXPLORER_DAILY, estimates.filter(pc.equal(estimates.column("date"), date)), ORIGIN)
+    land(out, streams.COST_EXPLORER_DAILY, estimates.filter(pc.equal(estimates.column("date"), date)), ORIGIN)
     return {"day": str(date), "pod_hours": rows, "seconds": time.perf_counter() - started}
 
 

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script or from another directory
     sys.path.insert(0, str(REPO_ROOT))
 
-from collectors import schemas  # noqa: E402
+from collectors import streams  # noqa: E402
 from sample_data import generate as sample  # noqa: E402
 
 GENERATOR_VERSION = 1  # bump when the raw data of a given Size changes: it keys the benchmark's cache
@@ -152,7 +152,7 @@ def join(*parts: pa.Array | str) -> pa.Array:
 
 def maps(dicts: list[dict[str, str]], index: np.ndarray) -> pa.Array:
     """A map column: ``dicts[index[i]]`` for each row (each distinct dict converted once)."""
-    return pa.array(dicts, type=schemas.LABELS).take(pa.array(index))
+    return pa.array(dicts, type=streams.LABELS).take(pa.array(index))
 
 
 def hour_slices(start: np.ndarray, end: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -506,7 +506,7 @@ class Layout:
         self.pod_name = pa.array([x.name for x in p])
         self.pod_uid = pa.array([x.uid for x in p])
         self.pod_node = pa.array([x.node.name for x in p])
-        self.pod_labels = pa.array([x.labels for x in p], type=schemas.LABELS)
+        self.pod_labels = pa.array([x.labels for x in p], type=streams.LABELS)
         self.pod_owner_kind = pa.array([x.owner_kind for x in p], pa.string())
         self.pod_owner_name = pa.array([x.owner_name for x in p], pa.string())
         self.pod_start = np.array([x.start for x in p], np.int64)

@@ -127,7 +127,7 @@ def child(step: str, *args: object) -> dict:
 def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
     """The ``dashboards.data`` calls of each page (``dashboards/views``), with the arguments a user's first
     view passes: the latest period, all clusters, the tenant with the biggest bill on the Tenant bill page."""
-    from chargeback.config import SENTINELS
+    from chargeback.core.config import SENTINELS
 
     period = call("periods")[0]
     bill = call("bill", period, None, None)
@@ -161,7 +161,7 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
 
 def time_dashboard(data_dir: Path, runs: int = 3) -> dict:
     """Each page's calls timed as the page makes them (a read-only open of the warehouse per call)."""
-    from chargeback.cli_options import load_config
+    from chargeback.core.config import load as load_config
     from dashboards import data
     from dashboards.identity import Viewer
 
@@ -207,7 +207,7 @@ def previous_results() -> dict[str, dict]:
 def run_spark(size: Size | SampleMonth, log: Callable[[str], None]) -> dict:
     """The month built on Spark (``[build] engine = "spark"``, local mode on this machine's cores), against
     the last DuckDB run of the size; and what a fleet of such clusters would take in executor-hours."""
-    from chargeback.config import SparkSettings
+    from chargeback.core.config import SparkSettings
 
     host = machine()
     cached = month(size, log)

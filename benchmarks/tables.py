@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.layout import DAY, GIB, HOUR, MIB, MONTH_START, Layout, Size, hour_slices, join, maps, ts, usage_matrix
-from collectors import schemas
+from collectors import streams
 from sample_data import generate as sample
 
 
@@ -71,7 +71,7 @@ def spark_identity(layout: Layout, ids: np.ndarray) -> dict[str, pa.Array]:
     present = pc.invert(pc.is_null(items))
     counts = np.where(is_driver, k - 1, k)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-    labels = pa.MapArray.from_arrays(offsets, key_column.filter(present), items.filter(present), type=schemas.LABELS)
+    labels = pa.MapArray.from_arrays(offsets, key_column.filter(present), items.filter(present), type=streams.LABELS)
     return {
         "namespace": namespace,
         "pod": pod,
@@ -162,7 +162,7 @@ def pods_table(layout: Layout, day: int) -> pa.Table:
             "owner_kind": layout.pod_owner_kind,
             "owner_name": layout.pod_owner_name,
             "start_time": ts(layout.pod_start),
-            "completion_time": pa.nulls(n, schemas.TS),
+            "completion_time": pa.nulls(n, streams.TS),
             "labels": layout.pod_labels,
         }
     )
@@ -218,7 +218,7 @@ def namespace_labels_table(layout: Layout, day: int) -> pa.Table:
                         "labels": namespace_label_set(namespace, label_at(base, initial, at)),
                     }
                 )
-    return pa.Table.from_pylist(rows, schema=schemas.NAMESPACE_LABELS.schema)
+    return pa.Table.from_pylist(rows, schema=streams.NAMESPACE_LABELS.schema)
 
 
 def node_hours_table(layout: Layout, day: int) -> pa.Table:
@@ -275,7 +275,7 @@ def job_runs_table(layout: Layout, day: int) -> pa.Table:
                 pa.array(np.arange(len(jobs) + 1, dtype=np.int32)),
                 pa.repeat("job-name", len(jobs)),
                 name,
-                type=schemas.LABELS,
+                type=streams.LABELS,
             ),
             "failure_reason": pa.array([o[0] for o in outcomes], pa.string()).take(pa.array(state)),
             "state_details": pa.array([o[1] for o in outcomes], pa.string()).take(pa.array(state)),
@@ -291,7 +291,7 @@ def _with_collected_at(table: pa.Table, at: int) -> pa.Table:
     return table.set_column(column, "collected_at", ts(np.full(table.num_rows, at)))
 
 
-def snapshot_tables(layout: Layout) -> dict[schemas.RawTable, pa.Table]:
+def snapshot_tables(layout: Layout) -> dict[streams.Stream, pa.Table]:
     at = layout.collected_at
     common = {"cluster": sample.CLUSTER, "collected_at": at * 1_000_000}
     namespace_rows = [
@@ -380,10 +380,10 @@ def snapshot_tables(layout: Layout) -> dict[schemas.RawTable, pa.Table]:
         if limit_ns == base
     ]
     return {
-        schemas.K8S_NAMESPACES: pa.Table.from_pylist(namespace_rows, schema=schemas.K8S_NAMESPACES.schema),
-        schemas.K8S_NODES: pa.Table.from_pylist(node_rows, schema=schemas.K8S_NODES.schema),
-        schemas.K8S_RESOURCE_QUOTAS: pa.Table.from_pylist(quota_rows, schema=schemas.K8S_RESOURCE_QUOTAS.schema),
-        schemas.K8S_LIMIT_RANGES: pa.Table.from_pylist(limit_rows, schema=schemas.K8S_LIMIT_RANGES.schema),
-        schemas.K8S_PRIORITY_CLASSES: _with_collected_at(sample.k8s_priority_classes_table(), at),
-        schemas.EMR_VIRTUAL_CLUSTERS: _with_collected_at(sample.virtual_clusters_table(), at),
+        streams.K8S_NAMESPACES: pa.Table.from_pylist(namespace_rows, schema=streams.K8S_NAMESPACES.schema),
+        streams.K8S_NODES: pa.Table.from_pylist(node_rows, schema=streams.K8S_NODES.schema),
+        streams.K8S_RESOURCE_QUOTAS: pa.Table.from_pylist(quota_rows, schema=streams.K8S_RESOURCE_QUOTAS.schema),
+        streams.K8S_LIMIT_RANGES: pa.Table.from_pylist(limit_rows, schema=streams.K8S_LIMIT_RANGES.schema),
+        streams.K8S_PRIORITY_CLASSES: _with_collected_at(sample.k8s_priority_classes_table(), at),
+        streams.EMR_VIRTUAL_CLUSTERS: _with_collected_at(sample.virtual_clusters_table(), at),
     }

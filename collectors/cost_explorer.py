@@ -36,11 +36,10 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from chargeback.config import Config, CostExplorerSettings
-from chargeback.landing import conform
-from collectors import aws
+from chargeback.core import aws
+from chargeback.core.config import Config, CostExplorerSettings
 from collectors.base import Batch, Window
-from collectors.schemas import COST_EXPLORER_DAILY, RawTable
+from collectors.streams import COST_EXPLORER_DAILY, Stream
 
 SERVICE = "ce"
 EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
@@ -122,7 +121,7 @@ class CostExplorerCollector:
         cache_dir = config.data_dir / "cache" / "cost_explorer"
         return cls(aws.client(config.aws, SERVICE), config.cost_explorer, cache_dir, clock, refresh)
 
-    def tables(self) -> tuple[RawTable, ...]:
+    def streams(self) -> tuple[Stream, ...]:
         return (COST_EXPLORER_DAILY,)
 
     def collect(self, window: Window) -> Iterator[Batch]:
@@ -230,7 +229,7 @@ class CostExplorerCollector:
 
     def _batch(self, rows: list[dict[str, Any]], window: Window) -> Batch:
         data = pa.Table.from_pylist(rows, schema=COST_EXPLORER_DAILY.schema)
-        return Batch(COST_EXPLORER_DAILY, conform(COST_EXPLORER_DAILY, data, f"{self.source} {window}"))
+        return Batch(COST_EXPLORER_DAILY, COST_EXPLORER_DAILY.conform(data, f"{self.source} {window}"))
 
     # -- the cache --
 

@@ -33,11 +33,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from chargeback.config import Config
-from chargeback.landing import conform
-from collectors import aws
+from chargeback.core import aws
+from chargeback.core.config import Config
 from collectors.base import Batch, Window
-from collectors.schemas import EMR_JOB_RUNS, EMR_VIRTUAL_CLUSTERS, RawTable
+from collectors.streams import EMR_JOB_RUNS, EMR_VIRTUAL_CLUSTERS, Stream
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +213,7 @@ class EmrCollector:
             eks_clusters=[cluster.name for cluster in config.clusters],
         )
 
-    def tables(self) -> tuple[RawTable, ...]:
+    def streams(self) -> tuple[Stream, ...]:
         return (EMR_VIRTUAL_CLUSTERS, EMR_JOB_RUNS)
 
     def collect(self, window: Window) -> Iterator[Batch]:
@@ -310,6 +309,6 @@ class EmrCollector:
             "state_details": job.get("stateDetails"),
         }
 
-    def _batch(self, table: RawTable, rows: list[dict[str, Any]], window: Window) -> Batch:
+    def _batch(self, table: Stream, rows: list[dict[str, Any]], window: Window) -> Batch:
         data = pa.Table.from_pylist(rows, schema=table.schema)
-        return Batch(table, conform(table, data, f"{self.source} {window}"))
+        return Batch(table, table.conform(data, f"{self.source} {window}"))

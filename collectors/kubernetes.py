@@ -38,17 +38,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.utils import parse_quantity
 
-from chargeback.config import ClusterSettings
-from chargeback.errors import CollectError, ConfigError
-from chargeback.landing import conform
+from chargeback.core.config import ClusterSettings
+from chargeback.core.errors import CollectError, ConfigError
 from collectors.base import Batch, Window
-from collectors.schemas import (
+from collectors.streams import (
     K8S_LIMIT_RANGES,
     K8S_NAMESPACES,
     K8S_NODES,
     K8S_PRIORITY_CLASSES,
     K8S_RESOURCE_QUOTAS,
-    RawTable,
+    Stream,
 )
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class _Malformed(ValueError):
 class _Resource:
     """One list call: what it reads, where it lands, and what RBAC must allow."""
 
-    table: RawTable
+    stream: Stream
     api_group: str  # "" for the core group
     resource: str  # the plural name RBAC rules use
     call: Callable[[k8s.ApiClient], Callable[..., Any]]  # ApiClient -> bound list method
@@ -276,8 +275,8 @@ class KubernetesCollector:
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
 
-    def tables(self) -> tuple[RawTable, ...]:
-        return tuple(resource.table for resource in RESOURCES)
+    def streams(self) -> tuple[Stream, ...]:
+        return tuple(resource.stream for resource in RESOURCES)
 
     def collect(self, window: Window) -> Iterator[Batch]:
         """Take one snapshot now; yield one batch per page per table. ``window`` only names errors."""
@@ -286,7 +285,7 @@ class KubernetesCollector:
             raise ValueError("the collector's clock must return timezone-aware datetimes")
         for resource in RESOURCES:
             for page, items in enumerate(self._pages(resource, window), start=1):
-                yield Batch(resource.table, self._table(resource, items, collected_at, window, page))
+                yield Batch(resource.stream, self._table(resource, items, collected_at, window, page))
 
     # -- rows --------------------------------------------------------------------------------------------
 
@@ -305,9 +304,9 @@ class KubernetesCollector:
                 row["cluster"] = self.cluster_name
                 row["collected_at"] = collected_at
                 rows.append(row)
-        schema = resource.table.schema
+        schema = resource.stream.schema
         data = pa.Table.from_pylist(rows, schema=schema)
-        return conform(resource.table, data, f"{self.source} {self.cluster_name} {resource.resource} page {page}")
+        return resource.stream.conform(data, f"{self.source} {self.cluster_name} {resource.resource} page {page}")
 
     # -- paging --------------------------------------------------------------------------------------------
 
@@ -320,7 +319,7 @@ class KubernetesCollector:
                 for items in self._list(resource, window):
                     fresh = [item for item in items if _key(item) not in seen]
                     seen.update(_key(item) for item in fresh)
-                    if fresh:  # an empty list yields no batch; tables() still replaces its partition
+                    if fresh:  # an empty list yields no batch; streams() still replaces its partition
                         yield fresh
                 return
             except _ContinueExpired as exc:

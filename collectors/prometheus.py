@@ -90,11 +90,10 @@ import pyarrow as pa
 import requests
 from requests.adapters import HTTPAdapter
 
-from chargeback.config import ClusterSettings, PrometheusSettings
-from chargeback.errors import CollectError
-from chargeback.landing import conform
+from chargeback.core.config import ClusterSettings, PrometheusSettings
+from chargeback.core.errors import CollectError
 from collectors.base import HOUR, Batch, Window
-from collectors.schemas import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS, TS, RawTable
+from collectors.streams import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS, TS, Stream
 
 log = logging.getLogger(__name__)
 
@@ -538,7 +537,7 @@ class PrometheusCollector:
         self.key_map = label_key_map(label_keys)
         self.chunk_hours = chunk_hours
 
-    def tables(self) -> tuple[RawTable, ...]:
+    def streams(self) -> tuple[Stream, ...]:
         return (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS)
 
     def collect(self, window: Window) -> Iterator[Batch]:
@@ -588,9 +587,9 @@ class PrometheusCollector:
 
     def _chunk_batches(self, window: Window, results: dict[str, list[dict]]) -> Iterator[Batch]:
         origin = f"{self.source} {self.cluster} {window}"
-        yield Batch(POD_HOURS, conform(POD_HOURS, self._pod_hours(results), origin))
-        yield Batch(NAMESPACE_LABELS, conform(NAMESPACE_LABELS, self._namespace_labels(results), origin))
-        yield Batch(NODE_HOURS, conform(NODE_HOURS, self._node_hours(results), origin))
+        yield Batch(POD_HOURS, POD_HOURS.conform(self._pod_hours(results), origin))
+        yield Batch(NAMESPACE_LABELS, NAMESPACE_LABELS.conform(self._namespace_labels(results), origin))
+        yield Batch(NODE_HOURS, NODE_HOURS.conform(self._node_hours(results), origin))
 
     # -- reshaping: one value per key and hour ---------------------------------------------------
 
@@ -785,4 +784,4 @@ class PrometheusCollector:
                 "labels": pa.array(labels, LABELS),
             }
         )
-        return conform(PODS, table, f"{self.source} {self.cluster} {window}")
+        return PODS.conform(table, f"{self.source} {self.cluster} {window}")

@@ -13,8 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from chargeback.bill import PARTS, Bill
-from chargeback.config import SENTINELS
+from chargeback.core.config import SENTINELS
+from chargeback.reports.bill import PARTS, Bill
 
 # Bill parts as finance reads them on a tenant's bill.
 PART_LABELS = {

@@ -15,12 +15,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from chargeback.bill import PARTS, Bill, monthly_bill
-from chargeback.config import SENTINELS, Config
-from chargeback.errors import DataError
-from chargeback.quotas import QuotaReport
-from chargeback.quotas import quota_report as library_quota_report
-from chargeback.rightsize import LimitViolation, QuotaFit, RightsizeReport, recommend
+from chargeback.core.config import SENTINELS, Config
+from chargeback.core.errors import ChargebackError, DataError
+from chargeback.reports.bill import PARTS, Bill, monthly_bill
+from chargeback.reports.capacity import CapacityReport, capacity
+from chargeback.reports.quotas import QuotaReport
+from chargeback.reports.quotas import quota_report as library_quota_report
+from chargeback.reports.rightsize import LimitViolation, QuotaFit, RightsizeReport, recommend
 from dashboards.identity import Viewer
 
 # Rows of tenants the viewer may see: every tenant (null list) or the listed ones; sentinel lines
@@ -159,7 +160,7 @@ def checks(wh: Warehouse, viewer: Viewer, period: str) -> pd.DataFrame:
 
 
 def freshness(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("select * from marts.collection_status order by source, target")
+    return wh.query("select * from bookkeeping.collection_status order by source, target")
 
 
 # --- tenant drill-down and EMR --------------------------------------------------------------------
@@ -248,7 +249,7 @@ def reconciliation(wh: Warehouse, period: str) -> pd.DataFrame:
 
 
 def coverage(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("select * from marts.raw_coverage order by source, raw_table, target")
+    return wh.query("select * from bookkeeping.raw_coverage order by source, raw_table, target")
 
 
 def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pd.DataFrame:
@@ -273,8 +274,6 @@ def _all_access(viewer: Viewer, what: str) -> None:
 
 def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
     """``chargeback.quotas.quota_report`` for the period (None when it has no quota use), narrowed to a cluster."""
-    from chargeback.errors import ChargebackError
-
     _all_access(viewer, "quota use")
     wh.require()
     try:
@@ -290,9 +289,6 @@ def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | N
     """``chargeback.capacity.capacity`` for the period (None when it has no node-hours), narrowed to a cluster.
 
     Node groups and every tenant's what-if are cluster-wide, so all-access viewers only."""
-    from chargeback.capacity import CapacityReport, capacity
-    from chargeback.errors import ChargebackError
-
     _all_access(viewer, "cluster capacity")
     wh.require()
     try:

@@ -18,7 +18,7 @@ from functools import lru_cache
 import jwt
 import requests
 
-from chargeback.config import DashboardSettings
+from chargeback.core.config import DashboardSettings
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from chargeback import config as config_module
+from chargeback.core import config as config_module
 from dashboards.data import Warehouse
 from dashboards.identity import Viewer, alb_key_lookup, resolve
 

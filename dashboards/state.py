@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from chargeback.bill import Bill
+from chargeback.reports.bill import Bill
 from dashboards import data
 from dashboards.charts import money
 from dashboards.data import Warehouse

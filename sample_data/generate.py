@@ -93,9 +93,9 @@ import pyarrow.parquet as pq
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from chargeback.landing import conform, land  # noqa: E402
-from collectors import schemas  # noqa: E402
-from collectors.cur import land_billing_period  # noqa: E402
+from chargeback.raw.collect import land_billing_period  # noqa: E402
+from chargeback.raw.landing import land  # noqa: E402
+from collectors import streams  # noqa: E402
 
 # --- constants --------------------------------------------------------------------------------------
 
@@ -794,7 +794,7 @@ def usage(rng: np.random.Generator, pod: Pod, hours: np.ndarray) -> tuple[np.nda
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
-    return pa.array(seconds.astype(np.int64) * 1_000_000, type=pa.int64()).cast(schemas.TS)
+    return pa.array(seconds.astype(np.int64) * 1_000_000, type=pa.int64()).cast(streams.TS)
 
 
 def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table, dict[tuple[str, int], list[float]]]:
@@ -854,7 +854,7 @@ def pods_table(pods: list[Pod]) -> pa.Table:
                 "completion_time": None if pod.end == STILL_RUNNING else pod.end * 1_000_000,
                 "labels": pod.labels,
             })
-    return pa.Table.from_pylist(rows, schema=schemas.PODS.schema)
+    return pa.Table.from_pylist(rows, schema=streams.PODS.schema)
 
 
 def namespace_labels_at(namespace: str, initial: str | None, at: int) -> dict[str, str]:
@@ -881,7 +881,7 @@ def namespace_labels_table() -> pa.Table:
             for at, seconds in pieces:
                 rows.append({"cluster": CLUSTER, "namespace": namespace, "hour": hour * 1_000_000,
                              "seconds_in_force": float(seconds), "labels": namespace_labels_at(namespace, initial, at)})
-    return pa.Table.from_pylist(rows, schema=schemas.NAMESPACE_LABELS.schema)
+    return pa.Table.from_pylist(rows, schema=streams.NAMESPACE_LABELS.schema)
 
 
 def node_hours_table() -> pa.Table:
@@ -896,19 +896,19 @@ def node_hours_table() -> pa.Table:
                 "memory_capacity_bytes": node.spec.memory_gib * GIB, "gpu_capacity": float(node.spec.gpu),
                 "labels": node.labels,
             })
-    return pa.Table.from_pylist(rows, schema=schemas.NODE_HOURS.schema)
+    return pa.Table.from_pylist(rows, schema=streams.NODE_HOURS.schema)
 
 
 # --- Kubernetes and EMR snapshots -------------------------------------------------------------------------
 
 
-def _snapshot(table: schemas.RawTable, rows: list[dict]) -> pa.Table:
+def _snapshot(table: streams.Stream, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist([{"cluster": CLUSTER, "collected_at": COLLECTED_AT * 1_000_000, **row} for row in rows],
                                 schema=table.schema)
 
 
 def k8s_namespaces_table() -> pa.Table:
-    return _snapshot(schemas.K8S_NAMESPACES, [
+    return _snapshot(streams.K8S_NAMESPACES, [
         {"namespace": ns, "uid": _uuid(f"namespace/{ns}"), "created_at": _epoch(created) * 1_000_000,
          "labels": namespace_labels_at(ns, initial, COLLECTED_AT), "annotations": {}}
         for ns, created, initial in NAMESPACES
@@ -916,7 +916,7 @@ def k8s_namespaces_table() -> pa.Table:
 
 
 def k8s_nodes_table() -> pa.Table:
-    return _snapshot(schemas.K8S_NODES, [
+    return _snapshot(streams.K8S_NODES, [
         {"node": n.name, "provider_id": n.provider_id, "instance_type": n.instance_type,
          "created_at": n.start * 1_000_000, "labels": n.labels, "taints": n.taints,
          "cpu_capacity_cores": float(n.spec.vcpu), "memory_capacity_bytes": n.spec.memory_gib * GIB,
@@ -966,7 +966,7 @@ def k8s_resource_quotas_table(pods: list[Pod]) -> pa.Table:
         }
         rows += [{"namespace": namespace, "quota": "compute-resources", "resource": resource,
                   "hard": limit, "used": used[resource]} for resource, limit in hard.items()]
-    return _snapshot(schemas.K8S_RESOURCE_QUOTAS, rows)
+    return _snapshot(streams.K8S_RESOURCE_QUOTAS, rows)
 
 
 LIMIT_RANGES = (
@@ -982,7 +982,7 @@ LIMIT_RANGES = (
 
 
 def k8s_limit_ranges_table() -> pa.Table:
-    return _snapshot(schemas.K8S_LIMIT_RANGES, [
+    return _snapshot(streams.K8S_LIMIT_RANGES, [
         {"namespace": ns, "limit_range": "container-defaults", "type": "Container", "resource": resource,
          "default_limit": limit, "default_request": request, "min": low, "max": high}
         for ns, resource, limit, request, low, high in LIMIT_RANGES
@@ -990,7 +990,7 @@ def k8s_limit_ranges_table() -> pa.Table:
 
 
 def k8s_priority_classes_table() -> pa.Table:
-    return _snapshot(schemas.K8S_PRIORITY_CLASSES, [
+    return _snapshot(streams.K8S_PRIORITY_CLASSES, [
         {"priority_class": name, "value": value, "global_default": False, "preemption_policy": "PreemptLowerPriority"}
         for name, value in (("spark-batch", 1000), ("system-cluster-critical", 2_000_000_000),
                             ("system-node-critical", 2_000_001_000))
@@ -1003,7 +1003,7 @@ def virtual_clusters_table() -> pa.Table:
          "state": "RUNNING", "eks_cluster": CLUSTER, "namespace": vc.namespace,
          "created_at": _epoch(vc.created) * 1_000_000, "tags": vc.tags}
         for vc in VIRTUAL_CLUSTERS.values()
-    ], schema=schemas.EMR_VIRTUAL_CLUSTERS.schema)
+    ], schema=streams.EMR_VIRTUAL_CLUSTERS.schema)
 
 
 def job_runs_table(runs: list[JobRun]) -> pa.Table:
@@ -1016,7 +1016,7 @@ def job_runs_table(runs: list[JobRun]) -> pa.Table:
          "driver_cores": float(r.job.driver_cores), "driver_memory_bytes": float(r.job.driver_memory_mib * MIB),
          "tags": {"job-name": r.job.name}, "failure_reason": r.failure_reason, "state_details": r.state_details}
         for r in runs
-    ], schema=schemas.EMR_JOB_RUNS.schema)
+    ], schema=streams.EMR_JOB_RUNS.schema)
 
 
 # --- CUR ----------------------------------------------------------------------------------------------------
@@ -1249,7 +1249,7 @@ def cur_version(lines: list[CurLine], version: int) -> pa.Table:
                 if not line.v2_only and line.values["line_item_usage_start_date"] <= last]
     else:
         rows = [line.values for line in lines]
-    table = conform(schemas.CUR_LINE_ITEMS, pa.Table.from_pylist(rows, schema=schemas.CUR_LINE_ITEMS.schema),
+    table = streams.CUR_LINE_ITEMS.conform(pa.Table.from_pylist(rows, schema=streams.CUR_LINE_ITEMS.schema),
                     "generate")
     invoices = ["" if version == 1 else INVOICE_IDS[row["bill_payer_account_id"]] for row in rows]
     after = table.schema.get_field_index("bill_billing_period_end_date") + 1  # where AWS's bill_ columns put it
@@ -1358,22 +1358,22 @@ def generate(out: Path = SAMPLE_DIR) -> None:
     pods += spark
     pod_hours, emr = pod_hours_table(rng, pods)
     for table, data in (
-        (schemas.POD_HOURS, pod_hours),
-        (schemas.PODS, pods_table(pods)),
-        (schemas.NAMESPACE_LABELS, namespace_labels_table()),
-        (schemas.NODE_HOURS, node_hours_table()),
-        (schemas.K8S_NAMESPACES, k8s_namespaces_table()),
-        (schemas.K8S_NODES, k8s_nodes_table()),
-        (schemas.K8S_RESOURCE_QUOTAS, k8s_resource_quotas_table(pods)),
-        (schemas.K8S_LIMIT_RANGES, k8s_limit_ranges_table()),
-        (schemas.K8S_PRIORITY_CLASSES, k8s_priority_classes_table()),
-        (schemas.EMR_VIRTUAL_CLUSTERS, virtual_clusters_table()),
-        (schemas.EMR_JOB_RUNS, job_runs_table(runs)),
+        (streams.POD_HOURS, pod_hours),
+        (streams.PODS, pods_table(pods)),
+        (streams.NAMESPACE_LABELS, namespace_labels_table()),
+        (streams.NODE_HOURS, node_hours_table()),
+        (streams.K8S_NAMESPACES, k8s_namespaces_table()),
+        (streams.K8S_NODES, k8s_nodes_table()),
+        (streams.K8S_RESOURCE_QUOTAS, k8s_resource_quotas_table(pods)),
+        (streams.K8S_LIMIT_RANGES, k8s_limit_ranges_table()),
+        (streams.K8S_PRIORITY_CLASSES, k8s_priority_classes_table()),
+        (streams.EMR_VIRTUAL_CLUSTERS, virtual_clusters_table()),
+        (streams.EMR_JOB_RUNS, job_runs_table(runs)),
     ):
         land(out, table, data, origin="sample_data/generate.py")
     write_cur_export(cur_lines(rng, pods, runs, emr), export_dir)
     land_billing_period(out, export_dir, BILLING_PERIOD)
-    land(out, schemas.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
+    land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
 
 
 SELF_CHECKS = {

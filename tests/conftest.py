@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.warehouse import build, connect
+from chargeback.build.engines import build
+from chargeback.build.warehouse import connect
+from chargeback.core import config as config_module
 from tests.factory import Scenario
 
 

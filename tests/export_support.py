@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
+from chargeback.build.demo import run_demo
 from chargeback.cli import app
-from chargeback.demo import run_demo
+from chargeback.core import config as config_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = ROOT / "sample_data" / "chargeback.toml"

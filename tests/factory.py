@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from chargeback.landing import land
-from collectors import schemas
+from chargeback.raw.landing import land
+from collectors import streams
 
 GIB = 1024**3
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -267,14 +267,14 @@ class Scenario:
     # --- writing -------------------------------------------------------------------------------
     def write(self, data_dir: Path) -> Path:
         tables = [
-            (schemas.NODE_HOURS, self.node_hours),
-            (schemas.POD_HOURS, self.pod_hours),
-            (schemas.PODS, list(self.pods.values())),
-            (schemas.NAMESPACE_LABELS, self.namespace_labels),
-            (schemas.CUR_LINE_ITEMS, self.cur),
-            (schemas.EMR_VIRTUAL_CLUSTERS, self.virtual_clusters),
-            (schemas.EMR_JOB_RUNS, self.job_runs),
-            (schemas.COST_EXPLORER_DAILY, self.cost_explorer),
+            (streams.NODE_HOURS, self.node_hours),
+            (streams.POD_HOURS, self.pod_hours),
+            (streams.PODS, list(self.pods.values())),
+            (streams.NAMESPACE_LABELS, self.namespace_labels),
+            (streams.CUR_LINE_ITEMS, self.cur),
+            (streams.EMR_VIRTUAL_CLUSTERS, self.virtual_clusters),
+            (streams.EMR_JOB_RUNS, self.job_runs),
+            (streams.COST_EXPLORER_DAILY, self.cost_explorer),
         ]
         for table, rows in tables:
             if rows:

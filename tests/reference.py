@@ -31,7 +31,7 @@ from fnmatch import fnmatchcase
 from fractions import Fraction
 from pathlib import Path
 
-from chargeback.config import Config
+from chargeback.core.config import Config
 
 INSTANCE_TABLE = Path(__file__).resolve().parents[1] / "chargeback" / "data" / "instance_types.csv"
 RESOURCES = ("cpu", "memory", "gpu")

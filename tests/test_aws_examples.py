@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from chargeback.bill import monthly_bill
+from chargeback.reports.bill import monthly_bill
 from tests.factory import Scenario
 
 NAMESPACES = {

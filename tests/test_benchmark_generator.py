@@ -12,8 +12,9 @@ import pytest
 
 from benchmarks.generate import SIZES, Layout, SampleMonth, Size, generate, land_next_day
 from benchmarks.layout import DAY, MONTH_START, hour_slices
-from chargeback import config as config_module
-from chargeback.warehouse import build, connect
+from chargeback.build.engines import build
+from chargeback.build.warehouse import connect
+from chargeback.core import config as config_module
 from sample_data import generate as sample
 from tests.test_sample_data import SAMPLE, digests
 

@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chargeback import config as config_module
-from chargeback import warehouse
-from chargeback.bill import monthly_bill
-from chargeback.errors import DataError, InvariantError
-from chargeback.landing import partitions
-from collectors.schemas import POD_HOURS
+from chargeback.build import engines
+from chargeback.build.engines import duckdb as duckdb_engine
+from chargeback.core import config as config_module
+from chargeback.core.errors import DataError, InvariantError
+from chargeback.raw.landing import partitions
+from chargeback.reports.bill import monthly_bill
+from collectors.streams import POD_HOURS
 from tests.factory import Scenario
 
 TEAMS = {"namespaces": [{"pattern": "a-*", "tenant": "team-a"}, {"pattern": "b-*", "tenant": "team-b"}]}
@@ -30,10 +31,10 @@ def two_teams() -> Scenario:
 def test_a_build_that_loses_a_dollar_fails_loudly_and_keeps_the_published_warehouse(tmp_path, monkeypatch):
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
     two_teams().write(tmp_path)
-    warehouse.build(config)
+    engines.build(config)
     published = config.warehouse_path.read_bytes()
 
-    real = warehouse.discover_models
+    real = duckdb_engine.discover_models
 
     def dropping_team_a():  # a model bug: one tenant's lines vanish from the daily mart
         return [
@@ -42,9 +43,9 @@ def test_a_build_that_loses_a_dollar_fails_loudly_and_keeps_the_published_wareho
             for m in real()
         ]
 
-    monkeypatch.setattr(warehouse, "discover_models", dropping_team_a)
+    monkeypatch.setattr(duckdb_engine, "discover_models", dropping_team_a)
     with pytest.raises(InvariantError, match=r"conservation test-cluster 2026-10: expected 2\.0+, got 1\.0+"):
-        warehouse.build(config)
+        engines.build(config)
     assert config.warehouse_path.read_bytes() == published, "the published warehouse is untouched"
     assert not list(tmp_path.glob(".warehouse.*")), "the failed build leaves no files behind"
     bill = monthly_bill(config, "2026-10")
@@ -60,12 +61,12 @@ def test_a_pod_hour_landed_twice_fails_the_build(tmp_path):
     table = pq.read_table(partition).slice(0, 1)  # one of the two pods' hour, landed again
     pq.write_table(table, partition.with_name("data-second-collector.parquet"))
     with pytest.raises(InvariantError, match=r"unique_pod_hours test-cluster 2026-10: expected 0E-12, got 1\.0+"):
-        warehouse.build(config)
+        engines.build(config)
 
 
 def test_models_are_ordered_by_what_they_read():
-    order = [m.relation for m in warehouse.discover_models()]
-    for model in warehouse.discover_models():
+    order = [m.relation for m in duckdb_engine.discover_models()]
+    for model in duckdb_engine.discover_models():
         for dependency in model.depends_on:
             assert order.index(dependency) < order.index(model.relation)
 
@@ -73,15 +74,15 @@ def test_models_are_ordered_by_what_they_read():
 def test_a_bad_partition_is_named_and_the_published_warehouse_kept(tmp_path):
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
     two_teams().write(tmp_path)
-    warehouse.build(config)
+    engines.build(config)
     published = config.warehouse_path.read_bytes()
     (partition,) = partitions(tmp_path, POD_HOURS)
     table = pq.read_table(partition)
     index = table.schema.get_field_index("running_seconds")
     pq.write_table(table.set_column(index, "running_seconds", pa.array(["3600"] * table.num_rows)), partition)
     with pytest.raises(DataError, match=rf"{partition}: column 'running_seconds' is string, expected double"):
-        warehouse.build(config)
+        engines.build(config)
     partition.write_bytes(b"not parquet")
     with pytest.raises(DataError, match=rf"{partition}: not a readable Parquet file"):
-        warehouse.build(config)
+        engines.build(config)
     assert config.warehouse_path.read_bytes() == published

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from chargeback.capacity import InstanceOption, capacity, forecast, pack
-from chargeback.errors import ChargebackError
+from chargeback.core.errors import ChargebackError
+from chargeback.reports.capacity import InstanceOption, capacity, forecast, pack
 from tests.factory import Scenario
 
 TEAMS = {"namespaces": [{"pattern": "a-*", "tenant": "team-a"}, {"pattern": "b-*", "tenant": "team-b"}]}

@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.config import CostExplorerSettings
-from chargeback.errors import CollectError
+from chargeback.core import config as config_module
+from chargeback.core.config import CostExplorerSettings
+from chargeback.core.errors import CollectError
 from collectors.base import Window
 from collectors.cost_explorer import EC2_COMPUTE, CostExplorerCollector
-from collectors.schemas import COST_EXPLORER_DAILY
+from collectors.streams import COST_EXPLORER_DAILY
 from tests.services.aws import error_response, inject, moto, record_calls, utc  # noqa: F401 - moto is a fixture
 
 NOW = utc(2026, 11, 4, 10)
@@ -95,7 +95,7 @@ def test_pages_are_followed_and_every_request_is_counted(moto, tmp_path):  # noq
     assert calls[2]["Filter"] == {"Dimensions": {"Key": "SERVICE", "Values": [EC2_COMPUTE]}}
     assert calls[3]["GroupBy"] == [{"Type": "TAG", "Key": "tenant"}]
     assert [b.data.num_rows for b in batches] == [5, 10, 10, 10], "one batch per page"
-    assert all(batch.table is COST_EXPLORER_DAILY for batch in batches)
+    assert all(batch.stream is COST_EXPLORER_DAILY for batch in batches)
 
     rows = rows_of(batches)
     by_group = {}

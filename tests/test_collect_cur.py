@@ -12,22 +12,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from chargeback import config as config_module
-from chargeback.errors import CollectError, DataError
-from chargeback.landing import partition_path
-from collectors import aws
+from chargeback.core import aws
+from chargeback.core import config as config_module
+from chargeback.core.errors import CollectError, DataError
+from chargeback.raw.collect import land_periods
+from chargeback.raw.landing import partition_path
+from chargeback.raw.status import landed_version
 from collectors.base import Window
-from collectors.cur import (
-    CurCollector,
-    LocalCurSource,
-    S3CurSource,
-    athena_name,
-    landed_version,
-    load_manifest,
-    plan_columns,
-    read_batches,
-)
-from collectors.schemas import CUR_LINE_ITEMS
+from collectors.cur import CurCollector, load_manifest, read_batches
+from collectors.cur_columns import athena_name, plan_columns
+from collectors.cur_files import LocalCurSource, S3CurSource
+from collectors.streams import CUR_LINE_ITEMS
 from tests.services.aws import error_response, inject, moto, record_calls, utc  # noqa: F401 - moto is a fixture
 
 SAMPLE_EXPORT = Path(__file__).resolve().parents[1] / "sample_data" / "cur_export" / "chargeback-cur2"
@@ -90,7 +85,7 @@ def test_lands_exactly_the_files_the_manifest_lists(export, tmp_path):
     collector = s3_collector(export)
     keys = downloaded_keys(collector)
 
-    (result,) = collector.land_periods(tmp_path, [PERIOD])
+    (result,) = land_periods(tmp_path, collector, [PERIOD])
 
     assert result.landed and result.version == V1 and result.previous is None
     v1_key = f"{PREFIX}/data/BILLING_PERIOD={PERIOD}/{V1}/chargeback-cur2-00001.snappy.parquet"
@@ -107,10 +102,10 @@ def test_lands_exactly_the_files_the_manifest_lists(export, tmp_path):
 
 
 def test_restatement_replaces_the_period_and_an_unchanged_manifest_costs_nothing(export, tmp_path):
-    s3_collector(export).land_periods(tmp_path, [PERIOD])
+    land_periods(tmp_path, s3_collector(export), [PERIOD])
     export.put(BUCKET, MANIFEST_KEY, sample_manifest(V2))  # AWS delivers the restated version
 
-    (result,) = s3_collector(export).land_periods(tmp_path, [PERIOD])
+    (result,) = land_periods(tmp_path, s3_collector(export), [PERIOD])
 
     assert result.landed and result.version == V2 and result.previous == V1
     expected = pq.read_table(sample_file(V2))
@@ -125,7 +120,7 @@ def test_restatement_replaces_the_period_and_an_unchanged_manifest_costs_nothing
     before = path.stat()
     again = s3_collector(export)
     keys = downloaded_keys(again)
-    (unchanged,) = again.land_periods(tmp_path, [PERIOD])
+    (unchanged,) = land_periods(tmp_path, again, [PERIOD])
     assert not unchanged.landed and unchanged.version == V2
     assert keys == [MANIFEST_KEY], "only the manifest is read"
     assert again.cur_source.downloads == 0
@@ -133,35 +128,35 @@ def test_restatement_replaces_the_period_and_an_unchanged_manifest_costs_nothing
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "the partition is not rewritten"
 
     # The caller's own record of what was landed works the same way; ``force`` re-lands.
-    (told,) = again.land_periods(tmp_path, [PERIOD], landed={PERIOD: V2})
+    (told,) = land_periods(tmp_path, again, [PERIOD], landed={PERIOD: V2})
     assert not told.landed
-    (forced,) = again.land_periods(tmp_path, [PERIOD], landed={PERIOD: V2}, force=True)
+    (forced,) = land_periods(tmp_path, again, [PERIOD], landed={PERIOD: V2}, force=True)
     assert forced.landed and landed(tmp_path).num_rows == 13605
 
 
 def test_a_manifest_listing_a_missing_object_keeps_the_landed_version(export, tmp_path):
-    s3_collector(export).land_periods(tmp_path, [PERIOD])
+    land_periods(tmp_path, s3_collector(export), [PERIOD])
     broken = sample_manifest(V2)
     broken["dataFiles"].append(broken["dataFiles"][0].replace("00001", "00002"))
     export.put(BUCKET, MANIFEST_KEY, broken)
     collector = s3_collector(export)
 
     with pytest.raises(DataError, match=r"Manifest.json: lists s3://acme-cur/.*/chargeback-cur2-00002.snappy.parquet"):
-        collector.land_periods(tmp_path, [PERIOD])
+        land_periods(tmp_path, collector, [PERIOD])
 
     assert collector.cur_source.downloads == 0, "nothing is downloaded before every listed file is known to exist"
     assert landed(tmp_path).num_rows == 11884 and landed_version(tmp_path, PERIOD) == V1
 
 
 def test_a_corrupt_parquet_object_names_the_key_and_keeps_the_landed_version(export, tmp_path):
-    s3_collector(export).land_periods(tmp_path, [PERIOD])
+    land_periods(tmp_path, s3_collector(export), [PERIOD])
     bad_key = f"{PREFIX}/data/BILLING_PERIOD={PERIOD}/20261104T050000Z-v3/chargeback-cur2-00001.snappy.parquet"
     export.put(BUCKET, bad_key, b"PAR1 this is not parquet at all")
     manifest = sample_manifest(V2) | {"executionId": "20261104T050000Z-v3", "dataFiles": [f"s3://{BUCKET}/{bad_key}"]}
     export.put(BUCKET, MANIFEST_KEY, manifest)
 
     with pytest.raises(DataError, match=rf"s3://{BUCKET}/{bad_key}: cannot read CUR Parquet"):
-        s3_collector(export).land_periods(tmp_path, [PERIOD])
+        land_periods(tmp_path, s3_collector(export), [PERIOD])
 
     assert landed(tmp_path).num_rows == 11884 and landed_version(tmp_path, PERIOD) == V1
     leftovers = [p.name for p in partition_path(tmp_path, CUR_LINE_ITEMS, PERIOD).parent.iterdir()]
@@ -170,8 +165,8 @@ def test_a_corrupt_parquet_object_names_the_key_and_keeps_the_landed_version(exp
 
 def test_a_period_without_a_manifest(export, tmp_path):
     with pytest.raises(DataError, match=r"no CUR manifest for billing period 2026-11"):
-        s3_collector(export).land_periods(tmp_path, ["2026-11"])
-    (pending,) = s3_collector(export).land_periods(tmp_path, ["2026-11"], missing_ok=True)
+        land_periods(tmp_path, s3_collector(export), ["2026-11"])
+    (pending,) = land_periods(tmp_path, s3_collector(export), ["2026-11"], missing_ok=True)
     assert pending.version is None and not pending.landed
 
 
@@ -180,7 +175,7 @@ def test_access_denied_names_the_iam_action_and_period(export, tmp_path):
     inject(collector.cur_source.client, "GetObject", [error_response(403, "AccessDenied", protocol="rest-xml")])
 
     with pytest.raises(CollectError, match=r"^cur billing period 2026-10: GetObject .* AccessDenied.*s3:GetObject"):
-        collector.land_periods(tmp_path, [PERIOD])
+        land_periods(tmp_path, collector, [PERIOD])
 
 
 def test_assume_role_when_role_arn_is_set(export, tmp_path):
@@ -194,7 +189,7 @@ def test_assume_role_when_role_arn_is_set(export, tmp_path):
     )
     collector = CurCollector.from_config(config)
 
-    (result,) = collector.land_periods(config.data_dir, [PERIOD])
+    (result,) = land_periods(config.data_dir, collector, [PERIOD])
 
     assert result.landed and landed(config.data_dir).num_rows == 11884
     credentials = collector.cur_source.client._request_signer._credentials
@@ -206,10 +201,15 @@ def test_assume_role_when_role_arn_is_set(export, tmp_path):
     assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/cur-reader/chargeback"
 
 
-def test_collect_yields_the_current_version_of_the_windows_periods(export):
-    batches = list(s3_collector(export).collect(Window(utc(2026, 10, 20), utc(2026, 10, 21))))
+def test_a_delivery_is_the_current_version_of_the_period_whole(export):
+    """The PeriodCollector protocol: the period's delivery names its version and files; collecting it yields
+    every line of that version, as cur/line_items batches."""
+    collector = s3_collector(export)
+    delivery = collector.delivery(PERIOD)
+    assert (delivery.period, delivery.version) == (PERIOD, V1)
+    batches = list(collector.collect_delivery(delivery))
     assert sum(batch.data.num_rows for batch in batches) == 11884
-    assert {batch.table.key for batch in batches} == {"cur/line_items"}
+    assert {batch.stream.key for batch in batches} == {"cur/line_items"}
 
 
 # --- legacy CUR -------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_legacy_cur_maps_to_cur2_names(moto, tmp_path):  # noqa: F811
     moto.put(BUCKET, f"{prefix}/20261001-20261101/{report}-Manifest.json", manifest)
     collector = CurCollector(S3CurSource(moto.client("s3"), f"s3://{BUCKET}/{prefix}"), "legacy")
 
-    (result,) = collector.land_periods(tmp_path / "data", [PERIOD])
+    (result,) = land_periods(tmp_path / "data", collector, [PERIOD])
 
     assert result.landed and result.version == assembly
     rows = landed(tmp_path / "data").to_pylist()
@@ -341,7 +341,7 @@ def test_legacy_csv_report_is_refused_with_a_reason(tmp_path):
         json.dumps({"assemblyId": "x", "contentType": "text/csv", "compression": "GZIP", "reportKeys": ["a.csv.gz"]})
     )
     with pytest.raises(DataError, match=r"delivered as text/csv; only Parquet is supported"):
-        CurCollector(LocalCurSource(root), "legacy").land_periods(tmp_path / "data", [PERIOD])
+        land_periods(tmp_path / "data", CurCollector(LocalCurSource(root), "legacy"), [PERIOD])
 
 
 # --- schema drift (local exports) -------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def test_a_missing_required_column_is_named(tmp_path):
         match=r"drift-export-00001.snappy.parquet: CUR file lacks required column\(s\) "
         r"line_item_usage_start_date",
     ):
-        CurCollector(LocalCurSource(root)).land_periods(tmp_path / "data", [PERIOD])
+        land_periods(tmp_path / "data", CurCollector(LocalCurSource(root)), [PERIOD])
     assert not partition_path(tmp_path / "data", CUR_LINE_ITEMS, PERIOD).exists()
 
 
@@ -381,7 +381,7 @@ def test_a_retyped_column_that_cannot_be_cast_is_named(tmp_path):
     table = table.set_column(index, "line_item_unblended_cost", pa.array(["n/a"] * table.num_rows))
     root = local_export(tmp_path, table)
     with pytest.raises(DataError, match=r"column 'line_item_unblended_cost' is string, expected double"):
-        CurCollector(LocalCurSource(root)).land_periods(tmp_path / "data", [PERIOD])
+        land_periods(tmp_path / "data", CurCollector(LocalCurSource(root)), [PERIOD])
 
 
 def test_map_columns_as_struct_or_json_and_legacy_tag_spellings(tmp_path):
@@ -413,7 +413,7 @@ def test_rows_of_another_period_are_refused(tmp_path):
     (root / "metadata" / f"BILLING_PERIOD={PERIOD}").rename(root / "metadata" / "BILLING_PERIOD=2026-09")
     manifest = root / "metadata" / "BILLING_PERIOD=2026-09" / "drift-export-Manifest.json"
     with pytest.raises(DataError, match=r"holds rows of billing period\(s\) 2026-10, but the manifest is for 2026-09"):
-        CurCollector(LocalCurSource(root)).land_periods(tmp_path / "data", ["2026-09"])
+        land_periods(tmp_path / "data", CurCollector(LocalCurSource(root)), ["2026-09"])
     assert manifest.exists()
 
 

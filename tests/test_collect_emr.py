@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.errors import CollectError
-from collectors import aws
+from chargeback.core import aws
+from chargeback.core import config as config_module
+from chargeback.core.errors import CollectError
 from collectors.base import Window
 from collectors.emr import EmrCollector, memory_bytes, requested_shape, submit_properties
-from collectors.schemas import EMR_JOB_RUNS, EMR_VIRTUAL_CLUSTERS
+from collectors.streams import EMR_JOB_RUNS, EMR_VIRTUAL_CLUSTERS
 from tests.services.aws import error_response, inject, moto, utc  # noqa: F401 - moto is a fixture
 
 GIB = 2**30
@@ -23,8 +23,8 @@ def collect(collector: EmrCollector, window: Window = WINDOW) -> dict[str, list]
     batches = list(collector.collect(window))
     return {
         "batches": batches,
-        "virtual_clusters": [r for b in batches if b.table is EMR_VIRTUAL_CLUSTERS for r in b.data.to_pylist()],
-        "job_runs": [r for b in batches if b.table is EMR_JOB_RUNS for r in b.data.to_pylist()],
+        "virtual_clusters": [r for b in batches if b.stream is EMR_VIRTUAL_CLUSTERS for r in b.data.to_pylist()],
+        "job_runs": [r for b in batches if b.stream is EMR_JOB_RUNS for r in b.data.to_pylist()],
     }
 
 
@@ -72,7 +72,7 @@ def test_job_runs_of_the_window_and_running_ones_page_by_page(moto):  # noqa: F8
     ids = [row["job_run_id"] for row in result["job_runs"]]
     assert sorted(ids) == sorted([*in_window, still_running, pending])
     assert len(ids) == len(set(ids)), "a running job created in the window is listed once"
-    job_batches = [b for b in result["batches"] if b.table is EMR_JOB_RUNS]
+    job_batches = [b for b in result["batches"] if b.stream is EMR_JOB_RUNS]
     assert [b.data.num_rows for b in job_batches] == [3, 3, 1, 2], "one batch per page of at most 3"
     # 1 page of virtual clusters; 3 pages in the window (7 jobs); 1 page of active jobs (2 before the end).
     assert collector.requests_made == 1 + 3 + 1

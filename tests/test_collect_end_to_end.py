@@ -17,12 +17,13 @@ from fractions import Fraction
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chargeback import config as config_module
-from chargeback.bill import monthly_bill
-from chargeback.collect import run, status
-from chargeback.money import apportion, to_cents
-from chargeback.warehouse import build
-from collectors.schemas import CUR_LINE_ITEMS
+from chargeback.build.engines import build
+from chargeback.core import config as config_module
+from chargeback.core.money import apportion, to_cents
+from chargeback.raw.collect import run
+from chargeback.raw.status import status_of
+from chargeback.reports.bill import monthly_bill
+from collectors.streams import CUR_LINE_ITEMS
 from tests.factory import Scenario
 from tests.reference import reference
 from tests.services.aws import ACCOUNT, REGION, moto  # noqa: F401 - pytest fixture
@@ -169,7 +170,7 @@ def test_collect_build_and_bill_match_the_generators_truth(tmp_path, moto, synth
     assert bill.total == to_cents(Decimal(source.numerator) / Decimal(source.denominator))
     assert {line.tenant: line.total for line in bill.lines} == {t: c for t, c in cents.items() if c}
 
-    report = status(config)
+    report = status_of(config.data_dir)
     watermarks = {(s, t): state.complete_through for s, t, state in report.sources}
     assert watermarks[("prometheus", CLUSTER)] == end.isoformat().replace("+00:00", "Z")
     assert report.cur_periods == {"2025-03": "20250313T060000Z-v1"}

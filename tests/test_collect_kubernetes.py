@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from kubernetes import client as k8s
 
-from chargeback.config import ClusterSettings, KubernetesSettings
-from chargeback.errors import CollectError, ConfigError
-from chargeback.landing import DayWriter, partitions
+from chargeback.core.config import ClusterSettings, KubernetesSettings
+from chargeback.core.errors import CollectError, ConfigError
+from chargeback.raw.landing import DayWriter, partitions
 from collectors.base import Window
 from collectors.kubernetes import KubernetesCollector, from_settings, quantity
-from collectors.schemas import (
+from collectors.streams import (
     K8S_LIMIT_RANGES,
     K8S_NAMESPACES,
     K8S_NODES,
@@ -66,7 +66,7 @@ def snapshot(collector: KubernetesCollector) -> dict[str, list]:
     """Every batch, grouped by table key, in the order they came."""
     batches = defaultdict(list)
     for batch in collector.collect(WINDOW):
-        batches[batch.table.key].append(batch.data)
+        batches[batch.stream.key].append(batch.data)
     return batches
 
 
@@ -217,9 +217,9 @@ def test_priority_classes(api, sleeps):
 
 def test_paged_batches_land_as_one_day_partition_per_table(api, sleeps, tmp_path):
     collector = make_collector(api, sleeps, page_size=3)
-    with DayWriter(tmp_path, "2026-10-28", collector.tables(), str(WINDOW)) as writer:  # as `chargeback collect`
+    with DayWriter(tmp_path, "2026-10-28", collector.streams(), str(WINDOW)) as writer:  # as `chargeback collect`
         for batch in collector.collect(WINDOW):
-            writer.write(batch.table, batch.data)
+            writer.write(batch.stream, batch.data)
         writer.commit()
 
     [nodes] = partitions(tmp_path, K8S_NODES)
@@ -416,7 +416,7 @@ def test_from_settings_uses_the_kubeconfig_context_token_and_page_size(tmp_path)
         namespaces = [
             row
             for batch in collector.collect(WINDOW)
-            if batch.table is K8S_NAMESPACES
+            if batch.stream is K8S_NAMESPACES
             for row in batch.data.to_pylist()
         ]
 

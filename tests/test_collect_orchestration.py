@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.collect import StateStore, collect_days, run, status
-from chargeback.demo import DEMO_MARKER
-from chargeback.landing import partitions
+from chargeback.core import config as config_module
+from chargeback.raw.collect import collect_days, run
+from chargeback.raw.landing import DEMO_MARKER, partitions
+from chargeback.raw.status import StateStore, status_of
 from collectors.base import Batch, Window
 from collectors.prometheus import PrometheusCollector, RetryPolicy
-from collectors.schemas import NODE_HOURS, POD_HOURS
+from collectors.streams import NODE_HOURS, POD_HOURS
 from tests.services.prometheus import START, synthetic_prometheus  # noqa: F401 - pytest fixture
 
 TWO_DAYS = Window(START, START + timedelta(days=2))
@@ -32,8 +32,8 @@ class StopsMidDay:
     def __init__(self, collector: PrometheusCollector, server):
         self.collector, self.server, self.source = collector, server, collector.source
 
-    def tables(self):
-        return self.collector.tables()
+    def streams(self):
+        return self.collector.streams()
 
     def collect(self, window: Window) -> Iterator[Batch]:
         for index, batch in enumerate(self.collector.collect(window)):
@@ -82,7 +82,7 @@ def test_a_run_that_dies_mid_day_keeps_every_earlier_day_and_the_next_run_resume
     (resumed,) = run(config, ["prometheus"], end=TWO_DAYS.end, now=TWO_DAYS.end + timedelta(hours=1))
     assert resumed.error is None and resumed.window == Window(TWO_DAYS.start + timedelta(days=1), TWO_DAYS.end)
     assert [p.parent.name for p in partitions(fresh, POD_HOURS)] == ["day=2025-03-10", "day=2025-03-11"]
-    coverage = {(c.source, c.table, c.target): c for c in status(config).coverage}
+    coverage = {(c.source, c.table, c.target): c for c in status_of(config.data_dir).coverage}
     node_hours = coverage[("prometheus", "node_hours", "c1")]
     assert (str(node_hours.first_day), str(node_hours.last_day), node_hours.missing_days) == (
         "2025-03-10", "2025-03-11", [])
@@ -146,7 +146,7 @@ def test_collect_refuses_to_mix_real_data_into_the_demo_month(tmp_path):
 
 @pytest.mark.parametrize("when", ["2025-03-10", "2025-03-10T05:30:00", "2025-03-10T05:30:00+02:00"])
 def test_times_parse_as_utc(when):
-    from chargeback.collect import parse_time
+    from chargeback.raw.collect import parse_time
 
     parsed = parse_time(when)
     assert parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0)

@@ -17,8 +17,8 @@ import pytest
 import requests
 from botocore.credentials import Credentials
 
-from chargeback.config import ClusterSettings, PrometheusSettings
-from chargeback.errors import CollectError
+from chargeback.core.config import ClusterSettings, PrometheusSettings
+from chargeback.core.errors import CollectError
 from collectors.base import Window
 from collectors.prometheus import (
     MAX_POINTS,
@@ -32,7 +32,7 @@ from collectors.prometheus import (
     promql,
     retry_after_seconds,
 )
-from collectors.schemas import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
+from collectors.streams import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
 from tests.services import prometheus as service
 from tests.services.prometheus import START, Backfilled, FaultProxy
 
@@ -49,8 +49,8 @@ def collect(url: str, window: Window, **options) -> dict[str, pa.Table]:
     collector = PrometheusCollector("synthetic", settings, label_keys=("chargeback.io/tenant",), **options)
     tables: dict[str, list[pa.Table]] = defaultdict(list)
     for batch in collector.collect(window):
-        assert batch.data.schema == batch.table.schema
-        tables[batch.table.name].append(batch.data)
+        assert batch.data.schema == batch.stream.schema
+        tables[batch.stream.name].append(batch.data)
     return {name: pa.concat_tables(parts) for name, parts in tables.items()}
 
 
@@ -265,7 +265,7 @@ def test_prometheus_stopped_mid_collection_fails_naming_source_and_window(synthe
         )
         batches = collector.collect(DAY1)
         first = next(batches)
-        assert first.table is POD_HOURS and first.data.num_rows > 0
+        assert first.stream is POD_HOURS and first.data.num_rows > 0
         server.stop()
         with pytest.raises(CollectError) as caught:
             list(batches)
@@ -395,7 +395,7 @@ def test_constructed_from_cluster_settings_without_io():
     cluster = ClusterSettings(name="prod", prometheus=PrometheusSettings(url="http://prometheus:9090"))
     collector = PrometheusCollector(cluster)
     assert (collector.cluster, collector.source) == ("prod", "prometheus")
-    assert collector.tables() == (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS)
+    assert collector.streams() == (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS)
     with pytest.raises(ValueError, match="no \\[clusters.prometheus\\]"):
         PrometheusCollector(ClusterSettings(name="bare"))
 

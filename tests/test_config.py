@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.config import Config, ConfigError, glob_to_regex
+from chargeback.core import config as config_module
+from chargeback.core.config import Config, ConfigError, glob_to_regex
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "chargeback.example.toml"

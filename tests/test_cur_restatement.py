@@ -11,12 +11,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from chargeback import config as config_module
-from chargeback.errors import DataError
-from chargeback.landing import partitions
-from chargeback.warehouse import build, connect
-from collectors.cur import land_billing_period, manifest_path
-from collectors.schemas import CUR_LINE_ITEMS
+from chargeback.build.engines import build
+from chargeback.build.warehouse import connect
+from chargeback.core import config as config_module
+from chargeback.core.errors import DataError
+from chargeback.raw.collect import land_billing_period
+from chargeback.raw.landing import partitions
+from collectors.cur import manifest_path
+from collectors.streams import CUR_LINE_ITEMS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 EXPORT = SAMPLE / "cur_export" / "chargeback-cur2"

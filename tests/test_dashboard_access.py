@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chargeback import config as config_module
-from chargeback.demo import run_demo
-from chargeback.warehouse import build
+from chargeback.build.demo import run_demo
+from chargeback.build.engines import build
+from chargeback.core import config as config_module
 from dashboards import data
 from dashboards.identity import NOBODY, Viewer, alb_key_lookup, resolve
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from chargeback.bill import Bill, BillLine
-from chargeback.demo import SAMPLE_PERIOD, run_demo
+from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.reports.bill import Bill, BillLine
 from dashboards import charts, runtime, state
 from dashboards.identity import Viewer
 from tests.dashboard_support import mart, metric
@@ -283,7 +283,7 @@ def test_data_quality_page_matches_the_mart(env, data_dir):
     )[0]
     assert metric(at, "CUR") == money(round(cur, 2))
     assert metric(at, "Cost Explorer") == money(round(ce, 2))
-    (tables,) = mart(data_dir, "select count(*) from marts.raw_coverage")[0]
+    (tables,) = mart(data_dir, "select count(*) from bookkeeping.raw_coverage")[0]
     assert len(table(at, "source")) == tables
     checks = table(at, "passed")
     assert set(checks["severity"]) == {"error", "info"}
@@ -397,7 +397,7 @@ def test_an_estimated_period_says_to_collect_the_cur():
     def page():
         from decimal import Decimal
 
-        from chargeback.bill import Bill
+        from chargeback.reports.bill import Bill
         from dashboards import state
 
         state.cur_notice(Bill("2026-11", "USD", None, Decimal("12.00"), Decimal("12"), Decimal("12"), ()), "USD")

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from chargeback import config as config_module
-from chargeback.capacity import capacity
-from chargeback.demo import SAMPLE_PERIOD, run_demo
-from chargeback.quotas import quota_report
-from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
+from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.core import config as config_module
+from chargeback.reports.capacity import capacity
+from chargeback.reports.quotas import quota_report
+from chargeback.reports.rightsize import job_quota_fits, limit_violations, rightsize
 from dashboards import data, runtime
 from dashboards.identity import Viewer
 from tests.dashboard_support import mart, metric, open_app

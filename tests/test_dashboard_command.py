@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.local_server import free_port
-from chargeback.demo import run_demo
+from chargeback.build.demo import run_demo
 
 
 def start_dashboard(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:

@@ -31,10 +31,11 @@ import typer
 import yaml
 from kubernetes import client as k8s
 
-from chargeback import config as config_module
 from chargeback.cli import app
-from collectors import aws, prometheus
+from chargeback.core import aws
+from chargeback.core import config as config_module
 from collectors import kubernetes as k8s_collector
+from collectors import prometheus
 from collectors.base import Window
 from tests.services.k8s_api import FakeKubeApi
 
@@ -629,7 +630,7 @@ IAM_FOR_CALL: dict[tuple[str, str], frozenset[str]] = {
     ("emr-containers", "DescribeJobRun"): frozenset({"emr-containers:DescribeJobRun"}),
     # Cost Explorer (collectors/cost_explorer.py).
     ("ce", "GetCostAndUsage"): frozenset({"ce:GetCostAndUsage"}),
-    # [aws] role_arn (collectors/aws.py); IRSA's own AssumeRoleWithWebIdentity needs no permission.
+    # [aws] role_arn (chargeback/core/aws.py); IRSA's own AssumeRoleWithWebIdentity needs no permission.
     ("sts", "AssumeRole"): frozenset({"sts:AssumeRole"}),
     # Billing Conductor custom line items (chargeback export --to billing-conductor --apply).
     ("billingconductor", "ListCustomLineItems"): frozenset({"billingconductor:ListCustomLineItems"}),
@@ -779,7 +780,7 @@ def test_every_aws_call_in_the_code_is_mapped_to_iam_actions_the_policy_grants()
     )
     missing = {action: call for call in calls for action in IAM_FOR_CALL[call] if not granted_resources(action)}
     assert not missing, f"deploy/iam-policy.json does not grant: {missing}"
-    # The permission the code's own error hint names (collectors/aws.py) is one the table lists.
+    # The permission the code's own error hint names (chargeback/core/aws.py) is one the table lists.
     for service, operation in calls:
         if service != "aps":
             assert aws.iam_action(service, operation) in IAM_FOR_CALL[(service, operation)], (service, operation)

@@ -32,8 +32,8 @@ from botocore.model import Shape
 from botocore.validate import ParamValidator
 
 import chargeback.cli
-from chargeback import config as config_module
-from chargeback.errors import ConfigError
+from chargeback.core import config as config_module
+from chargeback.core.errors import ConfigError
 from tests.services.aws import ACCOUNT, moto  # noqa: F401 - moto is a fixture
 from tests.test_deploy import K8S_VERSIONS, ROOT, dockerfile, dockerignored
 

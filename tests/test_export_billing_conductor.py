@@ -18,11 +18,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chargeback import config as config_module
-from chargeback.errors import ChargebackError
+from chargeback.build.engines import build
+from chargeback.core import config as config_module
+from chargeback.core.errors import ChargebackError
 from chargeback.exports import run_export
 from chargeback.exports.billing_conductor import accepted_periods
-from chargeback.warehouse import build
 from tests.export_support import ARN, ML_ARN, PERIOD, sample  # noqa: F401 - sample is a fixture
 from tests.factory import Scenario
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from chargeback import config as config_module
-from chargeback.errors import ChargebackError
+from chargeback.build.engines import build
+from chargeback.core import config as config_module
+from chargeback.core.errors import ChargebackError
 from chargeback.exports import run_export, writer
-from chargeback.warehouse import build
-from collectors.cur import land_billing_period, manifest_path
+from chargeback.raw.collect import land_billing_period
+from collectors.cur import manifest_path
 from tests.export_support import ARN, PERIOD, ROOT, build_sample, sample  # noqa: F401 - sample is a fixture
 from tests.services.aws import moto  # noqa: F401 - a fixture
 

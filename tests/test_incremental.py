@@ -9,12 +9,15 @@ import pyarrow as pa
 import pytest
 
 from benchmarks.generate import Size, generate, land_next_day
-from chargeback import config as config_module
-from chargeback.errors import ChargebackError
-from chargeback.incremental import uncovered
-from chargeback.landing import land
-from chargeback.warehouse import build, connect, discover_models
-from collectors import schemas
+from chargeback.build.engines import build
+from chargeback.build.engines import duckdb as duckdb_engine
+from chargeback.build.incremental import uncovered
+from chargeback.build.runner import Model, discover_models
+from chargeback.build.warehouse import connect
+from chargeback.core import config as config_module
+from chargeback.core.errors import ChargebackError
+from chargeback.raw.landing import land
+from collectors import streams
 from tests.factory import Scenario
 from tests.test_sample_data import SAMPLE
 
@@ -72,8 +75,6 @@ def test_the_day_fingerprint_covers_everything_a_model_built_by_day_reads():
 
 
 def test_a_build_refuses_an_incremental_model_its_fingerprint_does_not_cover(tmp_path, monkeypatch):
-    from chargeback import warehouse
-
     models = discover_models()
     patched = []
     for model in models:
@@ -81,10 +82,10 @@ def test_a_build_refuses_an_incremental_model_its_fingerprint_does_not_cover(tmp
             sql = model.sql.replace(
                 "from shared_idle", "from shared_idle, (select count(*) from intermediate.int_job_runs)"
             )
-            model = warehouse.Model(model.layer, model.name, model.path, sql,
+            model = Model(model.layer, model.name, model.path, sql,
                                     model.depends_on | {"intermediate.int_job_runs"})  # fmt: skip
         patched.append(model)
-    monkeypatch.setattr(warehouse, "discover_models", lambda: patched)
+    monkeypatch.setattr(duckdb_engine, "discover_models", lambda: patched)
     data_dir = Path(tmp_path) / "data"
     scenario(days=1).write(data_dir)
     with pytest.raises(
@@ -134,7 +135,7 @@ def scenario(days: int = 3, day_two_cost: float = 0.40, day_two_label: str = "te
     return s
 
 
-def rebuild_with(data_dir: Path, table: schemas.RawTable, rows: list[dict]) -> None:
+def rebuild_with(data_dir: Path, table: streams.Stream, rows: list[dict]) -> None:
     land(data_dir, table, pa.Table.from_pylist(rows, schema=table.schema), origin="test restatement")
 
 
@@ -156,9 +157,9 @@ def test_a_restated_day_is_the_only_one_repriced_and_equals_a_full_rebuild(tmp_p
 
     changed = scenario(**restated)
     if "day_two_cost" in restated:
-        rebuild_with(data_dir, schemas.CUR_LINE_ITEMS, changed.cur)
+        rebuild_with(data_dir, streams.CUR_LINE_ITEMS, changed.cur)
     else:
-        rebuild_with(data_dir, schemas.NAMESPACE_LABELS, changed.namespace_labels)
+        rebuild_with(data_dir, streams.NAMESPACE_LABELS, changed.namespace_labels)
     result = build(config)
     assert (result.refreshed[PRICED].rebuilt, result.refreshed[PRICED].days) == (1, 3)
     incremental = snapshot(config)

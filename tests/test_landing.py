@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chargeback.errors import DataError
-from chargeback.landing import conform, land, partitions, write_partition
-from collectors.schemas import BY_KEY, NODE_HOURS, RAW_TABLES
+from chargeback.core.errors import DataError
+from chargeback.raw.landing import land, partitions, write_partition
+from chargeback.raw.tables import BY_KEY, NODE_HOURS, RAW_TABLES
 
 
 def node_rows(hours: list[int], node: str = "n1") -> pa.Table:
@@ -59,7 +59,7 @@ def test_a_failed_write_keeps_the_earlier_partition(tmp_path):
     land(tmp_path, NODE_HOURS, node_rows([0]))
 
     def failing_batches():
-        yield conform(NODE_HOURS, node_rows([1, 2]), "test")
+        yield NODE_HOURS.conform(node_rows([1, 2]), "test")
         raise RuntimeError("collector died mid-window")
 
     with pytest.raises(RuntimeError):

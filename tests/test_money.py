@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chargeback.money import apportion, to_cents
+from chargeback.core.money import apportion, to_cents
 
 
 def test_half_up_rounding():

@@ -22,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chargeback.bill import monthly_bill
-from chargeback.config import parse
-from chargeback.warehouse import build, connect
+from chargeback.build.engines import build
+from chargeback.build.warehouse import connect
+from chargeback.core.config import parse
+from chargeback.reports.bill import monthly_bill
 from tests.factory import Scenario
 from tests.reference import COMPONENTS, INSTANCE_TABLE, reference
 

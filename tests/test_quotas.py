@@ -15,13 +15,13 @@ import yaml
 from kubernetes.utils import parse_quantity
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
-from chargeback.cli_quotas import register
-from chargeback.demo import run_demo
-from chargeback.landing import land
-from chargeback.quotas import NO_LIMIT_DATA, quantity, quota_report, round_up
-from chargeback.warehouse import build
-from collectors import schemas
+from chargeback.build.demo import run_demo
+from chargeback.build.engines import build
+from chargeback.cli.quotas import register
+from chargeback.core import config as config_module
+from chargeback.raw.landing import land
+from chargeback.reports.quotas import NO_LIMIT_DATA, quantity, quota_report, round_up
+from collectors import streams
 from tests.conftest import Built
 from tests.factory import GIB, START, Scenario
 
@@ -62,7 +62,7 @@ def built(tmp_path):
         + quota_rows("tiny", {"cpu": 2.0, "memory": 8.0 * GIB})  # short names, as kubectl allows
     )
     data_dir = s.write(tmp_path / "data")
-    land(data_dir, schemas.K8S_RESOURCE_QUOTAS, pa.Table.from_pylist(rows, schema=schemas.K8S_RESOURCE_QUOTAS.schema))
+    land(data_dir, streams.K8S_RESOURCE_QUOTAS, pa.Table.from_pylist(rows, schema=streams.K8S_RESOURCE_QUOTAS.schema))
     config = config_module.parse({"data_dir": str(data_dir)})
     build(config)
     return Built(config)
@@ -268,7 +268,7 @@ def test_recommendation_never_goes_below_a_recurring_spark_job_at_full_scale(tmp
     s.job_runs[-1].update(executor_instances=50, executor_cores=2.0, state="FAILED")
     data_dir = s.write(tmp_path / "data")
     rows = quota_rows("spark", {"requests.cpu": 8.0, "requests.memory": 16.0 * GIB, "pods": 10.0})
-    land(data_dir, schemas.K8S_RESOURCE_QUOTAS, pa.Table.from_pylist(rows, schema=schemas.K8S_RESOURCE_QUOTAS.schema))
+    land(data_dir, streams.K8S_RESOURCE_QUOTAS, pa.Table.from_pylist(rows, schema=streams.K8S_RESOURCE_QUOTAS.schema))
     config = config_module.parse({"data_dir": str(data_dir)})
     build(config)
 

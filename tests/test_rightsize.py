@@ -16,13 +16,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
-from chargeback.cli_rightsize import register
-from chargeback.errors import ConfigError
-from chargeback.landing import land
-from chargeback.rightsize import job_quota_fits, limit_violations, rightsize
-from chargeback.warehouse import build
-from collectors import schemas
+from chargeback.build.engines import build
+from chargeback.cli.rightsize import register
+from chargeback.core import config as config_module
+from chargeback.core.errors import ConfigError
+from chargeback.raw.landing import land
+from chargeback.reports.rightsize import job_quota_fits, limit_violations, rightsize
+from collectors import streams
 from tests.factory import GIB, START, Scenario, hour
 
 CPU_PRICE = 9 / 52
@@ -118,9 +118,9 @@ def resource_quota_rows() -> list[dict]:
 def built(tmp_path_factory) -> config_module.Config:
     data_dir = tmp_path_factory.mktemp("rightsize") / "data"
     scenario().write(data_dir)
-    table = schemas.K8S_LIMIT_RANGES
+    table = streams.K8S_LIMIT_RANGES
     land(data_dir, table, pa.Table.from_pylist(limit_range_rows(), schema=table.schema), origin="test")
-    table = schemas.K8S_RESOURCE_QUOTAS
+    table = streams.K8S_RESOURCE_QUOTAS
     land(data_dir, table, pa.Table.from_pylist(resource_quota_rows(), schema=table.schema), origin="test")
     config = config_module.parse({"data_dir": str(data_dir)})
     build(config)

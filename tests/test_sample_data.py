@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from chargeback.landing import partitions
-from collectors.schemas import RAW_TABLES
+from chargeback.raw.landing import partitions
+from chargeback.raw.tables import RAW_TABLES
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 

@@ -28,19 +28,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
-from chargeback import cron
-from chargeback.errors import ChargebackError, ConfigError
-from chargeback.landing import write_partition
-from chargeback.locks import LockedError, file_lock
+from chargeback.build.warehouse import build_lock
+from chargeback.core import config as config_module
+from chargeback.core import cron
+from chargeback.core.errors import ChargebackError, ConfigError
+from chargeback.core.locks import LockedError, file_lock
+from chargeback.raw.collect import land_billing_period
+from chargeback.raw.landing import write_partition
 from chargeback.scheduler import finality, http
 from chargeback.scheduler.core import Scheduler
 from chargeback.scheduler.finality import Verdict, final_verdict
 from chargeback.scheduler.jobs import RunRequest
 from chargeback.scheduler.state import ScheduleState, state_path
-from chargeback.warehouse import build_lock
-from collectors.cur import land_billing_period
-from collectors.schemas import CUR_LINE_ITEMS
+from collectors.streams import CUR_LINE_ITEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -317,7 +317,7 @@ def test_a_manual_build_refuses_to_run_while_another_process_builds(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom chargeback.warehouse import build_lock\n"
+            "import sys, time\nfrom chargeback.build.warehouse import build_lock\n"
             f"with build_lock({str(data_dir)!r}):\n    print('locked', flush=True)\n    sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,
@@ -723,16 +723,17 @@ def test_a_long_cur_finality_check_counts_as_running_for_the_liveness_probe(tmp_
 
 def test_the_scheduled_build_runs_on_the_configured_engine(tmp_path, monkeypatch):
     """[build] engine = "spark" reaches the scheduler's build, as it does `chargeback build`: one entry point,
-    warehouse.build, hands the run to the Spark engine (replaced here by a recorder; the engine itself is
-    tested against DuckDB in test_spark_build.py)."""
-    from chargeback.engines import spark
+    chargeback.build.engines.build, hands the run to the Spark engine (replaced here by a recorder; the engine
+    itself is tested against DuckDB in test_spark_build.py)."""
+    from chargeback.build.engines import spark
+    from chargeback.build.runner import BuildResult
     from chargeback.scheduler.jobs import build
-    from chargeback.warehouse import BuildResult
 
     calls = []
     monkeypatch.setattr(
         spark, "build", lambda config, progress=None: calls.append(config) or BuildResult(tmp_path / "w", 1.5)
     )
+    shutil.copytree(SAMPLE / "raw", tmp_path / "raw")
     config = config_module.parse({"data_dir": str(tmp_path), "build": {"engine": "spark"}})
     job = next(j for j in config.schedule.jobs if j.run == "build")
     assert build(RunRequest(config, job, datetime(2026, 11, 1, tzinfo=UTC))) == f"built {tmp_path / 'w'} in 1.5 s"

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
+from chargeback.build.demo import run_demo
 from chargeback.cli import app
-from chargeback.demo import DEMO_MARKER, run_demo
+from chargeback.core import config as config_module
+from chargeback.raw.collect import land_billing_period
+from chargeback.raw.landing import DEMO_MARKER
+from chargeback.raw.status import landed_version
 from chargeback.scheduler.core import Run, Scheduler
 from chargeback.scheduler.state import ScheduleState, state_path
-from collectors.cur import land_billing_period, landed_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

@@ -25,15 +25,16 @@ import pytest
 from pyspark.sql import SparkSession  # the test extra installs pyspark: missing, the suite fails
 from typer.testing import CliRunner
 
-from chargeback import config as config_module
-from chargeback.bill import monthly_bill
+from chargeback.build.demo import sample_data_dir
+from chargeback.build.engines import build
+from chargeback.build.engines import spark as spark_engine
+from chargeback.build.engines.spark_sql import NotPortableError, to_spark
+from chargeback.build.runner import MODELS_DIR, discover_models
 from chargeback.cli import app
-from chargeback.config import SparkSettings
-from chargeback.demo import sample_data_dir
-from chargeback.engines import spark as spark_engine
-from chargeback.engines.spark_sql import NotPortableError, to_spark
-from chargeback.errors import ChargebackError, InvariantError
-from chargeback.warehouse import MODELS_DIR, build, discover_models
+from chargeback.core import config as config_module
+from chargeback.core.config import SparkSettings
+from chargeback.core.errors import ChargebackError, InvariantError
+from chargeback.reports.bill import monthly_bill
 from tests.test_build import TEAMS, two_teams
 
 PERIOD = "2026-10"
@@ -131,7 +132,7 @@ def test_every_model_transpiles_to_spark_sql_reading_spark_views():
 
 
 def test_transpiling_keeps_exact_quantiles_and_positional_ids():
-    from chargeback.warehouse import Model
+    from chargeback.build.runner import Model
 
     def spark_sql(sql: str) -> str:
         return to_spark(Model("marts", "fct_x", Path("fct_x.sql"), sql, frozenset())).lower()

@@ -25,9 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chargeback.bill import Bill, check_period, monthly_bill
-from chargeback.config import Config
-from chargeback.errors import ChargebackError
+from chargeback.build.warehouse import connect
+from chargeback.core import aws
+from chargeback.core.config import Config
+from chargeback.core.errors import ChargebackError
+from chargeback.core.money import to_cents
+from chargeback.core.periods import parse_period
 from chargeback.exports import billing_conductor, finance, focus
 from chargeback.exports.billing_conductor import ApplyResult, LeftOut
 from chargeback.exports.writer import (
@@ -38,8 +41,8 @@ from chargeback.exports.writer import (
     S3Destination,
     manifest_bytes,
 )
-from chargeback.money import to_cents
-from chargeback.warehouse import connect
+from chargeback.reports import queries
+from chargeback.reports.bill import Bill, monthly_bill
 
 TARGETS = ("billing-conductor", "focus", "finance")
 DEFAULT_DIR = "exports"  # under the data directory
@@ -76,19 +79,9 @@ class _Snapshot:
 # --- reading one consistent warehouse -------------------------------------------------------------------
 
 
-def _table_exists(con, name: str) -> bool:
-    schema, table = name.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def _built_at(config: Config) -> Any:
     with connect(config) as con:
-        return con.execute("select built_at from marts.build_info").fetchall()[0][0]
+        return con.execute(queries.BUILD_INFO).fetchall()[0][0]
 
 
 def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
@@ -99,17 +92,10 @@ def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
     """
     for _ in range(3):
         with connect(config) as con:
-            built_at = con.execute("select built_at from marts.build_info").fetchall()[0][0]
-            config_json = con.execute("select config_json from marts.build_info").fetchall()[0][0]
-            basis, idle, shared, tagged_tag = con.execute(
-                "select cost_basis, idle_mode, shared_mode, tagged_tag from config.settings"
-            ).fetchall()[0]
-            version = None
-            if _table_exists(con, "marts.cur_versions"):
-                found = con.execute(
-                    "select version from marts.cur_versions where billing_period = ?", [period]
-                ).fetchall()
-                version = found[0][0] if found else None
+            built_at, config_json = con.execute(queries.BUILD_INFO).fetchall()[0]
+            basis, idle, shared, tagged_tag = con.execute(queries.BUILD_SETTINGS).fetchall()[0]
+            found = con.execute(queries.CUR_VERSION, [period]).fetchall()
+            version = found[0][0] if found else None
             rows = focus.read_rows(con, period) if with_rows else []
         bill = monthly_bill(config, period)
         if _built_at(config) != built_at:
@@ -180,8 +166,6 @@ def destination(config: Config, out: str | Path | None = None) -> Destination:
             return LocalDestination(Path(config.data_dir) / configured)
         out = configured or Path(config.data_dir) / DEFAULT_DIR
     if str(out).startswith("s3://"):
-        from collectors import aws
-
         return S3Destination(aws.client(config.aws, "s3"), str(out))
     return LocalDestination(Path(out))
 
@@ -232,7 +216,7 @@ def run_export(
     """Export ``period`` as ``target`` to ``out``; a new version only when it changed. With ``apply``
     (billing-conductor only) also create or update the custom line items (``client``: a billingconductor
     client, default one from ``[aws]``; ``now``: the clock that decides which periods the API accepts)."""
-    check_period(period)
+    parse_period(period)
     if target not in TARGETS:
         raise ChargebackError(f"unknown export format {target!r}; use one of: {', '.join(TARGETS)}")
     if apply and target != "billing-conductor":
@@ -275,8 +259,6 @@ def run_export(
     if apply:
         assert rendered.items is not None
         if client is None:
-            from collectors import aws
-
             client = aws.client(config.aws, "billingconductor")
         say("applying custom line items")
         prefix = config.export.billing_conductor.name_prefix

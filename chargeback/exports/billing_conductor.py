@@ -28,15 +28,16 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from chargeback.bill import PARTS, Bill
-from chargeback.config import SENTINELS, Config
-from chargeback.errors import ChargebackError
+from chargeback.core import aws, periods
+from chargeback.core.config import SENTINELS, Config
+from chargeback.core.errors import ChargebackError
+from chargeback.core.money import to_cents
 from chargeback.exports.writer import ExportFile
-from chargeback.money import to_cents
+from chargeback.reports.bill import PARTS, Bill
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_+=.\-@]+$")  # CreateCustomLineItem Name (botocore model)
 NAME_MAX = 128
@@ -201,9 +202,8 @@ def render(items: Items, period: str) -> ExportFile:
 
 def accepted_periods(now: datetime) -> tuple[str, str]:
     """The billing periods CreateCustomLineItem accepts at ``now``: the current month and the one before."""
-    now = now.astimezone(UTC)
-    previous = (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
-    return f"{now.year:04d}-{now.month:02d}", f"{previous[0]:04d}-{previous[1]:02d}"
+    current = periods.of(now)
+    return current, periods.previous_period(current)
 
 
 def check_period(period: str, now: datetime) -> None:
@@ -255,8 +255,6 @@ def _same_group(listed: str | None, arn: str) -> bool:
 
 def apply(items: Items, period: str, client: Any, prefix: str) -> ApplyResult:
     """Create or update ``items`` in Billing Conductor so that it holds exactly them; idempotent."""
-    from collectors import aws
-
     result = ApplyResult()
     arns = sorted({item.billing_group_arn for item in items.items})
     try:

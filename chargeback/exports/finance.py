@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chargeback.bill import Bill
 from chargeback.exports.writer import ExportFile
+from chargeback.reports.bill import Bill
 
 
 def render(bill: Bill) -> ExportFile:

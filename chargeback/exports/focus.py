@@ -30,23 +30,16 @@ from typing import Any
 
 import duckdb
 
-from chargeback.bill import PARTS, Bill
-from chargeback.config import Config
-from chargeback.errors import ChargebackError, DataError
+from chargeback.core import periods
+from chargeback.core.config import Config
+from chargeback.core.errors import ChargebackError, DataError
+from chargeback.core.money import apportion
 from chargeback.exports.writer import ExportFile
-from chargeback.money import apportion
+from chargeback.reports import queries
+from chargeback.reports.bill import PARTS, Bill
 
 FOCUS_VERSION = "1.2"
 MART = "marts.fct_tenant_allocation_daily"
-
-# The period's allocation rows in a stable order (the CSV's order). Parameter: period.
-ALLOCATION_SQL = f"""
-select cluster, date, tenant, component, namespace, emr_job_run_id, product_code, payer_account_id, amount,
-from {MART}
-where period = $period
-order by date, cluster, tenant, component, namespace nulls first, emr_job_run_id nulls first,
-    product_code nulls first
-"""
 
 COLUMNS = (
     "BilledCost",
@@ -141,13 +134,10 @@ class Methods:
 
 
 def read_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[Row]:
-    present = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts'"
-        " and table_name = 'fct_tenant_allocation_daily'"
-    ).fetchall()[0][0]
+    present = con.execute(queries.TABLE_EXISTS, MART.split(".")).fetchall()[0][0]
     if not present:
         raise DataError(f"the warehouse has no {MART} (built before FOCUS exports); run `chargeback build`")
-    return [Row(*record) for record in con.execute(ALLOCATION_SQL, {"period": period}).fetchall()]
+    return [Row(*record) for record in con.execute(queries.FOCUS_ALLOCATION, {"period": period}).fetchall()]
 
 
 def _timestamp(day: date) -> str:
@@ -186,9 +176,7 @@ def _cents(rows: list[Row], bill: Bill) -> list[tuple[Row, Decimal]]:
 
 def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> ExportFile:
     settings = config.export.focus
-    year, month = map(int, bill.period.split("-"))
-    start = date(year, month, 1)
-    end = date(year + month // 12, month % 12 + 1, 1)
+    start, end = periods.first_day(bill.period), periods.first_day(periods.next_period(bill.period))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from chargeback.errors import ChargebackError, DataError
+from chargeback.core import aws
+from chargeback.core.errors import ChargebackError, DataError
 
 MANIFEST = "manifest.json"
 _VERSION = re.compile(r"^v([1-9][0-9]*)$")
@@ -148,13 +149,9 @@ class S3Destination:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
     def _aws_error(self, exc: BaseException, what: str) -> ChargebackError:
-        from collectors import aws
-
         return ChargebackError(f"export to {self}: {aws.describe(exc, 's3', what)}")
 
     def latest(self, fmt: str, period: str) -> tuple[int, dict[str, Any]] | None:
-        from collectors import aws  # boto3 only when exporting to S3
-
         base = self._key(fmt, period) + "/"
         try:
             versions = []
@@ -196,8 +193,6 @@ class S3Destination:
         )
 
     def publish(self, fmt: str, period: str, version: int, files: Sequence[ExportFile], manifest: bytes) -> None:
-        from collectors import aws
-
         try:
             for file in files:
                 self._put(self._key(fmt, period, f"v{version}", file.name), file.data)

@@ -37,10 +37,11 @@ from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from chargeback import cron
-from chargeback.config import Config, JobKind, ScheduleJob
-from chargeback.errors import ChargebackError
-from chargeback.locks import LockedError, file_lock
+from chargeback.build.warehouse import build_lock
+from chargeback.core import cron, periods
+from chargeback.core.config import Config, JobKind, ScheduleJob
+from chargeback.core.errors import ChargebackError
+from chargeback.core.locks import LockedError, file_lock
 from chargeback.scheduler import finality
 from chargeback.scheduler.jobs import ACTIONS, Action, RunRequest
 from chargeback.scheduler.logs import emit
@@ -80,8 +81,7 @@ class Run:
 
 def billed_month(fire: datetime) -> str:
     """The month an export fired at ``fire`` bills: the one before."""
-    last_day = fire.astimezone(UTC).replace(day=1) - timedelta(days=1)
-    return f"{last_day:%Y-%m}"
+    return periods.previous_period(periods.of(fire))
 
 
 def _month_number(period: str) -> int:
@@ -193,8 +193,6 @@ class Scheduler:
         """The job-runner seam: take the build lock for builds, call the job's action, record the run."""
         with ExitStack() as stack:
             if job.run == "build":
-                from chargeback.warehouse import build_lock
-
                 try:
                     stack.enter_context(build_lock(self.config.data_dir))
                 except LockedError as exc:

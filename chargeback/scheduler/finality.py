@@ -16,16 +16,20 @@ exported from a warehouse built before its final CUR arrived.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from chargeback.config import Config
-from chargeback.landing import partition_path
-from collectors.schemas import CUR_LINE_ITEMS
+from chargeback.core import periods
+from chargeback.core.config import Config
+from chargeback.raw.landing import partition_path
+from chargeback.raw.status import landed_version
+from chargeback.raw.tables import CUR_LINE_ITEMS
+from collectors.cur import CurCollector
+from collectors.cur_columns import athena_name
 
 INVOICE_COLUMN = "bill_invoice_id"
 
@@ -43,15 +47,8 @@ class Readiness:
     reason: str
 
 
-def period_end(period: str) -> datetime:
-    year, month = map(int, period.split("-"))
-    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-
-
 def landed(config: Config, period: str) -> tuple[Path, str | None] | None:
     """The landed CUR partition of ``period`` and its recorded version (None: nothing landed)."""
-    from collectors.cur import landed_version
-
     path = partition_path(config.data_dir, CUR_LINE_ITEMS, period)
     if not path.is_file():
         return None
@@ -71,8 +68,6 @@ def final_verdict(config: Config, period: str, version: str) -> Verdict:
     """Whether landed ``version`` of ``period`` is final: every line of its data files has an invoice id.
 
     Raises what reading the delivery raises (``ChargebackError``, ``OSError``, botocore errors)."""
-    from collectors.cur import CurCollector, athena_name
-
     if config.cur is None:
         return Verdict(
             False,
@@ -115,7 +110,7 @@ def readiness(
     verdict_for,  # (period, version) -> Verdict; the scheduler caches final_verdict per version
 ) -> Readiness:
     """Whether ``period`` can be exported now, from which CUR version, or why not yet."""
-    if now < period_end(period):
+    if now < periods.end(period):
         return Readiness(False, None, f"{period} has not ended")
     found = landed(config, period)
     if found is None:

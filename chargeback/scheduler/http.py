@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from chargeback.errors import ChargebackError
+from chargeback.core.errors import ChargebackError
 from chargeback.scheduler.core import Scheduler
 
 

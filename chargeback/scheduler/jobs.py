@@ -8,8 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chargeback.config import Config, JobKind, ScheduleJob
-from chargeback.errors import ChargebackError
+from chargeback.build.engines import build as build_warehouse
+from chargeback.core.config import Config, JobKind, ScheduleJob
+from chargeback.core.errors import ChargebackError
+from chargeback.exports import run_export
+from chargeback.raw.collect import run
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,6 @@ Action = Callable[[RunRequest], str | None]  # returns a one-line summary; raise
 
 def collect(request: RunRequest) -> str:
     """``chargeback collect --source ...``: each source from its watermark to now (the scheduler's clock)."""
-    from chargeback.collect import run
-
     outcomes = run(request.config, list(request.job.sources), now=request.now)
     failed = [o for o in outcomes if o.error]
     if failed:
@@ -40,16 +41,12 @@ def collect(request: RunRequest) -> str:
 
 def build(request: RunRequest) -> str:
     """``chargeback build`` (the scheduler already holds the build lock; ``build`` takes it again)."""
-    from chargeback.warehouse import build as build_warehouse
-
     result = build_warehouse(request.config)
     return f"built {result.warehouse} in {result.seconds:.1f} s"
 
 
 def export(request: RunRequest) -> str:
     """``chargeback export --period P --to F [--out ...] [--apply]`` for each of the job's formats."""
-    from chargeback.exports import run_export  # imported when an export runs, not when the scheduler starts
-
     assert request.period is not None, "the scheduler passes the billing month to export jobs"
     for target in request.job.to:
         run_export(

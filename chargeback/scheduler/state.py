@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chargeback.config import Config
-from chargeback.errors import ChargebackError
+from chargeback.core.config import Config
+from chargeback.core.errors import ChargebackError
 
 FORMAT = 1
 

@@ -23,7 +23,7 @@ def command(arguments: list[str]) -> list[str]:
 
 
 def main(arguments: list[str]) -> None:
-    from chargeback import cli
+    from chargeback import cli  # the CLI loads every command: only when the job runs
 
     sys.argv = ["chargeback", *command(arguments)]  # Typer's app reads its arguments from sys.argv
     cli.main()  # exits with the command's code (Click's standalone mode)

@@ -33,8 +33,8 @@ import pytest
 import requests
 from botocore.awsrequest import AWSResponse
 
-from chargeback.config import AwsSettings
-from collectors import aws
+from chargeback.core import aws
+from chargeback.core.config import AwsSettings
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

@@ -25,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 
 from benchmarks.local_server import LocalServer
-from chargeback.demo import SAMPLE_PERIOD, run_demo
+from chargeback.build.demo import SAMPLE_PERIOD, run_demo
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 PERIOD = SAMPLE_PERIOD

@@ -676,10 +676,10 @@ class FaultProxy:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure collection throughput (pod-hours per second) against a local Prometheus."""
-    from chargeback.config import PrometheusSettings
+    from chargeback.core.config import PrometheusSettings
     from collectors.base import Window
     from collectors.prometheus import PrometheusCollector
-    from collectors.schemas import POD_HOURS
+    from collectors.streams import POD_HOURS
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--pods", type=int, default=200)
@@ -698,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             window = Window(START, START + timedelta(days=1))
             began = time.perf_counter()
-            pod_hours = sum(b.data.num_rows for b in collector.collect(window) if b.table is POD_HOURS)
+            pod_hours = sum(b.data.num_rows for b in collector.collect(window) if b.stream is POD_HOURS)
             elapsed = time.perf_counter() - began
         finally:
             backfilled.server.stop()

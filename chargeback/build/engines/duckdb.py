@@ -1,0 +1,138 @@
+"""The DuckDB engine: raw Parquet exposed to DuckDB, the SQL models run in order, checks, atomic publish.
+
+A build writes a new DuckDB file beside the published one (starting from a copy of it when a model is built
+by day: see ``chargeback.build.incremental``), registers the raw tables as views over their partition files
+(each footer checked first) and the configuration as tables, runs ``staging`` (views) then ``intermediate``
+and ``marts`` (tables, unless a model's header says view), runs the checks, records the bookkeeping tables,
+and only then publishes it (``chargeback.build.warehouse``). A build that breaks an invariant raises
+``InvariantError`` and leaves the published warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from chargeback.build import incremental
+from chargeback.build.bookkeeping import refuse_broken_invariants, register_bookkeeping
+from chargeback.build.config_tables import register_config
+from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
+from chargeback.build.warehouse import building, publish
+from chargeback.core.config import Config
+from chargeback.core.errors import ChargebackError
+from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions, table_dir
+from chargeback.raw.tables import RAW_TABLES
+
+CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
+
+
+def register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """One view per raw table over its partitions (each checked against its schema first); an empty
+    table where nothing was collected."""
+    con.execute("create schema raw")
+    for table in RAW_TABLES:
+        files = partitions(data_dir, table)
+        for file in files:
+            check_partition(table, file)
+        if files:
+            pattern = str(table_dir(data_dir, table).resolve() / PARTITION_GLOB).replace("'", "''")
+            con.execute(
+                f"create view {table.relation} as select * from read_parquet('{pattern}', union_by_name = true)"
+            )
+        else:
+            empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
+            con.execute(f"create table {table.relation} as select * from empty")
+
+
+def run_models(
+    con: duckdb.DuckDBPyConnection,
+    models: list[Model],
+    progress: Progress | None,
+    data_dir: Path,
+    full: bool,
+) -> tuple[dict[str, int], dict[str, Refresh]]:
+    """Create every model on ``con`` in order (those built by day brought up to date by day, or whole with
+    ``full``); the row counts of tables and marts, and what each model built by day did."""
+    for layer in LAYERS:
+        con.execute(f"create schema if not exists {layer}")
+    by_relation = {m.relation: m for m in models}
+    counts, refreshed = {}, {}
+    days = incremental.DayFingerprints(con, data_dir)  # taken once per build, for the inputs each model reaches
+    for index, model in enumerate(models, start=1):
+        if progress:
+            progress(model.relation, index, len(models))
+        try:
+            if model.incremental:
+                refreshed[model.relation] = incremental.refresh(con, model, by_relation, days, full)
+            else:
+                con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
+        except duckdb.Error as exc:
+            raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
+        if model.materialized == "table" or model.layer == "marts":  # an intermediate view is a join to run
+            counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
+    return counts, refreshed
+
+
+def mart_types(config: Config, models: list[Model]) -> dict[str, list[tuple[str, str]]]:
+    """Each mart's columns and DuckDB types, from running the models over empty raw tables: what a reader of
+    a DuckDB build sees (the Spark engine casts its marts to them)."""
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        with tempfile.TemporaryDirectory() as nothing:
+            register_raw(con, Path(nothing))
+            register_config(con, config)
+            run_models(con, models, None, Path(nothing), full=True)
+        return {
+            model.relation: [(row[0], row[1]) for row in con.execute(f"describe {model.relation}").fetchall()]
+            for model in models
+            if model.layer == "marts"
+        }
+    finally:
+        con.close()
+
+
+def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
+    """Session settings of a build: UTC, no insertion order to keep (the models never rely on it; keeping
+    it costs memory and time on every large table), ``[build]`` memory cap and threads, spill files in the
+    data directory."""
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set preserve_insertion_order = false")
+    con.execute("set memory_limit = ?", [config.build.memory_limit])
+    if config.build.threads:
+        con.execute("set threads = ?", [config.build.threads])
+    spill = (data_dir / ".tmp").resolve()
+    con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+
+
+def _checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    rows = con.sql(CHECKS_SQL)
+    columns = rows.columns
+    return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
+
+
+def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
+    """Build the warehouse on DuckDB and publish it (the caller holds the build lock)."""
+    started = time.perf_counter()
+    data_dir = Path(config.data_dir)
+    models = discover_models()
+    target = config.warehouse_path
+    with building(config) as path:
+        if not full:
+            incremental.start_from(target, path, [m.relation for m in models if m.incremental])
+        con = duckdb.connect(str(path))
+        try:
+            _configure(con, config, data_dir)
+            register_raw(con, data_dir)
+            register_config(con, config)
+            counts, refreshed = run_models(con, models, progress, data_dir, full)
+            checks = _checks(con)
+            register_bookkeeping(con, config, data_dir)
+        finally:
+            con.close()
+        refuse_broken_invariants(checks, target)
+        publish(path, config)
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed)

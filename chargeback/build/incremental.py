@@ -1,0 +1,307 @@
+"""Incremental builds: rebuild only the days whose inputs changed.
+
+Pricing every pod-hour (``intermediate.int_pod_hours_priced``, one row per pod per hour) is the largest
+write of a build. A model whose header says ``-- incremental: day`` (the priced pod-hours and the pod-level
+roll-ups read from them) is kept from the previous warehouse and brought up to date a day at a time: a
+build starts from a copy of the published warehouse, deletes the days whose fingerprint changed (or whose
+data is gone) and inserts those days computed afresh; every other model is rebuilt as usual.
+``chargeback build --full`` (or a changed model, configuration, data directory or DuckDB) builds it whole.
+
+A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, those the model reaches):
+the day's pod-hour files, the pod metadata files up to that day (a pod's first record names its workload:
+``int_pods``), and the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and
+instance types) and namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules).
+Everything else such a model reads is derived from those within the day (DAY_DERIVED); a build refuses a
+model built by day that reads anything else. ``tests/test_incremental.py`` checks that an incremental
+build's marts equal a full rebuild's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from chargeback.build.runner import Model, Refresh, closure
+from chargeback.core.errors import ChargebackError
+from chargeback.raw.landing import partitions
+from chargeback.raw.tables import POD_HOURS, PODS
+
+STATE_SCHEMA = "build_state"
+STATE_TABLE = f"{STATE_SCHEMA}.day_fingerprints"
+FORMAT = "1"  # bump when the fingerprint itself changes meaning
+
+# Inputs fingerprinted per day: raw tables by their files, built relations by the content of the day's rows.
+DAY_INPUTS = {
+    "raw.prometheus__pod_hours": "files of the day",
+    "raw.prometheus__pods": "files of the day and of every day before it",
+    "intermediate.int_node_hours": "content of the day's rows",
+    "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
+}
+# Relations between those inputs and the models built by day whose rows of a day come only from the same day
+# of their inputs (int_pods: from the pod records up to the day, as its fingerprint covers); config.* enters
+# the model fingerprint instead.
+DAY_DERIVED = {
+    "staging.stg_prometheus__pod_hours",
+    "staging.stg_prometheus__pods",
+    "intermediate.int_pods",
+    "intermediate.int_pod_hours_allocated",
+    "intermediate.int_pod_hours",
+    "intermediate.int_node_hours_allocated",
+    "intermediate.int_idle_pools_hourly",
+    "intermediate.int_pod_hours_priced",
+    "intermediate.int_pod_days",
+    "marts.fct_pod_costs_hourly",
+}
+_CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
+_POD_HOURS, _PODS = POD_HOURS.relation, PODS.relation
+_RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
+
+
+def walk(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> tuple[set, set]:
+    """What ``relation`` reads, directly or through other models: the fingerprinted inputs it reaches
+    (DAY_INPUTS) and what its day fingerprint does not cover, neither one of those nor derived from them
+    within the day (DAY_DERIVED)."""
+    inputs, missing, seen, pending = set(), set(), set(), list(depends_on[relation])
+    while pending:
+        found = pending.pop()
+        if found in seen:
+            continue
+        seen.add(found)
+        if found in DAY_INPUTS:
+            inputs.add(found)
+        elif found not in DAY_DERIVED:
+            missing.add(found)
+        else:
+            pending.extend(depends_on[found])
+            pending.extend(f"raw.{name}" for name in _RAW.findall(sql_of[found]))
+    return inputs, missing
+
+
+def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """What ``relation`` reads that its day fingerprint does not cover (see walk)."""
+    return sorted(walk(relation, sql_of, depends_on)[1])
+
+
+# --- starting from the published warehouse -----------------------------------------------------------------
+
+
+def start_from(published: Path, building: Path, incremental: Iterable[str]) -> bool:
+    """Copy the published warehouse to ``building`` and drop everything but the incremental models' tables
+    and their fingerprints; False (nothing copied) when there is nothing to reuse."""
+    keep = set(incremental)
+    if not published.is_file():
+        return False
+    try:
+        with duckdb.connect(str(published), read_only=True) as con:
+            has_state = con.execute(
+                "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                [STATE_SCHEMA, STATE_TABLE.split(".")[1]],
+            ).fetchone()[0]
+    except duckdb.Error:
+        return False  # unreadable or from another DuckDB version: build whole
+    if not has_state:
+        return False
+    shutil.copyfile(published, building)
+    with duckdb.connect(str(building)) as con:
+        views = (
+            "select schema_name, view_name from duckdb_views()"
+            " where not internal and database_name = current_database()"
+        )
+        for schema, name in con.execute(views).fetchall():
+            con.execute(f'drop view "{schema}"."{name}"')
+        for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall():
+            if f"{schema}.{name}" not in keep and schema != STATE_SCHEMA:
+                con.execute(f'drop table "{schema}"."{name}"')
+        for schema in ("raw", "config", "staging"):  # views and small tables only, registered afresh
+            con.execute(f"drop schema if exists {schema} cascade")
+    return True
+
+
+# --- fingerprints ------------------------------------------------------------------------------------------
+
+
+def model_fingerprint(con: duckdb.DuckDBPyConnection, sql_of: dict[str, str], data_dir: Path) -> str:
+    """What every day of the model depends on: the SQL of the model and of what it reads, the configuration
+    tables, the data directory and the DuckDB version."""
+    digest = hashlib.sha256(f"{FORMAT}\n{duckdb.__version__}\n{Path(data_dir).resolve()}\n".encode())
+    for relation in sorted(sql_of):
+        digest.update(f"{relation}\n{sql_of[relation]}\n".encode())
+    for (table,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'config' order by table_name"
+    ).fetchall():
+        rows = con.execute(f"select * from config.{table} order by all").fetchall()
+        digest.update(f"config.{table}\n{json.dumps(rows, default=str)}\n".encode())
+    return digest.hexdigest()
+
+
+def _file_marks(files: Iterable[Path], data_dir: Path) -> dict[date, list[str]]:
+    marks: dict[date, list[str]] = {}
+    for file in files:
+        day = date.fromisoformat(file.parent.name.removeprefix("day="))
+        stat = file.stat()
+        marks.setdefault(day, []).append(f"{file.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return {day: sorted(found) for day, found in marks.items()}
+
+
+def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path, inputs: Iterable[str]) -> dict[date, str]:
+    """One fingerprint per day of the given DAY_INPUTS (those a model reaches: see walk), for every day any
+    of them has."""
+    data_dir, inputs = Path(data_dir), set(inputs)
+    pod_hours = _file_marks(partitions(data_dir, POD_HOURS), data_dir) if _POD_HOURS in inputs else {}
+    pods = _file_marks(partitions(data_dir, PODS), data_dir) if _PODS in inputs else {}
+    content: dict[date, list[str]] = {}
+    for relation in sorted(inputs & set(_CONTENT_INPUTS)):
+        rows = con.execute(
+            f"select cast(hour as date), count(*), sum(hash(t)) from {relation} as t group by all"
+        ).fetchall()
+        for day, count, total in rows:
+            content.setdefault(day, []).append(f"{relation}:{count}:{total}")
+    earlier = hashlib.sha256()  # the pods files of every day so far
+    pods_days = iter(sorted(pods))
+    pending = next(pods_days, None)
+    fingerprints = {}
+    for day in sorted(pod_hours.keys() | pods.keys() | content.keys()):
+        while pending is not None and pending <= day:
+            earlier.update("\n".join(pods[pending]).encode())
+            pending = next(pods_days, None)
+        digest = hashlib.sha256(earlier.digest())
+        digest.update("\n".join(pod_hours.get(day, []) + sorted(content.get(day, []))).encode())
+        fingerprints[day] = digest.hexdigest()
+    return fingerprints
+
+
+# --- bringing the model up to date ---------------------------------------------------------------------
+
+
+def _ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) ranges."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _day_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str:
+    """The condition selecting a range of days of ``model``: on the header's column if it names one, else
+    on ``hour`` where the model has one (the filter reaches the pod-hour Parquet files' statistics), else on
+    ``date``."""
+    named = model.day_column
+    if named:
+        return f"{named} >= $from_day and {named} < $to_day"
+    schema, name = model.layer, model.name
+    columns = {
+        c
+        for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ?", [schema, name]
+        ).fetchall()
+    }
+    return "hour >= $from_hour and hour < $to_hour" if "hour" in columns else "date >= $from_day and date < $to_day"
+
+
+class DayFingerprints:
+    """The day fingerprints of one build, taken once for each set of inputs that models reach."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, data_dir: Path):
+        self.con, self.data_dir = con, Path(data_dir)
+        self._taken: dict[frozenset[str], dict[date, str]] = {}
+
+    def of(self, inputs: Iterable[str]) -> dict[date, str]:
+        key = frozenset(inputs)
+        if key not in self._taken:
+            self._taken[key] = day_fingerprints(self.con, self.data_dir, key)
+        return self._taken[key]
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    models: Mapping[str, Model],
+    fingerprints: DayFingerprints,
+    full: bool,
+) -> Refresh:
+    """Create or bring up to date the model built by day ``model`` (it has a ``date`` column, and an ``hour``
+    one if its grain is hourly; ``models``: every model by relation) for the days its inputs have, and record
+    their fingerprints. Raises if it reads anything the fingerprint does not cover."""
+    relation = model.relation
+    sql_of = closure(model, dict(models))
+    depends_on = {k: models[k].depends_on for k in sql_of}
+    inputs, missing = walk(relation, sql_of, depends_on)
+    if missing:
+        raise ChargebackError(
+            f"model {relation} is built by day but reads {', '.join(sorted(missing))}, which its day fingerprint"
+            " does not cover: add them to DAY_INPUTS or DAY_DERIVED in chargeback/build/incremental.py, or drop its"
+            " `-- incremental: day` header"
+        )
+    sql, data_dir, days = sql_of[relation], fingerprints.data_dir, fingerprints.of(inputs)
+    con.execute(f"create schema if not exists {STATE_SCHEMA}")
+    con.execute(
+        f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
+        " fingerprint varchar)"
+    )
+    whole_print = model_fingerprint(con, sql_of, data_dir)
+    schema, name = relation.split(".")
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
+    ).fetchone()[0]
+    recorded = dict(
+        con.execute(
+            f"select date, fingerprint from {STATE_TABLE} where model = ? and model_fingerprint = ?",
+            [relation, whole_print],
+        ).fetchall()
+    )
+    if full:
+        reason = "--full"
+    elif not exists:
+        reason = "no earlier build"
+    elif not recorded:
+        reason = "its SQL, the configuration or the data directory changed"
+    else:
+        reason = ""
+    if reason:
+        con.execute(f"drop table if exists {relation}")
+        con.execute(f"create table {relation} as\n{sql}")
+        changed = sorted(days)
+    else:
+        changed = sorted(day for day, mark in days.items() if recorded.get(day) != mark)
+        gone = sorted(day for day in recorded if day not in days)
+        condition = _day_filter(con, model)
+
+        def bounds(first: date, last: date) -> dict:
+            return {
+                k: v
+                for k, v in {
+                    "from_hour": _midnight(first),
+                    "to_hour": _midnight(last + timedelta(days=1)),
+                    "from_day": first,
+                    "to_day": last + timedelta(days=1),
+                }.items()
+                if f"${k}" in condition
+            }
+
+        for first, last in _ranges(changed + gone):
+            con.execute(f"delete from {relation} where {condition}", bounds(first, last))
+        for first, last in _ranges(changed):
+            con.execute(f"insert into {relation} select * from (\n{sql}\n) where {condition}", bounds(first, last))
+    con.execute(f"delete from {STATE_TABLE} where model = ?", [relation])
+    if days:
+        con.executemany(
+            f"insert into {STATE_TABLE} values (?, ?, ?, ?)",
+            [[relation, whole_print, day, mark] for day, mark in sorted(days.items())],
+        )
+    return Refresh(len(days), len(changed), bool(reason), reason)

@@ -1,0 +1,52 @@
+"""The command line: thin commands, each parsing its options and calling one library function.
+
+Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
+``bill``, ``collect`` (collect, status), ``rightsize`` (rightsize, limits), ``quotas``, ``capacity``,
+``schedule`` and ``export``. A user mistake (a ``ChargebackError``) prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from chargeback import __version__
+from chargeback.cli import bill, build, capacity, collect, dashboard, export, quotas, rightsize, schedule
+from chargeback.cli.options import console
+from chargeback.core.errors import ChargebackError
+
+app = typer.Typer(
+    help=(
+        "Cost chargeback for multi-tenant EKS clusters running Spark on EMR on EKS: prices every pod-hour"
+        " on its node-hour by the AWS split-cost method and rolls it up into tenant bills that add up,"
+        " to the cent, to the Cost and Usage Report."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    add_completion=False,
+)
+
+
+@app.callback()
+def _version(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    if version:
+        console().print(f"chargeback {__version__}")
+        raise typer.Exit()
+
+
+for module in (dashboard, build, bill, collect, rightsize, quotas, capacity, schedule, export):
+    module.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except ChargebackError as exc:
+        console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,69 @@
+"""The `bill` command: parses options and calls ``chargeback.reports.bill.monthly_bill``."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from chargeback.cli.options import ConfigOption, DataDirOption, PeriodOption, console
+from chargeback.core.config import load
+from chargeback.reports.bill import PARTS, Bill, monthly_bill
+
+Format = Literal["table", "csv", "json"]
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def print_bill(bill: Bill, fmt: Format) -> None:
+    if fmt == "json":
+        sys.stdout.write(bill.to_json() + "\n")
+        return
+    if fmt == "csv":
+        sys.stdout.write(bill.to_csv())
+        return
+    out = console()
+    scope = f" — cluster {bill.cluster}" if bill.cluster else ""
+    table = Table(title=f"Bill {bill.period}{scope} ({bill.currency})", show_footer=True)
+    table.add_column("line", footer="total")
+    for part in PARTS:
+        table.add_column(part, justify="right", footer=_money(sum((ln.parts[part] for ln in bill.lines), Decimal(0))))
+    table.add_column("total", justify="right", footer=_money(bill.total), style="bold")
+    for line in bill.lines:
+        style = "dim" if line.is_sentinel else None
+        table.add_row(line.tenant, *(_money(line.parts[p]) for p in PARTS), _money(line.total), style=style)
+    out.print(table)
+    out.print(
+        f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}"
+    )
+    if bill.estimated:
+        out.print(
+            f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `bill` to ``app``."""
+
+    @app.command()
+    def bill(
+        period: PeriodOption,
+        tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's line.")] = None,
+        cluster: Annotated[str | None, typer.Option("--cluster", help="Only costs of this cluster.")] = None,
+        fmt: Annotated[
+            Format, typer.Option("--format", "-f", help="table, csv or json (amounts as strings).")
+        ] = "table",
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Print the monthly bill: one line per tenant plus `__idle__`, `__shared__` and `__unallocated__`.
+
+        Lines are exact to the cent: the total is the source total rounded half-up, lines and their parts
+        (compute, idle, shared, emr, tagged) are apportioned by largest remainder, so everything adds up.
+        """
+        print_bill(monthly_bill(load(config, data_dir), period, tenant, cluster), fmt)

@@ -1,0 +1,97 @@
+"""The monthly bill: tenant lines from ``marts.fct_tenant_costs_daily``, exact to the cent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from chargeback.build.warehouse import connect
+from chargeback.core.config import SENTINELS, Config
+from chargeback.core.errors import DataError
+from chargeback.core.money import apportion, to_cents
+from chargeback.core.periods import parse_period
+from chargeback.reports import queries
+
+PARTS = ("compute", "idle", "shared", "emr", "tagged")
+
+
+@dataclass(frozen=True)
+class BillLine:
+    tenant: str
+    total: Decimal
+    parts: dict[str, Decimal]
+    exact_total: Decimal
+
+    @property
+    def is_sentinel(self) -> bool:
+        return self.tenant in SENTINELS
+
+
+@dataclass(frozen=True)
+class Bill:
+    period: str
+    currency: str
+    cluster: str | None
+    total: Decimal
+    source_total: Decimal
+    estimated: Decimal
+    lines: tuple[BillLine, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "period": self.period,
+                "currency": self.currency,
+                "cluster": self.cluster,
+                "total": str(self.total),
+                "source_total": str(to_cents(self.source_total)),
+                "estimated": str(to_cents(self.estimated)),
+                "lines": [
+                    {"tenant": line.tenant, "total": str(line.total), **{p: str(line.parts[p]) for p in PARTS}}
+                    for line in self.lines
+                ],
+            },
+            indent=2,
+        )
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["period", "currency", "tenant", *PARTS, "total"])
+        for line in self.lines:
+            writer.writerow([self.period, self.currency, line.tenant, *(line.parts[p] for p in PARTS), line.total])
+        return out.getvalue()
+
+
+def monthly_bill(config: Config, period: str, tenant: str | None = None, cluster: str | None = None) -> Bill:
+    """The bill for ``period``: every line with money, rounded so parts, lines and total agree."""
+    parse_period(period)
+    params = {"period": period, "cluster": cluster}
+    with connect(config) as con:
+        rows = con.execute(queries.BILL_LINES, params).fetchall()
+        source_total, estimated = con.execute(queries.BILL_SOURCE_TOTAL, params).fetchall()[0]
+        currency = con.execute(queries.BILL_CURRENCY).fetchall()[0][0]
+        known = [r[0] for r in con.execute(queries.BILL_PERIODS).fetchall()]
+    if not rows:
+        have = ", ".join(known) or "none"
+        raise DataError(
+            f"no costs for period {period}{f' in cluster {cluster}' if cluster else ''} (periods built: {have})"
+        )
+    exact = {row[0]: dict(zip((*PARTS, "total"), row[1:], strict=True)) for row in rows}
+    names = sorted(exact)
+    totals = apportion({t: exact[t]["total"] for t in names}, to_cents(source_total), order=names)
+    lines = []
+    for name in names:
+        parts = apportion({p: exact[name][p] for p in PARTS}, totals[name], order=PARTS)
+        if totals[name] == 0 and all(v == 0 for v in parts.values()):
+            continue  # a line holding no money (rounding dust on a sentinel) is not printed
+        lines.append(BillLine(name, totals[name], parts, exact[name]["total"]))
+    if tenant is not None:
+        if tenant not in exact:
+            raise DataError(f"tenant {tenant!r} has no costs in {period}; bill lines are: {', '.join(names)}")
+        lines = [line for line in lines if line.tenant == tenant]
+    total = sum((line.total for line in lines), Decimal("0.00"))
+    return Bill(period, currency, cluster, total, source_total, estimated, tuple(lines))

@@ -1,0 +1,112 @@
+"""Every source, by the name ``chargeback collect --source`` takes: what kind it is, what configuration it
+needs, and how to build its collectors (one per cluster, or one for the account).
+
+The factories import their collector module when they run: each pulls in its own client library (the
+Kubernetes client, boto3, prometheus-api-client), which commands that collect nothing should not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from chargeback.core import aws
+from chargeback.core.config import Config
+from chargeback.core.errors import ChargebackError
+from collectors.base import Collector, PeriodCollector
+
+ACCOUNT = "-"  # the target of account-wide sources (EMR, CUR, Cost Explorer), in the state file and file names
+
+Kind = Literal["window", "snapshot", "period"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source. ``kind``: read by UTC day from a watermark (``window``), a snapshot of now landed in
+    today's partition (``snapshot``), or whole billing periods by version (``period``)."""
+
+    name: str
+    kind: Kind
+    needs: Callable[[Config], str | None]  # why this configuration cannot run it (None: it can)
+    make: Callable[[Config, bool], list[tuple[str, Collector | PeriodCollector]]]  # (config, refresh) -> collectors
+
+
+def _clusters_with(table: str) -> Callable[[Config], str | None]:
+    def needs(config: Config) -> str | None:
+        if any(getattr(cluster, table) for cluster in config.clusters):
+            return None
+        return f"no [[clusters]] entry has a [clusters.{table}] table (see chargeback.example.toml)"
+
+    return needs
+
+
+def _prometheus(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.prometheus import PrometheusCollector, RetryPolicy
+
+    keys = (config.tenancy.namespace_label, config.tenancy.node_label)
+    collectors: list[tuple[str, Collector | PeriodCollector]] = []
+    for cluster in config.clusters:
+        if cluster.prometheus is None:
+            continue
+        credentials = None
+        if cluster.prometheus.auth == "sigv4":  # Amazon Managed Prometheus: sign with the [aws] identity
+            credentials = aws.session(config.aws).get_credentials()
+        retry = RetryPolicy(attempts=cluster.prometheus.max_attempts)
+        collector = PrometheusCollector(cluster, label_keys=keys, credentials=credentials, retry=retry)
+        collectors.append((cluster.name, collector))
+    return collectors
+
+
+def _kubernetes(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.kubernetes import from_settings
+
+    return [(cluster.name, from_settings(cluster)) for cluster in config.clusters if cluster.kubernetes]
+
+
+def _emr(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.emr import EmrCollector
+
+    return [(ACCOUNT, EmrCollector.from_config(config))]
+
+
+def _cur(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.cur import CurCollector
+
+    return [(ACCOUNT, CurCollector.from_config(config))]
+
+
+def _cost_explorer(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.cost_explorer import CostExplorerCollector
+
+    return [(ACCOUNT, CostExplorerCollector.from_config(config, refresh=refresh))]
+
+
+def _needs_cur(config: Config) -> str | None:
+    return None if config.cur is not None else "no [cur] table with the CUR's location (see chargeback.example.toml)"
+
+
+def _needs_cost_explorer(config: Config) -> str | None:
+    return None if config.cost_explorer.enabled else "[cost_explorer] enabled = false"
+
+
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for source in (
+        Source("prometheus", "window", _clusters_with("prometheus"), _prometheus),
+        Source("kubernetes", "snapshot", _clusters_with("kubernetes"), _kubernetes),
+        Source("emr", "window", lambda config: None, _emr),
+        Source("cur", "period", _needs_cur, _cur),
+        Source("cost-explorer", "window", _needs_cost_explorer, _cost_explorer),
+    )
+}
+
+
+def resolve(names: list[str]) -> list[Source]:
+    """The sources ``names`` asks for (``all``: every one), in registry order."""
+    if "all" in names:
+        return list(SOURCES.values())
+    unknown = [name for name in names if name not in SOURCES]
+    if unknown:
+        raise ChargebackError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)} or all")
+    return [SOURCES[name] for name in names]

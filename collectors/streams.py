@@ -1,0 +1,362 @@
+"""What the sources emit: one Arrow schema per stream, the only place a raw column is declared.
+
+A stream is one kind of row a source yields (``prometheus/pod_hours``, ``cur/line_items``); its schema names
+every column with its unit (raw streams keep the source's units, seconds and bytes; staging models convert
+to hours and GiB) and says which columns may be null. Timestamps are UTC, microsecond precision,
+timezone-aware. Where and how a stream lands (partitioned by day or by billing period) is the raw-table
+contract's business (``chargeback.raw.tables``); ``Stream.conform`` is the check every batch passes before
+it lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from chargeback.core.errors import DataError
+
+TS = pa.timestamp("us", tz="UTC")
+LABELS = pa.map_(pa.string(), pa.string())
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of row a source emits: its name and its columns."""
+
+    source: str
+    name: str
+    schema: pa.Schema
+    description: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.name}"
+
+    def conform(self, data: pa.Table, origin: str) -> pa.Table:
+        """Cast ``data`` to exactly this stream's schema, or say what is wrong (``origin``: where it came from).
+
+        Extra columns are dropped; optional (nullable) columns the source lacks are filled with nulls.
+        """
+        missing = [f.name for f in self.schema if f.name not in data.column_names and not f.nullable]
+        if missing:
+            raise DataError(f"{origin}: {self.key} is missing column(s) {', '.join(missing)}")
+        columns = []
+        for field in self.schema:
+            if field.name not in data.column_names:  # an optional column the source lacks (e.g. net_ costs)
+                columns.append(pa.nulls(data.num_rows, field.type))
+                continue
+            column = data.column(field.name)
+            try:
+                columns.append(column.cast(field.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(
+                    f"{origin}: {self.key} column {field.name!r} is {column.type}, expected {field.type}: {exc}"
+                ) from exc
+            if not field.nullable and column.null_count:
+                raise DataError(f"{origin}: {self.key} column {field.name!r} has {column.null_count} null value(s)")
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+
+def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    return pa.schema([pa.field(name, dtype, nullable=nullable) for name, dtype, nullable in fields])
+
+
+# --- Prometheus (cAdvisor + kube-state-metrics), aggregated on the server to pod-hours ----------
+
+POD_HOURS = Stream(
+    source="prometheus",
+    name="pod_hours",
+    description=(
+        "One row per pod per UTC hour it ran on a node. Requests and usage are integrals over the"
+        " part of the hour the pod was running (regular containers only; init containers ignored)."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("namespace", pa.string(), False),
+        ("pod", pa.string(), False),
+        ("pod_uid", pa.string(), False),
+        ("node", pa.string(), False),
+        ("hour", TS, False),
+        ("running_seconds", pa.float64(), False),
+        ("cpu_request_core_seconds", pa.float64(), False),
+        ("cpu_usage_core_seconds", pa.float64(), False),
+        ("memory_request_byte_seconds", pa.float64(), False),
+        ("memory_working_set_byte_seconds", pa.float64(), False),
+        ("gpu_request_seconds", pa.float64(), False),
+    ),
+)
+# The integrals a pod-hour holds (every float column of POD_HOURS), in schema order.
+POD_HOUR_MEASURES = tuple(f.name for f in POD_HOURS.schema if pa.types.is_floating(f.type))
+
+PODS = Stream(
+    source="prometheus",
+    name="pods",
+    description=(
+        "One row per pod per UTC day it was seen (kube_pod_info, kube_pod_labels, start and"
+        " completion times). The same pod appears once in every day partition it ran in."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("date", pa.date32(), False),
+        ("namespace", pa.string(), False),
+        ("pod", pa.string(), False),
+        ("pod_uid", pa.string(), False),
+        ("owner_kind", pa.string(), True),
+        ("owner_name", pa.string(), True),
+        ("start_time", TS, True),
+        ("completion_time", TS, True),
+        ("labels", LABELS, True),
+    ),
+)
+
+NAMESPACE_LABELS = Stream(
+    source="prometheus",
+    name="namespace_labels",
+    description=(
+        "kube_namespace_labels per namespace per hour: each distinct label set seen in the hour"
+        " with the seconds it was in force, so models can take the value in force for most of it."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("namespace", pa.string(), False),
+        ("hour", TS, False),
+        ("seconds_in_force", pa.float64(), False),
+        ("labels", LABELS, True),
+    ),
+)
+
+NODE_HOURS = Stream(
+    source="prometheus",
+    name="node_hours",
+    description=(
+        "One row per node per UTC hour it was up: kube_node_info (provider_id, instance type),"
+        " kube_node_status_capacity, and the node's labels in force for most of the hour."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("node", pa.string(), False),
+        ("hour", TS, False),
+        ("provider_id", pa.string(), True),
+        ("instance_type", pa.string(), True),
+        ("running_seconds", pa.float64(), False),
+        ("cpu_capacity_cores", pa.float64(), True),
+        ("memory_capacity_bytes", pa.float64(), True),
+        ("gpu_capacity", pa.float64(), True),
+        ("labels", LABELS, True),
+    ),
+)
+
+# --- Kubernetes API snapshots, stamped with their collection time -------------------------------
+
+K8S_NAMESPACES = Stream(
+    source="kubernetes",
+    name="namespaces",
+    description="Namespaces with labels and annotations, one row per namespace per snapshot.",
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("namespace", pa.string(), False),
+        ("uid", pa.string(), True),
+        ("created_at", TS, True),
+        ("labels", LABELS, True),
+        ("annotations", LABELS, True),
+    ),
+)
+
+K8S_NODES = Stream(
+    source="kubernetes",
+    name="nodes",
+    description="Nodes with labels, taints, provider id, capacity and allocatable, per snapshot.",
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("node", pa.string(), False),
+        ("provider_id", pa.string(), True),
+        ("instance_type", pa.string(), True),
+        ("created_at", TS, True),
+        ("labels", LABELS, True),
+        ("taints", pa.list_(pa.string()), True),
+        ("cpu_capacity_cores", pa.float64(), True),
+        ("memory_capacity_bytes", pa.float64(), True),
+        ("gpu_capacity", pa.float64(), True),
+        ("cpu_allocatable_cores", pa.float64(), True),
+        ("memory_allocatable_bytes", pa.float64(), True),
+        ("gpu_allocatable", pa.float64(), True),
+    ),
+)
+
+K8S_RESOURCE_QUOTAS = Stream(
+    source="kubernetes",
+    name="resource_quotas",
+    description="ResourceQuotas: one row per quota, resource and snapshot (hard and used).",
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("namespace", pa.string(), False),
+        ("quota", pa.string(), False),
+        ("resource", pa.string(), False),
+        ("hard", pa.float64(), True),
+        ("used", pa.float64(), True),
+    ),
+)
+
+K8S_LIMIT_RANGES = Stream(
+    source="kubernetes",
+    name="limit_ranges",
+    description="LimitRanges: one row per limit range item, resource and snapshot.",
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("namespace", pa.string(), False),
+        ("limit_range", pa.string(), False),
+        ("type", pa.string(), False),
+        ("resource", pa.string(), False),
+        ("default_limit", pa.float64(), True),
+        ("default_request", pa.float64(), True),
+        ("min", pa.float64(), True),
+        ("max", pa.float64(), True),
+    ),
+)
+
+K8S_PRIORITY_CLASSES = Stream(
+    source="kubernetes",
+    name="priority_classes",
+    description="PriorityClasses, per snapshot.",
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("priority_class", pa.string(), False),
+        ("value", pa.int64(), False),
+        ("global_default", pa.bool_(), True),
+        ("preemption_policy", pa.string(), True),
+    ),
+)
+
+# --- EMR on EKS (emr-containers) ----------------------------------------------------------------
+
+EMR_VIRTUAL_CLUSTERS = Stream(
+    source="emr",
+    name="virtual_clusters",
+    description="Virtual clusters (id -> EKS cluster and namespace) with tags, per snapshot.",
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("virtual_cluster_id", pa.string(), False),
+        ("name", pa.string(), True),
+        ("arn", pa.string(), True),
+        ("state", pa.string(), True),
+        ("eks_cluster", pa.string(), True),
+        ("namespace", pa.string(), True),
+        ("created_at", TS, True),
+        ("tags", LABELS, True),
+    ),
+)
+
+EMR_JOB_RUNS = Stream(
+    source="emr",
+    name="job_runs",
+    description=(
+        "Job runs by creation day, including running ones, with the executor shape requested in"
+        " the job driver's spark-submit parameters."
+    ),
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("job_run_id", pa.string(), False),
+        ("virtual_cluster_id", pa.string(), False),
+        ("arn", pa.string(), True),
+        ("name", pa.string(), True),
+        ("state", pa.string(), True),
+        ("created_at", TS, True),
+        ("finished_at", TS, True),
+        ("release_label", pa.string(), True),
+        ("execution_role_arn", pa.string(), True),
+        ("executor_instances", pa.int64(), True),
+        ("executor_cores", pa.float64(), True),
+        ("executor_memory_bytes", pa.float64(), True),
+        ("driver_cores", pa.float64(), True),
+        ("driver_memory_bytes", pa.float64(), True),
+        ("tags", LABELS, True),
+        ("failure_reason", pa.string(), True),
+        ("state_details", pa.string(), True),
+    ),
+)
+
+# --- Cost and Usage Report 2.0 (Data Exports), AWS's own column names ---------------------------
+
+CUR_LINE_ITEMS = Stream(
+    source="cur",
+    name="line_items",
+    description=(
+        "CUR 2.0 line items with AWS's column names: the columns the models read (a CUR has"
+        " hundreds; the rest are not landed). Legacy CUR is mapped to these names on load."
+    ),
+    schema=_schema(
+        ("bill_billing_period_start_date", TS, False),
+        ("bill_billing_period_end_date", TS, False),
+        ("bill_payer_account_id", pa.string(), True),
+        ("line_item_usage_account_id", pa.string(), True),
+        ("line_item_line_item_type", pa.string(), False),
+        ("line_item_usage_start_date", TS, False),
+        ("line_item_usage_end_date", TS, False),
+        ("line_item_product_code", pa.string(), True),
+        ("line_item_usage_type", pa.string(), True),
+        ("line_item_operation", pa.string(), True),
+        ("line_item_resource_id", pa.string(), True),
+        ("line_item_usage_amount", pa.float64(), True),
+        ("line_item_currency_code", pa.string(), True),
+        ("line_item_unblended_rate", pa.string(), True),
+        ("line_item_unblended_cost", pa.float64(), True),
+        ("line_item_net_unblended_cost", pa.float64(), True),
+        ("line_item_line_item_description", pa.string(), True),
+        ("pricing_public_on_demand_cost", pa.float64(), True),
+        ("pricing_term", pa.string(), True),
+        ("product_instance_type", pa.string(), True),
+        ("product_region_code", pa.string(), True),
+        ("product", LABELS, True),
+        ("reservation_effective_cost", pa.float64(), True),
+        ("reservation_net_effective_cost", pa.float64(), True),
+        ("savings_plan_savings_plan_effective_cost", pa.float64(), True),
+        ("savings_plan_net_savings_plan_effective_cost", pa.float64(), True),
+        ("resource_tags", LABELS, True),
+    ),
+)
+
+# --- Cost Explorer (GetCostAndUsage, DAILY) ------------------------------------------------------
+
+COST_EXPLORER_DAILY = Stream(
+    source="cost_explorer",
+    name="daily_costs",
+    description=(
+        "Daily cost per group from Cost Explorer: by SERVICE, by INSTANCE_TYPE (EC2 compute) and by each"
+        " configured tag key. Used before the CUR covers a day, and to reconcile against the CUR."
+    ),
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("date", pa.date32(), False),
+        ("group_by", pa.string(), False),  # "SERVICE", "INSTANCE_TYPE" or "TAG:<key>"
+        ("group_key", pa.string(), False),  # the service, the instance type, or "<key>$<value>" as AWS gives it
+        ("metric", pa.string(), False),  # "AmortizedCost", ...
+        ("amount", pa.float64(), False),
+        ("unit", pa.string(), True),
+        ("usage_quantity", pa.float64(), True),  # UsageQuantity (hours for EC2 instances), where asked
+        ("estimated", pa.bool_(), False),
+    ),
+)
+
+STREAMS: tuple[Stream, ...] = (
+    POD_HOURS,
+    PODS,
+    NAMESPACE_LABELS,
+    NODE_HOURS,
+    K8S_NAMESPACES,
+    K8S_NODES,
+    K8S_RESOURCE_QUOTAS,
+    K8S_LIMIT_RANGES,
+    K8S_PRIORITY_CLASSES,
+    EMR_VIRTUAL_CLUSTERS,
+    EMR_JOB_RUNS,
+    CUR_LINE_ITEMS,
+    COST_EXPLORER_DAILY,
+)
+
+BY_KEY: dict[str, Stream] = {stream.key: stream for stream in STREAMS}
