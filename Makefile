@@ -1,0 +1,39 @@
+# The README's two commands, `make demo` and `make test`, and the steps they are made of.
+# `make test` is what CI runs (.ci/run): on a fresh Debian machine it installs what the tests need first.
+
+PYTHON ?= python3
+VENV ?= .venv
+# Debian packages the tests run for real: Prometheus (collector tests), Chromium (the dashboard in a browser),
+# Java 17 (the Spark build's tests).
+APT_PACKAGES := prometheus chromium openjdk-17-jre-headless
+# Only for the Hadoop s3a connector's jars it ships (hadoop-aws, the AWS SDK bundle), which the Spark build's
+# S3 test puts on its classpath; --no-deps, as it pins an old pyspark.
+S3A_JARS := sagemaker-pyspark==1.4.5
+PYTEST_ARGS ?=
+
+.PHONY: demo test system-packages venv install install-test lint pytest
+
+demo: install  ## build the sample month, print its bill and serve the dashboard (DEMO_ARGS=--no-dashboard)
+	$(VENV)/bin/chargeback demo $(DEMO_ARGS)
+
+test: system-packages install-test lint pytest  ## set up and run the whole test suite (CI)
+
+system-packages:
+	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
+
+venv:
+	$(PYTHON) -m venv $(VENV)
+
+install: venv
+	$(VENV)/bin/pip install -q -e .
+
+install-test: venv
+	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+
+lint:
+	$(VENV)/bin/ruff check .
+
+pytest:
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
