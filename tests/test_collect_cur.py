@@ -18,7 +18,6 @@ from chargeback.core.errors import CollectError, DataError
 from chargeback.raw.collect import land_periods
 from chargeback.raw.landing import partition_path
 from chargeback.raw.status import landed_version
-from collectors.base import Window
 from collectors.cur import CurCollector, load_manifest, read_batches
 from collectors.cur_columns import athena_name, plan_columns
 from collectors.cur_files import LocalCurSource, S3CurSource

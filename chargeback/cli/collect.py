@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chargeback.cli.options import ConfigOption, DataDirOption, console
+from chargeback.cli.options import ConfigOption, DataDirOption, console, progress_bar
 from chargeback.core.config import load
 from chargeback.raw.collect import Outcome, parse_time, run
 from chargeback.raw.status import Status, status_of
@@ -105,21 +104,14 @@ def register(app: typer.Typer) -> None:
         settings = load(config, data_dir)
         begin = parse_time(start) if start else None
         finish = parse_time(end) if end else None
-        err = console(stderr=True)
-        with Progress(
-            TextColumn("[bold]collecting[/] {task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as progress:
+        with progress_bar("collecting") as progress:
             task = progress.add_task("", total=None)
             outcomes = run(
                 settings, source, begin, finish, refresh, lambda text: progress.update(task, description=text)
             )
         failed = print_outcomes(outcomes)
         if failed:
-            err.print(
+            console(stderr=True).print(
                 f"[red]{failed} source(s) failed[/]; what was collected before the failure is kept"
                 " (`chargeback status`)"
             )

@@ -41,18 +41,18 @@ def console(stderr: bool = False, width: int = 160) -> Console:
 T = TypeVar("T")
 
 
-def with_build_progress(run: Callable[[Callable[[str, int, int], None]], T]) -> T:
-    """Call ``run(report)`` with a progress bar of the build's models on stderr (on a terminal only)."""
+def progress_bar(verb: str, counted: bool = False) -> Progress:
+    """A one-line progress display on stderr (``verb`` the step; ``counted``: with a bar and N of M), shown on
+    a terminal only and gone when done."""
     err = console(stderr=True)
-    with Progress(
-        TextColumn("[bold]building[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    columns = [TextColumn(f"[bold]{verb}[/] {{task.description}}")]
+    columns += [BarColumn(), MofNCompleteColumn()] if counted else []
+    return Progress(*columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+
+
+def with_build_progress(run: Callable[[Callable[[str, int, int], None]], T]) -> T:
+    """Call ``run(report)`` with a progress bar of the build's models on stderr."""
+    with progress_bar("building", counted=True) as progress:
         task = progress.add_task("models", total=None)
 
         def report(model: str, index: int, total: int) -> None:

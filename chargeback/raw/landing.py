@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chargeback.core.errors import DataError
-from chargeback.raw.tables import BY_KEY, RawTable
+from chargeback.raw import tables
+from chargeback.raw.tables import RawTable
 from collectors.streams import Stream
 
 PARTITION_FILE = "data.parquet"
@@ -32,17 +33,12 @@ PARTITION_GLOB = "*=*/data*.parquet"  # published files only: temporary files st
 Landable = RawTable | Stream  # a raw table, or the source stream that lands in it
 
 
-def raw_table(table: Landable) -> RawTable:
-    """The raw table of ``table`` (a raw table, or a source's stream)."""
-    return BY_KEY[table.key] if isinstance(table, Stream) else table
-
-
 def table_dir(data_dir: Path, table: Landable) -> Path:
     return Path(data_dir) / "raw" / table.source / table.name
 
 
 def partition_path(data_dir: Path, table: Landable, value: str, target: str | None = None) -> Path:
-    table = raw_table(table)
+    table = tables.of(table)
     part = "billing_period" if table.partition == "billing_period" else "day"
     name = PARTITION_FILE if target is None else f"data-{_safe(target)}.parquet"
     return table_dir(data_dir, table) / f"{part}={value}" / name
@@ -89,7 +85,7 @@ def land(data_dir: Path, table: Landable, data: pa.Table, origin: str = "batch")
 
     Each partition ``data`` touches is replaced as a whole by the rows of ``data`` for it.
     """
-    table = raw_table(table)
+    table = tables.of(table)
     data = table.conform(data, origin)
     month = table.partition == "billing_period"
     keys = pc.strftime(data.column(table.day_column), format="%Y-%m" if month else "%Y-%m-%d")
@@ -145,7 +141,7 @@ class DayWriter:
 
     def write(self, stream: Landable, data: pa.Table) -> None:
         """Add a batch of ``stream``'s rows (a source's stream, or its raw table) to the window's files."""
-        table = raw_table(stream)
+        table = tables.of(stream)
         if table.key not in self.rows:
             raise DataError(f"{self.origin}: wrote {table.key}, which it does not declare")
         data = table.conform(data, self.origin)

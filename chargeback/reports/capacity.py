@@ -50,6 +50,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import DataError
 from chargeback.core.periods import days_in, next_period, parse_period
 from chargeback.reports import queries
+from chargeback.reports.period import chosen_period
 
 MIN_FORECAST_DAYS = 7
 CENT = Decimal("0.01")
@@ -381,13 +382,10 @@ class CapacityReport:
 
 def capacity(config: Config, period: str | None = None) -> CapacityReport:
     """Capacity per node group, next month's forecast per cluster and the tenancy what-if for ``period``."""
-    if period is not None:
-        parse_period(period)
+    period = parse_period(period) if period is not None else None
     with connect(config) as con:
-        if period is None:
-            period = con.execute(queries.CAPACITY_LATEST_PERIOD).fetchall()[0][0]
-            if period is None:
-                raise DataError(f"{config.warehouse_path}: no node-hours to report capacity on")
+        nothing = f"{config.warehouse_path}: no node-hours to report capacity on"
+        period = chosen_period(con, period, queries.CAPACITY_LATEST_PERIOD, nothing)
         groups = records(con, queries.CAPACITY_NODE_GROUPS, [period])
         if not groups:
             raise DataError(f"no node-hours in {period}: nothing to report capacity on")

@@ -34,9 +34,10 @@ import yaml
 
 from chargeback.build.warehouse import connect, records
 from chargeback.core.config import Config
-from chargeback.core.errors import ChargebackError, DataError
+from chargeback.core.errors import ChargebackError
 from chargeback.core.periods import parse_period
 from chargeback.reports import queries
+from chargeback.reports.period import chosen_period
 
 RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods", "requests.nvidia.com/gpu")
 ALWAYS_SHOWN = frozenset(RESOURCES[:5])  # GPUs only where a quota or a request names them
@@ -182,13 +183,10 @@ def _amount(unit: str, value: float) -> str:
 def quota_report(config: Config, period: str | None = None, namespace: str | None = None) -> QuotaReport:
     """Quota use and recommended hard limits per namespace for ``period`` (default: the latest built)."""
     capacity = config.capacity
-    if period is not None:
-        parse_period(period)
+    period = parse_period(period) if period is not None else None
     with connect(config) as con:
-        if period is None:
-            period = con.execute(queries.QUOTA_LATEST_PERIOD).fetchone()[0]
-            if period is None:
-                raise DataError("the warehouse holds no pod-hours, so no quota use; run `chargeback build`")
+        nothing = "the warehouse holds no pod-hours, so no quota use; run `chargeback build`"
+        period = chosen_period(con, period, queries.QUOTA_LATEST_PERIOD, nothing)
         params = {
             "quantile": capacity.quota_quantile,
             "near_ratio": capacity.near_limit_ratio,

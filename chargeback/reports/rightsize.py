@@ -31,6 +31,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import ConfigError, DataError
 from chargeback.core.periods import parse_period
 from chargeback.reports import queries
+from chargeback.reports.period import chosen_period
 
 # rightsize_quantile -> the suffix of the mart's usage-quantile columns that holds it
 QUANTILE_LEVELS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.95: "p95", 0.99: "p99", 1.0: "max"}
@@ -202,13 +203,10 @@ def recommend(row: dict[str, Any], config: Config) -> list[Recommendation]:
 def rightsize(config: Config, period: str | None = None) -> RightsizeReport:
     """Right-sizing recommendations for every workload of ``period`` (YYYY-MM; default: the latest month)."""
     _quantile_suffix(config.capacity.rightsize_quantile)  # a bad setting fails before any reading
-    if period is not None:
-        parse_period(period)
+    period = parse_period(period) if period is not None else None
     with connect(config) as con:
-        if period is None:
-            period = con.execute(queries.RIGHTSIZING_LATEST_PERIOD).fetchall()[0][0]
-            if period is None:
-                raise DataError(f"{config.warehouse_path}: no pod-hours of long-running workloads or Spark jobs")
+        nothing = f"{config.warehouse_path}: no pod-hours of long-running workloads or Spark jobs"
+        period = chosen_period(con, period, queries.RIGHTSIZING_LATEST_PERIOD, nothing)
         rows = records(con, queries.RIGHTSIZING, [period])
     if not rows:
         raise DataError(f"no workloads to right-size in {period}: no pod-hours in that month")
