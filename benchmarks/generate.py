@@ -141,7 +141,7 @@ def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
     started = time.perf_counter()
     if isinstance(size, SampleMonth):
         day = f"day={datetime.fromtimestamp(sample.MONTH_END - DAY, UTC):%Y-%m-%d}"
-        for table in streams.RAW_TABLES:
+        for table in streams.STREAMS:
             for target in partitions(out, table):
                 if target.parent.name == day:
                     temporary = target.with_name(f".{target.name}.next-day.tmp")

@@ -11,7 +11,7 @@ Figures (each build and query runs in a child process of its own, so that its pe
   for scale, one bare query splitting node costs over the pod-hours;
 - incremental day: land the day after the month (its Prometheus, job-run and Cost Explorer partitions and
   a new CUR version of the period; S lands its last day again), then build again: the models built by day
-  reprice only the days whose inputs changed (chargeback/incremental.py);
+  reprice only the days whose inputs changed (chargeback/build/incremental.py);
 - dashboard: every ``dashboards.data`` call each page makes (the sidebar's on every page), as an all-access
   viewer, median of three; the slowest per page;
 - collection: one day of size M from a real local Prometheus (TSDB blocks cached), pod-hours per second,
