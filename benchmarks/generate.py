@@ -48,7 +48,7 @@ The scaled cluster (all times UTC; month = [2026-10-01, 2026-10-01 + days))
 - Kubernetes snapshots and the virtual clusters are collected once, five minutes after the last day.
 
 Rows are produced per day with numpy and pyarrow (no Python loop per pod-hour; Python loops only over
-nodes, long-running pods and jobs), and each day is landed through ``chargeback.landing`` as soon as it is
+nodes, long-running pods and jobs), and each day is landed through ``chargeback.raw.landing`` as soon as it is
 made, so memory stays at about one day's rows.
 """
 

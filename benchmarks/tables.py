@@ -1,4 +1,4 @@
-"""One day of a generated month as raw tables (``collectors.schemas``), and the snapshots taken after it."""
+"""One day of a generated month as raw tables (``chargeback.raw.tables``), and the snapshots taken after it."""
 
 from __future__ import annotations
 

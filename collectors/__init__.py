@@ -1,5 +1,4 @@
-"""Collectors: one module per source, each yielding Arrow batches for one raw table.
-
-`collectors.schemas` is the contract between collection and modelling: every raw table a
-collector lands, and every table the sample month ships, has exactly the schema declared there.
+"""The sources: one module per source, each yielding Arrow batches of the streams it declares in
+``collectors.streams``. ``collectors.base`` says what a source is; ``collectors.registry`` lists them by name.
+A source imports only ``chargeback.core``: where its rows land and what is built from them is decided above it.
 """

@@ -1,4 +1,4 @@
-"""The `chargeback quotas` command: parses options and calls chargeback.quotas.quota_report."""
+"""The `chargeback quotas` command: parses options and calls chargeback.reports.quotas.quota_report."""
 
 from __future__ import annotations
 

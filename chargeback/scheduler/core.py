@@ -8,9 +8,9 @@ fire time in ``(last fire handled, now]``:
   or build is the same; an export bills the month before its fire time, so one run per month), and at most
   ``[schedule] max_catch_up`` such missed runs are made up, the most recent; the rest are logged and counted
   as skipped. A job with no recorded run (first start) counts its latest fire time as missed.
-- **One build at a time.** A build job takes the data directory's build lock first (``warehouse.build_lock``,
-  ``flock``, so a manual ``chargeback build`` holds it too); if another build holds it, the run is skipped,
-  logged and counted, and the action is not called.
+- **One build at a time.** A build job takes the data directory's build lock first
+  (``chargeback.build.warehouse.build_lock``, ``flock``, so a manual ``chargeback build`` holds it too); if
+  another build holds it, the run is skipped, logged and counted, and the action is not called.
 - **Exports wait.** An export fire asks for its month; the month is exported once its landed CUR is final
   and the warehouse was built after it landed (``finality.readiness``), checked at every tick until then.
   A month exported from one CUR version is exported again only if a different version lands.

@@ -7,7 +7,7 @@
 -- `executors_fitting` executors start and the rest wait (or the job fails, depending on the Spark settings).
 -- The quota is the latest snapshot; several quotas in a namespace bind with the smallest hard per resource.
 -- Jobs in namespaces without a quota on the resource have a null hard and null fits: their footprint still sets
--- the floor of a recommended quota (chargeback.quotas). limits.* are not checked: pod limits are not collected.
+-- the floor of a recommended quota (chargeback.reports.quotas). limits.* are not checked: pod limits are not collected.
 -- Runs of one job name with the same shape are one row.
 with job_shapes as (
     select * from intermediate.int_job_run_shapes

@@ -6,7 +6,7 @@
 -- not collected. The hard limit of a period is the ResourceQuota snapshot taken closest to the period's end
 -- (several quotas in a namespace: the smallest hard per resource, which is the one that binds); namespaces
 -- without a quota have every resource with a null hard. Period aggregation (quantiles, hours near the
--- limit, the recommendation) depends on `[capacity]` and is done by chargeback.quotas from these rows.
+-- limit, the recommendation) depends on `[capacity]` and is done by chargeback.reports.quotas from these rows.
 with namespace_hours as (
     select * from intermediate.int_namespace_hours
 ),

@@ -5,7 +5,7 @@
 -- Workloads are long-running controllers (Deployment, StatefulSet, DaemonSet) by namespace and name, and
 -- recurring Spark jobs by job name and virtual cluster, executor pods only. The recommendation itself
 -- (quantile / target utilisation, floors, minimum history) depends on `[capacity]` and is made by
--- chargeback.rightsize from these columns; usage quantiles are stored at the levels it offers.
+-- chargeback.reports.rightsize from these columns; usage quantiles are stored at the levels it offers.
 -- The rows and their workloads come from intermediate.int_rightsizing_rows: pod-hours for the hourly figures,
 -- pod-days to count pods and job runs.
 with per_hour as (
