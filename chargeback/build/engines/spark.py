@@ -12,8 +12,8 @@ A Spark build
 5. writes every mart as Parquet under ``<data_dir>/marts/<build id>/<mart>/``, partitioned by ``day`` (of
    its ``date``, else its ``hour``) and ``cluster`` where it has them, with the column types the DuckDB build
    gives the mart, and publishes a DuckDB warehouse (built beside, then renamed) whose ``marts.*`` are views
-   over that Parquet, plus the tables a DuckDB build has beside the marts (``config.*``, collection status,
-   CUR versions, raw coverage, build info). ``bill``, ``check``, the dashboard and exports read it unchanged.
+   over that Parquet, plus the tables a DuckDB build has beside the marts (``config.*`` and ``bookkeeping.*``:
+   build info, CUR versions, raw coverage, collection status). Readers cannot tell the engines apart.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from chargeback.core.config import Config, SparkSettings
 from chargeback.core.errors import ChargebackError, DataError
 from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions
 from chargeback.raw.tables import RAW_TABLES, RawTable
-
 
 MARTS_DIR = "marts"  # in the data directory: one folder per Spark build, <build id>/<mart>/
 KEEP_BUILDS = 2  # the published build's marts and the one before, which a reader may still be querying
