@@ -1,0 +1,72 @@
+"""What a published warehouse records beside the marts, whichever engine built it, in the ``bookkeeping``
+schema (tables made here in Python; SQL models own ``staging``, ``intermediate`` and ``marts``):
+
+- ``build_info``: when it was built, from which data directory, with which configuration;
+- ``cur_versions``: the CUR version each billing period was built from, so exports can say what they came from;
+- ``raw_coverage``: the days each raw table holds per cluster, and the gaps;
+- ``collection_status``: each source's watermark, last success and last error as of the build.
+
+Also the rule both engines apply before publishing: a failed error-severity check publishes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from chargeback.core.config import Config
+from chargeback.core.errors import InvariantError
+from chargeback.raw.status import status_of
+
+SCHEMA = "bookkeeping"
+
+
+def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
+    """Create the ``bookkeeping`` tables on ``con`` from the data directory as it is now."""
+    report = status_of(data_dir)
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.execute(
+        f"create table {SCHEMA}.collection_status (source varchar, target varchar, complete_through varchar,"
+        " last_success varchar, last_error varchar)"
+    )
+    rows = [[s, t, r.complete_through, r.last_success, r.last_error] for s, t, r in report.sources]
+    if rows:
+        con.executemany(f"insert into {SCHEMA}.collection_status values (?, ?, ?, ?, ?)", rows)
+    con.execute(f"create table {SCHEMA}.cur_versions (billing_period varchar, version varchar)")
+    if report.cur_periods:
+        con.executemany(f"insert into {SCHEMA}.cur_versions values (?, ?)", sorted(report.cur_periods.items()))
+    con.execute(
+        f"create table {SCHEMA}.raw_coverage (source varchar, raw_table varchar, target varchar, first_day date,"
+        " last_day date, missing_days integer, missing varchar)"
+    )
+    rows = [
+        [
+            c.source,
+            c.table,
+            c.target,
+            c.first_day,
+            c.last_day,
+            len(c.missing_days),
+            ", ".join(str(d) for d in c.missing_days[:20]),
+        ]
+        for c in report.coverage
+    ]
+    con.executemany(f"insert into {SCHEMA}.raw_coverage values (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        f"create table {SCHEMA}.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
+        " ?::varchar as data_dir",
+        [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
+    )
+
+
+def refuse_broken_invariants(checks: list[dict], target: Path) -> None:
+    """Raise ``InvariantError`` naming every failed error-severity check: the build is not published."""
+    failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
+    if failures:
+        lines = "\n  ".join(
+            f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
+            for c in failures
+        )
+        raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")

@@ -1,0 +1,74 @@
+"""The published warehouse: one DuckDB file, ``<data_dir>/warehouse.duckdb``, replaced whole by each build.
+
+A build writes a new file beside the published one and only then ``os.replace``-s it into place, so readers
+(the dashboard, exports, reports) never see a half-built state; they open it read-only per request
+(``connect``) and so never hold a lock the builder needs. One build runs at a time per data directory: a
+build holds ``<data_dir>/.build.lock`` (``flock``, across processes), and a second one fails with
+``LockedError`` saying which process is building.
+
+Readers query ``marts.*`` (the models' results), ``config.*`` (the settings the build ran with) and
+``bookkeeping.*``: what the build recorded beside the marts (``build_info``, ``cur_versions``,
+``raw_coverage``, ``collection_status``; see ``chargeback.build.bookkeeping``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import duckdb
+
+from chargeback.core.config import Config
+from chargeback.core.errors import DataError
+from chargeback.core.locks import file_lock
+
+BUILD_LOCK = ".build.lock"  # in the data directory; see build_lock
+
+
+def build_lock(data_dir: Path, wait: bool = False) -> AbstractContextManager[None]:
+    """The lock every build of ``data_dir`` holds, across processes (the scheduler's builds and a manual
+    ``chargeback build``): a second build raises ``LockedError`` naming the running one, or waits."""
+    return file_lock(Path(data_dir) / BUILD_LOCK, "a build of this data directory", wait)
+
+
+@contextmanager
+def building(config: Config) -> Iterator[Path]:
+    """A new warehouse file beside the published one, for the block to fill; published by ``publish``,
+    deleted (with its write-ahead log) however the block ends."""
+    path = Path(config.data_dir) / f".warehouse.{uuid.uuid4().hex}.building.duckdb"
+    try:
+        yield path
+    finally:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+
+
+def publish(built: Path, config: Config) -> Path:
+    """Replace the published warehouse with ``built`` in one rename."""
+    os.replace(built, config.warehouse_path)
+    return config.warehouse_path
+
+
+def records(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+    """A query's rows as dicts keyed by column name."""
+    result = con.execute(sql, params or [])
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
+
+
+@contextmanager
+def connect(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published warehouse, closed on exit."""
+    path = config.warehouse_path
+    if not path.is_file():
+        raise DataError(f"{path}: no warehouse yet; run `chargeback build` (or `chargeback demo`)")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
