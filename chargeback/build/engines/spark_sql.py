@@ -11,8 +11,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
-from chargeback.core.errors import ChargebackError
 from chargeback.build.runner import Model
+from chargeback.core.errors import ChargebackError
 
 SCHEMAS = ("raw", "config", "staging", "intermediate", "marts")
 
