@@ -40,7 +40,7 @@ def demo_dir(tmp_path_factory) -> Path:
 def in_scope_source_total() -> Decimal:
     """The sample CUR's in-scope amortized cost, computed straight from the landed Parquet.
 
-    A deliberately plain reading of DESIGN.md's scope: usage lines of the cluster's node instances
+    A deliberately plain reading of the scope (docs/method.md#scope): usage lines of the cluster's node instances
     (their ids from Prometheus' provider_id), the cluster's EKS fee, EMR on EKS job runs, and lines
     tagged to a tenant; never the Savings Plan negation and fee lines, tax, or EKSPod-EC2 rows.
     """
