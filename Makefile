@@ -11,12 +11,12 @@ APT_PACKAGES := prometheus chromium openjdk-17-jre-headless
 S3A_JARS := sagemaker-pyspark==1.4.5
 PYTEST_ARGS ?=
 
-.PHONY: demo test system-packages venv install install-test lint pytest
+.PHONY: demo test system-packages venv install install-test lint pytest docs
 
 demo: install  ## build the sample month, print its bill and serve the dashboard (DEMO_ARGS=--no-dashboard)
 	$(VENV)/bin/chargeback demo $(DEMO_ARGS)
 
-test: system-packages install-test lint pytest  ## set up and run the whole test suite (CI)
+test: system-packages install-test lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
 
 system-packages:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
@@ -37,3 +37,8 @@ lint:
 
 pytest:
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing from
+# the navigation, fails. site/ is git-ignored. NO_MKDOCS_2_WARNING quiets mkdocs-material's notice.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site

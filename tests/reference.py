@@ -1,6 +1,6 @@
 """An independent reference of the allocation method, in exact arithmetic (``fractions.Fraction``).
 
-Written from DESIGN.md ("Allocation method"), not from the SQL models, so that the property test
+Written from the statement of the method (docs/method.md), not from the SQL models, so that the property test
 compares two implementations instead of one implementation with itself. It reads only what a test
 scenario wrote (``tests.factory.Scenario``'s raw rows), the bundled instance table and the ``Config``
 the pipeline is built with (its settings, never its helpers).
@@ -15,10 +15,10 @@ Components are ``compute``, ``idle``, ``shared``, ``emr``, ``tagged``. Line name
 ``__idle__`` (unused capacity no pod took), ``__shared__`` (the shared pool when it is kept) and
 ``__unallocated__`` (pods of unmapped namespaces, EMR lines of unknown jobs).
 
-Choices where DESIGN.md leaves room: a kept shared pool is the ``shared`` component of ``__shared__``;
-``net_amortized`` falls back to the non-net column where the net one is null; a namespace label is
-the value with the most seconds in force in that hour; a pod's idle share on a dedicated node is not
-modelled (the node's unused cost is its tenant's ``idle``).
+Choices where the method leaves room (docs/method.md#choices-where-the-method-leaves-a-case-open): a kept
+shared pool is the ``shared`` component of ``__shared__``; ``net_amortized`` falls back to the non-net column
+where the net one is null; a namespace label is the value with the most seconds in force in that hour; a
+pod's idle share on a dedicated node is not modelled (the node's unused cost is its tenant's ``idle``).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class _Tenancy:
 
 
 def reference(scenario, config: Config) -> Reference:
-    """Allocate every in-scope cost of ``scenario`` the way DESIGN.md describes."""
+    """Allocate every in-scope cost of ``scenario`` the way docs/method.md describes."""
     allocation, cluster = config.allocation, scenario.cluster
     lines: dict[tuple[date, str, str], Fraction] = defaultdict(Fraction)
     in_scope: dict[date, Fraction] = defaultdict(Fraction)

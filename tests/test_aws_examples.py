@@ -1,7 +1,8 @@
 """AWS's published split-cost examples, reproduced through the whole pipeline.
 
-Expected numbers are worked out by hand from DESIGN.md's formulas (shown inline), and agree with
-AWS's documentation (which rounds pods before adding them, hence its $0.42 for the first namespace).
+Expected numbers are worked out by hand from the method's formulas (shown inline; the examples are
+docs/method.md#worked-example-m5xlarge and docs/method.md#worked-example-gpu-node), and agree with AWS's
+documentation (which rounds pods before adding them, hence its $0.42 for the first namespace).
 """
 
 from __future__ import annotations

@@ -126,10 +126,10 @@ def test_submit_fills_every_placeholder_and_refuses_to_run_with_one_unset():
     assert "LOG_GROUP" in result.stderr
 
 
-def test_every_placeholder_is_documented_in_the_readme():
-    section = readme_section()
+def test_every_placeholder_is_documented():
+    section = spark_page()
     for name in set(SETTINGS) | {"CONFIG"}:
-        assert f"`{name}`" in section, f"the README does not document the placeholder {name}"
+        assert f"`{name}`" in section, f"docs/spark.md does not document the placeholder {name}"
 
 
 # --- the start-job-run request ----------------------------------------------------------------------------
@@ -498,18 +498,15 @@ def test_every_copy_source_is_in_the_image_s_build_context():
     assert dockerignored("deploy/emr/entrypoint.py"), "the root .dockerignore would leave it out"
 
 
-# --- README ---------------------------------------------------------------------------------------------
+# --- the Spark page (docs/spark.md) ----------------------------------------------------------------
 
 
-def readme_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    heading = "\n## Scale out on Spark (EMR on EKS)\n"
-    assert heading in readme
-    return readme.split(heading, 1)[1].split("\n## ", 1)[0]
+def spark_page() -> str:
+    return (ROOT / "docs" / "spark.md").read_text()
 
 
-def test_the_readme_says_when_to_switch_and_walks_through_building_submitting_and_sizing():
-    section = readme_section()
+def test_the_docs_say_when_to_switch_and_walk_through_building_submitting_and_sizing():
+    section = spark_page()
     for needed in [
         "When to switch",
         "Try it on October first",
@@ -525,6 +522,6 @@ def test_the_readme_says_when_to_switch_and_walks_through_building_submitting_an
         "spark.sql.shuffle.partitions",
         "How the build spreads over executors",
     ]:
-        assert needed in section, f"the Spark section does not mention {needed!r}"
+        assert needed in section, f"docs/spark.md does not mention {needed!r}"
     for file in (f for f in EMR.iterdir() if f.is_file()):
         assert f"`{file.name}`" in section or file.name in section, f"deploy/emr/{file.name} is not described"

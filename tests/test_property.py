@@ -344,7 +344,7 @@ def test_pipeline_matches_reference(idle: str, shared: str, recipe: Recipe) -> N
     compare(recipe, idle, shared)
 
 
-# --- the reference itself against DESIGN.md's worked examples (AWS's documented numbers) ----------
+# --- the reference itself against AWS's documented worked examples (docs/method.md#worked-example-m5xlarge) ---
 
 
 def aws_example() -> Recipe:

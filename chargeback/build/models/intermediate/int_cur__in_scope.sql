@@ -1,7 +1,7 @@
 -- grain: one in-scope CUR line item; key line_item_id
--- Scope (DESIGN.md): EC2 usage lines of the clusters' node instances, EKS lines of their ARNs, EMR on
--- EKS lines of job runs, and (when enabled) other usage lines carrying a tenant tag. Out: Savings Plan
--- negation and fees, RI fees, tax, credits, AWS's own EKSPod-EC2 split rows (they would double count).
+-- Scope (docs/method.md#scope): EC2 usage lines of the clusters' node instances, EKS lines of their ARNs,
+-- EMR on EKS lines of job runs, and (when enabled) other usage lines carrying a tenant tag. Out: Savings
+-- Plan negation and fees, RI fees, tax, credits, AWS's own EKSPod-EC2 split rows (they would double count).
 with settings as (
     select * from config.settings
 ),

@@ -1,7 +1,7 @@
 -- grain: one namespace in one UTC hour in which pods ran; key (cluster, namespace, hour)
--- Soft tenancy, in DESIGN.md's order: a shared namespace is __shared__; else the tenant of the EMR
--- virtual cluster it backs; else its tenant label in force for most of the hour; else the first glob
--- rule that matches, in file order; else __unallocated__ (shown, never dropped).
+-- Soft tenancy, in the order of docs/method.md#soft-tenancy: a shared namespace is __shared__; else the
+-- tenant of the EMR virtual cluster it backs; else its tenant label in force for most of the hour; else the
+-- first glob rule that matches, in file order; else __unallocated__ (shown, never dropped).
 with settings as (
     select * from config.settings
 ),

@@ -5,7 +5,8 @@
 -- at Cost Explorer's cost per hour of that instance type that day (amortized cost / usage hours),
 -- else at the bundled on-demand price. Available capacity is the instance type's nominal vCPU, GiB and GPUs
 -- times the fraction of the hour it ran (the CUR's billed hours, else the observed running time).
--- Unit prices follow DESIGN.md: u = cost / sum(w_r * available_r), price_r = w_r * u.
+-- docs/method.md#node-hours-and-their-cost. Unit prices (docs/method.md#unit-prices-and-weights):
+-- u = cost / sum(w_r * available_r), price_r = w_r * u.
 with settings as (
     select * from config.settings
 ),

@@ -1,5 +1,6 @@
 -- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
--- What each pod-hour allocated of each resource: allocated = max(reserved, actual) (DESIGN.md); GPU
+-- What each pod-hour allocated of each resource: allocated = max(reserved, actual)
+-- (docs/method.md#inputs-per-pod-hour); GPU
 -- actual is GPU reserved. Node sums read this, not int_pod_hours, so they do not run its metadata joins.
 -- materialized: view
 with pod_hours as (

@@ -1,7 +1,8 @@
 -- grain: one pod in one UTC hour; key (cluster, pod_uid, hour)
--- Split cost per resource: allocated / max(sum allocated, available) * available * price (DESIGN.md).
--- Idle share under the configured mode: `node` shares each resource's unused cost among the node's
--- pods by allocation (AWS's split_line_item_unused_cost); `cluster` shares the cluster-hour pool by
+-- Split cost per resource: allocated / max(sum allocated, available) * available * price
+-- (docs/method.md#split-cost-and-unused-cost).
+-- Idle share under the configured mode (docs/method.md#idle-modes): `node` shares each resource's unused
+-- cost among the node's pods by allocation (AWS's split_line_item_unused_cost); `cluster` shares the cluster-hour pool by
 -- split cost; `separate` shares nothing. Pods on dedicated nodes always take the node-mode share, and
 -- their whole cost goes to the node's tenant. Amounts are cast to DECIMAL here, once: DECIMAL(18, 12), as no
 -- pod-hour costs $1M (half the bytes of DECIMAL(38, 12); sums widen to 38 digits).

@@ -1,7 +1,7 @@
 -- grain: one check, cluster and period; key (check_name, cluster, period)
 -- Invariants (severity `error`: a build that fails one is not published) and figures worth watching
 -- (severity `info`). Conservation: every in-scope dollar of the source lands in exactly one bill line,
--- within $0.000001 per cluster-period (DESIGN.md).
+-- within $0.000001 per cluster-period (docs/method.md#the-invariant).
 with source_totals as (
     select cluster, period, sum(cost) as cost, sum(case when is_estimated then cost else 0 end) as estimated,
     from marts.fct_source_costs_daily
