@@ -4,7 +4,7 @@
 #   docker run --rm chargeback --help
 #   docker run --rm -v "$PWD/chargeback.toml:/etc/chargeback/chargeback.toml:ro" -v "$PWD/data:/var/lib/chargeback" \
 #       chargeback bill --config /etc/chargeback/chargeback.toml --period 2026-10
-# deploy/ runs it on EKS (see "Install on EKS" in the README).
+# deploy/ runs it on EKS (see docs/install-eks.md).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

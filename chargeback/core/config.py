@@ -350,7 +350,7 @@ class ScheduleJob(_Strict):
 DEFAULT_JOBS = (
     ScheduleJob(name="collect", cron="15 * * * *", run="collect"),
     ScheduleJob(name="build", cron="15 * * * *", run="build"),
-    # On the 1st, for the month before; it waits until that month's CUR is final (see README). Billing
+    # On the 1st, for the month before; it waits until that month's CUR is final (see docs/scheduling.md). Billing
     # Conductor is left out: it needs [export.billing_conductor] billing groups to export to.
     ScheduleJob(name="export", cron="0 6 1 * *", run="export", to=("focus", "finance")),
 )

@@ -7,7 +7,7 @@
 #   deploy/emr/submit.sh upload         copy the filled pod templates and $CONFIG to s3://$JOB_BUCKET/$JOB_PREFIX/
 #   deploy/emr/submit.sh start          upload, then aws emr-containers start-job-run (prints the job run's id)
 #
-# Every ${NAME} a template uses must be set (README, "Scale out on Spark (EMR on EKS)", lists them);
+# Every ${NAME} a template uses must be set (docs/spark.md lists them);
 # one that is not stops the script before anything is sent. BASE36_JOB_ROLE is computed from JOB_ROLE.
 set -euo pipefail
 

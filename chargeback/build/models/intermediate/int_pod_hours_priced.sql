@@ -6,7 +6,7 @@
 -- split cost; `separate` shares nothing. Pods on dedicated nodes always take the node-mode share, and
 -- their whole cost goes to the node's tenant. Amounts are cast to DECIMAL here, once: DECIMAL(18, 12), as no
 -- pod-hour costs $1M (half the bytes of DECIMAL(38, 12); sums widen to 38 digits).
--- Built a day at a time: a build keeps the days whose inputs are unchanged (chargeback/incremental.py).
+-- Built a day at a time: a build keeps the days whose inputs are unchanged (chargeback/build/incremental.py).
 -- incremental: day
 with settings as (
     select * from config.settings

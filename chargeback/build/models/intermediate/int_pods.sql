@@ -3,7 +3,7 @@
 -- a Deployment (from its ReplicaSet's name), another controller, a Spark application (EMR on EKS driver and
 -- executors), or the bare pod. The first record, not the last, so that landing a later day never changes
 -- what an earlier day's pod-hours belong to: an incremental build reprices only the days whose inputs changed
--- (chargeback/incremental.py). `first_date` is the day of that record; pod-hours before it have no metadata.
+-- (chargeback/build/incremental.py). `first_date` is the day of that record; pod-hours before it have no metadata.
 -- Built a day at a time: a day's new pods, found among the pod records of that day and every day before.
 -- incremental: day by first_date
 with records as (
