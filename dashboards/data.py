@@ -5,6 +5,11 @@ rows never leave this module, whatever a page does with its widgets. Queries are
 (``$name``), never formatted from widget values. Each call opens the published file read-only and
 closes it, so a running build can publish a new warehouse (``os.replace``) at any moment: a reader
 sees the old file or the new one, and never holds a lock the builder needs. No Streamlit here.
+
+Tables come back as polars frames (DuckDB's ``.pl()``), the reports (``bill``, ``quota_report``,
+``capacity_report``, ``rightsizing``) as the library's own objects. Money is cast to ``double`` for charts
+and tables only; what is billed is the ``Bill`` of ``chargeback.reports.bill``. Sums of counts are cast to
+``bigint``: DuckDB sums a BIGINT into a HUGEINT, which polars would read as a 38-digit decimal.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
+import polars as pl
 
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
-from chargeback.reports.bill import PARTS, Bill, monthly_bill
+from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.capacity import CapacityReport, capacity
 from chargeback.reports.quotas import QuotaReport
 from chargeback.reports.quotas import quota_report as library_quota_report
@@ -51,12 +56,13 @@ class Warehouse:
         if not self.path.is_file():
             raise NoWarehouse(f"no warehouse at {self.path} yet: run `chargeback build` (or `chargeback demo`)")
 
-    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+    def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
+        """The rows of ``sql`` (``$name`` parameters from ``params``) as a polars frame."""
         self.require()
         con = duckdb.connect(str(self.path), read_only=True)
         try:
             con.execute("set TimeZone = 'UTC'")
-            return con.execute(sql, params or {}).df()
+            return con.sql(sql, params=params or {}).pl()
         finally:
             con.close()
 
@@ -71,7 +77,7 @@ def _scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
 
 def periods(wh: Warehouse) -> list[str]:
     frame = wh.query("select distinct period from marts.fct_tenant_costs_daily order by period desc")
-    return frame["period"].tolist()
+    return frame["period"].to_list()
 
 
 def clusters(wh: Warehouse, period: str) -> list[str]:
@@ -79,7 +85,7 @@ def clusters(wh: Warehouse, period: str) -> list[str]:
         "select distinct cluster from marts.fct_tenant_costs_daily where period = $period order by cluster",
         {"period": period},
     )
-    return frame["cluster"].tolist()
+    return frame["cluster"].to_list()
 
 
 def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> list[str]:
@@ -88,7 +94,7 @@ def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = No
         where period = $period and not is_sentinel and {CLUSTER_FILTER} and {TENANT_FILTER} order by tenant""",
         _scope(viewer, cluster, period=period),
     )
-    return frame["tenant"].tolist()
+    return frame["tenant"].to_list()
 
 
 # --- overview and bills ---------------------------------------------------------------------------
@@ -110,15 +116,7 @@ def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None,
     return Bill(full.period, full.currency, cluster, total, visible_source, full.estimated, lines)
 
 
-def bill_frame(result: Bill) -> pd.DataFrame:
-    rows = [
-        {"line": line.tenant, **{p: float(line.parts[p]) for p in PARTS}, "total": float(line.total)}
-        for line in result.lines
-    ]
-    return pd.DataFrame(rows, columns=["line", *PARTS, "total"])
-
-
-def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     return wh.query(
         f"""select date, tenant, sum(total_cost)::double as total
         from marts.fct_tenant_costs_daily
@@ -129,7 +127,7 @@ def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
     )
 
 
-def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     """Each line's total this period and the one before, and the change."""
     year, month = map(int, period.split("-"))
     previous = f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
@@ -144,10 +142,10 @@ def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | 
         having abs(this_month) > 0.000001 or abs(previous_month) > 0.000001
         order by this_month desc""",
         _scope(viewer, cluster, period=period, previous=previous),
-    ).assign(change=lambda f: f["this_month"] - f["previous_month"])
+    ).with_columns(change=pl.col("this_month") - pl.col("previous_month"))
 
 
-def checks(wh: Warehouse, viewer: Viewer, period: str) -> pd.DataFrame:
+def checks(wh: Warehouse, viewer: Viewer, period: str) -> pl.DataFrame:
     """The invariants; amounts only for all-access viewers (cluster totals are everyone's money)."""
     frame = wh.query(
         "select check_name, severity, cluster, passed, expected::double as expected, actual::double as actual,"
@@ -155,22 +153,22 @@ def checks(wh: Warehouse, viewer: Viewer, period: str) -> pd.DataFrame:
         {"period": period},
     )
     if not viewer.sees_everything:
-        frame = frame[frame["severity"] == "error"][["check_name", "cluster", "passed", "detail"]]
+        frame = frame.filter(pl.col("severity") == "error").select("check_name", "cluster", "passed", "detail")
     return frame
 
 
-def freshness(wh: Warehouse) -> pd.DataFrame:
+def freshness(wh: Warehouse) -> pl.DataFrame:
     return wh.query("select * from bookkeeping.collection_status order by source, target")
 
 
 # --- tenant drill-down and EMR --------------------------------------------------------------------
 
 
-def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pd.DataFrame:
+def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pl.DataFrame:
     """Tenant -> namespace -> workload -> EMR job run, with compute and idle cost."""
     return wh.query(
         f"""select namespace, workload_kind, workload_name, emr_job_run_id,
-            sum(pods) as pods, sum(pod_hours) as pod_hours,
+            sum(pods)::bigint as pods, sum(pod_hours) as pod_hours,
             sum(compute_cost)::double as compute, sum(idle_cost)::double as idle, sum(total_cost)::double as total
         from marts.fct_workload_costs_daily
         where period = $period and tenant = $tenant and {CLUSTER_FILTER} and {TENANT_FILTER}
@@ -181,7 +179,7 @@ def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: 
 
 def emr_jobs(
     wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None
-) -> pd.DataFrame:
+) -> pl.DataFrame:
     return wh.query(
         f"""select job_run_id, job_name, virtual_cluster_id, virtual_cluster_name, tenant, state, created_at,
             finished_at, pod_count, executor_instances, executor_cores, executor_memory_gib,
@@ -202,7 +200,7 @@ def emr_jobs(
 NODE_FILTER = "($tenants::varchar[] is null or list_contains($tenants::varchar[], dedicated_tenant))"
 
 
-def node_groups(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+def node_groups(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     return wh.query(
         f"""select coalesce(node_group, '(none)') as node_group, purchase_option,
             sum(running_hours) as node_hours, sum(cost)::double as cost, sum(idle_cost)::double as idle
@@ -213,11 +211,11 @@ def node_groups(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
     )
 
 
-def dedicated_nodes(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+def dedicated_nodes(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     return wh.query(
         f"""select dedicated_tenant as tenant, node, instance_type, sum(running_hours) as node_hours,
             count(case when is_ghost_hour then 1 end) as ghost_hours,
-            sum(cross_tenant_pod_count) as cross_tenant_pod_hours, sum(cost)::double as cost
+            sum(cross_tenant_pod_count)::bigint as cross_tenant_pod_hours, sum(cost)::double as cost
         from marts.fct_node_costs_hourly
         where period = $period and is_dedicated and {CLUSTER_FILTER} and {NODE_FILTER}
         group by all order by tenant, node""",
@@ -225,7 +223,7 @@ def dedicated_nodes(wh: Warehouse, viewer: Viewer, period: str, cluster: str | N
     )
 
 
-def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pd.DataFrame:
+def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     return wh.query(
         f"""select tenant as node_tenant, namespace_tenant as pod_tenant, namespace, pod, node,
             count(*) as pod_hours, sum(total_cost)::double as cost
@@ -239,7 +237,7 @@ def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str |
 # --- data quality (all-access viewers) ------------------------------------------------------------
 
 
-def reconciliation(wh: Warehouse, period: str) -> pd.DataFrame:
+def reconciliation(wh: Warehouse, period: str) -> pl.DataFrame:
     return wh.query(
         """select date, service, cur_cost::double as cur, ce_cost::double as cost_explorer,
             difference::double as difference, ce_is_estimated
@@ -248,11 +246,11 @@ def reconciliation(wh: Warehouse, period: str) -> pd.DataFrame:
     )
 
 
-def coverage(wh: Warehouse) -> pd.DataFrame:
+def coverage(wh: Warehouse) -> pl.DataFrame:
     return wh.query("select * from bookkeeping.raw_coverage order by source, raw_table, target")
 
 
-def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pd.DataFrame:
+def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pl.DataFrame:
     return wh.query(
         f"""select date, estimate_source, count(*) as node_hours, sum(cost)::double as cost
         from marts.fct_node_costs_hourly
@@ -307,7 +305,7 @@ def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | N
 
 def quota_use_hourly(
     wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, namespace: str, resource: str
-) -> pd.DataFrame:
+) -> pl.DataFrame:
     """One namespace's hourly requests (and usage) of one quota resource against its hard limit."""
     _all_access(viewer, "quota use")
     return wh.query(
@@ -333,8 +331,7 @@ def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
         order by cluster, workload_kind, namespace, workload_name, virtual_cluster_id""",
         _scope(viewer, cluster, period=period, tenant=tenant),
     )
-    rows = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
-    recommendations = [rec for row in rows for rec in recommend(row, wh.config)]
+    recommendations = [rec for row in frame.iter_rows(named=True) for rec in recommend(row, wh.config)]
     order = {"lower request": 0, "raise request": 1, "fits": 2, "too little history": 3}
     recommendations.sort(key=lambda r: (order[r.verdict], -abs(r.monthly_saving or 0), r.workload_name, r.resource))
     return RightsizeReport(
@@ -342,16 +339,9 @@ def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
     )
 
 
-def _missing(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def limit_violations(
     wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
-) -> pd.DataFrame:
+) -> pl.DataFrame:
     """Spark job shapes breaking their namespace's current LimitRanges, with `chargeback.rightsize`'s wording."""
 
     frame = wh.query(
@@ -365,7 +355,7 @@ def limit_violations(
 
 def job_quota_fits(
     wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
-) -> pd.DataFrame:
+) -> pl.DataFrame:
     """Recurring Spark jobs at full scale against their namespace's ResourceQuota, misfits first."""
 
     frame = wh.query(
@@ -378,11 +368,10 @@ def job_quota_fits(
     return _with_descriptions(frame, QuotaFit)
 
 
-def _with_descriptions(frame: pd.DataFrame, row_type) -> pd.DataFrame:
+def _with_descriptions(frame: pl.DataFrame, row_type) -> pl.DataFrame:
     """``frame`` with a `description` column: each row's sentence, worded by ``chargeback.rightsize``."""
     fields = row_type.__dataclass_fields__
     descriptions = [
-        row_type(**{k: (None if _missing(v) else v) for k, v in row.items() if k in fields}).description
-        for row in frame.to_dict("records")
+        row_type(**{k: v for k, v in row.items() if k in fields}).description for row in frame.iter_rows(named=True)
     ]
-    return frame.assign(description=descriptions)
+    return frame.with_columns(description=pl.Series(descriptions, dtype=pl.String))

@@ -5,7 +5,8 @@ An address that names a value the viewer may pick selects it; the widgets then w
 on every page, so the address always says what the page shows.
 
 ``View`` is what pages read from: its methods call ``dashboards.data`` through ``st.cache_data``,
-keyed on the warehouse's version (a new build is a new key) and on the tenants the viewer may see.
+keyed on the warehouse's version (a new build is a new key) and on the tenants the viewer may see. The cache
+pickles what a call returns (polars frames, the reports' dataclasses) and hands each run its own copy.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
-import pandas as pd
+import polars as pl
 import streamlit as st
 
 from chargeback.reports.bill import Bill
 from dashboards import data
-from dashboards.charts import money
+from dashboards.charts.common import money
 from dashboards.data import Warehouse
 from dashboards.identity import Viewer
 
@@ -74,43 +75,43 @@ class View:
     def bill(self, tenant: str | None = None) -> Bill:
         return self._read("bill", self.period, self.cluster, tenant)
 
-    def daily_trend(self) -> pd.DataFrame:
+    def daily_trend(self) -> pl.DataFrame:
         return self._read("daily_trend", self.period, self.cluster)
 
-    def month_over_month(self) -> pd.DataFrame:
+    def month_over_month(self) -> pl.DataFrame:
         return self._read("month_over_month", self.period, self.cluster)
 
-    def checks(self) -> pd.DataFrame:
+    def checks(self) -> pl.DataFrame:
         frame = self._read("checks", self.period)
         if self.cluster is None:
             return frame
-        return frame[(frame["cluster"] == self.cluster) | frame["cluster"].isna()]
+        return frame.filter((pl.col("cluster") == self.cluster) | pl.col("cluster").is_null())
 
-    def freshness(self) -> pd.DataFrame:
+    def freshness(self) -> pl.DataFrame:
         return self._read("freshness")
 
-    def workloads(self, tenant: str) -> pd.DataFrame:
+    def workloads(self, tenant: str) -> pl.DataFrame:
         return self._read("workloads", self.period, tenant, self.cluster)
 
-    def emr_jobs(self, tenant: str | None = None) -> pd.DataFrame:
+    def emr_jobs(self, tenant: str | None = None) -> pl.DataFrame:
         return self._read("emr_jobs", self.period, self.cluster, tenant)
 
-    def node_groups(self) -> pd.DataFrame:
+    def node_groups(self) -> pl.DataFrame:
         return self._read("node_groups", self.period, self.cluster)
 
-    def dedicated_nodes(self) -> pd.DataFrame:
+    def dedicated_nodes(self) -> pl.DataFrame:
         return self._read("dedicated_nodes", self.period, self.cluster)
 
-    def cross_tenant_pods(self) -> pd.DataFrame:
+    def cross_tenant_pods(self) -> pl.DataFrame:
         return self._read("cross_tenant_pods", self.period, self.cluster)
 
-    def reconciliation(self) -> pd.DataFrame:
+    def reconciliation(self) -> pl.DataFrame:
         return self._read("reconciliation", self.period)
 
-    def coverage(self) -> pd.DataFrame:
+    def coverage(self) -> pl.DataFrame:
         return self._read("coverage")
 
-    def estimated_days(self) -> pd.DataFrame:
+    def estimated_days(self) -> pl.DataFrame:
         return self._read("estimated_days", self.period, self.cluster)
 
     def quota_report(self):
@@ -121,17 +122,17 @@ class View:
         """``chargeback.capacity.CapacityReport`` (None: no node-hours in the period); all-access viewers only."""
         return self._read("capacity_report", self.period, self.cluster)
 
-    def quota_use_hourly(self, namespace: str, resource: str) -> pd.DataFrame:
+    def quota_use_hourly(self, namespace: str, resource: str) -> pl.DataFrame:
         return self._read("quota_use_hourly", self.period, self.cluster, namespace, resource)
 
     def rightsizing(self):
         """``chargeback.rightsize.RightsizeReport`` of the viewer's tenants' workloads."""
         return self._read("rightsizing", self.period, self.cluster, self.tenant)
 
-    def limit_violations(self) -> pd.DataFrame:
+    def limit_violations(self) -> pl.DataFrame:
         return self._read("limit_violations", self.cluster, self.tenant)
 
-    def job_quota_fits(self) -> pd.DataFrame:
+    def job_quota_fits(self) -> pl.DataFrame:
         return self._read("job_quota_fits", self.cluster, self.tenant)
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
+import polars as pl
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,9 +134,10 @@ def test_a_restricted_viewer_gets_only_its_tenant_from_every_query(sample):
     assert bill.to_csv().count("\n") == 2  # header + the ml line, nothing else in the download
     for frame in (data.daily_trend(wh, ML, PERIOD), data.month_over_month(wh, ML, PERIOD),
                   data.emr_jobs(wh, ML, PERIOD)):
+        assert isinstance(frame, pl.DataFrame)
         assert set(frame["tenant"]) == {"ml"}
-    assert data.workloads(wh, ML, PERIOD, "data-eng").empty  # asking for another tenant returns nothing
-    assert data.node_groups(wh, ML, PERIOD).empty and data.dedicated_nodes(wh, ML, PERIOD).empty
+    assert data.workloads(wh, ML, PERIOD, "data-eng").is_empty()  # asking for another tenant returns nothing
+    assert data.node_groups(wh, ML, PERIOD).is_empty() and data.dedicated_nodes(wh, ML, PERIOD).is_empty()
     with pytest.raises(PermissionError):
         data.bill(wh, ML, PERIOD, tenant="payments")
 
@@ -144,8 +146,8 @@ def test_nobody_gets_no_data(sample):
     wh = data.Warehouse(sample)
     assert data.tenants(wh, NOBODY, PERIOD) == []
     assert data.bill(wh, NOBODY, PERIOD).lines == ()
-    assert data.daily_trend(wh, NOBODY, PERIOD).empty and data.emr_jobs(wh, NOBODY, PERIOD).empty
-    assert data.cross_tenant_pods(wh, NOBODY, PERIOD).empty
+    assert data.daily_trend(wh, NOBODY, PERIOD).is_empty() and data.emr_jobs(wh, NOBODY, PERIOD).is_empty()
+    assert data.cross_tenant_pods(wh, NOBODY, PERIOD).is_empty()
 
 
 def test_all_access_sees_the_whole_bill_and_the_source_total(sample):

@@ -12,13 +12,16 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from chargeback.build.demo import SAMPLE_PERIOD, run_demo
 from chargeback.reports.bill import Bill, BillLine
-from dashboards import charts, runtime, state
+from dashboards import runtime, state
+from dashboards.charts import bills, jobs, nodes, quality
+from dashboards.charts.common import money as format_money
+from dashboards.charts.common import with_total
 from dashboards.identity import Viewer
 from tests.dashboard_support import mart, metric
 from tests.dashboard_support import open_app as open_page
@@ -83,8 +86,8 @@ def plotly_charts(at: AppTest) -> list:
     return [el for el in at.get("plotly_chart")]
 
 
-def table(at: AppTest, first_column: str) -> pd.DataFrame:
-    """The page's table whose first column is ``first_column``."""
+def table(at: AppTest, first_column: str):
+    """The page's table whose first column is ``first_column`` (AppTest hands tables back as pandas)."""
     for frame in at.dataframe:
         if frame.value.columns[0] == first_column:
             return frame.value
@@ -411,16 +414,20 @@ def test_an_estimated_period_says_to_collect_the_cur():
 
 
 def test_money_formats_like_finance():
-    assert charts.money(Decimal("2402.317")) == "$2,402.32"
-    assert charts.money(-3.1) == "-$3.10"
-    assert charts.money(5, "EUR") == "5.00 EUR"
-    assert charts.money(None) == "–"
+    assert format_money(Decimal("2402.317")) == "$2,402.32"
+    assert format_money(-3.1) == "-$3.10"
+    assert format_money(5, "EUR") == "5.00 EUR"
+    assert format_money(None) == "–"
+    assert format_money(float("nan")) == "–"
 
 
 def test_with_total_sums_numbers_and_labels_the_row():
-    frame = pd.DataFrame({"name": ["a", "b"], "kind": ["x", "y"], "cost": [1.25, 2.5]})
-    total = charts.with_total(frame, "name").iloc[-1]
-    assert (total["name"], total["kind"], total["cost"]) == ("Total", "", 3.75)
+    frame = pl.DataFrame({"name": ["a", "b"], "kind": ["x", "y"], "runs": [2, 3], "cost": [1.25, 2.5]})
+    frame = frame.with_columns(day=pl.date(2026, 10, 1), ok=pl.lit(True))
+    table = with_total(frame, "name")
+    assert table.row(-1, named=True) == {"name": "Total", "kind": "", "runs": 5, "cost": 3.75, "day": None, "ok": None}
+    assert table.schema == frame.schema  # counts stay whole numbers, days stay days
+    assert with_total(frame.clear(), "name").is_empty()
 
 
 def test_bill_split_adds_up_to_the_bill():
@@ -434,7 +441,7 @@ def test_bill_split_adds_up_to_the_bill():
         Decimal("0"),
         (line("__idle__", "1.00"), line("__unallocated__", "2.00"), line("a", "3.00"), line("b", "4.00")),
     )
-    split = charts.bill_split_totals(bill)
+    split = bills.bill_split_totals(bill)
     assert split == {
         "tenants": Decimal("7.00"),
         "idle": Decimal("1.00"),
@@ -445,19 +452,20 @@ def test_bill_split_adds_up_to_the_bill():
 
 
 def test_figures_have_empty_states():
-    empty = pd.DataFrame()
+    empty = pl.DataFrame()
     for figure in (
-        charts.bill_split(empty),
-        charts.daily_trend(empty),
-        charts.month_over_month(empty),
-        charts.virtual_cluster_costs(empty),
-        charts.top_jobs(empty),
-        charts.emr_against_compute(empty),
-        charts.requested_vs_used(empty),
-        charts.node_hours_by_group(empty),
-        charts.idle_by_group(empty),
-        charts.ghost_hours(empty),
-        charts.reconciliation(empty),
-        charts.coverage(empty),
+        bills.bill_split(empty),
+        bills.daily_trend(empty),
+        bills.month_over_month(empty),
+        jobs.virtual_cluster_costs(empty),
+        jobs.top_jobs(empty),
+        jobs.emr_against_compute(empty),
+        jobs.requested_vs_used(empty),
+        nodes.node_hours_by_group(empty),
+        nodes.idle_by_group(empty),
+        nodes.ghost_hours(empty),
+        quality.reconciliation(empty),
+        quality.coverage(empty),
     ):
         assert figure.layout.annotations and figure.layout.annotations[0].text.startswith("no")
+

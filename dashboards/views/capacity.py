@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, state
+from dashboards import state
+from dashboards.charts import capacity as capacity_charts
+from dashboards.charts.common import money, money_columns
 
 view = state.view()
 cur = view.currency
@@ -22,20 +24,20 @@ st.caption(view.cluster or "All clusters")
 st.header("Quota use per namespace")
 if view.viewer.sees_everything:
     report = view.quota_report()
-    quotas = charts.quota_use_table(report)
-    if quotas.empty:
+    quotas = capacity_charts.quota_use_table(report)
+    if quotas.is_empty():
         st.info("No quota use for this selection: collect Kubernetes objects, then run `chargeback build`.")
     else:
-        with_hard = quotas[quotas["hard"].notna()]
+        near_limit = capacity_charts.near_limit_summary(quotas)
         a, b, c = st.columns(3)
-        a.metric("Namespaces with a ResourceQuota", with_hard["namespace"].nunique())
-        b.metric("Resource-hours at or near the limit", f"{int(with_hard['hours_near_limit'].fillna(0).sum()):,}")
-        c.metric("Cost of those hours", charts.money(with_hard["near_limit_cost"].fillna(0).sum(), cur))
+        a.metric("Namespaces with a ResourceQuota", near_limit["namespaces"])
+        b.metric("Resource-hours at or near the limit", f"{near_limit['hours_near_limit']:,}")
+        c.metric("Cost of those hours", money(near_limit["near_limit_cost"], cur))
         only_hard = st.toggle("Only resources with a hard limit", value=True)
         st.dataframe(
-            with_hard if only_hard else quotas,
+            capacity_charts.with_hard_limit(quotas) if only_hard else quotas,
             hide_index=True,
-            column_order=[c for c in charts.QUOTA_COLUMNS if c not in ("recommended", "recommended_quantity")],
+            column_order=[c for c in capacity_charts.QUOTA_COLUMNS if c not in ("recommended", "recommended_quantity")],
             column_config={
                 "namespace": "Namespace",
                 "cluster": "Cluster",
@@ -43,10 +45,10 @@ if view.viewer.sees_everything:
                 "resource": "Resource",
                 "unit": "Unit",
                 "hard": stat("Hard", format="%.2f"),
-                **{s: stat(s.replace("_", " ").capitalize(), format="%.2f") for s in charts.QUOTA_STATS},
+                **{s: stat(s.replace("_", " ").capitalize(), format="%.2f") for s in capacity_charts.QUOTA_STATS},
                 "hours": stat("Hours"),
                 "hours_near_limit": stat("Hours near limit", help="hours with requests at or near the hard limit"),
-                **charts.money_columns(
+                **money_columns(
                     {"near_limit_cost": "Cost of near-limit hours", "money_at_stake": "At stake (over-requests)"}, cur
                 ),
                 "evidence": st.column_config.TextColumn("Evidence", width="large"),
@@ -54,18 +56,15 @@ if view.viewer.sees_everything:
         )
         st.subheader("Hourly requests against the hard limit")
         left, right = st.columns(2)
-        namespaces = sorted(quotas["namespace"].unique())
-        default_ns = sorted(with_hard["namespace"].unique()) or namespaces
-        namespace = left.selectbox("Namespace", namespaces, index=namespaces.index(default_ns[0]))
-        resources = quotas.loc[quotas["namespace"] == namespace, "resource"].tolist()
-        resource = right.selectbox("Resource", resources)
-        st.plotly_chart(
-            charts.quota_hourly(view.quota_use_hourly(namespace, resource), namespace, resource), key="quota_hourly"
-        )
+        namespaces, first = capacity_charts.quota_namespaces(quotas)
+        namespace = left.selectbox("Namespace", namespaces, index=namespaces.index(first))
+        resource = right.selectbox("Resource", capacity_charts.quota_resources(quotas, namespace))
+        hourly = view.quota_use_hourly(namespace, resource)
+        st.plotly_chart(capacity_charts.quota_hourly(hourly, namespace, resource), key="quota_hourly")
 
         st.header("Quota recommendations")
         st.dataframe(
-            charts.quota_advice_table(report),
+            capacity_charts.quota_advice_table(report),
             hide_index=True,
             column_config={
                 "namespace": "Namespace",
@@ -73,12 +72,12 @@ if view.viewer.sees_everything:
                 "quota": "ResourceQuota",
                 "hours": stat("Hours with pods"),
                 "advice": st.column_config.TextColumn("Advice", width="large"),
-                **charts.money_columns({"money_at_stake": "At stake"}, cur),
+                **money_columns({"money_at_stake": "At stake"}, cur),
                 "manifest": st.column_config.CheckboxColumn("Manifest"),
             },
         )
         st.dataframe(
-            quotas[quotas["recommended_quantity"].notna() | quotas["hard"].notna()],
+            capacity_charts.quota_recommendations(quotas),
             hide_index=True,
             column_order=["namespace", "resource", "hard", "recommended", "recommended_quantity", "evidence"],
             column_config={
@@ -100,8 +99,6 @@ if view.viewer.sees_everything:
 else:
     state.all_access_note("Quota use and recommendations")
 
-# --- right-sizing ---------------------------------------------------------------------------------
-
 # --- cluster capacity, forecast, tenancy what-if ------------------------------------------------------
 
 st.header("Cluster capacity")
@@ -111,7 +108,7 @@ if view.viewer.sees_everything:
         st.info("No node-hours for this selection: run `chargeback build`.")
     else:
         st.dataframe(
-            charts.node_group_table(capacity),
+            capacity_charts.node_group_table(capacity),
             hide_index=True,
             column_config={
                 "cluster": "Cluster",
@@ -131,14 +128,14 @@ if view.viewer.sees_everything:
                     "Memory allocated", format="percent", min_value=0, max_value=1
                 ),
                 "spot_share": st.column_config.ProgressColumn("Spot share", format="percent", min_value=0, max_value=1),
-                **charts.money_columns({"cost": "Cost"}, cur),
+                **money_columns({"cost": "Cost"}, cur),
             },
         )
         st.subheader("Next month's forecast")
         for f in capacity.forecasts:
             st.caption(f"{f.cluster} · {f.next_period} from {f.history_days} days: {f.method}")
-        forecast = charts.forecast_table(capacity)
-        if not forecast.empty:
+        forecast = capacity_charts.forecast_table(capacity)
+        if not forecast.is_empty():
             st.dataframe(
                 forecast,
                 hide_index=True,
@@ -160,14 +157,14 @@ if view.viewer.sees_everything:
             " (GPU pods on GPU types). Sole tenants: their dedicated nodes against their pods at shared unit prices."
         )
         st.dataframe(
-            charts.whatif_table(capacity),
+            capacity_charts.whatif_table(capacity),
             hide_index=True,
             column_config={
                 "cluster": "Cluster",
                 "tenant": "Tenant",
                 "tenancy": "Now",
                 "alternative": "Alternative",
-                **charts.money_columns(
+                **money_columns(
                     {"current_cost": "Cost now", "alternative_cost": "Alternative cost", "difference": "Difference"},
                     cur,
                 ),
@@ -177,21 +174,23 @@ if view.viewer.sees_everything:
 else:
     state.all_access_note("Cluster capacity and the tenancy what-if")
 
+# --- right-sizing ---------------------------------------------------------------------------------
+
 st.header("Right-sizing")
 rightsize = view.rightsizing()
-sizing = charts.rightsizing_table(rightsize)
-if sizing.empty:
+sizing = capacity_charts.rightsizing_table(rightsize)
+if sizing.is_empty():
     st.info("No workloads to right-size in this selection.")
 else:
     a, b, c = st.columns(3)
-    a.metric("Monthly saving (lower requests)", charts.money(rightsize.total_saving, cur))
-    b.metric("Cost of raising requests", charts.money(rightsize.total_raise_cost, cur))
-    c.metric("Net", charts.money(rightsize.total_saving - rightsize.total_raise_cost, cur))
+    a.metric("Monthly saving (lower requests)", money(rightsize.total_saving, cur))
+    b.metric("Cost of raising requests", money(rightsize.total_raise_cost, cur))
+    c.metric("Net", money(rightsize.total_saving - rightsize.total_raise_cost, cur))
     st.caption(
         f"Recommended request: p{rightsize.quantile * 100:g} of hourly usage / "
         f"{rightsize.target_utilisation:.0%} target utilisation; saving at the price the workload paid, idle excluded."
     )
-    st.plotly_chart(charts.rightsizing_savings(sizing, cur), key="rightsizing_savings")
+    st.plotly_chart(capacity_charts.rightsizing_savings(sizing, cur), key="rightsizing_savings")
     st.dataframe(
         sizing,
         hide_index=True,
@@ -207,7 +206,7 @@ else:
             "request": stat("Requested (per pod)", format="%.3f"),
             "recommended": stat("Recommended (per pod)", format="%.3f"),
             "usage_quantile": stat("Usage quantile", format="%.3f"),
-            **charts.money_columns({"monthly_saving": "Monthly saving"}, cur),
+            **money_columns({"monthly_saving": "Monthly saving"}, cur),
             "verdict": "Verdict",
             "note": st.column_config.TextColumn("Note", width="large"),
         },
@@ -215,7 +214,7 @@ else:
 
 st.header("LimitRange violations")
 violations = view.limit_violations()
-if violations.empty:
+if violations.is_empty():
     st.success("No Spark job shape breaks its namespace's LimitRanges.")
 else:
     st.dataframe(
@@ -249,14 +248,14 @@ else:
 
 st.header("Spark jobs against their quota")
 fits = view.job_quota_fits()
-if fits.empty:
+if fits.is_empty():
     st.info("No recurring Spark job runs in a namespace with a ResourceQuota.")
 else:
-    misfits = fits[~fits["fits"].astype(bool)]
-    if misfits.empty:
+    misfits = capacity_charts.misfit_jobs(fits)
+    if not misfits:
         st.success("Every recurring Spark job fits its namespace's ResourceQuota at full scale.")
     else:
-        st.warning(f"{misfits['job_name'].nunique()} recurring Spark jobs would not fit their quota at full scale.")
+        st.warning(f"{misfits} recurring Spark jobs would not fit their quota at full scale.")
     st.dataframe(
         fits,
         hide_index=True,

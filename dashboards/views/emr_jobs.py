@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, state
-from dashboards.charts import money
+from dashboards import state
+from dashboards.charts import jobs as job_charts
+from dashboards.charts.common import money, money_columns
 
 view = state.view()
 cur = view.currency
@@ -14,48 +15,49 @@ jobs = view.emr_jobs(view.tenant)
 
 st.title(f"EMR jobs · {view.period}")
 st.caption(f"{view.cluster or 'All clusters'} · {view.tenant or 'all tenants you may see'}")
-if jobs.empty:
+if jobs.is_empty():
     st.info(
         f"No EMR on EKS job runs in {view.period} for this selection. If Spark runs here, run "
         "`chargeback collect --source emr` (then `chargeback build`) to fetch the job runs."
     )
     st.stop()
 
+totals = job_charts.totals(jobs)
 columns = st.columns(4)
-columns[0].metric("Job runs", f"{len(jobs):,}", border=True)
-columns[1].metric("Total cost", money(jobs["total"].sum(), cur), border=True)
-columns[2].metric("EMR charges", money(jobs["emr"].sum(), cur), border=True)
-columns[3].metric("Compute and idle", money((jobs["compute"] + jobs["idle"]).sum(), cur), border=True)
+columns[0].metric("Job runs", f"{totals['runs']:,}", border=True)
+columns[1].metric("Total cost", money(totals["total"], cur), border=True)
+columns[2].metric("EMR charges", money(totals["emr"], cur), border=True)
+columns[3].metric("Compute and idle", money(totals["compute_and_idle"], cur), border=True)
 
-money_cols = charts.money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
+money_cols = money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.virtual_cluster_costs(jobs, cur), key="virtual_clusters")
+    st.plotly_chart(job_charts.virtual_cluster_costs(jobs, cur), key="virtual_clusters")
 with right:
-    st.plotly_chart(charts.top_jobs(jobs, cur), key="top_jobs")
+    st.plotly_chart(job_charts.top_jobs(jobs, cur), key="top_jobs")
 st.dataframe(
-    charts.by_virtual_cluster(jobs),
+    job_charts.by_virtual_cluster(jobs),
     hide_index=True,
     column_config={"virtual_cluster": "Virtual cluster", "tenant": "Tenant", "job_runs": "Job runs", **money_cols},
 )
 
 st.subheader("A recurring job over time")
-names = jobs["job_name"].dropna().value_counts()
-if names.empty:
+names = job_charts.job_names(jobs)
+if not names:
     st.info("No job run carries a job name.")
 else:
-    job_name = st.selectbox("Job name", names.index.tolist(), format_func=lambda n: f"{n} ({names[n]} runs)")
-    st.plotly_chart(charts.job_cost_over_time(jobs, job_name, cur), key="job_over_time")
+    job_name = st.selectbox("Job name", list(names), format_func=lambda n: f"{n} ({names[n]} runs)")
+    st.plotly_chart(job_charts.job_cost_over_time(jobs, job_name, cur), key="job_over_time")
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.emr_against_compute(jobs, cur), key="emr_vs_compute")
+    st.plotly_chart(job_charts.emr_against_compute(jobs, cur), key="emr_vs_compute")
 with right:
-    st.plotly_chart(charts.requested_vs_used(jobs), key="requested_vs_used")
+    st.plotly_chart(job_charts.requested_vs_used(jobs), key="requested_vs_used")
 
 st.subheader("Job runs")
 st.dataframe(
-    charts.jobs_table(jobs),
+    job_charts.jobs_table(jobs),
     hide_index=True,
     column_config={
         "job_run_id": "Job run",
@@ -70,4 +72,4 @@ st.dataframe(
         **money_cols,
     },
 )
-st.caption(f"{len(jobs):,} runs · total {money(jobs['total'].sum(), cur)} · click a column header to sort")
+st.caption(f"{totals['runs']:,} runs · total {money(totals['total'], cur)} · click a column header to sort")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, state
+from dashboards import state
+from dashboards.charts import nodes as node_charts
+from dashboards.charts.common import money_columns, with_total
 
 view = state.view()
 cur = view.currency
-money_cols = charts.money_columns({"cost": "Cost", "idle": "Idle"}, cur)
+money_cols = money_columns({"cost": "Cost", "idle": "Idle"}, cur)
 hours = st.column_config.NumberColumn("Node-hours", format="%.1f")
 
 st.title(f"Nodes and idle · {view.period}")
@@ -18,18 +20,18 @@ st.caption(view.cluster or "All clusters")
 st.header("Node groups")
 if view.viewer.sees_everything:
     groups = view.node_groups()
-    if groups.empty:
+    if groups.is_empty():
         st.info(
             "No node-hours for this selection: run `chargeback collect --source prometheus`, then `chargeback build`."
         )
     else:
         left, right = st.columns(2)
         with left:
-            st.plotly_chart(charts.node_hours_by_group(groups), key="node_hours")
+            st.plotly_chart(node_charts.node_hours_by_group(groups), key="node_hours")
         with right:
-            st.plotly_chart(charts.idle_by_group(groups, cur), key="idle_by_group")
+            st.plotly_chart(node_charts.idle_by_group(groups, cur), key="idle_by_group")
         st.dataframe(
-            charts.node_groups_table(groups),
+            node_charts.node_groups_table(groups),
             hide_index=True,
             column_config={
                 "node_group": "Node group",
@@ -44,12 +46,12 @@ else:
 
 st.header("Sole-tenancy nodes")
 nodes = view.dedicated_nodes()
-if nodes.empty:
+if nodes.is_empty():
     st.info("No dedicated nodes in this selection (nodes carry a tenant label or tag when they are dedicated).")
 else:
-    st.plotly_chart(charts.ghost_hours(nodes), key="ghost_hours")
+    st.plotly_chart(node_charts.ghost_hours(nodes), key="ghost_hours")
     st.dataframe(
-        charts.with_total(nodes, "tenant"),
+        with_total(nodes, "tenant"),
         hide_index=True,
         column_config={
             "tenant": "Tenant",
@@ -64,11 +66,11 @@ else:
 
 st.subheader("Other tenants' pods on dedicated nodes")
 pods = view.cross_tenant_pods()
-if pods.empty:
+if pods.is_empty():
     st.success("No pod of another tenant ran on a dedicated node.")
 else:
     st.dataframe(
-        charts.with_total(pods, "node_tenant"),
+        with_total(pods, "node_tenant"),
         hide_index=True,
         column_config={
             "node_tenant": "Node's tenant (pays)",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, data, state
-from dashboards.charts import money
+from dashboards import state
+from dashboards.charts import bills, quality
+from dashboards.charts.common import money, money_columns
 
 view = state.view()
 bill = view.bill()
-frame = data.bill_frame(bill)
+frame = bills.bill_frame(bill)
 cur = view.currency
 
 st.title(f"Overview · {view.period}")
@@ -21,7 +22,7 @@ st.caption(
 )
 state.cur_notice(bill, cur)
 
-split = charts.bill_split_totals(bill)
+split = bills.bill_split_totals(bill)
 if view.viewer.sees_everything:
     gap = bill.total - bill.source_total
     columns = st.columns(3)
@@ -48,28 +49,28 @@ else:
 
 st.subheader("Bill lines")
 st.dataframe(
-    charts.bill_lines_table(frame),
+    bills.bill_lines_table(frame),
     hide_index=True,
-    column_config={"line": "Line", **charts.money_columns(charts.BILL_COLUMNS, cur)},
+    column_config={"line": "Line", **money_columns(bills.BILL_COLUMNS, cur)},
 )
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.bill_split(frame, cur), key="bill_split")
+    st.plotly_chart(bills.bill_split(frame, cur), key="bill_split")
 with right:
-    st.plotly_chart(charts.daily_trend(view.daily_trend(), cur), key="daily_trend")
+    st.plotly_chart(bills.daily_trend(view.daily_trend(), cur), key="daily_trend")
 
 st.subheader("Month over month")
 mom = view.month_over_month()
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(charts.month_over_month(mom, cur), key="month_over_month")
+    st.plotly_chart(bills.month_over_month(mom, cur), key="month_over_month")
 with right:
     st.dataframe(
-        charts.month_over_month_table(mom),
+        bills.month_over_month_table(mom),
         hide_index=True,
         column_config={
             "line": "Line",
-            **charts.money_columns(
+            **money_columns(
                 {"this_month": "This month", "previous_month": "Last month", "change": "Change"}, cur
             ),
             "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
@@ -78,19 +79,19 @@ with right:
 
 st.subheader("Can these numbers be trusted?")
 checks = view.checks()
-invariants, failing = charts.invariants(checks)
-if checks.empty:
+invariants, failing = quality.invariants(checks)
+if checks.is_empty():
     st.info("No checks recorded for this period: run `chargeback build` to evaluate them.")
 elif not failing:
     st.success(f"Every invariant holds ({invariants} checks).", icon=":material/check_circle:")
 else:
     st.error(f"{len(failing)} invariant(s) fail: {', '.join(failing)}. See Data quality.", icon=":material/error:")
-st.dataframe(charts.checks_table(checks), hide_index=True, column_config=charts.CHECK_COLUMNS, height="content")
+st.dataframe(quality.checks_table(checks), hide_index=True, column_config=quality.CHECK_COLUMNS, height="content")
 
 st.subheader("Freshness")
 freshness = view.freshness()
-if not freshness.empty:
-    st.dataframe(freshness, hide_index=True, column_config=charts.FRESHNESS_COLUMNS)
+if not freshness.is_empty():
+    st.dataframe(freshness, hide_index=True, column_config=quality.FRESHNESS_COLUMNS)
 else:
     st.info(
         "No collection runs recorded: this warehouse was built from files already on disk (the demo does this). "
@@ -99,4 +100,4 @@ else:
     )
     if view.viewer.sees_everything:
         st.caption("Days landed per raw table:")
-        st.dataframe(view.coverage(), hide_index=True, column_config=charts.COVERAGE_COLUMNS)
+        st.dataframe(view.coverage(), hide_index=True, column_config=quality.COVERAGE_COLUMNS)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, data, state
-from dashboards.charts import money
+from dashboards import state
+from dashboards.charts import bills
+from dashboards.charts.common import money, money_column, money_columns
 
 view = state.view()
 cur = view.currency
@@ -19,9 +20,9 @@ if view.tenant is None:
     state.cur_notice(bill, cur)
     st.metric("Total billed", money(bill.total, cur))
     st.dataframe(
-        charts.bill_lines_table(data.bill_frame(bill)),
+        bills.bill_lines_table(bills.bill_frame(bill)),
         hide_index=True,
-        column_config={"line": "Line", **charts.money_columns(charts.BILL_COLUMNS, cur)},
+        column_config={"line": "Line", **money_columns(bills.BILL_COLUMNS, cur)},
     )
     st.download_button(
         "Download CSV",
@@ -48,9 +49,9 @@ left, right = st.columns([2, 3])
 with left:
     st.metric(f"{tenant} total", money(bill.total, cur), border=True)
     st.dataframe(
-        charts.bill_parts_table(line.parts, line.total),
+        bills.bill_parts_table(line.parts, line.total),
         hide_index=True,
-        column_config={"item": "Line", "amount": charts.money_column("Amount", cur)},
+        column_config={"item": "Line", "amount": money_column("Amount", cur)},
     )
     st.download_button(
         "Download CSV",
@@ -62,7 +63,7 @@ with left:
         help=f"The same file as `chargeback bill --period {view.period} --tenant {tenant}{cluster_label} --format csv`",
     )
 with right:
-    st.plotly_chart(charts.bill_parts(line.parts, cur), key="bill_parts")
+    st.plotly_chart(bills.bill_parts(line.parts, cur), key="bill_parts")
 
 st.header("Drill-down")
 st.caption(
@@ -70,26 +71,26 @@ st.caption(
     "Shared share, EMR charges and tagged resources are charged to the tenant as a whole."
 )
 workloads = view.workloads(tenant)
-if workloads.empty:
+if workloads.is_empty():
     st.info(f"No pods of {tenant} ran in {view.period}: its bill holds only tenant-level lines.")
     st.stop()
-st.plotly_chart(charts.drilldown(workloads, tenant, cur), key="drilldown")
+st.plotly_chart(bills.drilldown(workloads, tenant, cur), key="drilldown")
 
-money_cols = charts.money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
+money_cols = money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
 hours = {"pod_hours": st.column_config.NumberColumn("Pod-hours", format="%.1f")}
 st.subheader("Namespaces")
 st.dataframe(
-    charts.namespaces_table(workloads),
+    bills.namespaces_table(workloads),
     hide_index=True,
     column_config={"namespace": "Namespace", "workloads": "Workloads", **hours, **money_cols},
 )
 
-namespaces = sorted(workloads["namespace"].unique())
+namespaces = bills.namespaces(workloads)
 namespace = st.selectbox("Namespace", namespaces, index=None, placeholder="Pick a namespace to see its workloads")
 if namespace is not None:
     st.subheader(f"Workloads in {namespace}")
     st.dataframe(
-        charts.workloads_table(workloads, namespace),
+        bills.workloads_table(workloads, namespace),
         hide_index=True,
         column_config={
             "workload_kind": "Kind",
@@ -100,17 +101,13 @@ if namespace is not None:
             **money_cols,
         },
     )
-    spark = sorted(
-        workloads.loc[
-            (workloads["namespace"] == namespace) & workloads["emr_job_run_id"].notna(), "workload_name"
-        ].unique()
-    )
+    spark = bills.spark_applications(workloads, namespace)
     if spark:
         workload = st.selectbox("Spark application", spark, index=None, placeholder="Pick one to see its job runs")
         if workload is not None:
             st.subheader(f"Job runs of {workload}")
             st.dataframe(
-                charts.job_runs_table(workloads, view.emr_jobs(tenant), namespace, workload),
+                bills.job_runs_table(workloads, view.emr_jobs(tenant), namespace, workload),
                 hide_index=True,
                 column_config={
                     "job_run_id": "Job run",

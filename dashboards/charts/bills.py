@@ -1,0 +1,232 @@
+"""The overview and the tenant bill: bill lines and parts, cost by day, month over month, and the drill-down
+from a tenant to its namespaces, workloads and EMR job runs.
+
+Money comes from ``chargeback.reports.bill`` (a ``Bill``) or, per day and per workload, from the marts'
+own sums; nothing here re-prices anything.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import plotly.express as px
+import plotly.graph_objects as go
+import polars as pl
+
+from chargeback.core.config import SENTINELS
+from chargeback.reports.bill import PARTS, Bill
+from dashboards.charts.common import (
+    DUST,
+    LAYOUT,
+    PART_COLORS,
+    PART_LABELS,
+    empty_figure,
+    line_labels,
+    with_total,
+)
+
+BILL_COLUMNS = {"total": "Total", **PART_LABELS}
+BILL_SCHEMA = {"line": pl.String, **dict.fromkeys(PARTS, pl.Float64), "total": pl.Float64}
+
+
+def bill_frame(result: Bill) -> pl.DataFrame:
+    """A bill's lines as a frame: ``line`` (a tenant or a sentinel), each part and the total."""
+    rows = [
+        {"line": line.tenant, **{p: float(line.parts[p]) for p in PARTS}, "total": float(line.total)}
+        for line in result.lines
+    ]
+    return pl.DataFrame(rows, schema=BILL_SCHEMA)
+
+
+def bill_split_totals(bill: Bill) -> dict[str, Decimal]:
+    """The bill's total in four: tenants, idle (unshared), shared (kept) and unallocated."""
+    split = {"tenants": Decimal("0.00"), "idle": Decimal("0.00"), "shared": Decimal("0.00")}
+    split["unallocated"] = Decimal("0.00")
+    for line in bill.lines:
+        key = {"__idle__": "idle", "__shared__": "shared", "__unallocated__": "unallocated"}.get(line.tenant, "tenants")
+        split[key] += line.total
+    return split
+
+
+def bill_lines_table(bill_frame: pl.DataFrame) -> pl.DataFrame:
+    """Bill lines (tenants, then idle, shared and unallocated) with readable names and a total row."""
+    frame = bill_frame.with_columns(sentinel=pl.col("line").is_in(list(SENTINELS)), line=line_labels("line")).sort(
+        ["sentinel", "total"], descending=[False, True], maintain_order=True
+    )
+    return with_total(frame.drop("sentinel"), "line")
+
+
+def bill_split(bill_frame: pl.DataFrame, currency: str = "USD") -> go.Figure:
+    """Each bill line as a horizontal bar stacked by part: where the month's money went."""
+    if bill_frame.is_empty():
+        return empty_figure("Where the money went", "no bill lines")
+    long = bill_frame.unpivot(index="line", on=list(PARTS), variable_name="part", value_name="amount")
+    long = long.with_columns(pl.col("part").replace_strict(PART_LABELS), line_labels("line"))
+    order = bill_frame.sort("total", maintain_order=True).select(line_labels("line"))["line"].to_list()
+    fig = px.bar(
+        long,
+        x="amount",
+        y="line",
+        color="part",
+        orientation="h",
+        color_discrete_map=PART_COLORS,
+        category_orders={"line": order[::-1], "part": list(PART_LABELS.values())},
+        labels={"amount": f"Cost ({currency})", "line": ""},
+        title="Where the money went",
+    )
+    fig.update_layout(barmode="relative", **LAYOUT)
+    return fig
+
+
+def daily_trend(trend: pl.DataFrame, currency: str = "USD") -> go.Figure:
+    """Cost per day stacked by bill line; lines holding only rounding dust are left out."""
+    if trend.is_empty():
+        return empty_figure("Cost by day", "no daily costs")
+    kept = trend.filter(pl.col("total").abs().sum().over("tenant") >= DUST).with_columns(line=line_labels("tenant"))
+    fig = px.bar(
+        kept, x="date", y="total", color="line", labels={"total": f"Cost ({currency})", "date": ""}, title="Cost by day"
+    )
+    fig.update_layout(barmode="relative", **LAYOUT)
+    return fig
+
+
+def month_over_month(mom: pl.DataFrame, currency: str = "USD") -> go.Figure:
+    if mom.is_empty():
+        return empty_figure("Change from last month", "no costs in either month")
+    frame = mom.with_columns(
+        line=line_labels("tenant"),
+        direction=pl.when(pl.col("change") >= 0).then(pl.lit("up")).otherwise(pl.lit("down")),
+    )
+    fig = px.bar(
+        frame.sort("change", maintain_order=True),
+        x="change",
+        y="line",
+        color="direction",
+        orientation="h",
+        color_discrete_map={"up": "#d62728", "down": "#2ca02c"},
+        labels={"change": f"Change ({currency})", "line": ""},
+        title="Change from last month",
+    )
+    fig.update_layout(showlegend=False, **LAYOUT)
+    return fig
+
+
+def month_over_month_table(mom: pl.DataFrame) -> pl.DataFrame:
+    """Each line this month and last, the change, and the change in percent where last month was not nothing."""
+    frame = mom.with_columns(
+        line=line_labels("tenant"),
+        change_pct=pl.when(pl.col("previous_month").abs() > DUST).then(pl.col("change") / pl.col("previous_month")),
+    )
+    table = with_total(frame.select("line", "this_month", "previous_month", "change", "change_pct"), "line")
+    table = table.with_columns(change_pct=pl.when(pl.col("line") != "Total").then(pl.col("change_pct")))
+    return table.drop("change_pct") if table["change_pct"].null_count() == table.height else table
+
+
+# --- one tenant's bill ----------------------------------------------------------------------------
+
+
+def bill_parts_table(parts: dict[str, Decimal], total: Decimal) -> pl.DataFrame:
+    """One tenant's bill as finance sends it: a line per part, then the total."""
+    rows = [{"item": PART_LABELS[p], "amount": float(parts[p])} for p in PARTS]
+    rows.append({"item": "Total", "amount": float(total)})
+    return pl.DataFrame(rows, schema={"item": pl.String, "amount": pl.Float64})
+
+
+def bill_parts(parts: dict[str, Decimal], currency: str = "USD") -> go.Figure:
+    frame = pl.DataFrame({"item": [PART_LABELS[p] for p in PARTS], "amount": [float(parts[p]) for p in PARTS]})
+    fig = px.bar(
+        frame,
+        x="amount",
+        y="item",
+        color="item",
+        orientation="h",
+        color_discrete_map=PART_COLORS,
+        category_orders={"item": list(PART_LABELS.values())},
+        labels={"amount": f"Cost ({currency})", "item": ""},
+        title="The bill by part",
+    )
+    fig.update_layout(showlegend=False, **LAYOUT)
+    return fig
+
+
+# --- the drill-down: namespace -> workload -> EMR job run ------------------------------------------
+
+
+def drilldown(workloads: pl.DataFrame, tenant: str, currency: str = "USD") -> go.Figure:
+    """Tenant -> namespace -> workload -> EMR job run, sized by compute plus idle share."""
+    if workloads.is_empty():
+        return empty_figure("Drill-down", f"no workloads for {tenant}")
+    frame = workloads.with_columns(
+        tenant=pl.lit(tenant),
+        workload=pl.concat_str(
+            [pl.col("workload_kind").fill_null("pods"), pl.col("workload_name").fill_null("(none)")], separator=" "
+        ),
+        job_run=pl.col("emr_job_run_id"),
+        size=pl.col("total").clip(lower_bound=0),
+    )
+    fig = px.treemap(
+        frame,
+        path=["tenant", "namespace", "workload", "job_run"],
+        values="size",
+        title="Compute and idle share: tenant → namespace → workload → job run",
+    )
+    fig.update_traces(hovertemplate="%{label}<br>%{value:,.2f} " + currency + "<extra></extra>", root_color="#f5f5f5")
+    fig.update_layout(**LAYOUT)
+    return fig
+
+
+def namespaces(workloads: pl.DataFrame) -> list[str]:
+    """The tenant's namespaces, in name order (the drill-down's choices)."""
+    return workloads["namespace"].drop_nulls().unique().sort().to_list()
+
+
+def spark_applications(workloads: pl.DataFrame, namespace: str) -> list[str]:
+    """The workloads of ``namespace`` that ran as EMR job runs, in name order."""
+    spark = workloads.filter((pl.col("namespace") == namespace) & pl.col("emr_job_run_id").is_not_null())
+    return spark["workload_name"].drop_nulls().unique().sort().to_list()
+
+
+def namespaces_table(workloads: pl.DataFrame) -> pl.DataFrame:
+    frame = (
+        workloads.group_by("namespace")
+        .agg(
+            workloads=pl.col("workload_name").drop_nulls().n_unique().cast(pl.Int64),
+            pod_hours=pl.col("pod_hours").sum(),
+            compute=pl.col("compute").sum(),
+            idle=pl.col("idle").sum(),
+            total=pl.col("total").sum(),
+        )
+        .sort("namespace")
+        .sort("total", descending=True, maintain_order=True)
+    )
+    return with_total(frame, "namespace")
+
+
+def workloads_table(workloads: pl.DataFrame, namespace: str) -> pl.DataFrame:
+    frame = (
+        workloads.filter(pl.col("namespace") == namespace)
+        .group_by("workload_kind", "workload_name")
+        .agg(
+            job_runs=pl.col("emr_job_run_id").drop_nulls().n_unique().cast(pl.Int64),
+            pods=pl.col("pods").sum(),
+            pod_hours=pl.col("pod_hours").sum(),
+            compute=pl.col("compute").sum(),
+            idle=pl.col("idle").sum(),
+            total=pl.col("total").sum(),
+        )
+        .sort("workload_kind", "workload_name", nulls_last=True)
+        .sort("total", descending=True, maintain_order=True)
+    )
+    return with_total(frame, "workload_name")
+
+
+def job_runs_table(workloads: pl.DataFrame, jobs: pl.DataFrame, namespace: str, workload: str) -> pl.DataFrame:
+    """The EMR job runs of one workload (a Spark application name), with their full cost."""
+    mine = workloads.filter((pl.col("namespace") == namespace) & (pl.col("workload_name") == workload))
+    runs = mine["emr_job_run_id"].drop_nulls().unique().to_list()
+    frame = (
+        jobs.filter(pl.col("job_run_id").is_in(runs))
+        .select("job_run_id", "state", "created_at", "finished_at", "pod_count", "compute", "idle", "emr", "total")
+        .sort("created_at", nulls_last=True, maintain_order=True)
+    )
+    return with_total(frame, "job_run_id")
