@@ -14,11 +14,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import streamlit as st
+from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
 from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.core import config as config_module
 from chargeback.reports.bill import Bill, BillLine
-from dashboards import runtime, state
+from dashboards import data, runtime, state
 from dashboards.charts import bills, jobs, nodes, quality
 from dashboards.charts.common import money as format_money
 from dashboards.charts.common import with_total
@@ -469,3 +472,39 @@ def test_figures_have_empty_states():
     ):
         assert figure.layout.annotations and figure.layout.annotations[0].text.startswith("no")
 
+
+# --- polars frames through Streamlit's cache ------------------------------------------------------
+
+
+def test_query_results_are_polars_frames_read_once_per_warehouse_version(env, data_dir):
+    wh = data.Warehouse(config_module.load(None).model_copy(update={"data_dir": data_dir}))
+    everyone = Viewer("fin@example.com", None)
+    calls = []
+    real = data.daily_trend
+
+    def counted(wh, viewer, period, cluster=None):
+        calls.append(viewer)
+        return real(wh, viewer, period, cluster)
+
+    env.setattr(data, "daily_trend", counted)
+    first = state.read(wh, everyone, "daily_trend", PERIOD, None)
+    again = state.read(wh, everyone, "daily_trend", PERIOD, None)
+    assert isinstance(first, pl.DataFrame) and first.height > 0
+    assert len(calls) == 1, "the second read comes from st.cache_data"
+    assert_frame_equal(first, again)  # the pickled copy is the same frame, dtypes included
+    state.read(wh, Viewer("ann@example.com", frozenset({"ml"})), "daily_trend", PERIOD, None)
+    assert len(calls) == 2, "another viewer's tenants are another cache key"
+
+
+def test_streamlit_hashes_polars_frames_by_content(env):
+    """A polars frame passed to a cached function is hashed by its values, as pandas frames are."""
+    seen = []
+
+    @st.cache_data
+    def total(frame: pl.DataFrame) -> float:
+        seen.append(frame.height)
+        return frame["cost"].sum()
+
+    assert total(pl.DataFrame({"cost": [1.0, 2.0]})) == total(pl.DataFrame({"cost": [1.0, 2.0]})) == 3.0
+    assert total(pl.DataFrame({"cost": [1.0, 2.5]})) == 3.5
+    assert seen == [2, 2]
