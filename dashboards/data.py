@@ -22,6 +22,7 @@ import polars as pl
 
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
+from chargeback.core.periods import previous_period
 from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.capacity import CapacityReport, capacity
 from chargeback.reports.quotas import QuotaReport
@@ -129,8 +130,7 @@ def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
 
 def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
     """Each line's total this period and the one before, and the change."""
-    year, month = map(int, period.split("-"))
-    previous = f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+    previous = previous_period(period)
     return wh.query(
         f"""select tenant,
             sum(case when period = $period then total_cost else 0 end)::double as this_month,
@@ -271,7 +271,8 @@ def _all_access(viewer: Viewer, what: str) -> None:
 
 
 def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
-    """``chargeback.quotas.quota_report`` for the period (None when it has no quota use), narrowed to a cluster."""
+    """``chargeback.reports.quotas.quota_report`` for the period (None when it has no quota use), narrowed to a
+    cluster."""
     _all_access(viewer, "quota use")
     wh.require()
     try:
@@ -284,7 +285,7 @@ def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None
 
 
 def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
-    """``chargeback.capacity.capacity`` for the period (None when it has no node-hours), narrowed to a cluster.
+    """``chargeback.reports.capacity.capacity`` for the period (None when it has no node-hours), narrowed to a cluster.
 
     Node groups and every tenant's what-if are cluster-wide, so all-access viewers only."""
     _all_access(viewer, "cluster capacity")
@@ -318,9 +319,9 @@ def quota_use_hourly(
 
 
 def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None):
-    """``chargeback.rightsize`` recommendations for the workloads of the viewer's tenants (a ``RightsizeReport``).
+    """``chargeback.reports.rightsize`` recommendations for the viewer's tenants' workloads (a ``RightsizeReport``).
 
-    The rows are read here with the tenant filter; each goes through ``chargeback.rightsize.recommend``, the
+    The rows are read here with the tenant filter; each goes through ``chargeback.reports.rightsize.recommend``, the
     library's own arithmetic, so the numbers are those of `chargeback rightsize`."""
 
     capacity = wh.config.capacity
@@ -342,7 +343,7 @@ def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
 def limit_violations(
     wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
 ) -> pl.DataFrame:
-    """Spark job shapes breaking their namespace's current LimitRanges, with `chargeback.rightsize`'s wording."""
+    """Spark job shapes breaking their namespace's current LimitRanges, worded by `chargeback.reports.rightsize`."""
 
     frame = wh.query(
         f"""select * from marts.fct_limit_range_violations
@@ -369,7 +370,7 @@ def job_quota_fits(
 
 
 def _with_descriptions(frame: pl.DataFrame, row_type) -> pl.DataFrame:
-    """``frame`` with a `description` column: each row's sentence, worded by ``chargeback.rightsize``."""
+    """``frame`` with a `description` column: each row's sentence, worded by ``chargeback.reports.rightsize``."""
     fields = row_type.__dataclass_fields__
     descriptions = [
         row_type(**{k: v for k, v in row.items() if k in fields}).description for row in frame.iter_rows(named=True)

@@ -115,18 +115,18 @@ class View:
         return self._read("estimated_days", self.period, self.cluster)
 
     def quota_report(self):
-        """``chargeback.quotas.QuotaReport`` (None: no quota use in the period); all-access viewers only."""
+        """``chargeback.reports.quotas.QuotaReport`` (None: no quota use in the period); all-access viewers only."""
         return self._read("quota_report", self.period, self.cluster)
 
     def capacity_report(self):
-        """``chargeback.capacity.CapacityReport`` (None: no node-hours in the period); all-access viewers only."""
+        """``chargeback.reports.capacity.CapacityReport`` (None: no node-hours in the period); all-access only."""
         return self._read("capacity_report", self.period, self.cluster)
 
     def quota_use_hourly(self, namespace: str, resource: str) -> pl.DataFrame:
         return self._read("quota_use_hourly", self.period, self.cluster, namespace, resource)
 
     def rightsizing(self):
-        """``chargeback.rightsize.RightsizeReport`` of the viewer's tenants' workloads."""
+        """``chargeback.reports.rightsize.RightsizeReport`` of the viewer's tenants' workloads."""
         return self._read("rightsizing", self.period, self.cluster, self.tenant)
 
     def limit_violations(self) -> pl.DataFrame:

@@ -1,5 +1,5 @@
-"""The "Capacity and quotas" page under AppTest, over the sample month, against chargeback.quotas,
-chargeback.rightsize and plain SQL over the marts."""
+"""The "Capacity and quotas" page under AppTest, over the sample month, against chargeback.reports.quotas,
+chargeback.reports.rightsize and plain SQL over the marts."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Capacity and quotas: tables of ``chargeback.quotas.QuotaReport``, ``chargeback.capacity.CapacityReport`` and
-``chargeback.rightsize.RightsizeReport`` (the reports' own numbers, one row per item), hourly quota use
-against the hard limit, and the savings of right-sizing.
+"""Capacity and quotas: tables of ``chargeback.reports.quotas.QuotaReport``,
+``chargeback.reports.capacity.CapacityReport`` and ``chargeback.reports.rightsize.RightsizeReport`` (the
+reports' own numbers, one row per item), hourly quota use against the hard limit, and the savings of
+right-sizing.
 
 Each table has a fixed schema, so an empty report gives an empty table with the usual columns.
 """
@@ -95,7 +96,7 @@ def _num(value) -> float | None:
 
 
 def node_group_table(report) -> pl.DataFrame:
-    """One row per node group of a ``chargeback.capacity.CapacityReport``: available, allocated, headroom."""
+    """One row per node group of a ``chargeback.reports.capacity.CapacityReport``: available, allocated, headroom."""
     rows = [
         {
             "cluster": g.cluster,
@@ -160,7 +161,7 @@ def whatif_table(report) -> pl.DataFrame:
 
 
 def quota_use_table(report) -> pl.DataFrame:
-    """One row per namespace and quota resource of a ``chargeback.quotas.QuotaReport``: use against hard."""
+    """One row per namespace and quota resource of a ``chargeback.reports.quotas.QuotaReport``: use against hard."""
     rows = [
         {
             "namespace": ns.namespace,
@@ -263,7 +264,7 @@ def misfit_jobs(fits: pl.DataFrame) -> int:
 
 
 def rightsizing_table(report) -> pl.DataFrame:
-    """One row per workload and resource of a ``chargeback.rightsize.RightsizeReport``."""
+    """One row per workload and resource of a ``chargeback.reports.rightsize.RightsizeReport``."""
     rows = [
         {
             "workload_name": rec.workload_name,

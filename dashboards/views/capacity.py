@@ -1,7 +1,7 @@
 """Capacity and quotas, for the platform team: ResourceQuota use against hard limits and the recommended
-quotas with their evidence (``chargeback.quotas``), node-group capacity, next month's forecast and the tenancy
-what-if (``chargeback.capacity``), right-sizing of requests, LimitRange violations and Spark jobs against their
-quota (``chargeback.rightsize``). Quota use and capacity are cluster-wide, so for all-access viewers only;
+quotas with their evidence (``chargeback.reports.quotas``), node-group capacity, next month's forecast and the tenancy
+what-if (``chargeback.reports.capacity``), right-sizing of requests, LimitRange violations and Spark jobs against their
+quota (``chargeback.reports.rightsize``). Quota use and capacity are cluster-wide, so for all-access viewers only;
 right-sizing and the Spark job checks are narrowed to the viewer's tenants."""
 
 from __future__ import annotations
