@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from benchmarks.layout import DAY, GIB, HOUR, MONTH_START, Layout, Size
 from benchmarks.prometheus_server import KSM, KSM_OFFSET, PrometheusServer, backfill, cgroup_id
 from benchmarks.tables import label_at, namespace_label_set, pod_hours_table, spark_identity, spark_pods_of
-from collectors.prometheus import sanitize
+from collectors.prometheus_queries import sanitize
 from sample_data import generate as sample
 
 CHUNK_PODS = 100  # pods written per batch: bounds the text held in memory

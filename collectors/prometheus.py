@@ -5,58 +5,16 @@ Standard series only: cAdvisor's ``container_cpu_usage_seconds_total`` and
 ``kube_pod_status_phase``, ``kube_pod_container_resource_requests``, ``kube_pod_start_time``,
 ``kube_pod_completion_time``, ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels`` and
 ``kube_node_status_capacity``. The server aggregates to one value per pod (or node, or label set) per UTC
-hour; this module only reshapes those values into the raw tables of ``collectors.schemas`` (seconds and
-bytes, as the source gives them). It prices nothing.
-
-How an hour is measured
-    Every query is evaluated at the end ``T`` of an hour ``[H, T)`` over the samples in ``(T - 1h, T]``
-    (ranges of one hour less a millisecond, so a sample on the hour falls in exactly one hour, under
-    Prometheus 2's closed and 3's left-open ranges alike). A sample stands for the scrape interval before
-    it (``step_seconds``, which must be the scrape interval of these series). Queries read raw samples
-    through range selectors, never instant selectors inside subqueries, so they do not depend on
-    staleness markers (backfilled data has none, and a lookback of 5 minutes would otherwise add up to 5
-    minutes to every pod that ended).
-
-    - running seconds: Running-phase scrapes of ``kube_pod_status_phase`` x the scrape interval;
-    - requests: each regular container's mean request in the hour, summed over containers, times the
-      running seconds (a Pending or Succeeded pod still exports requests; init containers are ignored);
-    - CPU: the sum of the counter's increments between consecutive scrapes (a reset counts the value after
-      it, like ``increase``, but without extrapolation), plus the first increment once more for the
-      interval before a series' first scrape, so a series with N scrapes covers N intervals like the
-      running seconds do. A 90-second Spark executor has three scrapes and keeps its usage;
-    - memory: working-set scrapes x the scrape interval.
-
-    Each estimate is off by less than one scrape interval's worth per pod lifetime. On synthetic series
-    with exact integrals at a 30 s scrape interval (``tests/test_collect_prometheus.py``) the totals are
-    within 0.1%, every pod of 5 minutes or more within 0.5%, a 61-second pod within 2%. ``increase()``
-    loses 29% of a 90-second executor's CPU and the often-quoted ``rate()[1m]`` subquery 17%.
-
-    Series that follow each other (a restarted kube-state-metrics has a new ``instance``) are added up;
-    duplicate scrapes of one object are not expected (kube-state-metrics runs once or sharded; use a
-    deduplicating Thanos or Mimir in front of HA Prometheus pairs); running seconds are capped at the hour.
+hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
+that is, and how kube-state-metrics' label names map back to Kubernetes keys); this module only reshapes
+those values into the raw tables of ``collectors.streams`` (seconds and bytes, as the source gives them).
+It prices nothing.
 
 Pod uids
     cAdvisor series have no pod uid; it is read from the cgroup path in their ``id`` label (cgroupfs
     ``pod<uid>`` or systemd ``pod<uid with _>``), so a StatefulSet pod rescheduled under the same name
     keeps its usage apart. Where ``id`` was dropped by relabelling, usage goes to the pod uid of that name
     that ran longest in the hour (counted in the log).
-
-Labels
-    kube-state-metrics exports Kubernetes labels as ``label_<key>`` with every character outside
-    ``[a-zA-Z0-9_]`` replaced by ``_``, and only the keys its ``--metric-labels-allowlist`` names. The
-    collector strips ``label_`` and maps the sanitized key back to the original for the keys in
-    ``WELL_KNOWN_LABEL_KEYS`` plus the ones passed as ``label_keys`` (the configured tenant labels); a
-    simple key such as ``tenant`` is its own sanitized form; any other key stays sanitized
-    (``app_kubernetes_io_name``). The allowlist must include at least::
-
-        --metric-labels-allowlist=pods=[spark-role,spark-app-name,spark-app-selector,
-            emr-containers.amazonaws.com/job.id,emr-containers.amazonaws.com/virtual-cluster-id],
-          namespaces=[tenant],
-          nodes=[node.kubernetes.io/instance-type,eks.amazonaws.com/nodegroup,
-            eks.amazonaws.com/capacityType,chargeback.io/tenant]
-
-    (with the configured ``tenancy.namespace_label`` and ``tenancy.node_label`` in place of ``tenant`` and
-    ``chargeback.io/tenant``).
 
 Windows
     A window covers the UTC hours that start in it, each integrated in full; the orchestrator asks for
@@ -93,6 +51,14 @@ from requests.adapters import HTTPAdapter
 from chargeback.core.config import ClusterSettings, PrometheusSettings
 from chargeback.core.errors import CollectError
 from collectors.base import HOUR, Batch, Window
+from collectors.prometheus_queries import (
+    CHUNK_QUERIES,
+    HOURLY_QUERIES,
+    INSTANCE_TYPE_KEYS,
+    label_key_map,
+    original_labels,
+    promql,
+)
 from collectors.streams import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS, TS, Stream
 
 log = logging.getLogger(__name__)
@@ -101,197 +67,6 @@ SOURCE = "prometheus"
 MAX_POINTS = 11_000  # Prometheus refuses a query_range of more points per series
 CONNECT_TIMEOUT_SECONDS = 10.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-# --- PromQL ---------------------------------------------------------------------------------------
-# Placeholders, filled by ``promql()``: <hour> one hour less a millisecond; <span> a chunk less a
-# millisecond; <step> the scrape interval (as a duration and, <seconds>, as a number); <pair> two scrape
-# intervals less a millisecond; <gap> one less a millisecond; <back> two scrape intervals.
-
-# Regular containers only: "" is the pod's own cgroup (the sum of its containers), "POD" the pause container.
-CPU_SERIES = 'container_cpu_usage_seconds_total{container!="", container!="POD"}'
-MEMORY_SERIES = 'container_memory_working_set_bytes{container!="", container!="POD"}'
-# cAdvisor has no pod uid label; the cgroup path in ``id`` holds it (cgroupfs: pod<uid>, systemd: pod<uid with _>).
-UID_FROM_CGROUP = (
-    '"uid", "$1-$2-$3-$4-$5", "id",'
-    ' ".*pod([0-9a-f]{8})[-_]([0-9a-f]{4})[-_]([0-9a-f]{4})[-_]([0-9a-f]{4})[-_]([0-9a-f]{12}).*"'
-)
-
-# Running seconds: the Running phase series is 1 while the pod runs, 0 otherwise, so the sum of its raw
-# samples counts running scrapes. Summed over series: a restarted kube-state-metrics (a new instance label)
-# starts new series that follow the old ones; clamped to the hour against duplicate scrapes.
-POD_RUNNING_SECONDS = (
-    "clamp_max(sum by (namespace, pod, uid) ("
-    'sum_over_time(kube_pod_status_phase{phase="Running"}[<hour>])) * <seconds>, 3600)'
-)
-
-# The node of a pod uid (a rescheduled pod is a new uid); counted so the label set seen longest wins.
-POD_NODE = 'max by (namespace, pod, uid, node) (count_over_time(kube_pod_info{node!=""}[<hour>]))'
-
-# Requests per pod and resource: each container's mean over its samples in the hour, summed over the
-# pod's regular containers (init containers have their own metric); max by container removes duplicate
-# scrapes. The mean is multiplied by the running seconds here in Python: requests are exported while the
-# pod is Pending or Succeeded too, and reserve nothing then.
-POD_REQUESTS = (
-    "sum by (namespace, pod, uid, resource) (max by (namespace, pod, uid, container, resource) ("
-    'avg_over_time(kube_pod_container_resource_requests{resource=~"cpu|memory|nvidia_com_gpu|amd_com_gpu"}[<hour>])'
-    "))"
-)
-
-# CPU core-seconds: irate over a window of two scrapes less a millisecond holds exactly the latest pair of
-# samples, so summing it at every scrape step adds each increment once (a reset counts the value after
-# it) without increase()'s extrapolation, which loses most of a 90-second pod. The first pair of a series
-# (no sample the interval before it) counts twice: it stands for the interval before the first scrape
-# too, so N scrapes cover N intervals like the running seconds (a single missed scrape is filled alike).
-# The counter's first value is not used: it holds all usage since the container began, maybe days ago.
-POD_CPU_CORE_SECONDS = (
-    "sum by (namespace, pod, uid) (label_replace(sum_over_time(("
-    f"(irate({CPU_SERIES}[<pair>]) unless count_over_time({CPU_SERIES}[<gap>] offset <back>)) * 2"
-    f" or irate({CPU_SERIES}[<pair>])"
-    f")[<hour>:<step>]) * <seconds>, {UID_FROM_CGROUP}))"
-)
-
-# Working-set byte-seconds: each raw sample stands for one scrape interval.
-POD_MEMORY_BYTE_SECONDS = (
-    "sum by (namespace, pod, uid) (label_replace("
-    + f"sum_over_time({MEMORY_SERIES}[<hour>]) * <seconds>, {UID_FROM_CGROUP}"
-    + "))"
-)
-
-# Seconds each namespace label set was in force: a relabelled namespace is a new series, so each series'
-# scrapes x interval; the collector adds up series with the same label_* labels (a restarted
-# kube-state-metrics) and keeps at most the hour.
-NAMESPACE_LABEL_SECONDS = "count_over_time(kube_namespace_labels[<hour>]) * <seconds>"
-
-# Seconds the node object existed, per provider id (aws:///<zone>/<instance-id> joins the CUR): scrapes of
-# kube_node_info x interval, summed over series (its labels change on a kubelet upgrade or a restart of
-# kube-state-metrics), clamped to the hour against duplicate scrapes.
-NODE_SECONDS = "clamp_max(sum by (node, provider_id) (count_over_time(kube_node_info[<hour>])) * <seconds>, 3600)"
-
-# Node capacity (cores, bytes, GPUs) as a mean over the hour; it only changes if the node is replaced.
-NODE_CAPACITY = (
-    "max by (node, resource) ("
-    'avg_over_time(kube_node_status_capacity{resource=~"cpu|memory|nvidia_com_gpu|amd_com_gpu"}[<hour>]))'
-)
-
-# Seconds each node label set was in force; the collector keeps the set in force longest in the hour.
-NODE_LABEL_SECONDS = "count_over_time(kube_node_labels[<hour>]) * <seconds>"
-
-# Pods seen in a chunk, with the owner kube_pod_info names ("<none>" when it has none).
-POD_INFO = (
-    "max by (namespace, pod, uid, node, created_by_kind, created_by_name) (count_over_time(kube_pod_info[<span>]))"
-)
-
-# Pod labels in the chunk; counted so the label set seen longest wins if they changed.
-POD_LABELS = "count_over_time(kube_pod_labels[<span>])"
-
-# Unix seconds the pod started / its containers completed (the latter only once they all have).
-POD_START_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_start_time[<span>]))"
-POD_COMPLETION_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_completion_time[<span>]))"
-
-HOURLY_QUERIES: dict[str, str] = {
-    "pod_running_seconds": POD_RUNNING_SECONDS,
-    "pod_node": POD_NODE,
-    "pod_requests": POD_REQUESTS,
-    "pod_cpu_core_seconds": POD_CPU_CORE_SECONDS,
-    "pod_memory_byte_seconds": POD_MEMORY_BYTE_SECONDS,
-    "namespace_label_seconds": NAMESPACE_LABEL_SECONDS,
-    "node_seconds": NODE_SECONDS,
-    "node_capacity": NODE_CAPACITY,
-    "node_label_seconds": NODE_LABEL_SECONDS,
-}
-CHUNK_QUERIES: dict[str, str] = {
-    "pod_info": POD_INFO,
-    "pod_labels": POD_LABELS,
-    "pod_start_time": POD_START_TIME,
-    "pod_completion_time": POD_COMPLETION_TIME,
-}
-
-
-def duration(seconds: float) -> str:
-    """A PromQL duration in whole milliseconds."""
-    return f"{round(seconds * 1000)}ms"
-
-
-def promql(template: str, step_seconds: int, span_seconds: float = 3600) -> str:
-    """Fill a query template's placeholders for a scrape interval (and a chunk span)."""
-    values = {
-        "<hour>": duration(3600 - 0.001),
-        "<span>": duration(span_seconds - 0.001),
-        "<step>": duration(step_seconds),
-        "<seconds>": str(step_seconds),
-        "<pair>": duration(2 * step_seconds - 0.001),
-        "<gap>": duration(step_seconds - 0.001),
-        "<back>": duration(2 * step_seconds),
-    }
-    for name, value in values.items():
-        template = template.replace(name, value)
-    return template
-
-
-# --- labels ---------------------------------------------------------------------------------------
-
-# Keys the models and dashboards read, mapped back from kube-state-metrics' sanitized names.
-WELL_KNOWN_LABEL_KEYS: tuple[str, ...] = (
-    "emr-containers.amazonaws.com/job.id",
-    "emr-containers.amazonaws.com/virtual-cluster-id",
-    "emr-containers.amazonaws.com/resource.type",
-    "emr-containers.amazonaws.com/component",
-    "spark-role",
-    "spark-app-name",
-    "spark-app-selector",
-    "spark-exec-id",
-    "spark-version",
-    "app",
-    "k8s-app",
-    "job-name",
-    "pod-template-hash",
-    "controller-revision-hash",
-    "statefulset.kubernetes.io/pod-name",
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/component",
-    "app.kubernetes.io/part-of",
-    "app.kubernetes.io/managed-by",
-    "kubernetes.io/metadata.name",
-    "kubernetes.io/hostname",
-    "kubernetes.io/arch",
-    "kubernetes.io/os",
-    "node.kubernetes.io/instance-type",
-    "beta.kubernetes.io/instance-type",
-    "topology.kubernetes.io/zone",
-    "topology.kubernetes.io/region",
-    "eks.amazonaws.com/nodegroup",
-    "eks.amazonaws.com/capacityType",
-    "eks.amazonaws.com/compute-type",
-    "karpenter.sh/nodepool",
-    "karpenter.sh/provisioner-name",
-    "karpenter.sh/capacity-type",
-    "chargeback.io/tenant",
-)
-INSTANCE_TYPE_KEYS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
-
-
-def sanitize(key: str) -> str:
-    """kube-state-metrics' label name for a Kubernetes label key, without its ``label_`` prefix."""
-    return "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in key)
-
-
-def label_key_map(extra_keys: Iterable[str] = ()) -> dict[str, str]:
-    """Sanitized key -> original key for the well-known keys and ``extra_keys`` (first one wins)."""
-    mapping: dict[str, str] = {}
-    for key in (*extra_keys, *WELL_KNOWN_LABEL_KEYS):
-        mapping.setdefault(sanitize(key), key)
-    return mapping
-
-
-def original_labels(metric: dict[str, str], key_map: dict[str, str]) -> dict[str, str]:
-    """The Kubernetes labels of a kube-state-metrics ``*_labels`` series, under their original keys."""
-    labels = {}
-    for name, value in metric.items():
-        if name.startswith("label_") and value != "":
-            key = name.removeprefix("label_")
-            labels[key_map.get(key, key)] = value
-    return labels
 
 
 # --- HTTP -----------------------------------------------------------------------------------------

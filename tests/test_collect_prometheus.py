@@ -22,16 +22,13 @@ from chargeback.core.errors import CollectError
 from collectors.base import Window
 from collectors.prometheus import (
     MAX_POINTS,
-    POD_CPU_CORE_SECONDS,
     PrometheusClient,
     PrometheusCollector,
     QueryError,
     RetryPolicy,
-    label_key_map,
-    original_labels,
-    promql,
     retry_after_seconds,
 )
+from collectors.prometheus_queries import POD_CPU_CORE_SECONDS, label_key_map, original_labels, promql
 from collectors.streams import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
 from tests.services import prometheus as service
 from tests.services.prometheus import START, Backfilled, FaultProxy
