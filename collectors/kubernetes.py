@@ -11,19 +11,19 @@ Quantities become floats in the unit the column names: CPU in cores ("3920m" -> 
 storage in bytes ("15896560Ki" -> 16278077440.0), counts as plain numbers ("2k" -> 2000.0).
 
 Failure handling, one policy for every list call:
-- HTTP 429 and 5xx, connection errors and timeouts are retried a bounded number of times with
-  exponential backoff (jittered), honouring ``Retry-After`` when the server sends it;
+- HTTP 429 and 5xx, connection errors and timeouts are retried by the client itself, under the retry
+  policy of ``chargeback.core.http`` set as its ``Configuration.retries`` (``from_settings`` does it):
+  a bounded number of tries with jittered exponential backoff, honouring ``Retry-After``; when the tries
+  run out the error says how many were made, with the timeouts and the last error;
 - 410 Gone on a stale ``continue`` token restarts that list once; objects already yielded from the
   first pass are not yielded again;
-- 401 and 403 raise ``CollectError`` saying what is missing and the RBAC rule that grants it.
+- 401, 403 and 404 raise ``CollectError`` saying what is missing (for 403, the RBAC rule that grants it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ from kubernetes.utils import parse_quantity
 
 from chargeback.core.config import ClusterSettings
 from chargeback.core.errors import CollectError, ConfigError
+from chargeback.core.http import RETRY_STATUSES, RetryPolicy, attempts
 from collectors.base import Batch, Window
 from collectors.streams import (
     K8S_LIMIT_RANGES,
@@ -56,9 +57,8 @@ SOURCE = "kubernetes"
 # Node labels naming the EC2 instance type: the GA label, then the one kubelets before 1.17 set.
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 GPU_RESOURCE = "nvidia.com/gpu"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 120.0  # a Retry-After longer than this is capped, not obeyed blindly
-MAX_BACKOFF_SECONDS = 30.0
+# The collector's retry policy: 5 tries, 0.5 s doubling to at most 30 s, Retry-After obeyed up to 120 s.
+RETRY = RetryPolicy(attempts=5, backoff_seconds=0.5, max_backoff_seconds=30.0, max_retry_after_seconds=120.0)
 # The one ClusterRole the collector needs; quoted in every permission error.
 RBAC_HINT = (
     "kubectl create clusterrole chargeback-reader --verb=get,list "
@@ -246,7 +246,11 @@ class _ContinueExpired(Exception):
 
 
 class KubernetesCollector:
-    """Snapshots one cluster's API objects. Construct with an ``ApiClient``; no I/O until ``collect``."""
+    """Snapshots one cluster's API objects. Construct with an ``ApiClient``; no I/O until ``collect``.
+
+    Requests are retried by the client, under its ``configuration.retries`` (``from_settings`` sets the retry
+    policy there); ``attempts`` is read from it for messages.
+    """
 
     source = SOURCE
 
@@ -258,22 +262,15 @@ class KubernetesCollector:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         timeout: tuple[float, float] = (10.0, 30.0),
-        max_attempts: int = 5,
-        backoff_seconds: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
         self.cluster_name = cluster_name
         self.api_client = api_client
         self.page_size = page_size
         self.clock = clock
         self.timeout = timeout  # (connect, read) seconds, per request
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.sleep = sleep
+        self.attempts = attempts(api_client.configuration.retries)
 
     def streams(self) -> tuple[Stream, ...]:
         return tuple(resource.stream for resource in RESOURCES)
@@ -350,52 +347,39 @@ class KubernetesCollector:
                 return
 
     def _request(self, resource: _Resource, window: Window, method: Callable[..., Any], kwargs: dict) -> dict:
-        """One list request with the retry policy; returns the decoded list body."""
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            delay: float | None = None
+        """One list request (the client retries it under its policy); returns the decoded list body."""
+        try:
+            response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)
             try:
-                response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)
-                try:
-                    return json.loads(response.data)
-                finally:
-                    response.release_conn()
-            except ApiException as exc:
-                if exc.status == 410 and "_continue" in kwargs:
-                    raise _ContinueExpired(_status_message(exc)) from None
-                if exc.status not in RETRY_STATUSES:
-                    raise CollectError(self.source, window, self._explain(resource, exc)) from None
+                return json.loads(response.data)
+            finally:
+                response.release_conn()
+        except ApiException as exc:
+            if exc.status == 410 and "_continue" in kwargs:
+                raise _ContinueExpired(_status_message(exc)) from None
+            if exc.status in RETRY_STATUSES:  # the retry policy's tries ran out on it
                 last = f"HTTP {exc.status} {exc.reason}: {_status_message(exc)}"
-                delay = _retry_after(exc)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # something other than the API server answered
-                raise CollectError(
-                    self.source,
-                    window,
-                    f"listing {resource.resource} on {self._host()}: the answer is not JSON ({exc})",
-                ) from None
-            if attempt == self.max_attempts:
-                break
-            if delay is None:
-                delay = min(self.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1)
-            log.info(
-                "%s: listing %s failed (%s); retry %d in %.1fs",
-                self.cluster_name,
-                resource.resource,
-                last,
-                attempt,
-                delay,
-            )
-            self.sleep(delay)
-        raise CollectError(
-            self.source,
-            window,
-            f"listing {resource.resource} on {self._host()} failed after {self.max_attempts} attempts "
-            f"(timeouts: connect {self.timeout[0]}s, read {self.timeout[1]}s); last error: {last}",
-        )
+                raise CollectError(self.source, window, self._gave_up(resource, last)) from None
+            raise CollectError(self.source, window, self._explain(resource, exc)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
+            raise CollectError(
+                self.source, window, self._gave_up(resource, f"{type(cause).__name__}: {cause}")
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # something other than the API server answered
+            raise CollectError(
+                self.source,
+                window,
+                f"listing {resource.resource} on {self._host()}: the answer is not JSON ({exc})",
+            ) from None
 
     # -- messages ------------------------------------------------------------------------------------------
+
+    def _gave_up(self, resource: _Resource, last: str) -> str:
+        return (
+            f"listing {resource.resource} on {self._host()} failed after {self.attempts} attempts "
+            f"(timeouts: connect {self.timeout[0]}s, read {self.timeout[1]}s); last error: {last}"
+        )
 
     def _host(self) -> str:
         return getattr(self.api_client.configuration, "host", "the API server")
@@ -442,16 +426,6 @@ def _status_message(exc: ApiException) -> str:
     return (status.get("message") if isinstance(status, dict) else None) or raw
 
 
-def _retry_after(exc: ApiException) -> float | None:
-    """Seconds from a ``Retry-After`` header (the API server sends whole seconds), capped."""
-    value = (exc.headers or {}).get("Retry-After")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-    return None if seconds is None else min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
-
-
 # --- Construction from configuration ----------------------------------------------------------------
 
 
@@ -482,7 +456,7 @@ def from_settings(
             "in-cluster service account" if settings.in_cluster else f"kubeconfig {settings.kubeconfig or '(default)'}"
         )
         raise ConfigError(f"cluster {cluster.name!r}: cannot load the {where}: {exc}") from None
-    configuration.retries = 0  # connection errors fall through to the collector's own retry policy
+    configuration.retries = RETRY.retry()  # the client retries 429, 5xx and connection errors under the policy
     connect = min(10.0, settings.timeout_seconds)
     return KubernetesCollector(
         cluster.name,

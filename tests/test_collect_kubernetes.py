@@ -5,8 +5,10 @@ Expected numbers are worked out by hand from ``tests/fixtures/k8s`` (Ki = 1024 b
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +18,10 @@ from kubernetes import client as k8s
 
 from chargeback.core.config import ClusterSettings, KubernetesSettings
 from chargeback.core.errors import CollectError, ConfigError
+from chargeback.core.http import RetryPolicy
 from chargeback.raw.landing import DayWriter, partitions
 from collectors.base import Window
-from collectors.kubernetes import KubernetesCollector, from_settings, quantity
+from collectors.kubernetes import RETRY, KubernetesCollector, from_settings, quantity
 from collectors.streams import (
     K8S_LIMIT_RANGES,
     K8S_NAMESPACES,
@@ -44,22 +47,28 @@ def api() -> Iterator[FakeKubeApi]:
         yield server
 
 
+# The collector's own policy with tiny waits, so that retries cost the suite milliseconds.
+FAST = RetryPolicy(attempts=RETRY.attempts, backoff_seconds=0.01, max_backoff_seconds=0.05)
+
+
 @pytest.fixture
-def sleeps() -> list[float]:
-    return []
+def waits(caplog: pytest.LogCaptureFixture) -> Callable[[], list[float]]:
+    """The waits the retry policy chose before each retry, in order (it logs every retry)."""
+    caplog.set_level(logging.INFO, logger="chargeback.core.http")
+    return lambda: [r.retry_wait_seconds for r in caplog.records if hasattr(r, "retry_wait_seconds")]
 
 
-def api_client(url: str, token: str | None = None) -> k8s.ApiClient:
+def api_client(url: str, token: str | None = None, policy: RetryPolicy = FAST) -> k8s.ApiClient:
     configuration = k8s.Configuration(host=url)
-    configuration.retries = 0  # as from_settings does: the collector owns the retry policy
+    configuration.retries = policy.retry()  # as from_settings does
     if token:
         configuration.api_key = {"authorization": f"Bearer {token}"}
     return k8s.ApiClient(configuration)
 
 
-def make_collector(api: FakeKubeApi, sleeps: list[float], **options) -> KubernetesCollector:
+def make_collector(api: FakeKubeApi, policy: RetryPolicy = FAST, **options) -> KubernetesCollector:
     options.setdefault("page_size", 500)
-    return KubernetesCollector("prod-use1", api_client(api.url), clock=lambda: NOW, sleep=sleeps.append, **options)
+    return KubernetesCollector("prod-use1", api_client(api.url, policy=policy), clock=lambda: NOW, **options)
 
 
 def snapshot(collector: KubernetesCollector) -> dict[str, list]:
@@ -81,8 +90,8 @@ def by(rows_: list[dict], *keys: str) -> dict:
 # --- What lands ----------------------------------------------------------------------------------------
 
 
-def test_snapshot_yields_every_table_conformed_and_stamped(api, sleeps):
-    batches = snapshot(make_collector(api, sleeps))
+def test_snapshot_yields_every_table_conformed_and_stamped(api):
+    batches = snapshot(make_collector(api))
 
     counts = {key: sum(data.num_rows for data in datas) for key, datas in batches.items()}
     assert counts == {
@@ -100,8 +109,8 @@ def test_snapshot_yields_every_table_conformed_and_stamped(api, sleeps):
             assert set(data.column("cluster").to_pylist()) == {"prod-use1"}
 
 
-def test_node_capacity_and_allocatable_in_cores_and_bytes(api, sleeps):
-    nodes = by(rows(snapshot(make_collector(api, sleeps)), K8S_NODES), "node")
+def test_node_capacity_and_allocatable_in_cores_and_bytes(api):
+    nodes = by(rows(snapshot(make_collector(api)), K8S_NODES), "node")
 
     m5 = nodes["ip-10-0-101-23.ec2.internal"]
     assert m5["cpu_capacity_cores"] == 4.0
@@ -124,8 +133,8 @@ def test_node_capacity_and_allocatable_in_cores_and_bytes(api, sleeps):
     assert r5["memory_capacity_bytes"] == 66_587_729_920.0  # "65027080Ki"
 
 
-def test_node_labels_taints_and_instance_type_fallback(api, sleeps):
-    nodes = by(rows(snapshot(make_collector(api, sleeps)), K8S_NODES), "node")
+def test_node_labels_taints_and_instance_type_fallback(api):
+    nodes = by(rows(snapshot(make_collector(api)), K8S_NODES), "node")
 
     dedicated = nodes["ip-10-0-103-67.ec2.internal"]
     labels = dict(dedicated["labels"])
@@ -142,8 +151,8 @@ def test_node_labels_taints_and_instance_type_fallback(api, sleeps):
     assert dict(spot["labels"])["eks.amazonaws.com/capacityType"] == "SPOT"
 
 
-def test_namespaces_keep_labels_and_annotations(api, sleeps):
-    namespaces = by(rows(snapshot(make_collector(api, sleeps)), K8S_NAMESPACES), "namespace")
+def test_namespaces_keep_labels_and_annotations(api):
+    namespaces = by(rows(snapshot(make_collector(api)), K8S_NAMESPACES), "namespace")
 
     assert sorted(namespaces) == [
         "default",
@@ -164,8 +173,8 @@ def test_namespaces_keep_labels_and_annotations(api, sleeps):
     assert namespaces["default"]["annotations"] == []
 
 
-def test_resource_quotas_one_row_per_resource_with_hard_and_used(api, sleeps):
-    quotas = by(rows(snapshot(make_collector(api, sleeps)), K8S_RESOURCE_QUOTAS), "namespace", "resource")
+def test_resource_quotas_one_row_per_resource_with_hard_and_used(api):
+    quotas = by(rows(snapshot(make_collector(api)), K8S_RESOURCE_QUOTAS), "namespace", "resource")
 
     emr_cpu = quotas["emr-data-eng", "requests.cpu"]
     assert (emr_cpu["quota"], emr_cpu["hard"], emr_cpu["used"]) == ("compute-quota", 200.0, 37.5)  # "37500m"
@@ -182,8 +191,8 @@ def test_resource_quotas_one_row_per_resource_with_hard_and_used(api, sleeps):
     assert quotas["ml-serving", "requests.memory"]["used"] == 12 * GI
 
 
-def test_limit_ranges_one_row_per_type_and_resource(api, sleeps):
-    limits = by(rows(snapshot(make_collector(api, sleeps)), K8S_LIMIT_RANGES), "namespace", "type", "resource")
+def test_limit_ranges_one_row_per_type_and_resource(api):
+    limits = by(rows(snapshot(make_collector(api)), K8S_LIMIT_RANGES), "namespace", "type", "resource")
 
     assert sorted(limits) == [
         ("payments-api", "Container", "cpu"),
@@ -205,8 +214,8 @@ def test_limit_ranges_one_row_per_type_and_resource(api, sleeps):
     assert (pvc["min"], pvc["max"], pvc["limit_range"]) == (1 * GI, 10 * GI, "sandbox-limits")
 
 
-def test_priority_classes(api, sleeps):
-    classes = by(rows(snapshot(make_collector(api, sleeps)), K8S_PRIORITY_CLASSES), "priority_class")
+def test_priority_classes(api):
+    classes = by(rows(snapshot(make_collector(api)), K8S_PRIORITY_CLASSES), "priority_class")
 
     assert {name: (c["value"], c["global_default"], c["preemption_policy"]) for name, c in classes.items()} == {
         "default-workloads": (1000, True, "PreemptLowerPriority"),
@@ -215,8 +224,8 @@ def test_priority_classes(api, sleeps):
     }
 
 
-def test_paged_batches_land_as_one_day_partition_per_table(api, sleeps, tmp_path):
-    collector = make_collector(api, sleeps, page_size=3)
+def test_paged_batches_land_as_one_day_partition_per_table(api, tmp_path):
+    collector = make_collector(api, page_size=3)
     with DayWriter(tmp_path, "2026-10-28", collector.streams(), str(WINDOW)) as writer:  # as `chargeback collect`
         for batch in collector.collect(WINDOW):
             writer.write(batch.stream, batch.data)
@@ -231,8 +240,8 @@ def test_paged_batches_land_as_one_day_partition_per_table(api, sleeps, tmp_path
 # --- Paging ---------------------------------------------------------------------------------------------
 
 
-def test_lists_are_paged_with_limit_and_continue(api, sleeps):
-    batches = snapshot(make_collector(api, sleeps, page_size=3))
+def test_lists_are_paged_with_limit_and_continue(api):
+    batches = snapshot(make_collector(api, page_size=3))
 
     assert [data.num_rows for data in batches["kubernetes/namespaces"]] == [3, 3, 1]
     assert [data.num_rows for data in batches["kubernetes/nodes"]] == [3, 1]
@@ -245,8 +254,8 @@ def test_lists_are_paged_with_limit_and_continue(api, sleeps):
     assert len(api.requests) == 3 + 2 + 1 + 1 + 1
 
 
-def test_constructing_does_no_io(api, sleeps):
-    make_collector(api, sleeps)
+def test_constructing_does_no_io(api):
+    make_collector(api)
     assert api.requests == []
 
 
@@ -270,45 +279,46 @@ def test_fake_server_honours_label_selector_through_the_official_client(api):
 # --- Failures --------------------------------------------------------------------------------------------
 
 
-def test_throttling_is_retried_after_the_servers_retry_after(api, sleeps):
-    api.fail(NODES, 429, retry_after=2)
+def test_throttling_is_retried_after_the_servers_retry_after(api, waits):
+    api.fail(NODES, 429, retry_after=1)
 
-    nodes = rows(snapshot(make_collector(api, sleeps)), K8S_NODES)
+    began = time.perf_counter()
+    nodes = rows(snapshot(make_collector(api)), K8S_NODES)
 
     assert len(nodes) == 4
     assert [r.status for r in api.requests_to(NODES)] == [429, 200]
-    assert sleeps == [2.0]
+    assert waits() == [1.0] and time.perf_counter() - began >= 1.0
 
 
-def test_server_errors_are_retried_with_growing_backoff(api, sleeps):
+def test_server_errors_are_retried_with_growing_backoff(api, waits):
     api.fail(QUOTAS, 503, times=2)
 
-    quotas = rows(snapshot(make_collector(api, sleeps, backoff_seconds=0.5)), K8S_RESOURCE_QUOTAS)
+    quotas = rows(snapshot(make_collector(api, RetryPolicy(backoff_seconds=0.05))), K8S_RESOURCE_QUOTAS)
 
     assert len(quotas) == 13
     assert [r.status for r in api.requests_to(QUOTAS)] == [503, 503, 200]
-    first, second = sleeps
-    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0  # 0.5s then 1s, jittered down by up to half
+    first, second = waits()
+    assert 0.025 <= first <= 0.05 and 0.05 <= second <= 0.1  # 0.05 s then 0.1 s, jittered down by up to half
 
 
-def test_retries_are_bounded_and_the_error_names_source_window_and_cause(api, sleeps):
+def test_retries_are_bounded_and_the_error_names_source_window_and_cause(api, waits):
     api.fail(QUOTAS, 500, times=3)
 
     with pytest.raises(CollectError) as caught:
-        snapshot(make_collector(api, sleeps, max_attempts=3))
+        snapshot(make_collector(api, RetryPolicy(attempts=3, backoff_seconds=0.01)))
 
     message = str(caught.value)
     assert message.startswith("kubernetes [2026-10-28T00:00Z, 2026-10-29T00:00Z): ")
     assert "resourcequotas" in message and "after 3 attempts" in message
     assert "HTTP 500" in message and "etcdserver: request timed out" in message
-    assert len(api.requests_to(QUOTAS)) == 3 and len(sleeps) == 2
+    assert len(api.requests_to(QUOTAS)) == 3 and len(waits()) == 2
 
 
-def test_forbidden_names_the_missing_permission_and_the_rbac_rule(api, sleeps):
+def test_forbidden_names_the_missing_permission_and_the_rbac_rule(api, waits):
     api.fail(PRIORITY_CLASSES, 403)
 
     with pytest.raises(CollectError) as caught:
-        snapshot(make_collector(api, sleeps))
+        snapshot(make_collector(api))
 
     error = caught.value
     assert (error.source, error.window) == ("kubernetes", WINDOW)
@@ -317,7 +327,17 @@ def test_forbidden_names_the_missing_permission_and_the_rbac_rule(api, sleeps):
     assert "kubectl create clusterrole chargeback-reader --verb=get,list" in error.cause
     assert 'User "system:serviceaccount:chargeback:collector" cannot list resource "priorityclasses"' in error.cause
     assert len(api.requests_to(PRIORITY_CLASSES)) == 1  # a permission error is not retried
-    assert sleeps == []
+    assert waits() == []
+
+
+def test_an_unknown_api_says_the_server_does_not_serve_it(api, waits):
+    api.fail(PRIORITY_CLASSES, 404)
+
+    with pytest.raises(
+        CollectError, match=r"not found \(HTTP 404\) listing priorityclasses .* does not serve this API"
+    ):
+        snapshot(make_collector(api))
+    assert len(api.requests_to(PRIORITY_CLASSES)) == 1 and waits() == []
 
 
 def test_rejected_credentials_say_so():
@@ -329,10 +349,10 @@ def test_rejected_credentials_say_so():
             snapshot(collector)
 
 
-def test_an_expired_continue_token_restarts_the_list_once(api, sleeps):
+def test_an_expired_continue_token_restarts_the_list_once(api):
     api.expire_continue(NAMESPACES)
 
-    batches = snapshot(make_collector(api, sleeps, page_size=3))
+    batches = snapshot(make_collector(api, page_size=3))
 
     names = [row["namespace"] for row in rows(batches, K8S_NAMESPACES)]
     assert len(names) == len(set(names)) == 7  # nothing lost, nothing twice
@@ -347,37 +367,37 @@ def test_an_expired_continue_token_restarts_the_list_once(api, sleeps):
     ]
 
 
-def test_a_second_expired_continue_token_fails(api, sleeps):
+def test_a_second_expired_continue_token_fails(api):
     api.expire_continue(NAMESPACES, times=2)
 
     with pytest.raises(CollectError, match=r"continue token expired \(410 Gone\) twice.*raise page_size"):
-        snapshot(make_collector(api, sleeps, page_size=3))
+        snapshot(make_collector(api, page_size=3))
 
 
-def test_slow_answers_time_out(api, sleeps):
+def test_slow_answers_time_out(api, waits):
     api.delay(NODES, 0.6, times=2)
 
     with pytest.raises(CollectError) as caught:
-        snapshot(make_collector(api, sleeps, timeout=(1.0, 0.2), max_attempts=2))
+        snapshot(make_collector(api, RetryPolicy(attempts=2, backoff_seconds=0.01), timeout=(1.0, 0.2)))
 
     assert "listing nodes" in caught.value.cause and "after 2 attempts" in caught.value.cause
     assert "read 0.2s" in caught.value.cause and "timed out" in caught.value.cause
+    assert len(waits()) == 1  # (the server records a request when it answers, after the client gave up)
 
 
-def test_an_unreachable_server_fails_after_bounded_attempts(sleeps):
-    collector = KubernetesCollector(
-        "prod-use1", api_client("http://127.0.0.1:9"), clock=lambda: NOW, sleep=sleeps.append, max_attempts=2
-    )
+def test_an_unreachable_server_fails_after_bounded_attempts(waits):
+    client = api_client("http://127.0.0.1:9", policy=RetryPolicy(attempts=2, backoff_seconds=0.01))
+    collector = KubernetesCollector("prod-use1", client, clock=lambda: NOW)
     with pytest.raises(CollectError, match=r"listing namespaces on http://127.0.0.1:9 failed after 2 attempts"):
         snapshot(collector)
-    assert len(sleeps) == 1
+    assert len(waits()) == 1
 
 
-def test_a_malformed_quantity_is_reported_not_dropped(api, sleeps):
+def test_a_malformed_quantity_is_reported_not_dropped(api):
     api.lists[NODES]["items"][1]["status"]["allocatable"]["memory"] = "31 gigs"
 
     with pytest.raises(CollectError, match=r"nodes ip-10-0-102-45.ec2.internal: quantity '31 gigs' does not parse"):
-        snapshot(make_collector(api, sleeps))
+        snapshot(make_collector(api))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The one HTTP retry policy (chargeback.core.http), against a real local HTTP server.
+"""The one HTTP retry policy (chargeback.core.http), against a real local HTTP server, and proof that it is
+what the Kubernetes collector sends its requests through.
 
 Waits are measured on the clock where the server asks for them (Retry-After) and read from the policy's own
 log of each retry otherwise; backoffs are configured in milliseconds so the module stays fast.
@@ -20,7 +21,10 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
+from chargeback.core import config as config_module
 from chargeback.core.http import RETRY_STATUSES, PolicyRetry, RetryPolicy, attempts, retrying_session
+from collectors import kubernetes as k8s_collector
+from tests.services.k8s_api import FakeKubeApi
 
 FAST = RetryPolicy(attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
 
@@ -185,3 +189,20 @@ def test_each_try_keeps_the_policy():
     assert after.retry_after_max == FAST.max_retry_after_seconds and "POST" in after.allowed_methods
     assert attempts(after) == attempts(retry) == FAST.attempts
     assert (attempts(0), attempts(None), attempts(Retry(2))) == (1, 4, 3)  # others' settings, for messages
+
+
+# --- what each caller is built with ------------------------------------------------------------------------
+
+
+def test_kubernetes_lists_through_the_policy(tmp_path):
+    with FakeKubeApi() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        cluster = config_module.ClusterSettings(
+            name="c1", kubernetes=config_module.KubernetesSettings(kubeconfig=kubeconfig, context="fake-eks")
+        )
+        collector = k8s_collector.from_settings(cluster)
+    configuration = collector.api_client.configuration
+    pool_retries = collector.api_client.rest_client.pool_manager.connection_pool_kw["retries"]  # what urllib3 uses
+    assert pool_retries is configuration.retries and pool_retries.policy is k8s_collector.RETRY
+    assert RetryPolicy(attempts=5, backoff_seconds=0.5, max_backoff_seconds=30.0) == k8s_collector.RETRY
+    assert collector.attempts == 5
