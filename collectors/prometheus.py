@@ -6,9 +6,9 @@ Standard series only: cAdvisor's ``container_cpu_usage_seconds_total`` and
 ``kube_pod_completion_time``, ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels`` and
 ``kube_node_status_capacity``. The server aggregates to one value per pod (or node, or label set) per UTC
 hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
-that is, and how kube-state-metrics' label names map back to Kubernetes keys); this module only reshapes
-those values into the raw tables of ``collectors.streams`` (seconds and bytes, as the source gives them).
-It prices nothing.
+that is, and how kube-state-metrics' label names map back to Kubernetes keys), sent through
+``collectors.prometheus_http``; this module only reshapes those values into the raw tables of
+``collectors.streams`` (seconds and bytes, as the source gives them). It prices nothing.
 
 Pod uids
     cAdvisor series have no pod uid; it is read from the cgroup path in their ``id`` label (cgroupfs
@@ -20,37 +20,29 @@ Windows
     A window covers the UTC hours that start in it, each integrated in full; the orchestrator asks for
     whole UTC days. Hours are queried in chunks of ``chunk_hours`` (each ``query_range`` stays far under
     Prometheus's 11,000 points per series), at most ``max_concurrency`` requests at a time.
-
-HTTP
-    POST ``/api/v1/query_range`` and ``/api/v1/query`` under ``url`` (Mimir: ``.../prometheus``; Amazon
-    Managed Prometheus: ``https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>``); bearer, basic or
-    SigV4 (service ``aps``, through botocore) authentication; explicit connect and read timeouts; 429 and
-    5xx (and refused connections) retried with exponential backoff honouring ``Retry-After``. Anything
-    else fails the window with a ``CollectError`` naming the source, the window, the query and the cause.
+    A failed query fails the window with a ``CollectError`` naming the source, the window, the query and
+    the cause (after the retry policy of ``chargeback.core.http`` for throttling, 5xx and refused connections).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import requests
-from requests.adapters import HTTPAdapter
 
 from chargeback.core.config import ClusterSettings, PrometheusSettings
 from chargeback.core.errors import CollectError
+from chargeback.core.http import RetryPolicy
 from collectors.base import HOUR, Batch, Window
+from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
+from collectors.prometheus_http import SigV4Auth as SigV4Auth  # tests/test_deploy.py reads its service here
 from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,
@@ -64,198 +56,6 @@ from collectors.streams import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_ME
 log = logging.getLogger(__name__)
 
 SOURCE = "prometheus"
-MAX_POINTS = 11_000  # Prometheus refuses a query_range of more points per series
-CONNECT_TIMEOUT_SECONDS = 10.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-# --- HTTP -----------------------------------------------------------------------------------------
-
-
-class QueryError(Exception):
-    """A query failed; the collector adds the source, window and query name."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """HTTP 429/5xx and refused connections: ``attempts`` tries, exponential backoff with jitter."""
-
-    attempts: int = 6
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 120.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after_seconds)
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(value).timestamp() - now()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-class BearerAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer``; a token file is re-read on every request (projected tokens rotate)."""
-
-    def __init__(self, token: str | None = None, token_file: Path | None = None):
-        self.token, self.token_file = token, token_file
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.token if self.token else Path(self.token_file).expanduser().read_text().strip()
-        request.headers["Authorization"] = f"Bearer {token}"
-        return request
-
-
-class BasicAuth(requests.auth.AuthBase):
-    """HTTP basic authentication; a password file is re-read on every request."""
-
-    def __init__(self, username: str, password: str | None = None, password_file: Path | None = None):
-        self.username, self.password, self.password_file = username, password, password_file
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        password = self.password if self.password else Path(self.password_file).expanduser().read_text().strip()
-        return requests.auth.HTTPBasicAuth(self.username, password)(request)
-
-
-class SigV4Auth(requests.auth.AuthBase):
-    """AWS Signature Version 4 for Amazon Managed Prometheus (service ``aps``), signed by botocore.
-
-    ``credentials`` is a botocore ``Credentials`` (e.g. ``boto3.Session(...).get_credentials()``); without
-    it, botocore's default chain is resolved at the first request.
-    """
-
-    def __init__(self, region: str, credentials: Any = None, service: str = "aps"):
-        self.region, self.credentials, self.service = region, credentials, service
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        from botocore.auth import SigV4Auth as Signer
-        from botocore.awsrequest import AWSRequest
-
-        if self.credentials is None:
-            import botocore.session
-
-            self.credentials = botocore.session.get_session().get_credentials()
-            if self.credentials is None:
-                raise QueryError("SigV4: no AWS credentials found (environment, profile, role or instance)")
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "host")}
-        signed = AWSRequest(method=request.method, url=request.url, data=body, headers=headers)
-        Signer(self.credentials.get_frozen_credentials(), self.service, self.region).add_auth(signed)
-        request.headers.update(dict(signed.headers.items()))
-        return request
-
-
-def build_auth(settings: PrometheusSettings, credentials: Any = None) -> requests.auth.AuthBase | None:
-    if settings.auth == "bearer":
-        return BearerAuth(settings.bearer_token, settings.bearer_token_file)
-    if settings.auth == "basic":
-        return BasicAuth(settings.username or "", settings.password, settings.password_file)
-    if settings.auth == "sigv4":
-        return SigV4Auth(settings.sigv4_region or "", credentials)
-    return None
-
-
-class PrometheusClient:
-    """The HTTP query API: explicit timeouts, retries on throttling and 5xx, errors with their cause."""
-
-    def __init__(
-        self,
-        settings: PrometheusSettings,
-        session: requests.Session | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        credentials: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.base_url = settings.url.rstrip("/")
-        if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, settings.max_concurrency))
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        self.session = session
-        self.auth = build_auth(settings, credentials)
-        self.headers = dict(settings.headers)
-        self.timeout = (min(CONNECT_TIMEOUT_SECONDS, settings.timeout_seconds), settings.timeout_seconds)
-        self.verify_tls = settings.verify_tls
-        self.retry = retry or RetryPolicy()
-        self.sleep = sleep
-
-    def query_range(self, query: str, start: float, end: float, step: float) -> list[dict]:
-        if (end - start) / step + 1 > MAX_POINTS:
-            raise QueryError(f"{(end - start) / step + 1:.0f} points per series is over Prometheus's {MAX_POINTS}")
-        form = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        return self._post("/api/v1/query_range", form, "matrix")
-
-    def query(self, query: str, at: float) -> list[dict]:
-        return self._post("/api/v1/query", {"query": query, "time": f"{at:.3f}"}, "vector")
-
-    def _post(self, path: str, form: dict[str, str], result_type: str) -> list[dict]:
-        url = self.base_url + path
-        form = form | {"partial_response": "false"}  # Thanos: fail rather than answer from some stores
-        options: dict[str, Any] = {"headers": self.headers, "timeout": self.timeout}
-        if self.auth is not None:
-            options["auth"] = self.auth
-        if not self.verify_tls:
-            options["verify"] = False
-        for attempt in range(1, self.retry.attempts + 1):
-            retry_after = None
-            try:
-                response = self.session.post(url, data=form, **options)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                cause = f"{type(exc).__name__} at {url}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return self._result(response, result_type)
-                cause = f"HTTP {response.status_code} from {url}: {_error_text(response)}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise QueryError(cause)
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            if attempt == self.retry.attempts:
-                raise QueryError(f"{cause} (gave up after {attempt} attempts)")
-            wait = self.retry.delay(attempt, retry_after)
-            log.info("prometheus: %s; retry %d/%d in %.1f s", cause, attempt, self.retry.attempts - 1, wait)
-            self.sleep(wait)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _result(response: requests.Response, result_type: str) -> list[dict]:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise QueryError(f"not JSON from {response.url}: {response.text[:200]!r}") from exc
-        if body.get("status") != "success":
-            raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', body)}")
-        for warning in body.get("warnings") or ():
-            log.warning("prometheus: %s", warning)
-        data = body.get("data") or {}
-        if data.get("resultType") != result_type:
-            raise QueryError(f"expected a {result_type}, got {data.get('resultType')!r}")
-        return data.get("result") or []
-
-
-def _error_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        return f"{body.get('errorType', '')}: {body.get('error', '')}".strip(": ")
-    except ValueError:
-        return response.text[:200].strip() or response.reason or ""
-
-
-# --- the collector --------------------------------------------------------------------------------
 
 PodKey = tuple[str, str, str]  # namespace, pod, uid
 SeriesValues = list[tuple[dict[str, str], list[tuple[float, float]]]]
@@ -284,6 +84,7 @@ class PrometheusCollector:
 
     ``label_keys``: original label keys to restore besides ``WELL_KNOWN_LABEL_KEYS`` (pass the configured
     ``tenancy.namespace_label`` and ``tenancy.node_label``). ``credentials``: botocore credentials for SigV4.
+    ``retry``: the HTTP retry policy (default: the settings' ``max_attempts`` tries).
     """
 
     source = SOURCE
@@ -292,7 +93,6 @@ class PrometheusCollector:
         self,
         cluster: ClusterSettings | str,
         settings: PrometheusSettings | None = None,
-        session: requests.Session | None = None,
         *,
         label_keys: Iterable[str] = (),
         credentials: Any = None,
@@ -308,7 +108,7 @@ class PrometheusCollector:
             raise ValueError(f"chunk_hours must be between 1 and {MAX_POINTS - 1}")
         self.cluster = cluster
         self.settings = settings
-        self.client = PrometheusClient(settings, session, retry=retry, credentials=credentials)
+        self.client = PrometheusClient(settings, retry=retry, credentials=credentials)
         self.key_map = label_key_map(label_keys)
         self.chunk_hours = chunk_hours
 

@@ -1,7 +1,7 @@
 """The Prometheus collector's PromQL, and the map from kube-state-metrics' label names back to Kubernetes keys.
 
 Every query is a named constant with the reason for its shape; ``promql()`` fills in the scrape interval.
-Nothing here sends a query or reshapes an answer (``collectors.prometheus``).
+Nothing here sends a query (``collectors.prometheus_http``) or reshapes an answer (``collectors.prometheus``).
 
 How an hour is measured
     Every query is evaluated at the end ``T`` of an hour ``[H, T)`` over the samples in ``(T - 1h, T]``

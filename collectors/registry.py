@@ -42,7 +42,7 @@ def _clusters_with(table: str) -> Callable[[Config], str | None]:
 
 
 def _prometheus(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
-    from collectors.prometheus import PrometheusCollector, RetryPolicy
+    from collectors.prometheus import PrometheusCollector
 
     keys = (config.tenancy.namespace_label, config.tenancy.node_label)
     collectors: list[tuple[str, Collector | PeriodCollector]] = []
@@ -52,8 +52,8 @@ def _prometheus(config: Config, refresh: bool) -> list[tuple[str, Collector | Pe
         credentials = None
         if cluster.prometheus.auth == "sigv4":  # Amazon Managed Prometheus: sign with the [aws] identity
             credentials = aws.session(config.aws).get_credentials()
-        retry = RetryPolicy(attempts=cluster.prometheus.max_attempts)
-        collector = PrometheusCollector(cluster, label_keys=keys, credentials=credentials, retry=retry)
+        # The retry policy's tries: the cluster's max_attempts (the collector's default).
+        collector = PrometheusCollector(cluster, label_keys=keys, credentials=credentials)
         collectors.append((cluster.name, collector))
     return collectors
 

@@ -7,6 +7,7 @@ a counter reset neither inflating nor losing usage.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import defaultdict
@@ -19,16 +20,18 @@ from botocore.credentials import Credentials
 
 from chargeback.core.config import ClusterSettings, PrometheusSettings
 from chargeback.core.errors import CollectError
+from chargeback.core.http import RetryPolicy
 from collectors.base import Window
-from collectors.prometheus import (
-    MAX_POINTS,
-    PrometheusClient,
-    PrometheusCollector,
-    QueryError,
-    RetryPolicy,
-    retry_after_seconds,
+from collectors.prometheus import PrometheusCollector
+from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
+from collectors.prometheus_queries import (
+    CHUNK_QUERIES,
+    HOURLY_QUERIES,
+    POD_CPU_CORE_SECONDS,
+    label_key_map,
+    original_labels,
+    promql,
 )
-from collectors.prometheus_queries import POD_CPU_CORE_SECONDS, label_key_map, original_labels, promql
 from collectors.streams import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
 from tests.services import prometheus as service
 from tests.services.prometheus import START, Backfilled, FaultProxy
@@ -284,13 +287,29 @@ def test_throttling_and_5xx_are_retried_honouring_retry_after(synthetic_promethe
         proxy.fail(429, "1")
         proxy.fail(503)
         began = time.perf_counter()
-        got = collect(proxy.url, DAY1, settings={"max_concurrency": 1})
+        got = collect(proxy.url, DAY1, settings={"max_concurrency": 1}, retry=FAST_RETRY)
         elapsed = time.perf_counter() - began
     assert [s.status for s in proxy.seen[:3]] == [429, 503, 200]
     assert proxy.seen[0].form == proxy.seen[1].form == proxy.seen[2].form  # the same query, again
+    assert {s.method for s in proxy.seen} == {"POST"}  # retried although urllib3 does not retry POST by default
     assert elapsed >= 1.0  # waited as Retry-After asked
     for name in ("pod_hours", "node_hours", "namespace_labels", "pods"):
         assert ordered(got[name]) == ordered(two_days["days"][0][name]), name
+
+
+def test_every_query_asks_for_a_whole_answer_at_whole_seconds(synthetic_prometheus):
+    with FaultProxy(synthetic_prometheus.url) as proxy:
+        collect(proxy.url, Window(START, START + timedelta(hours=6)), settings={"max_concurrency": 1})
+    ranges = [s.form for s in proxy.seen if s.path == "/api/v1/query_range"]
+    instants = [s.form for s in proxy.seen if s.path == "/api/v1/query"]
+    assert len(ranges) == len(HOURLY_QUERIES) and len(instants) == len(CHUNK_QUERIES)
+    assert {form["partial_response"] for form in ranges + instants} == {"false"}  # Thanos: no partial answers
+    first_end, last_end = (START + timedelta(hours=1)).timestamp(), (START + timedelta(hours=6)).timestamp()
+    assert {(form["start"], form["end"], form["step"]) for form in ranges} == {
+        (str(int(first_end)), str(int(last_end)), "3600")
+    }
+    assert {form["time"] for form in instants} == {f"{last_end:.3f}"}
+    assert {form["query"] for form in ranges} == {promql(query, 30) for query in HOURLY_QUERIES.values()}
 
 
 def test_a_bad_query_fails_at_once_with_its_cause(synthetic_prometheus):
@@ -355,10 +374,20 @@ def test_query_range_refuses_more_than_the_points_limit():
         client.query_range("up", 0, MAX_POINTS * 30, 30)
 
 
-def test_retry_after_as_seconds_or_http_date():
-    assert retry_after_seconds("7") == 7
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412470.0) == 10
-    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+def test_warnings_are_logged_and_a_wrong_answer_fails(synthetic_prometheus, caplog):
+    with FaultProxy(synthetic_prometheus.url) as proxy:
+        client = PrometheusClient(PrometheusSettings(url=proxy.url), retry=FAST_RETRY)
+        data = {"resultType": "vector", "result": []}
+        proxy.answer({"status": "success", "warnings": ["some stores did not answer"], "data": data})
+        with caplog.at_level(logging.WARNING, logger="collectors.prometheus_http"):
+            assert client.query("up", START.timestamp()) == []
+        assert "some stores did not answer" in caplog.text
+        proxy.answer({"status": "success", "data": {"resultType": "matrix", "result": []}})
+        with pytest.raises(QueryError, match=r"/api/v1/query: expected a vector, got 'matrix'"):
+            client.query("up", START.timestamp())
+        proxy.answer({"status": "error", "errorType": "timeout", "error": "query timed out"})
+        with pytest.raises(QueryError, match=r"/api/v1/query_range: timeout: query timed out"):
+            client.query_range("up", START.timestamp(), START.timestamp() + 3600, 3600)
 
 
 def test_kube_state_metrics_labels_map_back_to_original_keys():

@@ -1,5 +1,5 @@
 """The one HTTP retry policy (chargeback.core.http), against a real local HTTP server, and proof that it is
-what the Kubernetes collector sends its requests through.
+what the Prometheus collector and the Kubernetes collector send their requests through.
 
 Waits are measured on the clock where the server asks for them (Retry-After) and read from the policy's own
 log of each retry otherwise; backoffs are configured in milliseconds so the module stays fast.
@@ -24,9 +24,11 @@ from urllib3.util.retry import Retry
 from chargeback.core import config as config_module
 from chargeback.core.http import RETRY_STATUSES, PolicyRetry, RetryPolicy, attempts, retrying_session
 from collectors import kubernetes as k8s_collector
+from collectors.registry import SOURCES
 from tests.services.k8s_api import FakeKubeApi
 
 FAST = RetryPolicy(attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
+PROMETHEUS_ANSWER = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,32 @@ def test_each_try_keeps_the_policy():
 
 
 # --- what each caller is built with ------------------------------------------------------------------------
+
+
+def test_prometheus_sends_through_the_policy_of_its_settings(tmp_path):
+    scripted = ScriptedServer(ok_body=PROMETHEUS_ANSWER)
+    try:
+        config = config_module.parse(
+            {
+                "data_dir": str(tmp_path),
+                "clusters": [
+                    {"name": "c1", "prometheus": {"url": scripted.url, "max_attempts": 3, "max_concurrency": 16}}
+                ],
+            }
+        )
+        ((name, collector),) = SOURCES["prometheus"].make(config, False)  # as `chargeback collect` builds it
+        client = collector.client
+        adapter = client.session.get_adapter(client.connect.url + "/api/v1/query")  # what requests will use
+        assert adapter is client.adapter and adapter.max_retries is client.retry
+        assert client.retry.policy == RetryPolicy(attempts=3)  # max_attempts; the backoff and cap of the policy
+        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 16  # a connection per collector thread
+        assert client.timeout == (10.0, 60.0)
+        # ... and PrometheusConnect's requests do go through it: retried, POST included.
+        scripted.then(503)
+        assert client.query("up", 1741564800.0) == []
+        assert [r.method for r in scripted.received] == ["POST"] * 2
+    finally:
+        scripted.stop()
 
 
 def test_kubernetes_lists_through_the_policy(tmp_path):

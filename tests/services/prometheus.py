@@ -17,8 +17,8 @@ Backfilled series carry no staleness markers (a scraped series gets one when it 
 instant selector keeps returning a finished pod's last sample for the 5-minute lookback; the collector's
 queries must not depend on staleness markers, and this data would catch them if they did.
 
-Run ``python -m tests.services.prometheus --pods 200`` to measure collection throughput on a bigger
-generated cluster.
+Run ``python -m tests.services.prometheus --pods 300`` (or ``--pods 1000``) to measure collection throughput
+on a bigger generated cluster.
 """
 
 from __future__ import annotations
@@ -600,27 +600,33 @@ def synthetic_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[B
 class Seen:
     """One request the proxy received."""
 
-    path: str
+    method: str
+    path: str  # without the query string
     headers: dict[str, str]
-    form: dict[str, str]
+    form: dict[str, str]  # the parameters, from the query string and a form body alike
     status: int
 
 
 class FaultProxy:
-    """Forwards to a Prometheus, first answering with the queued faults: ``(status, Retry-After or None)``.
+    """Forwards to a Prometheus, first answering with the queued faults: ``(status, Retry-After or None)``,
+    or a queued JSON body (``answer``).
 
-    Records every request (path, headers, form) so tests can check retries and authentication.
+    Records every request (method, path, headers, parameters) so tests can check retries and authentication.
     """
 
     def __init__(self, upstream: str):
         self.upstream = upstream
-        self.faults: deque[tuple[int, str | None]] = deque()
+        self.faults: deque[tuple[int, str | None, dict | None]] = deque()
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
     def fail(self, status: int, retry_after: str | None = None, *, times: int = 1) -> None:
-        self.faults.extend([(status, retry_after)] * times)
+        self.faults.extend([(status, retry_after, None)] * times)
+
+    def answer(self, body: dict, status: int = 200) -> None:
+        """Answer the next request with ``body`` instead of forwarding it."""
+        self.faults.append((status, None, body))
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -631,19 +637,21 @@ class FaultProxy:
                 with proxy.lock:
                     fault = proxy.faults.popleft() if proxy.faults else None
                 if fault is None:
-                    upstream = requests.post(
-                        proxy.upstream + self.path, data=body, headers={"Content-Type": self.headers["Content-Type"]}
-                    )
+                    forward = {"Content-Type": self.headers["Content-Type"]} if "Content-Type" in self.headers else {}
+                    upstream = requests.request(self.command, proxy.upstream + self.path, data=body, headers=forward)
                     status, payload, headers = upstream.status_code, upstream.content, {}
                 else:
-                    status, retry_after = fault
+                    status, retry_after, answer = fault
                     error = {"status": "error", "errorType": "bad_data" if status == 400 else "unavailable"}
-                    payload = json.dumps(error | {"error": f"injected {status}"}).encode()
+                    payload = json.dumps(answer or error | {"error": f"injected {status}"}).encode()
                     headers = {"Retry-After": retry_after} if retry_after is not None else {}
+                path, _, query = self.path.partition("?")
                 with proxy.lock:
-                    form = dict(parse_qsl(body.decode()))
-                    proxy.seen.append(Seen(self.path, dict(self.headers.items()), form, status))
+                    form = dict(parse_qsl(query)) | dict(parse_qsl(body.decode()))
+                    proxy.seen.append(Seen(self.command, path, dict(self.headers.items()), form, status))
                 send_json(self, status, payload, headers)
+
+            do_GET = do_POST  # noqa: N815 (the http.server API)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
