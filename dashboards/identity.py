@@ -19,6 +19,7 @@ import jwt
 import requests
 
 from chargeback.core.config import DashboardSettings
+from chargeback.core.http import RetryPolicy, retrying_session
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,34 @@ def _viewer(settings: DashboardSettings, email: str | None, groups: list[str]) -
     return Viewer(name, frozenset(tenants))
 
 
-def alb_key_lookup(settings: DashboardSettings, timeout: float = 5.0) -> KeyLookup:
-    """Fetch (and cache) the ALB's public key for a ``kid`` from its regional endpoint."""
+# A viewer waits for this lookup (once per key: it is cached), so the policy gives up sooner than the
+# collectors' do: 3 tries, and a Retry-After obeyed up to 5 seconds.
+ALB_KEY_RETRY = RetryPolicy(attempts=3, max_retry_after_seconds=5.0)
 
-    @lru_cache(maxsize=32)
-    def lookup(kid: str) -> str:
-        url = settings.alb_public_keys_url.format(region=settings.alb_region, kid=kid)
-        response = requests.get(url, timeout=timeout)
+
+class AlbPublicKeys:
+    """The ALB's public key for a ``kid``, fetched from its regional endpoint through ``session`` (which
+    retries under ``ALB_KEY_RETRY``) and cached."""
+
+    def __init__(self, settings: DashboardSettings, timeout: float = 5.0, policy: RetryPolicy = ALB_KEY_RETRY):
+        self.url = settings.alb_public_keys_url
+        self.region = settings.alb_region
+        self.timeout = timeout
+        self.session = retrying_session(policy)
+        self.lookup = lru_cache(maxsize=32)(self._fetch)
+
+    def __call__(self, kid: str) -> str:
+        return self.lookup(kid)
+
+    def _fetch(self, kid: str) -> str:
+        response = self.session.get(self.url.format(region=self.region, kid=kid), timeout=self.timeout)
         response.raise_for_status()
         return response.text
 
-    return lookup
+
+def alb_key_lookup(settings: DashboardSettings, timeout: float = 5.0) -> KeyLookup:
+    """Fetch (and cache) the ALB's public key for a ``kid`` from its regional endpoint."""
+    return AlbPublicKeys(settings, timeout)
 
 
 def _token_header(token: str) -> dict:

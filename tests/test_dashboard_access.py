@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from chargeback.build.demo import run_demo
 from chargeback.build.engines import build
 from chargeback.core import config as config_module
+from chargeback.core.http import RetryPolicy
 from dashboards import data
-from dashboards.identity import NOBODY, Viewer, alb_key_lookup, resolve
+from dashboards.identity import ALB_KEY_RETRY, NOBODY, AlbPublicKeys, Viewer, alb_key_lookup, resolve
 
 PERIOD = "2026-10"
 SETTINGS = config_module.DashboardSettings(
@@ -70,17 +72,21 @@ def alb_token(private, claims: dict, kid: str = "kid-1", signer: str = ALB_ARN) 
 
 
 class KeyServer:
-    """The ALB's public-key endpoint, on loopback: GET /<kid> returns the PEM."""
+    """The ALB's public-key endpoint, on loopback: GET /<kid> returns the PEM, after the queued failures."""
 
     def __init__(self, keys: dict[str, str]):
-        keys_ = keys
+        server = self
+        self.failures: deque[int] = deque()  # statuses to answer first, one request each
+        self.requests: list[tuple[str, int]] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
-                pem = keys_.get(self.path.strip("/"))
-                self.send_response(200 if pem else 404)
+                kid = self.path.strip("/")
+                status = server.failures.popleft() if server.failures else (200 if keys.get(kid) else 404)
+                server.requests.append((kid, status))
+                self.send_response(status)
                 self.end_headers()
-                self.wfile.write((pem or "").encode())
+                self.wfile.write((keys.get(kid, "") if status == 200 else "").encode())
 
             def log_message(self, *args):
                 pass
@@ -109,6 +115,26 @@ def test_alb_token_verified_against_the_albs_public_key():
     unknown_kid = alb_token(private, {"email": "ann@example.com"}, kid="kid-404")
     for token in (forged, expired, foreign, unknown_kid, "not.a.token", ""):
         assert resolve({"x-amzn-oidc-data": token}, settings, keys) == NOBODY, token
+    assert server.requests.count(("kid-404", 404)) == 1  # an unknown kid is not retried
+    server.server.shutdown()
+
+
+def test_alb_key_lookup_retries_a_failing_key_endpoint():
+    private, public = ec_key()
+    server = KeyServer({"kid-1": public})
+    settings = config_module.DashboardSettings(
+        identity="alb", alb_region="us-east-1", alb_public_keys_url=server.url, tenant_users={"ann@example.com": "ml"}
+    )
+    fast = RetryPolicy(attempts=ALB_KEY_RETRY.attempts, backoff_seconds=0.01)  # the lookup's tries, tiny waits
+    token = alb_token(private, {"email": "ann@example.com", "exp": int(time.time()) + 60})
+    server.failures.extend([503])
+    assert resolve({"x-amzn-oidc-data": token}, settings, AlbPublicKeys(settings, policy=fast)).tenants == {"ml"}
+    assert server.requests == [("kid-1", 503), ("kid-1", 200)]
+    server.failures.extend([503, 502, 500])  # more failures than the lookup's 3 tries: nobody, and no cache
+    keys = AlbPublicKeys(settings, policy=fast)
+    assert resolve({"x-amzn-oidc-data": token}, settings, keys) == NOBODY
+    assert server.requests[2:] == [("kid-1", 503), ("kid-1", 502), ("kid-1", 500)]
+    assert resolve({"x-amzn-oidc-data": token}, settings, keys).tenants == frozenset({"ml"})  # tried again
     server.server.shutdown()
 
 

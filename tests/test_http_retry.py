@@ -1,5 +1,5 @@
 """The one HTTP retry policy (chargeback.core.http), against a real local HTTP server, and proof that it is
-what the Prometheus collector and the Kubernetes collector send their requests through.
+what the Prometheus collector, the Kubernetes collector and the ALB key lookup send their requests through.
 
 Waits are measured on the clock where the server asks for them (Retry-After) and read from the policy's own
 log of each retry otherwise; backoffs are configured in milliseconds so the module stays fast.
@@ -25,6 +25,7 @@ from chargeback.core import config as config_module
 from chargeback.core.http import RETRY_STATUSES, PolicyRetry, RetryPolicy, attempts, retrying_session
 from collectors import kubernetes as k8s_collector
 from collectors.registry import SOURCES
+from dashboards.identity import ALB_KEY_RETRY, alb_key_lookup
 from tests.services.k8s_api import FakeKubeApi
 
 FAST = RetryPolicy(attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
@@ -234,3 +235,11 @@ def test_kubernetes_lists_through_the_policy(tmp_path):
     assert pool_retries is configuration.retries and pool_retries.policy is k8s_collector.RETRY
     assert RetryPolicy(attempts=5, backoff_seconds=0.5, max_backoff_seconds=30.0) == k8s_collector.RETRY
     assert collector.attempts == 5
+
+
+def test_the_alb_key_lookup_fetches_through_its_policy():
+    settings = config_module.DashboardSettings(identity="alb", alb_region="us-east-1")
+    keys = alb_key_lookup(settings)
+    url = settings.alb_public_keys_url.format(region="us-east-1", kid="kid-1")
+    assert keys.session.get_adapter(url).max_retries.policy is ALB_KEY_RETRY
+    assert RetryPolicy(attempts=3, max_retry_after_seconds=5.0) == ALB_KEY_RETRY
