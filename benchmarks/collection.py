@@ -403,7 +403,7 @@ def measure(size: Size, day: int, step: int, cache: Path, concurrency: int = 4, 
         collector = PrometheusCollector("benchmark", settings, label_keys=("tenant",))
         start = datetime.fromtimestamp(MONTH_START + day * DAY, UTC)
         began = time.perf_counter()
-        tables = [b.data for b in collector.collect(Window(start, start + timedelta(days=1))) if b.table is POD_HOURS]
+        tables = [b.data for b in collector.collect(Window(start, start + timedelta(days=1))) if b.stream is POD_HOURS]
         elapsed = time.perf_counter() - began
     finally:
         server.stop()
