@@ -42,7 +42,6 @@ from chargeback.core.errors import CollectError
 from chargeback.core.http import RetryPolicy
 from collectors.base import HOUR, Batch, Window
 from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
-from collectors.prometheus_http import SigV4Auth as SigV4Auth  # tests/test_deploy.py reads its service here
 from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from chargeback.core import config as config_module
+from chargeback.core.http import RetryPolicy
 from chargeback.raw.collect import collect_days, run
 from chargeback.raw.landing import DEMO_MARKER, partitions
 from chargeback.raw.status import StateStore, status_of
 from collectors.base import Batch, Window
-from collectors.prometheus import PrometheusCollector, RetryPolicy
+from collectors.prometheus import PrometheusCollector
 from collectors.streams import NODE_HOURS, POD_HOURS
 from tests.services.prometheus import START, synthetic_prometheus  # noqa: F401 - pytest fixture
 

@@ -35,7 +35,7 @@ from chargeback.cli import app
 from chargeback.core import aws
 from chargeback.core import config as config_module
 from collectors import kubernetes as k8s_collector
-from collectors import prometheus
+from collectors import prometheus_http
 from collectors.base import Window
 from tests.services.k8s_api import FakeKubeApi
 
@@ -767,8 +767,8 @@ def test_the_code_scan_finds_the_calls_we_know_of():
 def calls_and_amp() -> dict[tuple[str, str], list[str]]:
     calls = dict(aws_calls())
     # The Prometheus collector's SigV4 signing is for Amazon Managed Prometheus ("aps").
-    assert inspect.signature(prometheus.SigV4Auth).parameters["service"].default == "aps"
-    calls[("aps", "QueryMetrics")] = ["collectors/prometheus.py (SigV4Auth)"]
+    assert inspect.signature(prometheus_http.SigV4Auth).parameters["service"].default == "aps"
+    calls[("aps", "QueryMetrics")] = ["collectors/prometheus_http.py (SigV4Auth)"]
     return calls
 
 
