@@ -29,7 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import requests
+from botocore.auth import SigV4Auth as Signer
+from botocore.awsrequest import AWSRequest
 from prometheus_api_client import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.exceptions import MaxRetryError
@@ -83,12 +86,7 @@ class SigV4Auth(requests.auth.AuthBase):
         self.region, self.credentials, self.service = region, credentials, service
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        from botocore.auth import SigV4Auth as Signer
-        from botocore.awsrequest import AWSRequest
-
         if self.credentials is None:
-            import botocore.session
-
             self.credentials = botocore.session.get_session().get_credentials()
             if self.credentials is None:
                 raise QueryError("SigV4: no AWS credentials found (environment, profile, role or instance)")
