@@ -21,6 +21,8 @@ from chargeback.core.errors import InvariantError
 from chargeback.raw.status import status_of
 
 SCHEMA = "bookkeeping"
+# Every invariant and figure to watch (the models' marts.checks), errors first.
+CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
 
 
 def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
@@ -59,6 +61,13 @@ def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_di
         " ?::varchar as data_dir",
         [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
     )
+
+
+def read_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The rows of ``marts.checks`` on ``con`` (a build's, or the published warehouse), errors first."""
+    result = con.execute(CHECKS_SQL)
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
 def refuse_broken_invariants(checks: list[dict], target: Path) -> None:

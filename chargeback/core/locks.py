@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from chargeback.core.errors import ChargebackError
+from chargeback.core.times import iso
 
 
 class LockedError(ChargebackError):
@@ -72,7 +73,7 @@ def file_lock(path: Path, what: str, wait: bool = False) -> Iterator[None]:
             raise LockedError(path, holder(path), what) from None
         handle.seek(0)
         handle.truncate()
-        since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        since = iso(datetime.now(UTC))
         handle.write(f"pid {os.getpid()} since {since}\n")
         handle.flush()
         with _guard:

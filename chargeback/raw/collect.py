@@ -21,6 +21,7 @@ import pyarrow as pa
 from chargeback.core import periods
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
+from chargeback.core.times import iso, parse_iso
 from chargeback.raw.landing import DEMO_MARKER, DayWriter, write_partition
 from chargeback.raw.status import VERSION_KEY, SourceState, StateStore, landed_version
 from chargeback.raw.tables import CUR_LINE_ITEMS
@@ -30,14 +31,6 @@ from collectors.cur_files import LocalCurSource
 from collectors.registry import ACCOUNT, resolve
 
 Report = Callable[[str], None]
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def parse_time(text: str) -> datetime:
@@ -95,7 +88,7 @@ def collect_days(
             outcome.days += 1
             midnight = day.start.replace(hour=0, minute=0, second=0, microsecond=0)
             done_through = day.end if day.start == midnight and day.end == midnight + DAY else midnight
-            if record.complete_through is None or _parse(record.complete_through) < done_through:
+            if record.complete_through is None or parse_iso(record.complete_through) < done_through:
                 record.complete_through = iso(done_through)
             state.save()
     except ChargebackError as exc:
@@ -122,7 +115,7 @@ def _finish(
 def window_for(state: SourceState, start: datetime | None, end: datetime | None, now: datetime) -> Window | None:
     """The window to collect: the given bounds, else from the watermark (or the default start) to now."""
     if start is None:
-        start = _parse(state.complete_through) if state.complete_through else default_start(now)
+        start = parse_iso(state.complete_through) if state.complete_through else default_start(now)
     end = end or now
     return Window(start, end) if end > start else None
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from chargeback.build.warehouse import connect, records
+from chargeback.build.bookkeeping import read_checks
+from chargeback.build.warehouse import connect
 from chargeback.core.config import Config
-from chargeback.reports import queries
 
 
 def checks(config: Config) -> list[dict]:
     """Every check of the published warehouse, errors first: name, severity, cluster, period, expected,
     actual, passed, detail."""
     with connect(config) as con:
-        return records(con, queries.CHECKS)
+        return read_checks(con)
 
 
 def failed(rows: list[dict]) -> list[dict]:

@@ -1,6 +1,6 @@
 """Every query the reports and exports run against the published warehouse, in one place.
 
-The reports (``bill``, ``capacity``, ``quotas``, ``rightsize``, ``checks``) and the exports read the marts
+The reports (``bill``, ``capacity``, ``quotas``, ``rightsize``) and the exports read the marts
 with these; none builds SQL from its inputs (parameters are ``?`` or ``$name``). A query that a page of the
 dashboard needs lives in ``dashboards.data``, the dashboard's own data-access module.
 """
@@ -37,11 +37,6 @@ BILL_CURRENCY = "select currency from config.settings"
 
 # The periods the warehouse has bills for.
 BILL_PERIODS = "select distinct period from marts.fct_tenant_costs_daily order by 1"
-
-# --- checks ----------------------------------------------------------------------------------------------
-
-# Every invariant and figure to watch, errors first.
-CHECKS = "select * from marts.checks order by severity, check_name, cluster, period"
 
 # --- capacity --------------------------------------------------------------------------------------------
 

@@ -38,15 +38,18 @@ from typing import Literal, Protocol
 from prometheus_client import CollectorRegistry
 
 from chargeback.build.warehouse import build_lock
-from chargeback.core import cron, periods
+from chargeback.core import cron
 from chargeback.core.config import Config, JobKind, ScheduleJob
 from chargeback.core.errors import ChargebackError
 from chargeback.core.locks import LockedError, file_lock
+from chargeback.core.periods import of as period_of
+from chargeback.core.periods import previous_period, year_month
+from chargeback.core.times import iso, parse_iso
 from chargeback.scheduler import finality
 from chargeback.scheduler.jobs import ACTIONS, Action, RunRequest
 from chargeback.scheduler.logs import emit
 from chargeback.scheduler.metrics import Metrics
-from chargeback.scheduler.state import CurVerdict, PeriodState, ScheduleState, iso, parse_iso, state_path
+from chargeback.scheduler.state import CurVerdict, PeriodState, ScheduleState, state_path
 
 MISFIRE_GRACE = timedelta(minutes=5)  # a fire time noticed later than this was missed
 EXPORT_RETRY = timedelta(hours=1)  # a failed export is tried again after this
@@ -81,11 +84,11 @@ class Run:
 
 def billed_month(fire: datetime) -> str:
     """The month an export fired at ``fire`` bills: the one before."""
-    return periods.previous_period(periods.of(fire))
+    return previous_period(period_of(fire))
 
 
 def _month_number(period: str) -> int:
-    year, month = map(int, period.split("-"))
+    year, month = year_month(period)
     return year * 12 + month - 1
 
 
@@ -319,7 +322,7 @@ class Scheduler:
         current = finality.fingerprint(self.config, period)
         if current is not None and current != periods[period].exported_version:
             return False
-        if _month_number(period) < _month_number(f"{now:%Y-%m}") - WATCH_MONTHS:
+        if _month_number(period) < _month_number(period_of(now)) - WATCH_MONTHS:
             del periods[period]
             self._save()
         return True

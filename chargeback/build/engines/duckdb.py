@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from chargeback.build import incremental
-from chargeback.build.bookkeeping import refuse_broken_invariants, register_bookkeeping
+from chargeback.build.bookkeeping import read_checks, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
 from chargeback.build.warehouse import building, publish
@@ -25,8 +25,6 @@ from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
 from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions, table_dir
 from chargeback.raw.tables import RAW_TABLES
-
-CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
 
 
 def register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
@@ -108,12 +106,6 @@ def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -
     con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 
 
-def _checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    rows = con.sql(CHECKS_SQL)
-    columns = rows.columns
-    return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
-
-
 def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
     """Build the warehouse on DuckDB and publish it (the caller holds the build lock)."""
     started = time.perf_counter()
@@ -129,7 +121,7 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
             register_raw(con, data_dir)
             register_config(con, config)
             counts, refreshed = run_models(con, models, progress, data_dir, full)
-            checks = _checks(con)
+            checks = read_checks(con)
             register_bookkeeping(con, config, data_dir)
         finally:
             con.close()
