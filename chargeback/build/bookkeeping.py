@@ -1,7 +1,8 @@
 """What a published warehouse records beside the marts, whichever engine built it, in the ``bookkeeping``
 schema (tables made here in Python; SQL models own ``staging``, ``intermediate`` and ``marts``):
 
-- ``build_info``: when it was built, from which data directory, with which configuration;
+- ``build_info``: when it was built, from which data directory, with which configuration and method
+  (``method_json``, ``method_fingerprint``: see ``chargeback.build.method``);
 - ``cur_versions``: the CUR version each billing period was built from, so exports can say what they came from;
 - ``raw_coverage``: the days each raw table holds per cluster, and the gaps;
 - ``collection_status``: each source's watermark, last success and last error as of the build.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from chargeback.build import method
 from chargeback.core.config import Config
 from chargeback.core.errors import InvariantError
 from chargeback.raw.status import status_of
@@ -28,6 +30,7 @@ CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster,
 def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
     """Create the ``bookkeeping`` tables on ``con`` from the data directory as it is now."""
     report = status_of(data_dir)
+    recorded = method.describe(config)
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(
         f"create table {SCHEMA}.collection_status (source varchar, target varchar, complete_through varchar,"
@@ -58,8 +61,14 @@ def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_di
     con.executemany(f"insert into {SCHEMA}.raw_coverage values (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute(
         f"create table {SCHEMA}.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
-        " ?::varchar as data_dir",
-        [datetime.now(UTC), config.model_dump_json(), str(data_dir.resolve())],
+        " ?::varchar as data_dir, ?::varchar as method_json, ?::varchar as method_fingerprint",
+        [
+            datetime.now(UTC),
+            config.model_dump_json(),
+            str(data_dir.resolve()),
+            method.canonical(recorded),
+            method.fingerprint(recorded),
+        ],
     )
 
 
