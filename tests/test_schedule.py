@@ -7,6 +7,7 @@ the scheduler's seam (its ``actions`` table) by a recorder, so the scheduler's o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -192,6 +193,24 @@ def test_a_failing_job_does_not_stop_the_others(tmp_path):
         ("collect", "failed", "collect failed on purpose"),
         ("build", "ok", None),
     ]
+
+
+def test_a_job_stopped_by_a_full_disk_fails_with_one_line_and_no_traceback(tmp_path, caplog):
+    """A fault of the machine is not a bug: the run's error names the file and what to do, as the CLI says it."""
+    caplog.set_level("INFO", logger="chargeback.scheduler")
+    config = make_config(tmp_path, HOURLY)
+    state = tmp_path / "data" / "state" / "collect.json"
+
+    def full_disk(request: RunRequest) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device", str(state))
+
+    scheduler = Scheduler(config, clock=FakeClock(utc("2026-11-10 10:15")), actions={"collect": full_disk})
+    collect = scheduler.tick()[0]
+    assert collect.outcome == "failed"
+    assert collect.error == f"{state}: no space left on device; free space on its file system (or give the volume" \
+        " more), then run the command again"  # fmt: skip
+    ended = [r for r in caplog.records if getattr(r, "event", "") == "run_end" and r.fields["job"] == "collect"]
+    assert "traceback" not in ended[0].fields
 
 
 # --- catching up after a restart ---------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A build writes a new file beside the published one and only then ``os.replace``-
 (the dashboard, exports, reports) never see a half-built state; they open it read-only per request
 (``connect``) and so never hold a lock the builder needs. One build runs at a time per data directory: a
 build holds ``<data_dir>/.build.lock`` (``flock``, across processes), and a second one fails with
-``LockedError`` saying which process is building.
+``LockedError`` saying which process is building. So whatever work files a build finds when it starts
+(``.warehouse.<id>.building.duckdb`` and its ``.wal``, DuckDB's spill files in ``<data_dir>/.tmp``) belong
+to builds that died without cleaning up (killed, OOM-killed, the machine stopped): it deletes them.
 
 Readers query ``marts.*`` (the models' results), ``config.*`` (the settings the build ran with) and
 ``bookkeeping.*``: what the build recorded beside the marts (``build_info``, ``cur_versions``,
@@ -14,6 +16,7 @@ Readers query ``marts.*`` (the models' results), ``config.*`` (the settings the 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +29,8 @@ from chargeback.core.errors import DataError
 from chargeback.core.locks import file_lock
 
 BUILD_LOCK = ".build.lock"  # in the data directory; see build_lock
+WORK_FILES = ".warehouse.*.building.duckdb*"  # a build's new warehouse and its write-ahead log; see building
+SPILL_DIR = ".tmp"  # DuckDB's temp_directory during a build: where large joins spill
 
 
 def build_lock(data_dir: Path, wait: bool = False) -> AbstractContextManager[None]:
@@ -34,10 +39,27 @@ def build_lock(data_dir: Path, wait: bool = False) -> AbstractContextManager[Non
     return file_lock(Path(data_dir) / BUILD_LOCK, "a build of this data directory", wait)
 
 
+def remove_dead_work(data_dir: Path) -> list[Path]:
+    """Delete the work files of builds that died (their warehouse files, write-ahead logs and spill files);
+    the paths deleted. Only under the build lock: then no live build of ``data_dir`` has any."""
+    data_dir = Path(data_dir)
+    dead = sorted(data_dir.glob(WORK_FILES))
+    spill = data_dir / SPILL_DIR
+    if spill.is_dir():
+        dead += sorted(p for p in spill.rglob("*") if not p.is_dir())
+    for path in dead:
+        path.unlink(missing_ok=True)
+    if spill.is_dir():
+        shutil.rmtree(spill, ignore_errors=True)
+    return dead
+
+
 @contextmanager
 def building(config: Config) -> Iterator[Path]:
     """A new warehouse file beside the published one, for the block to fill; published by ``publish``,
-    deleted (with its write-ahead log) however the block ends."""
+    deleted (with its write-ahead log) however the block ends. Called under the build lock, it first deletes
+    what builds that died left behind (``remove_dead_work``)."""
+    remove_dead_work(config.data_dir)
     path = Path(config.data_dir) / f".warehouse.{uuid.uuid4().hex}.building.duckdb"
     try:
         yield path

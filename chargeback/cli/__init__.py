@@ -2,7 +2,9 @@
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
 ``bill``, ``collect`` (collect, status), ``rightsize`` (rightsize, limits), ``quotas``, ``capacity``,
-``schedule`` and ``export``. A user mistake (a ``ChargebackError``) prints one line and exits 2.
+``schedule`` and ``export``. A user mistake (a ``ChargebackError``) or a fault of the machine (a read-only
+or full file system, a missing permission: ``storage_error``) prints one line and exits 2; anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.markup import escape
 from chargeback import __version__
 from chargeback.cli import bill, build, capacity, collect, dashboard, export, quotas, rightsize, schedule
 from chargeback.cli.options import console
-from chargeback.core.errors import ChargebackError
+from chargeback.core.errors import ChargebackError, storage_error
 
 app = typer.Typer(
     help=(
@@ -44,9 +46,19 @@ for module in (dashboard, build, bill, collect, rightsize, quotas, capacity, sch
     module.register(app)
 
 
+def fail(exc: Exception) -> None:
+    """Print ``exc`` as one unwrapped ``error:`` line on stderr and exit 2."""
+    console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
     try:
         app()
     except ChargebackError as exc:
-        console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
+        fail(exc)
+    except Exception as exc:
+        fault = storage_error(exc)
+        if fault is None:
+            raise
+        fail(fault)

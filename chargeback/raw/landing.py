@@ -10,6 +10,7 @@ which is what makes collection idempotent and a restated CUR billing period repl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from chargeback.core.errors import DataError
+from chargeback.core.errors import DataError, naming
 from chargeback.raw import tables
 from chargeback.raw.tables import RawTable
 from collectors.streams import Stream
@@ -62,20 +63,22 @@ def write_partition(data_dir: Path, table: Landable, value: str, batches: Iterab
     temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
     writer: pq.ParquetWriter | None = None
     try:
-        for batch in batches:
-            if writer is None:
-                writer = pq.ParquetWriter(temporary, batch.schema, compression="zstd")
-            writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
-        if writer is None:  # an empty partition is still a partition: the window was collected
-            pq.write_table(table.schema.empty_table(), temporary, compression="zstd")
-        else:
-            writer.close()
-            writer = None
+        with naming(target):  # Arrow's write errors name no file
+            for batch in batches:
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, batch.schema, compression="zstd")
+                writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
+            if writer is None:  # an empty partition is still a partition: the window was collected
+                pq.write_table(table.schema.empty_table(), temporary, compression="zstd")
+            else:
+                writer.close()
+                writer = None
         os.replace(temporary, target)
     finally:
         if writer is not None:
-            writer.close()
-        if temporary.exists():
+            with contextlib.suppress(OSError):  # after a failed write (a full disk) closing fails too
+                writer.close()
+        if temporary.exists():  # not unlink(missing_ok): on a read-only file system that fails too
             temporary.unlink()
     return target
 
@@ -145,30 +148,33 @@ class DayWriter:
         if table.key not in self.rows:
             raise DataError(f"{self.origin}: wrote {table.key}, which it does not declare")
         data = table.conform(data, self.origin)
-        if table.key not in self._writers:
-            target = partition_path(self.data_dir, table, self.partition, self.target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
-            self._writers[table.key] = (
-                pq.ParquetWriter(temporary, table.schema, compression="zstd"),
-                temporary,
-                target,
-            )
-        self._writers[table.key][0].write_table(data)
+        target = partition_path(self.data_dir, table, self.partition, self.target)
+        with naming(target):  # Arrow's write errors name no file
+            if table.key not in self._writers:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
+                self._writers[table.key] = (
+                    pq.ParquetWriter(temporary, table.schema, compression="zstd"),
+                    temporary,
+                    target,
+                )
+            self._writers[table.key][0].write_table(data)
         self.rows[table.key] += data.num_rows
 
     def commit(self) -> None:
         for table in self.tables:
             if table.key not in self._writers:
                 self.write(table, table.schema.empty_table())
-        for writer, _, _ in self._writers.values():
-            writer.close()
+        for writer, _, target in self._writers.values():
+            with naming(target):
+                writer.close()
         for _, temporary, target in self._writers.values():
             os.replace(temporary, target)
         self._writers.clear()
 
     def __exit__(self, kind, value, traceback) -> None:
         for writer, temporary, _ in self._writers.values():
-            writer.close()
+            with contextlib.suppress(OSError):  # after a failed write (a full disk) closing fails too
+                writer.close()
             temporary.unlink(missing_ok=True)
         self._writers.clear()

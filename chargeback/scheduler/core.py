@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 from chargeback.build.warehouse import build_lock
 from chargeback.core import cron
 from chargeback.core.config import Config, JobKind, ScheduleJob
-from chargeback.core.errors import ChargebackError
+from chargeback.core.errors import ChargebackError, storage_error
 from chargeback.core.locks import LockedError, file_lock
 from chargeback.core.periods import of as period_of
 from chargeback.core.periods import previous_period, year_month
@@ -231,8 +231,9 @@ class Scheduler:
         try:
             detail = self.actions[job.run](request)
         except Exception as exc:  # noqa: BLE001 - a job's failure is recorded; the scheduler goes on
-            error = str(exc) if isinstance(exc, ChargebackError) else f"{type(exc).__name__}: {exc}"
-            trace = None if isinstance(exc, ChargebackError) else traceback.format_exc()  # a bug: keep where
+            known = exc if isinstance(exc, ChargebackError) else storage_error(exc)  # a full disk is not a bug
+            error = str(known) if known else f"{type(exc).__name__}: {exc}"
+            trace = None if known else traceback.format_exc()  # a bug: keep where
         finally:
             self.running = None
         seconds = time.perf_counter() - clock_start

@@ -16,7 +16,7 @@ from chargeback.build.engines import duckdb as duckdb_engine
 from chargeback.build.runner import BuildResult, Progress
 from chargeback.build.warehouse import build_lock
 from chargeback.core.config import Config
-from chargeback.core.errors import ChargebackError, DataError
+from chargeback.core.errors import ChargebackError, DataError, storage_error
 from chargeback.raw.landing import partitions
 from chargeback.raw.tables import CUR_LINE_ITEMS, NODE_HOURS
 
@@ -37,13 +37,24 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     with build_lock(data_dir):
-        if config.build.engine == "spark":
-            try:  # pyspark and sqlglot are the optional "spark" extra
-                from chargeback.build.engines import spark
-            except ImportError as exc:
-                raise ChargebackError(
-                    f"engine spark needs pyspark and sqlglot ({exc}): pip install 'chargeback[spark]'"
-                    " (and Java 17 or later)"
-                ) from None
-            return spark.build(config, progress)
-        return duckdb_engine.build(config, progress, full)
+        try:
+            return _build(config, progress, full)
+        except Exception as exc:
+            fault = storage_error(exc)  # a full or read-only disk: say that nothing published changed
+            if fault is None or (isinstance(exc, ChargebackError) and exc is not fault):
+                raise
+            published = config.warehouse_path
+            raise fault.keeping(f"{published} is unchanged" if published.is_file() else "nothing published") from exc
+
+
+def _build(config: Config, progress: Progress | None, full: bool) -> BuildResult:
+    if config.build.engine == "spark":
+        try:  # pyspark and sqlglot are the optional "spark" extra
+            from chargeback.build.engines import spark
+        except ImportError as exc:
+            raise ChargebackError(
+                f"engine spark needs pyspark and sqlglot ({exc}): pip install 'chargeback[spark]'"
+                " (and Java 17 or later)"
+            ) from None
+        return spark.build(config, progress)
+    return duckdb_engine.build(config, progress, full)

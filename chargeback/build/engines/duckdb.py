@@ -22,7 +22,7 @@ from chargeback.build.config_tables import register_config
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
 from chargeback.build.warehouse import building, publish
 from chargeback.core.config import Config
-from chargeback.core.errors import ChargebackError
+from chargeback.core.errors import ChargebackError, storage_error
 from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions, table_dir
 from chargeback.raw.tables import RAW_TABLES
 
@@ -67,8 +67,13 @@ def run_models(
                 refreshed[model.relation] = incremental.refresh(con, model, by_relation, days, full)
             else:
                 con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
-        except duckdb.Error as exc:
-            raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
+        except duckdb.OutOfMemoryException as exc:
+            exc.add_note(f"model {model.relation}")  # where it ran out, for out_of_memory
+            raise
+        except duckdb.Error as exc:  # a full or read-only disk is the machine's fault, not the model's
+            raise storage_error(exc) or ChargebackError(
+                f"model {model.relation} ({model.path.name}) failed: {exc}"
+            ) from exc
         if model.materialized == "table" or model.layer == "marts":  # an intermediate view is a join to run
             counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
     return counts, refreshed
@@ -106,6 +111,16 @@ def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -
     con.execute(f"set temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 
 
+def out_of_memory(exc: duckdb.OutOfMemoryException, config: Config) -> ChargebackError:
+    """One line for DuckDB's several ("Possible solutions: ..."): where the build ran out, and what to set."""
+    where = "; ".join(getattr(exc, "__notes__", ())) or "the build"
+    return ChargebackError(
+        f"{where} ran out of memory under [build] memory_limit = {config.build.memory_limit!r}"
+        f" ({str(exc).splitlines()[0]}): raise it, keeping it below the pod's or the machine's memory, or lower"
+        " [build] threads"
+    )
+
+
 def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
     """Build the warehouse on DuckDB and publish it (the caller holds the build lock)."""
     started = time.perf_counter()
@@ -123,6 +138,8 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
             counts, refreshed = run_models(con, models, progress, data_dir, full)
             checks = read_checks(con)
             register_bookkeeping(con, config, data_dir)
+        except duckdb.OutOfMemoryException as exc:
+            raise out_of_memory(exc, config) from exc
         finally:
             con.close()
         refuse_broken_invariants(checks, target)
