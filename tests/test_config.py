@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from pathlib import Path
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chargeback.core import config as config_module
-from chargeback.core.config import Config, ConfigError, glob_to_regex
+from chargeback.core.config import Config, ConfigError
+from chargeback.core.globs import GlobError, glob_to_regex
+from tests.factory import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "chargeback.example.toml"
@@ -53,6 +59,44 @@ def test_bad_weights_are_explained(tmp_path, weights, message):
         config_module.load(path)
 
 
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ("cpu = inf\nmemory = 1", r"allocation\.custom_weights\.cpu: inf is not a finite number"),
+        ("cpu = nan\nmemory = 1", r"allocation\.custom_weights\.cpu: nan is not a finite number"),
+        ("cpu = 1e308\nmemory = 1", r"allocation\.custom_weights\.cpu: 1e\+308 is not a weight: 0, or a number"),
+        ("cpu = 9\nmemory = 5e-324", r"allocation\.custom_weights\.memory: 4\.94066e-324 is not a weight"),
+        (
+            "cpu = 9\nmemory = 1\n[allocation.custom_weights.gpu_node]\ncpu = 1\nmemory = 1\ngpu = 2e9",
+            r"allocation\.custom_weights\.gpu_node\.gpu: 2e\+09 is not a weight",
+        ),
+    ],
+)
+def test_weights_must_be_finite_and_in_range_at_load(tmp_path, weights, message):
+    """Such weights used to load and then fail the build (inf: a DECIMAL cast of NaN in a model; 1e308: the
+    node's split no longer adding up to its cost) without naming the key."""
+    path = write(tmp_path, f"[allocation]\nweights = 'custom'\n[allocation.custom_weights]\n{weights}\n")
+    with pytest.raises(ConfigError, match=message):
+        config_module.load(path)
+
+
+def test_weights_at_the_ends_of_their_range_price_a_node_exactly(build_scenario):
+    """1e6 and 1e-6 are far apart yet price in DOUBLE without overflow: one m5.xlarge (4 vCPU, 16 GiB) at
+    $1/h and one pod requesting 1 vCPU and 8 GiB, idle kept separate.
+    cpu 1e6, memory 1e-6: u = 1 / (4e6 + 16e-6); the pod's split (1e6 + 8e-6) u = 0.25 (to 1e-11).
+    cpu 1e-6, memory 1e6: the pod's split (1e-6 + 8e6) / (4e-6 + 16e6) = 0.5 (to 1e-12); idle the rest."""
+    for cpu, memory, share in ((1e6, 1e-6, 0.25), (1e-6, 1e6, 0.5)):
+        s = Scenario()
+        s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
+        s.pod("a-api", "api-0", "n1", [0], cpu_request=1, cpu_usage=0.5, memory_request_gib=8, memory_usage_gib=4)
+        built = build_scenario(
+            s,
+            allocation={"weights": "custom", "custom_weights": {"cpu": cpu, "memory": memory}, "idle": "separate"},
+            tenancy={"namespaces": [{"pattern": "a-*", "tenant": "team-a"}]},
+        )
+        assert built.tenant_totals() == pytest.approx({"team-a": share, "__idle__": 1 - share}, abs=1e-9)
+
+
 def test_custom_weights_without_table_and_table_without_custom(tmp_path):
     with pytest.raises(ConfigError, match=r"needs an \[allocation.custom_weights\] table"):
         config_module.load(write(tmp_path, "[allocation]\nweights = 'custom'\n"))
@@ -71,6 +115,21 @@ def test_invalid_toml_and_missing_file(tmp_path):
         config_module.load(write(tmp_path, "[allocation\n"))
     with pytest.raises(ConfigError, match="configuration file not found"):
         config_module.load(tmp_path / "nope.toml")
+
+
+def test_a_config_file_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "chargeback.toml"
+    # ü is 0xfc in Latin-1, after "currency = 'EUR'\n" (17 bytes) and "# Z" (3): offset 20.
+    path.write_bytes("currency = 'EUR'\n# Zürich\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"chargeback\.toml: not UTF-8 text \(byte 0xfc at offset 20\).*save it"):
+        config_module.load(path)
+
+
+@pytest.mark.parametrize(("value", "shown"), [("5", "5"), ("['data']", r"\['data'\]"), ("true", "True")])
+def test_data_dir_that_is_not_a_string_is_named(tmp_path, value, shown):
+    """``data_dir = 5`` used to crash (``Path(5)``) before validation."""
+    with pytest.raises(ConfigError, match=rf"data_dir: {shown} is not a path; write it as a string"):
+        config_module.load(write(tmp_path, f"data_dir = {value}\n"))
 
 
 def test_lookup_order_env_then_local_file(tmp_path, monkeypatch):
@@ -106,6 +165,10 @@ def test_custom_weights_apply_to_gpu_nodes_unless_overridden():
     assert split.allocation.weight_set().gpu_node.gpu == 5
 
 
+def duckdb_matches(names: list[str], regex: str) -> list[bool]:
+    return [duckdb.execute("select regexp_matches(?, ?)", [name, regex]).fetchall()[0][0] for name in names]
+
+
 @pytest.mark.parametrize(
     ("pattern", "matches", "misses"),
     [
@@ -114,12 +177,49 @@ def test_custom_weights_apply_to_gpu_nodes_unless_overridden():
         ("ns-[ab]", ["ns-a"], ["ns-c"]),
         ("ns-[!ab]", ["ns-c"], ["ns-a"]),
         ("a.b", ["a.b"], ["axb"]),
+        ("[]a]", ["]", "a"], ["b"]),  # a ] first in the class is a member, as in fnmatch
+        ("[!]a]", ["b"], ["]", "a"]),
+        ("x[[]", ["x["], ["x"]),
+        ("a&&b", ["a&&b"], ["ab"]),  # Java's class intersection never applies: & is literal
+        ("[a&&b]", ["&", "a"], ["c"]),
+        ("[^a]", ["^", "a"], ["b"]),  # as in fnmatch: ^ is a member, [!a] negates
     ],
 )
 def test_glob_translation(pattern, matches, misses):
-    regex = re.compile(glob_to_regex(pattern))
-    assert all(regex.match(m) for m in matches)
-    assert not any(regex.match(m) for m in misses)
+    """Python's re and DuckDB's (the build's) read the translation alike."""
+    regex = glob_to_regex(pattern)
+    assert all(re.match(regex, m) for m in matches)
+    assert not any(re.match(regex, m) for m in misses)
+    assert duckdb_matches(matches + misses, regex) == [True] * len(matches) + [False] * len(misses)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("team-[z-a]", r"tenancy\.namespaces\.1\.pattern: the range z-a in \[z-a\] runs backwards; write a-z"),
+        ("team-[ab", r"tenancy\.namespaces\.1\.pattern: the \[ at position 6 opens a class that is never closed"),
+        ("[]", r"tenancy\.namespaces\.1\.pattern: the \[ at position 1 opens a class that is never closed"),
+        ("[!]", r"tenancy\.namespaces\.1\.pattern: the \[ at position 1 opens a class that is never closed"),
+    ],
+)
+def test_an_invalid_glob_is_refused_at_load_naming_the_rule(tmp_path, pattern, message):
+    """These used to load and then fail the build in int_namespace_tenants_hourly (DuckDB: "invalid character
+    class range: z-a"), or (an unclosed [) silently match a literal [."""
+    rules = f"[[tenancy.namespaces]]\npattern = 'ok-*'\ntenant = 'a'\n[[tenancy.namespaces]]\npattern = '{pattern}'\n"
+    with pytest.raises(ConfigError, match=message):
+        config_module.load(write(tmp_path, rules + "tenant = 'b'\n"))
+
+
+@given(pattern=st.text(alphabet="ab-]![*?^\\&.", max_size=8), names=st.lists(st.text("ab-]![^\\&.", max_size=4)))
+@settings(max_examples=150, deadline=None)
+def test_a_glob_that_loads_matches_as_fnmatch_does_in_python_and_duckdb(pattern, names):
+    try:
+        regex = glob_to_regex(pattern)
+    except GlobError:
+        return
+    expected = [fnmatch.fnmatchcase(name, pattern) for name in names]
+    assert [re.match(regex, name) is not None for name in names] == expected
+    assert duckdb_matches(names, regex) == expected
 
 
 def _keys(model: type, prefix: str = "") -> set[str]:

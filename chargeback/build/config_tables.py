@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from chargeback.core.config import Config, glob_to_regex
+from chargeback.core.config import Config
+from chargeback.core.globs import glob_to_regex
 
 INSTANCE_TYPES = Path(__file__).resolve().parents[1] / "data" / "instance_types.csv"
 

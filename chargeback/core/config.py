@@ -8,7 +8,6 @@ when a key here is missing from it.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chargeback.core import cron
 from chargeback.core.errors import ConfigError
+from chargeback.core.globs import glob_to_regex
 
 CostBasis = Literal["amortized", "net_amortized", "on_demand"]
 IdleMode = Literal["node", "cluster", "separate"]
@@ -28,12 +28,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Weights are relative, so their scale is free: each is 0 or within these bounds, which keep the build's
+# unit price (cost / sum of weight x capacity) and every product with it finite in DOUBLE.
+WEIGHT_RANGE = (1e-6, 1e6)
+
+
 class ResourceWeights(_Strict):
     """Relative weight of one unit of each resource (vCPU, GiB, GPU) in a node's cost."""
 
-    cpu: float = Field(ge=0)
-    memory: float = Field(ge=0)
-    gpu: float = Field(default=0.0, ge=0)
+    cpu: float = Field(ge=0, allow_inf_nan=False)
+    memory: float = Field(ge=0, allow_inf_nan=False)
+    gpu: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("cpu", "memory", "gpu")
+    @classmethod
+    def _in_range(cls, weight: float) -> float:
+        low, high = WEIGHT_RANGE
+        if weight != 0 and not low <= weight <= high:
+            raise ValueError(
+                f"{weight:g} is not a weight: 0, or a number from {low:g} to {high:,.0f} (weights are relative:"
+                " cpu 9 and memory 1 price a vCPU nine times a GiB)"
+            )
+        return weight
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> ResourceWeights:
@@ -101,6 +117,12 @@ class NamespaceRule(_Strict):
 
     pattern: str = Field(min_length=1)
     tenant: str = Field(min_length=1)
+
+    @field_validator("pattern")
+    @classmethod
+    def _a_glob(cls, pattern: str) -> str:
+        glob_to_regex(pattern)  # raises GlobError (a ValueError) saying what is wrong
+        return pattern
 
     @field_validator("tenant")
     @classmethod
@@ -398,32 +420,6 @@ class Config(_Strict):
         return self.data_dir / "warehouse.duckdb"
 
 
-def glob_to_regex(pattern: str) -> str:
-    """Translate a shell glob to an anchored regular expression (portable to DuckDB and Spark)."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            out.append(".*")
-        elif char == "?":
-            out.append(".")
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "^" + "".join(out) + "$"
-
-
 def _describe(error: dict) -> str:
     where = ".".join(str(part) for part in error["loc"] if part not in ("function-after",)) or "(top level)"
     if error["type"] == "extra_forbidden":
@@ -431,6 +427,10 @@ def _describe(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         return f"{where}: {error['input']!r} is not allowed; {message.lower()}"
+    if error["type"] == "finite_number":
+        return f"{where}: {error['input']!r} is not a finite number"
+    if error["type"] == "path_type":
+        return f'{where}: {error["input"]!r} is not a path; write it as a string, e.g. {error["loc"][-1]} = "data"'
     return f"{where}: {message}"
 
 
@@ -458,11 +458,20 @@ def _load(path: Path | None) -> Config:
         return Config()
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); TOML files are UTF-8:"
+            " save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    if "data_dir" in data and not Path(data["data_dir"]).is_absolute():
+    if isinstance(data.get("data_dir"), str) and not Path(data["data_dir"]).is_absolute():
         data["data_dir"] = str(path.parent / data["data_dir"])
     return parse(data, str(path))
