@@ -2,15 +2,19 @@
 
 Three modes (``[dashboard] identity``): ``none`` (an open demo: everyone sees everything, and the
 pages say so), ``headers`` (oauth2-proxy style ``X-Forwarded-Email`` / ``X-Forwarded-Groups``, trusted
-only because the config says a proxy sets them) and ``alb`` (an AWS ALB's ``x-amzn-oidc-data`` JWT,
-verified with ES256 against the ALB's public key for the token's ``kid``). No Streamlit here: the
-pages pass the request headers in, and the data layer enforces the result.
+only because the config says a proxy sets them) and ``alb`` (an AWS ALB's ``x-amzn-oidc-data`` JWT:
+signed by the configured ALB (``signer`` = ``alb_arn``), verified with ES256 against that ALB's public key
+for the token's ``kid``, and not expired; a token without ``exp`` does not count). Whatever a request
+carries, a token that is malformed in any way (not base64, a header that is not a JSON object, a missing or
+odd field) is nobody, never an error. No Streamlit here: the pages pass the request headers in, and the data
+layer enforces the result.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,26 +97,47 @@ def alb_key_lookup(settings: DashboardSettings, timeout: float = 5.0) -> KeyLook
     return AlbPublicKeys(settings, timeout)
 
 
-def _token_header(token: str) -> dict:
+# The ALB's key ids are UUIDs: any other kid is refused before it reaches the key endpoint's URL.
+_KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _token_header(token: str) -> dict | None:
+    """The token's (unverified) JOSE header, or None when it is not base64url of a JSON object."""
     head = token.split(".", 1)[0]
-    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, RecursionError):  # bad base64 or UTF-8 or JSON (binascii.Error is a ValueError)
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def _groups(claim: object) -> list[str] | None:
+    """The ``groups`` claim as a list (a string is split on commas and spaces); None when it is neither."""
+    if claim is None:
+        return []
+    if isinstance(claim, str):
+        return [g for g in claim.replace(",", " ").split() if g]
+    if isinstance(claim, list) and all(isinstance(g, str) for g in claim):
+        return claim
+    return None
 
 
 def from_alb(token: str | None, settings: DashboardSettings, keys: KeyLookup) -> Viewer:
-    """Verify an ALB ``x-amzn-oidc-data`` token; anything that does not verify is nobody."""
-    if not token:
+    """Verify an ALB ``x-amzn-oidc-data`` token; anything that does not verify, or is malformed, is nobody."""
+    header = _token_header(token) if token else None
+    if header is None or not settings.alb_arn or header.get("signer") != settings.alb_arn:
+        return NOBODY
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
         return NOBODY
     try:
-        header = _token_header(token)
-        if settings.alb_arn and header.get("signer") != settings.alb_arn:
-            return NOBODY
-        claims = jwt.decode(token, keys(str(header["kid"])), algorithms=["ES256"], options={"verify_aud": False})
-    except (jwt.PyJWTError, ValueError, KeyError, requests.RequestException):
+        claims = jwt.decode(token, keys(kid), algorithms=["ES256"], options={"require": ["exp"], "verify_aud": False})
+    except (jwt.PyJWTError, ValueError, TypeError, requests.RequestException):
         return NOBODY
-    groups = claims.get("groups") or []
-    if isinstance(groups, str):
-        groups = [g for g in groups.replace(",", " ").split() if g]
-    return _viewer(settings, claims.get("email"), list(groups))
+    email, groups = claims.get("email"), _groups(claims.get("groups"))
+    if groups is None or not (email is None or isinstance(email, str)):
+        return NOBODY
+    return _viewer(settings, email, groups)
 
 
 def resolve(headers: Mapping[str, str], settings: DashboardSettings, keys: KeyLookup | None = None) -> Viewer:

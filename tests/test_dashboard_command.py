@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -12,9 +13,13 @@ import time
 from pathlib import Path
 
 import requests
+from streamlit import config as streamlit_config
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
 
 from benchmarks.local_server import free_port
 from chargeback.build.demo import run_demo
+from chargeback.cli import app
 
 
 def start_dashboard(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:
@@ -63,6 +68,7 @@ def test_dashboard_command_serves_the_app(tmp_path):
         # The process became Streamlit (same pid), started without the developer's menu (Deploy, rerun).
         argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0")
         assert argv[argv.index("--client.toolbarMode") + 1] == "minimal"
+        assert argv[argv.index("--client.showErrorDetails") + 1] == "none"  # what a visitor sees: next test
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
@@ -109,3 +115,27 @@ def test_dashboard_wait_ends_on_sigterm_with_exit_0(tmp_path):
             process.kill()
             process.wait()
     assert next_line(lines, timeout=5) == "stopped waiting\n"
+
+
+def test_a_visitor_never_sees_an_error_s_details_but_the_demo_shows_them(tmp_path, monkeypatch):
+    """`dashboard` starts Streamlit with error details off, `demo` (on one's own machine) with them on; under each
+    setting Streamlit shows a failing page as below (an AppTest of a page that raises)."""
+    served: list[list[str]] = []
+    monkeypatch.setattr(os, "execve", lambda _exe, command, _env: served.append(command))
+    data_dir = tmp_path / "data"
+    for args in (["demo", "--data-dir", str(data_dir)], ["dashboard", "--data-dir", str(data_dir)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    demo, deployed = (command[command.index("--client.showErrorDetails") + 1] for command in served)
+    assert (demo, deployed) == ("full", "none")
+    page = tmp_path / "page.py"
+    page.write_text('raise RuntimeError("cannot open /var/lib/chargeback/warehouse.duckdb")\n')
+    before = streamlit_config.get_option("client.showErrorDetails")
+    try:
+        for setting, shown in ((deployed, False), (demo, True)):
+            streamlit_config.set_option("client.showErrorDetails", setting)
+            error = AppTest.from_file(str(page)).run().exception[0]
+            assert ("/var/lib/chargeback" in error.message) is shown, setting
+            assert bool(error.stack_trace) is shown, setting
+    finally:
+        streamlit_config.set_option("client.showErrorDetails", before)

@@ -238,7 +238,8 @@ def test_kubernetes_lists_through_the_policy(tmp_path):
 
 
 def test_the_alb_key_lookup_fetches_through_its_policy():
-    settings = config_module.DashboardSettings(identity="alb", alb_region="us-east-1")
+    arn = "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/chargeback/1"
+    settings = config_module.DashboardSettings(identity="alb", alb_region="us-east-1", alb_arn=arn)
     keys = alb_key_lookup(settings)
     url = settings.alb_public_keys_url.format(region="us-east-1", kid="kid-1")
     assert keys.session.get_adapter(url).max_retries.policy is ALB_KEY_RETRY

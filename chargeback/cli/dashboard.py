@@ -21,16 +21,12 @@ from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import monthly_bill
 
 
-def serve(config: Config, config_path: Path | None) -> None:
-    """Replace this process with the Streamlit server (it runs until interrupted)."""
-    app_file = Path(dashboards.__file__).resolve().parent / "app.py"
-    if not app_file.is_file():
-        raise ChargebackError(f"the dashboard app is missing ({app_file}); reinstall chargeback")
-    env = {**os.environ, "CHARGEBACK_DATA_DIR": str(Path(config.data_dir).resolve())}
-    if config_path is not None:
-        env["CHARGEBACK_CONFIG"] = str(Path(config_path).resolve())
+def streamlit_command(config: Config, app_file: Path, show_errors: bool = False) -> list[str]:
+    """The ``streamlit run`` command line for ``app_file`` under ``[dashboard]``. A visitor never sees an error's
+    type, message or traceback (they stay in the server's log) unless ``show_errors``: the demo, on one's own
+    machine."""
     settings = config.dashboard
-    command = [
+    return [
         sys.executable,
         "-m",
         "streamlit",
@@ -47,7 +43,23 @@ def serve(config: Config, config_path: Path | None) -> None:
         # No Deploy button, rerun or clear-cache in the menu: readers of the bills are not the app's developers.
         "--client.toolbarMode",
         "minimal",
+        # "none": a generic message in the page; "false" would still show the traceback ("stacktrace").
+        "--client.showErrorDetails",
+        "full" if show_errors else "none",
     ]
+
+
+def serve(config: Config, config_path: Path | None, show_errors: bool = False) -> None:
+    """Replace this process with the Streamlit server (it runs until interrupted); ``show_errors``: see
+    ``streamlit_command``."""
+    app_file = Path(dashboards.__file__).resolve().parent / "app.py"
+    if not app_file.is_file():
+        raise ChargebackError(f"the dashboard app is missing ({app_file}); reinstall chargeback")
+    env = {**os.environ, "CHARGEBACK_DATA_DIR": str(Path(config.data_dir).resolve())}
+    if config_path is not None:
+        env["CHARGEBACK_CONFIG"] = str(Path(config_path).resolve())
+    settings = config.dashboard
+    command = streamlit_command(config, app_file, show_errors)
     err = console(stderr=True)
     err.print(f"dashboard on http://{settings.address}:{settings.port} (Ctrl-C to stop)")
     if settings.identity == "none":
@@ -136,4 +148,4 @@ def register(app: typer.Typer) -> None:
         console(stderr=True).print(f"built {result.warehouse} in {result.seconds:.1f} s")
         print_bill(monthly_bill(settings, SAMPLE_PERIOD), "table")
         if not no_dashboard:
-            serve(settings, None)
+            serve(settings, None, show_errors=True)

@@ -272,9 +272,14 @@ class DashboardSettings(_Strict):
     tenant_users: dict[str, str] = Field(default_factory=dict)  # email -> tenant
 
     @model_validator(mode="after")
-    def _alb_needs_region(self) -> DashboardSettings:
+    def _alb_needs_region_and_arn(self) -> DashboardSettings:
         if self.identity == "alb" and not self.alb_region:
             raise ValueError('identity = "alb" needs alb_region (where the ALB\'s public keys are published)')
+        if self.identity == "alb" and not self.alb_arn:
+            raise ValueError(
+                'identity = "alb" needs alb_arn, the ARN of the load balancer in front of the dashboard: without it'
+                " a token signed by any ALB of the region would be accepted"
+            )
         return self
 
 
