@@ -29,8 +29,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_unknown_key_is_named(tmp_path):
     path = write(tmp_path, "[allocation]\nidel = 'node'\n")
-    with pytest.raises(ConfigError, match=r"chargeback\.toml.*\n.*allocation\.idel: unknown key"):
-        config_module.load(path)
+    with pytest.raises(ConfigError, match=r"^\S*chargeback\.toml: allocation\.idel: unknown key \(check the spelling"):
+        config_module.load(path)  # one mistake, one line
+    path = write(tmp_path, "[allocation]\nidel = 'node'\n[dashboard]\nprot = 1\n")
+    with pytest.raises(ConfigError, match=r"is invalid \(2 problems\):\n  allocation\.idel: .*\n  dashboard\.prot: "):
+        config_module.load(path)  # several: a list
 
 
 def test_build_memory_limit_must_be_a_duckdb_size(tmp_path):

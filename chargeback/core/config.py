@@ -443,8 +443,10 @@ def parse(data: dict, origin: str = "configuration") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(err) for err in exc.errors())
-        raise ConfigError(f"{origin} is invalid:\n  {problems}") from None
+        problems = [_describe(err) for err in exc.errors()]
+        if len(problems) == 1:  # the usual case: one line, like every other mistake
+            raise ConfigError(f"{origin}: {problems[0]}") from None
+        raise ConfigError(f"{origin} is invalid ({len(problems)} problems):\n  " + "\n  ".join(problems)) from None
 
 
 def load(path: Path | None = None, data_dir: Path | None = None) -> Config:
