@@ -32,8 +32,10 @@ from chargeback.core import config as config_module
 from chargeback.core.errors import ChargebackError, StorageError, storage_error
 from chargeback.core.locks import LockedError
 from chargeback.raw.landing import DayWriter, land, partition_path, write_partition
+from chargeback.raw.status import StateStore
 from chargeback.raw.tables import NODE_HOURS
 from chargeback.reports.bill import monthly_bill
+from chargeback.scheduler.state import ScheduleState
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CUR = ROOT / "sample_data" / "cur_export" / "chargeback-cur2"
@@ -252,6 +254,29 @@ def test_landing_onto_a_full_disk_names_the_partition_and_leaves_no_temporary_fi
         assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(target)), write.__name__
         assert str(storage_error(failed.value)).startswith(f"{target}: {NO_SPACE}; free space")
         assert contents(disk) == landed, write.__name__
+
+
+def test_state_files_stay_whole_on_a_full_disk(tmp_path, mounts):
+    """The collection and scheduler state files are replaced atomically: a save that fails keeps the last one,
+    and leaves no partial temporary file beside it."""
+    disk = small_disk(tmp_path / "disk", "64k", mounts)
+    collect = StateStore(disk)
+    collect.get("cur", "-").complete_through = "2026-10-01T00:00:00Z"
+    collect.save()
+    schedule = ScheduleState(disk / "state" / "schedule.json")
+    schedule.job("build").last_outcome = "ok"
+    schedule.save()
+    saved = contents(disk)
+    fill(disk, 0)
+    collect.get("cur", "-").complete_through = "2026-11-01T00:00:00Z"
+    schedule.job("build").last_outcome = "failed"
+    for store in (collect, schedule):
+        with pytest.raises(OSError) as failed:
+            store.save()
+        assert failed.value.errno == errno.ENOSPC
+    (disk / "filler").unlink()
+    assert contents(disk) == saved
+    assert StateStore(disk).get("cur", "-").complete_through == "2026-10-01T00:00:00Z"
 
 
 # --- builds that died ---------------------------------------------------------------------------------------

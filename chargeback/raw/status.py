@@ -60,8 +60,12 @@ class StateStore:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        temporary.write_text(json.dumps({k: asdict(v) for k, v in sorted(self._states.items())}, indent=2) + "\n")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps({k: asdict(v) for k, v in sorted(self._states.items())}, indent=2) + "\n")
+            os.replace(temporary, self.path)
+        finally:
+            if temporary.exists():  # a failed write (a full disk) leaves no partial file
+                temporary.unlink()
 
 
 @dataclass

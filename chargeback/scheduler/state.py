@@ -90,7 +90,8 @@ class ScheduleState:
             temporary.write_text(json.dumps(body, indent=2) + "\n")
             os.replace(temporary, self.path)
         finally:
-            temporary.unlink(missing_ok=True)
+            if temporary.exists():  # not unlink(missing_ok): on a read-only file system that fails too
+                temporary.unlink()
 
 
 def state_path(config: Config) -> Path:
