@@ -8,7 +8,8 @@ Standard series only: cAdvisor's ``container_cpu_usage_seconds_total`` and
 hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
 that is, and how kube-state-metrics' label names map back to Kubernetes keys), sent through
 ``collectors.prometheus_http``; this module only reshapes those values into the raw tables of
-``collectors.streams`` (seconds and bytes, as the source gives them). It prices nothing.
+``collectors.streams`` (seconds and bytes, as the source gives them), keeping each pod's and node's running
+time inside its life (``collectors.prometheus_boundaries``). It prices nothing.
 
 Pod uids
     cAdvisor series have no pod uid; it is read from the cgroup path in their ``id`` label (cgroupfs
@@ -34,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import requests
 
@@ -41,11 +43,13 @@ from chargeback.core.config import ClusterSettings, PrometheusSettings
 from chargeback.core.errors import CollectError
 from chargeback.core.http import RetryPolicy
 from collectors.base import HOUR, Batch, Window
+from collectors.prometheus_boundaries import running_seconds
 from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
 from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,
     INSTANCE_TYPE_KEYS,
+    LOOK_AHEAD_INTERVALS,
     label_key_map,
     original_labels,
     promql,
@@ -57,6 +61,7 @@ log = logging.getLogger(__name__)
 SOURCE = "prometheus"
 
 PodKey = tuple[str, str, str]  # namespace, pod, uid
+USAGE_MEASURES = ("cpu_usage_core_seconds", "memory_working_set_byte_seconds")
 SeriesValues = list[tuple[dict[str, str], list[tuple[float, float]]]]
 
 
@@ -146,7 +151,8 @@ class PrometheusCollector:
             for name, query in HOURLY_QUERIES.items()
         }
         for name, query in CHUNK_QUERIES.items():
-            futures[name] = pool.submit(self.client.query, promql(query, step, span), last_end)
+            ahead = LOOK_AHEAD_INTERVALS.get(name, 0) * step
+            futures[name] = pool.submit(self.client.query, promql(query, step, span + ahead), last_end + ahead)
         return futures
 
     def _results(self, window: Window, chunk: list[datetime], futures: dict[str, Future]) -> dict[str, list[dict]]:
@@ -221,11 +227,12 @@ class PrometheusCollector:
                 unattributed += not uid
                 pod_key = (pod_key[0], pod_key[1], uid)
             rows[(pod_key, hour)][column] += value
-        for (pod_key, hour), row in rows.items():
-            asked = requests_.get((pod_key, hour), {})
-            row["cpu_request_core_seconds"] = asked.get("cpu", 0.0) * row["running_seconds"]
-            row["memory_request_byte_seconds"] = asked.get("memory", 0.0) * row["running_seconds"]
-            row["gpu_request_seconds"] = asked.get("gpu", 0.0) * row["running_seconds"]
+        edges: dict[tuple[PodKey, float], dict[str, float]] = defaultdict(dict)
+        for metric, hour, value in each("pod_running_edges"):
+            edges[(key(metric), hour)][metric.get("edge", "")] = value
+        for k, edge in edges.items():  # the hour a pod completes in may hold no Running scrape, only time
+            if "before" in edge:
+                rows.setdefault(k, dict.fromkeys(fields, 0.0))
         if malformed or unattributed:
             log.warning(
                 "prometheus %s: %d non-finite value(s) skipped; %d usage value(s) with no pod uid",
@@ -233,7 +240,18 @@ class PrometheusCollector:
                 malformed,
                 unattributed,
             )
-        keys = sorted(rows)
+        keys = self._inside_life(
+            sorted(rows),
+            rows,
+            edges,
+            start=self._pod_times(results["pod_start_time"]),
+            end=self._pod_times(results["pod_completion_time"]),
+        )
+        for pod_key, hour in keys:
+            row, asked = rows[(pod_key, hour)], requests_.get((pod_key, hour), {})
+            row["cpu_request_core_seconds"] = asked.get("cpu", 0.0) * row["running_seconds"]
+            row["memory_request_byte_seconds"] = asked.get("memory", 0.0) * row["running_seconds"]
+            row["gpu_request_seconds"] = asked.get("gpu", 0.0) * row["running_seconds"]
         columns: dict[str, Any] = {
             "cluster": [self.cluster] * len(keys),
             "namespace": [k[0][0] for k in keys],
@@ -245,6 +263,47 @@ class PrometheusCollector:
         for name in fields:
             columns[name] = pa.array([rows[k][name] for k in keys], pa.float64())
         return pa.table(columns)
+
+    @staticmethod
+    def _pod_times(result: list[dict]) -> dict[PodKey, float]:
+        """Pod key -> a chunk query's time (start or completion), for pods that have it."""
+        times = {}
+        for series in result:
+            metric, value = series["metric"], _finite(series["value"][1])
+            if value:
+                times[(metric.get("namespace", ""), metric.get("pod", ""), metric.get("uid", ""))] = value
+        return times
+
+    def _inside_life(
+        self,
+        keys: list[tuple[Any, float]],
+        rows: dict[tuple[Any, float], dict[str, float]],
+        edges: dict[tuple[Any, float], dict[str, float]],
+        start: dict[Any, float],
+        end: dict[Any, float],
+    ) -> list[tuple[Any, float]]:
+        """Set each row's running seconds by ``collectors.prometheus_boundaries``; the keys of the hours inside
+        the object's life that hold running time or usage (the others are hours it did not run in)."""
+        if not keys:
+            return keys
+
+        def column(values: Iterable[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+        seconds, life = running_seconds(
+            hour=column(k[1] for k in keys),
+            sampled=column(rows[k]["running_seconds"] for k in keys),
+            before=column(edges.get(k, {}).get("before") for k in keys),
+            last=column(edges.get(k, {}).get("last") for k in keys),
+            start=column(start.get(k[0]) for k in keys),
+            end=column(end.get(k[0]) for k in keys),
+            step=self.settings.step_seconds,
+        )
+        used = column(sum(rows[k].get(name, 0.0) for name in USAGE_MEASURES) for k in keys)
+        kept = (life > 0) & ((seconds > 0) | (used > 0))
+        for k, value in zip(keys, seconds.tolist(), strict=True):
+            rows[k]["running_seconds"] = value
+        return [k for k, keep in zip(keys, kept.tolist(), strict=True) if keep]
 
     def _label_sets(self, result: list[dict], key_label: str) -> dict[tuple[str, float], dict[tuple, float]]:
         """(key, hour) -> {sorted label items: seconds in force}, series with the same labels added up."""
@@ -283,6 +342,20 @@ class PrometheusCollector:
                 k = (metric.get("node", ""), hour)
                 if value and value > up.get(k, (0.0, ""))[0]:
                     up[k] = (value, metric.get("provider_id", ""))
+        edges: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
+        for metric, values in _hourly(results["node_edges"]):
+            for hour, raw in values:
+                value = _finite(raw)
+                if value is not None:
+                    edges[(metric.get("node", ""), hour)][metric.get("edge", "")] = value
+        created = {
+            series["metric"].get("node", ""): value
+            for series in results["node_created"]
+            if (value := _finite(series["value"][1]))
+        }
+        seconds = {k: {"running_seconds": v[0]} for k, v in up.items()}
+        kept = self._inside_life(sorted(seconds), seconds, edges, start=created, end={})
+        up = {k: (seconds[k]["running_seconds"], up[k][1]) for k in kept}
         capacity: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
         for metric, values in _hourly(results["node_capacity"]):
             resource = "gpu" if metric.get("resource", "").endswith("_gpu") else metric.get("resource", "")

@@ -10,9 +10,14 @@ How an hour is measured
     it (``step_seconds``, which must be the scrape interval of these series). Queries read raw samples
     through range selectors, never instant selectors inside subqueries, so they do not depend on
     staleness markers (backfilled data has none, and a lookback of 5 minutes would otherwise add up to 5
-    minutes to every pod that ended).
+    minutes to every pod that ended); the two edge queries use instant selectors only at the hour's end and
+    keep a sample only if it lies in the interval they ask about.
 
-    - running seconds: Running-phase scrapes of ``kube_pod_status_phase`` x the scrape interval;
+    - running seconds: Running-phase scrapes of ``kube_pod_status_phase`` x the scrape interval, then kept
+      inside the pod's life by ``collectors.prometheus_boundaries`` (split at the hour, cut at the start,
+      ended at the completion) from the Running scrapes next to the hour's boundaries
+      (``POD_RUNNING_EDGES``) and the start and completion times; node seconds alike (``NODE_EDGES``,
+      ``kube_node_created``);
     - requests: each regular container's mean request in the hour, summed over containers, times the
       running seconds (a Pending or Succeeded pod still exports requests; init containers are ignored);
     - CPU: the sum of the counter's increments between consecutive scrapes (a reset counts the value after
@@ -21,10 +26,13 @@ How an hour is measured
       running seconds do. A 90-second Spark executor has three scrapes and keeps its usage;
     - memory: working-set scrapes x the scrape interval.
 
-    Each estimate is off by less than one scrape interval's worth per pod lifetime. On synthetic series
-    with exact integrals at a 30 s scrape interval (``tests/test_collect_prometheus.py``) the totals are
-    within 0.1%, every pod of 5 minutes or more within 0.5%, a 61-second pod within 2%. ``increase()``
-    loses 29% of a 90-second executor's CPU and the often-quoted ``rate()[1m]`` subquery 17%.
+    Each usage estimate is off by less than one scrape interval's worth per pod lifetime; running time is
+    exact for a pod seen Running at every scrape until its completion. On synthetic series with exact
+    integrals at a 30 s scrape interval (``tests/test_collect_prometheus.py``) the running and reserved
+    totals are within 0.001% (GPU-hours exact), used core- and GiB-hours within 0.03%, every pod of 5
+    minutes or more within 0.5%, a 61-second pod within 2% (their memory), every pod-hour inside the pod's
+    life. ``increase()`` loses 29% of a 90-second executor's CPU and the often-quoted ``rate()[1m]``
+    subquery 17%.
 
     Series that follow each other (a restarted kube-state-metrics has a new ``instance``) are added up;
     duplicate scrapes of one object are not expected (kube-state-metrics runs once or sharded; use a
@@ -67,12 +75,25 @@ UID_FROM_CGROUP = (
     ' ".*pod([0-9a-f]{8})[-_]([0-9a-f]{4})[-_]([0-9a-f]{4})[-_]([0-9a-f]{4})[-_]([0-9a-f]{12}).*"'
 )
 
-# Running seconds: the Running phase series is 1 while the pod runs, 0 otherwise, so the sum of its raw
-# samples counts running scrapes. Summed over series: a restarted kube-state-metrics (a new instance label)
-# starts new series that follow the old ones; clamped to the hour against duplicate scrapes.
-POD_RUNNING_SECONDS = (
-    "clamp_max(sum by (namespace, pod, uid) ("
-    'sum_over_time(kube_pod_status_phase{phase="Running"}[<hour>])) * <seconds>, 3600)'
+RUNNING = 'kube_pod_status_phase{phase="Running"}'
+
+# Running seconds as sampled: the Running phase series is 1 while the pod runs, 0 otherwise, so the sum of
+# its raw samples counts running scrapes. Summed over series: a restarted kube-state-metrics (a new instance
+# label) starts new series that follow the old ones; clamped to the hour against duplicate scrapes. The
+# collector then splits the boundary intervals between hours and clips to the pod's life
+# (collectors/prometheus_boundaries.py) with the two queries below and the start and completion times.
+POD_RUNNING_SECONDS = f"clamp_max(sum by (namespace, pod, uid) (sum_over_time({RUNNING}[<hour>])) * <seconds>, 3600)"
+
+# The Running scrapes next to the hour's boundaries, as their timestamps: "last" the one in the hour's last
+# scrape interval (T - step, T], "before" the one in the interval before the hour (H - step, H]. Instant
+# selectors at the hour's end (and an hour earlier), kept only if that scrape is inside the interval, so the
+# lookback never lends a finished pod's old scrape (backfilled data has no staleness markers). Two cheap
+# lookups per pod and hour: a per-scrape subquery (timestamp() at every step) would cost 50 times more.
+POD_RUNNING_EDGES = (
+    f"label_replace(max by (namespace, pod, uid) (timestamp({RUNNING}) * ({RUNNING} == bool 1) > time() - <seconds>),"
+    ' "edge", "last", "", "")'
+    f" or label_replace(max by (namespace, pod, uid) (timestamp({RUNNING} offset 1h)"
+    f' * ({RUNNING} offset 1h == bool 1) > time() - 3600 - <seconds>), "edge", "before", "", "")'
 )
 
 # The node of a pod uid (a rescheduled pod is a new uid); counted so the label set seen longest wins.
@@ -118,6 +139,14 @@ NAMESPACE_LABEL_SECONDS = "count_over_time(kube_namespace_labels[<hour>]) * <sec
 # kube-state-metrics), clamped to the hour against duplicate scrapes.
 NODE_SECONDS = "clamp_max(sum by (node, provider_id) (count_over_time(kube_node_info[<hour>])) * <seconds>, 3600)"
 
+# The node's scrapes next to the hour's boundaries (as for pods: "last" in (T - step, T], "before" in
+# (H - step, H]), to split boundary intervals between hours and clip to the node's life.
+NODE_EDGES = (
+    'label_replace(max by (node) (timestamp(kube_node_info) > time() - <seconds>), "edge", "last", "", "")'
+    " or label_replace(max by (node) (timestamp(kube_node_info offset 1h) > time() - 3600 - <seconds>),"
+    ' "edge", "before", "", "")'
+)
+
 # Node capacity (cores, bytes, GPUs) as a mean over the hour; it only changes if the node is replaced.
 NODE_CAPACITY = (
     "max by (node, resource) ("
@@ -139,14 +168,19 @@ POD_LABELS = "count_over_time(kube_pod_labels[<span>])"
 POD_START_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_start_time[<span>]))"
 POD_COMPLETION_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_completion_time[<span>]))"
 
+# Unix seconds the node object was created (kubelet registration): no node time before it.
+NODE_CREATED = "max by (node) (max_over_time(kube_node_created[<span>]))"
+
 HOURLY_QUERIES: dict[str, str] = {
     "pod_running_seconds": POD_RUNNING_SECONDS,
+    "pod_running_edges": POD_RUNNING_EDGES,
     "pod_node": POD_NODE,
     "pod_requests": POD_REQUESTS,
     "pod_cpu_core_seconds": POD_CPU_CORE_SECONDS,
     "pod_memory_byte_seconds": POD_MEMORY_BYTE_SECONDS,
     "namespace_label_seconds": NAMESPACE_LABEL_SECONDS,
     "node_seconds": NODE_SECONDS,
+    "node_edges": NODE_EDGES,
     "node_capacity": NODE_CAPACITY,
     "node_label_seconds": NODE_LABEL_SECONDS,
 }
@@ -155,7 +189,11 @@ CHUNK_QUERIES: dict[str, str] = {
     "pod_labels": POD_LABELS,
     "pod_start_time": POD_START_TIME,
     "pod_completion_time": POD_COMPLETION_TIME,
+    "node_created": NODE_CREATED,
 }
+# A completion is first seen at the scrape after it: one in a chunk's last interval is reported only after the
+# chunk ends. These chunk queries are evaluated this many scrape intervals later, over a span as much longer.
+LOOK_AHEAD_INTERVALS: dict[str, int] = {"pod_completion_time": 2}
 
 
 def duration(seconds: float) -> str:

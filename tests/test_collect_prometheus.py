@@ -27,6 +27,7 @@ from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
 from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,
+    LOOK_AHEAD_INTERVALS,
     POD_CPU_CORE_SECONDS,
     label_key_map,
     original_labels,
@@ -113,8 +114,23 @@ def test_no_pod_of_a_minute_or_more_is_lost(synthetic_prometheus, two_days):
         if pod.seconds >= 60:
             for name in FIELDS:
                 assert got[pod.uid][name] > 0 or truth[pod.uid][name] == 0, f"{pod.name} lost its {name}"
-            # within a scrape interval of the truth, whatever its length
-            assert abs(got[pod.uid]["running_seconds"] - truth[pod.uid]["running_seconds"]) <= 30, pod.name
+            # A completed pod runs from its start to its completion exactly (Boundaries); one deleted without a
+            # completion time stops at its last Running scrape, within a scrape interval of the truth.
+            error = abs(got[pod.uid]["running_seconds"] - truth[pod.uid]["running_seconds"])
+            assert error <= (1e-6 if pod.completes else 30), (pod.name, error)
+
+
+def test_no_pod_or_node_hour_outside_its_life(synthetic_prometheus, two_days):
+    """Each hour's running time lies inside the pod's (the node's) life in that hour: no slivers, no excess."""
+    cluster = synthetic_prometheus.cluster
+    truth = cluster.pod_hour_truth()
+    for row in two_days["pod_hours"].to_pylist():
+        key = (row["pod_uid"], row["hour"].timestamp())
+        assert key in truth, f"{row['pod']} has an hour it did not run in: {row['hour']}"
+        assert row["running_seconds"] <= truth[key]["running_seconds"] + 1e-6, (row["pod"], row["hour"])
+    nodes = cluster.node_hour_truth()
+    for row in two_days["node_hours"].to_pylist():
+        assert row["running_seconds"] <= nodes[(row["node"], row["hour"].timestamp())] + 1e-6, row["node"]
 
 
 def test_the_90_second_executor_across_an_hour_boundary(synthetic_prometheus, two_days):
@@ -122,6 +138,8 @@ def test_the_90_second_executor_across_an_hour_boundary(synthetic_prometheus, tw
     rows = [r for r in two_days["pod_hours"].to_pylist() if r["pod_uid"] == pod.uid]
     assert [r["hour"].hour for r in rows] == [14, 15]
     assert {r["node"] for r in rows} == {pod.node}
+    # 14:59:20 to 15:00:50, scraped at :13 and :43: 40 s and 50 s, split at 15:00 and ended at its completion.
+    assert [r["running_seconds"] for r in rows] == [40, 50]
     truth = sum(c.cpu.integral(pod.start, pod.end) for c in pod.containers)
     assert sum(r["cpu_usage_core_seconds"] for r in rows) == pytest.approx(truth, rel=0.34)  # 3 scrapes
 
@@ -308,7 +326,10 @@ def test_every_query_asks_for_a_whole_answer_at_whole_seconds(synthetic_promethe
     assert {(form["start"], form["end"], form["step"]) for form in ranges} == {
         (str(int(first_end)), str(int(last_end)), "3600")
     }
-    assert {form["time"] for form in instants} == {f"{last_end:.3f}"}
+    # Completion times are read two scrape intervals past the chunk: one in its last interval is seen only then.
+    ahead = {promql(CHUNK_QUERIES[name], 30, 6 * 3600 + 60) for name in LOOK_AHEAD_INTERVALS}
+    assert {form["time"] for form in instants if form["query"] not in ahead} == {f"{last_end:.3f}"}
+    assert {form["time"] for form in instants if form["query"] in ahead} == {f"{last_end + 60:.3f}"}
     assert {form["query"] for form in ranges} == {promql(query, 30) for query in HOURLY_QUERIES.values()}
 
 

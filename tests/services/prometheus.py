@@ -192,6 +192,7 @@ class SyntheticCluster:
     namespaces: list[Namespace]
     step: int = STEP
     ksm_restart: float | None = None  # kube-state-metrics restarts (a new pod IP) at this instant
+    ksm_offset: float = KSM_OFFSET  # kube-state-metrics is scraped at this offset past each interval
 
     @property
     def hours(self) -> list[float]:
@@ -449,7 +450,7 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
     """Write every series of the cluster; return (series, samples)."""
     out = _Writer(path, cluster.ksm_restart)
     nodes = {node.name: node for node in cluster.nodes}
-    ksm = lambda a, b: _times(cluster, KSM_OFFSET, a, b)  # noqa: E731
+    ksm = lambda a, b: _times(cluster, cluster.ksm_offset, a, b)  # noqa: E731
     for node in cluster.nodes:
         info = KSM | {
             "node": node.name,
@@ -460,6 +461,7 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
             "container_runtime_version": "containerd://1.7.11",
         }
         out.series_of("kube_node_info", info, ((t, 1.0) for t in ksm(node.up, node.down)))
+        out.series_of("kube_node_created", KSM | {"node": node.name}, ((t, node.up) for t in ksm(node.up, node.down)))
         labels = KSM | {"node": node.name} | {_sanitize(k): v for k, v in node.labels.items()}
         out.series_of("kube_node_labels", labels, ((t, 1.0) for t in ksm(node.up, node.down)))
         for resource, unit, value in (
