@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from chargeback.build.warehouse import connect
@@ -24,6 +24,7 @@ class BillLine:
     total: Decimal
     parts: dict[str, Decimal]
     exact_total: Decimal
+    exact_parts: dict[str, Decimal] = field(default_factory=dict)  # before rounding: what breakdowns split
 
     @property
     def is_sentinel(self) -> bool:
@@ -88,7 +89,8 @@ def monthly_bill(config: Config, period: str, tenant: str | None = None, cluster
         parts = apportion({p: exact[name][p] for p in PARTS}, totals[name], order=PARTS)
         if totals[name] == 0 and all(v == 0 for v in parts.values()):
             continue  # a line holding no money (rounding dust on a sentinel) is not printed
-        lines.append(BillLine(name, totals[name], parts, exact[name]["total"]))
+        exact_parts = {p: exact[name][p] for p in PARTS}
+        lines.append(BillLine(name, totals[name], parts, exact[name]["total"], exact_parts))
     if tenant is not None:
         if tenant not in exact:
             raise DataError(f"tenant {tenant!r} has no costs in {period}; bill lines are: {', '.join(names)}")
