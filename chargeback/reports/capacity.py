@@ -15,10 +15,11 @@ Fewer than ``MIN_FORECAST_DAYS`` days of history: "too little history", no forec
 
 Tenancy what-if, per cluster and tenant of the month:
 
-- soft tenant (no node dedicated to it): what it pays now = its bill's compute + idle for the month
-  (``fct_tenant_costs_daily``), against dedicated nodes sized to its peak hourly requests (max over hours of
-  the sum of its pods' cpu requests; the same, separately, for memory and GPUs), in two pools: pods that
-  request GPUs go on GPU nodes, the others on general nodes, each pool sized to its own peak. Single-type
+- soft tenant (no node dedicated to it): what it pays now = its compute + idle share as billed for the
+  month in the cluster (the cents of ``chargeback bill --cluster``), against dedicated nodes sized to its
+  peak hourly requests (max over hours of the sum of its pods' cpu requests; the same, separately, for
+  memory and GPUs), in two pools: pods that request GPUs go on GPU nodes, the others on general nodes,
+  each pool sized to its own peak. Single-type
   packing per pool: for each instance type in use in the cluster that month (GPU types for the GPU pool,
   the others for the general pool), n = max(1, ceil(peak cpu / vcpu), ceil(peak memory / GiB),
   ceil(peak GPUs / GPUs per node)), cost = n × the type's price per node-hour × the cluster's hours in the
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -50,6 +51,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import DataError
 from chargeback.core.periods import days_in, next_period, parse_period
 from chargeback.reports import queries
+from chargeback.reports.bill import monthly_bill
 from chargeback.reports.period import chosen_period
 
 MIN_FORECAST_DAYS = 7
@@ -357,6 +359,21 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
     return out
 
 
+def _as_billed(config: Config, period: str, whatifs: list[TenancyWhatIf]) -> list[TenancyWhatIf]:
+    """Soft tenants' cost now as the bill states it: compute plus idle share of the cluster's bill, in cents (one
+    bill per cluster, read after the report's own connection is closed)."""
+    clusters = sorted({w.cluster for w in whatifs if w.tenancy == "soft"})
+    billed = {c: {line.tenant: line for line in monthly_bill(config, period, cluster=c).lines} for c in clusters}
+    out = []
+    for w in whatifs:
+        if w.tenancy == "soft":
+            line = billed[w.cluster].get(w.tenant)
+            now = line.parts["compute"] + line.parts["idle"] if line is not None else Decimal("0.00")
+            w = replace(w, current_cost=now)
+        out.append(w)
+    return out
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -391,6 +408,7 @@ def capacity(config: Config, period: str | None = None) -> CapacityReport:
             raise DataError(f"no node-hours in {period}: nothing to report capacity on")
         daily = records(con, queries.CAPACITY_DAILY, [period])
         whatifs = _whatifs(con, period)
+    whatifs = _as_billed(config, period, whatifs)
     node_groups = [
         NodeGroupCapacity(**{**g, "hours": int(g["hours"]), "peak_nodes": int(g["peak_nodes"]),
                              "cost": _decimal(g["cost"])})
