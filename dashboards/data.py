@@ -7,14 +7,19 @@ closes it, so a running build can publish a new warehouse (``os.replace``) at an
 sees the old file or the new one, and never holds a lock the builder needs. No Streamlit here.
 
 Tables come back as polars frames (DuckDB's ``.pl()``), the reports (``bill``, ``quota_report``,
-``capacity_report``, ``rightsizing``) as the library's own objects. Money is cast to ``double`` for charts
-and tables only; what is billed is the ``Bill`` of ``chargeback.reports.bill``. Sums of counts are cast to
-``bigint``: DuckDB sums a BIGINT into a HUGEINT, which polars would read as a 38-digit decimal.
+``capacity_report``, ``rightsizing``) as the library's own objects. What is billed is the ``Bill`` of
+``chargeback.reports.bill``; a page's billed figures are its lines and parts, or breakdowns of them (by day,
+namespace, workload, EMR job run) in cents that add up to them (``chargeback.reports.breakdown``), read here
+as exact decimals and handed to pages as ``double`` dollars. Other money (node cost before the split, idle
+before it is shared, CUR totals) is cast to ``double`` as read. Sums of counts are cast to ``bigint``: DuckDB
+sums a BIGINT into a HUGEINT, which polars would read as a 38-digit decimal.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -23,6 +28,7 @@ import polars as pl
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.periods import previous_period
+from chargeback.reports import breakdown
 from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.capacity import CapacityReport, capacity
 from chargeback.reports.quotas import QuotaReport
@@ -101,11 +107,31 @@ def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = No
 # --- overview and bills ---------------------------------------------------------------------------
 
 
+_BILLS: dict[tuple, Bill] = {}
+_BILLS_LOCK = threading.Lock()
+_BILLS_KEPT = 16
+
+
+def _published_bill(wh: Warehouse, period: str, cluster: str | None) -> Bill:
+    """``monthly_bill`` once per published warehouse, period and cluster: a page's breakdowns each start from it
+    (the key holds the warehouse's version, so a new build is a new bill)."""
+    key = (str(wh.path), wh.version(), period, cluster)
+    with _BILLS_LOCK:
+        found = _BILLS.get(key)
+    if found is None:
+        found = monthly_bill(wh.config, period, cluster=cluster)
+        with _BILLS_LOCK:
+            while len(_BILLS) >= _BILLS_KEPT:
+                _BILLS.pop(next(iter(_BILLS)))
+            _BILLS[key] = found
+    return found
+
+
 def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None) -> Bill:
     """The period's bill, exactly as `chargeback bill` prints it, narrowed to what the viewer may see."""
     if tenant is not None and not viewer.allowed(tenant):
         raise PermissionError(f"{viewer.name} may not see tenant {tenant!r}")
-    full = monthly_bill(wh.config, period, cluster=cluster)
+    full = _published_bill(wh, period, cluster)
     lines = tuple(
         line
         for line in full.lines
@@ -118,38 +144,49 @@ def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None,
 
 
 def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
-    return wh.query(
-        f"""select date, tenant, sum(total_cost)::double as total
+    """Each bill line by day, in cents that add up to the line's total on the bill."""
+    rows = wh.query(
+        f"""select date, tenant, sum(total_cost) as total
         from marts.fct_tenant_costs_daily
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
             and ($tenants::varchar[] is null or not is_sentinel)
         group by date, tenant order by date, tenant""",
         _scope(viewer, cluster, period=period),
     )
+    return breakdown.by_day(rows, bill(wh, viewer, period, cluster))
 
 
 def month_over_month(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
-    """Each line's total this period and the one before, and the change."""
-    previous = previous_period(period)
-    return wh.query(
-        f"""select tenant,
-            sum(case when period = $period then total_cost else 0 end)::double as this_month,
-            sum(case when period = $previous then total_cost else 0 end)::double as previous_month,
-        from marts.fct_tenant_costs_daily
-        where period in ($period, $previous) and {CLUSTER_FILTER} and {TENANT_FILTER}
-            and ($tenants::varchar[] is null or not is_sentinel)
-        group by tenant
-        having abs(this_month) > 0.000001 or abs(previous_month) > 0.000001
-        order by this_month desc""",
-        _scope(viewer, cluster, period=period, previous=previous),
-    ).with_columns(change=pl.col("this_month") - pl.col("previous_month"))
+    """Each bill line this period and the one before, as billed, and the change. ``previous_month`` and ``change``
+    are null on every row when the warehouse has no bill for the month before (nothing to compare with)."""
+    this = bill(wh, viewer, period, cluster)
+    try:
+        before = bill(wh, viewer, previous_period(period), cluster)
+    except DataError:
+        before = None
+    now = {line.tenant: line.total for line in this.lines}
+    then = {line.tenant: line.total for line in before.lines} if before is not None else {}
+    zero = Decimal("0.00")
+    rows = [
+        {
+            "tenant": tenant,
+            "this_month": float(now.get(tenant, zero)),
+            "previous_month": None if before is None else float(then.get(tenant, zero)),
+            "change": None if before is None else float(now.get(tenant, zero) - then.get(tenant, zero)),
+        }
+        for tenant in sorted(set(now) | set(then))
+    ]
+    schema = {"tenant": pl.String, "this_month": pl.Float64, "previous_month": pl.Float64, "change": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("this_month", descending=True, maintain_order=True)
 
 
 def checks(wh: Warehouse, viewer: Viewer, period: str) -> pl.DataFrame:
-    """The invariants; amounts only for all-access viewers (cluster totals are everyone's money)."""
+    """The invariants; amounts only for all-access viewers (cluster totals are everyone's money). Amounts are
+    rounded to the cent here, so a difference of nothing reads 0.00, never -0.00."""
     frame = wh.query(
-        "select check_name, severity, cluster, passed, expected::double as expected, actual::double as actual,"
-        " detail from marts.checks where period = $period order by severity, check_name, cluster",
+        "select check_name, severity, cluster, passed, round(expected, 2)::double as expected,"
+        " round(actual, 2)::double as actual, detail"
+        " from marts.checks where period = $period order by severity, check_name, cluster",
         {"period": period},
     )
     if not viewer.sees_everything:
@@ -164,35 +201,44 @@ def freshness(wh: Warehouse) -> pl.DataFrame:
 # --- tenant drill-down and EMR --------------------------------------------------------------------
 
 
-def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pl.DataFrame:
-    """Tenant -> namespace -> workload -> EMR job run, with compute and idle cost."""
+def _workload_rows(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, tenant: str | None):
+    """Exact compute and idle share per tenant, namespace, workload and EMR job run (the drill-down's leaves)."""
     return wh.query(
-        f"""select namespace, workload_kind, workload_name, emr_job_run_id,
+        f"""select tenant, namespace, workload_kind, workload_name, emr_job_run_id,
             sum(pods)::bigint as pods, sum(pod_hours) as pod_hours,
-            sum(compute_cost)::double as compute, sum(idle_cost)::double as idle, sum(total_cost)::double as total
+            sum(compute_cost) as compute, sum(idle_cost) as idle
         from marts.fct_workload_costs_daily
-        where period = $period and tenant = $tenant and {CLUSTER_FILTER} and {TENANT_FILTER}
-        group by all order by total desc""",
+        where period = $period and ($tenant::varchar is null or tenant = $tenant::varchar)
+            and {CLUSTER_FILTER} and {TENANT_FILTER}
+        group by all""",
         _scope(viewer, cluster, period=period, tenant=tenant),
     )
+
+
+def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pl.DataFrame:
+    """Tenant -> namespace -> workload -> EMR job run, with compute and idle share in cents that add up, level by
+    level, to the tenant's compute and idle share on the bill (``chargeback.reports.breakdown``)."""
+    rows = _workload_rows(wh, viewer, period, cluster, tenant)
+    return breakdown.by_workload(rows, bill(wh, viewer, period, cluster))
 
 
 def emr_jobs(
     wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None
 ) -> pl.DataFrame:
-    return wh.query(
+    """The period's job runs with what the bill charges for each: compute and idle share (the cents of the
+    tenant's drill-down) and EMR charges, adding up with the tenant's other workloads to its bill parts."""
+    jobs = wh.query(
         f"""select job_run_id, job_name, virtual_cluster_id, virtual_cluster_name, tenant, state, created_at,
             finished_at, pod_count, executor_instances, executor_cores, executor_memory_gib,
             executor_cpu_request_core_hours, executor_cpu_usage_core_hours,
-            executor_memory_request_gib_hours, executor_memory_usage_gib_hours,
-            compute_cost::double as compute, idle_cost::double as idle, emr_cost::double as emr,
-            total_cost::double as total
+            executor_memory_request_gib_hours, executor_memory_usage_gib_hours, emr_cost as emr
         from marts.fct_emr_job_costs
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
-            and ($tenant::varchar is null or tenant = $tenant::varchar)
-        order by total desc""",
+            and ($tenant::varchar is null or tenant = $tenant::varchar)""",
         _scope(viewer, cluster, period=period, tenant=tenant),
     )
+    rows = _workload_rows(wh, viewer, period, cluster, tenant)
+    return breakdown.emr_jobs(jobs, rows, bill(wh, viewer, period, cluster))
 
 
 # --- nodes and idle (all-access viewers; others see only their dedicated nodes) -------------------

@@ -139,16 +139,44 @@ class View:
 # --- the sidebar ----------------------------------------------------------------------------------
 
 
-def _pick(param: str, label: str, options: list, default, fmt) -> str | None:
-    """A sidebar selectbox whose value follows the address when the address names a valid choice."""
+@dataclass(frozen=True)
+class Unknown:
+    """An address naming a value that is not one of a filter's choices (``?period=1999-01``)."""
+
+    param: str
+    value: str
+
+
+def _write_choice(param: str, key: str) -> None:
+    """The viewer picked a value: the address follows it before the script reruns."""
+    value = st.session_state[key]
+    if value == ALL or value is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    else:
+        st.query_params[param] = value
+    st.session_state.setdefault(_WRITTEN_KEY, {})[param] = value
+
+
+def _pick(param: str, label: str, options: list, default, fmt) -> str | None | Unknown:
+    """A sidebar selectbox whose value follows the address when the address names a valid choice. An address
+    naming anything else leaves the box empty and returns ``Unknown``: the page says so instead of showing
+    another month or tenant."""
     key = f"filter_{param}"
     written = st.session_state.setdefault(_WRITTEN_KEY, {})
     in_url = st.query_params.get(param)
+    if in_url is not None and in_url not in options:
+        st.session_state[key] = None
+        st.sidebar.selectbox(
+            label, options, key=key, format_func=fmt, placeholder="Choose one", on_change=_write_choice,
+            args=(param, key),
+        )  # fmt: skip
+        return Unknown(param, in_url)
     if key not in st.session_state or st.session_state[key] not in options:
         st.session_state[key] = in_url if in_url in options else default
-    elif in_url is not None and in_url != written.get(param) and in_url in options:
+    elif in_url is not None and in_url != written.get(param):
         st.session_state[key] = in_url  # the address changed (a pasted link, the back button)
-    value = st.sidebar.selectbox(label, options, key=key, format_func=fmt)
+    value = st.sidebar.selectbox(label, options, key=key, format_func=fmt, on_change=_write_choice, args=(param, key))
     if value == ALL:
         if param in st.query_params:
             del st.query_params[param]
@@ -158,8 +186,23 @@ def _pick(param: str, label: str, options: list, default, fmt) -> str | None:
     return None if value == ALL else value
 
 
+def _choices(options: list, most: int = 12) -> str:
+    shown = ", ".join(str(o) for o in options[:most])
+    return shown + (f" and {len(options) - most} more" if len(options) > most else "")
+
+
+def unknown_choice(unknown: Unknown, options: list, why: str) -> None:
+    """Say that the address names a value that is not a choice, why, and which are, instead of showing another."""
+    st.error(
+        f"The address asks for {unknown.param} {unknown.value!r}: {why}. Choose one in the sidebar "
+        f"({_choices(options) or 'there are none'}).",
+        icon=":material/link_off:",
+    )
+
+
 def sidebar(wh: Warehouse, viewer: Viewer) -> View | None:
-    """Draw the filters and remember the view for the page; None (and a message) when there is nothing."""
+    """Draw the filters and remember the view for the page; None (and a message) when there is nothing, or
+    when the address names a period, cluster or tenant that is not a choice."""
     st.session_state.pop(_VIEW_KEY, None)
     if viewer.open_demo:
         st.sidebar.warning("No identity configured: everyone sees every tenant.", icon=":material/lock_open:")
@@ -180,8 +223,15 @@ def sidebar(wh: Warehouse, viewer: Viewer) -> View | None:
         )
         return None
     period = _pick("period", "Period", periods, periods[0], str)
+    if isinstance(period, Unknown):
+        unknown_choice(period, periods, "the warehouse has no bill for it")
+        return None
     clusters = read(wh, viewer, "clusters", period)
-    cluster = _pick("cluster", "Cluster", [ALL, *clusters], ALL, lambda c: "All clusters" if c == ALL else c)
+    all_clusters = lambda c: "All clusters" if c == ALL else c  # noqa: E731
+    cluster = _pick("cluster", "Cluster", [ALL, *clusters], ALL, all_clusters)
+    if isinstance(cluster, Unknown):
+        unknown_choice(cluster, clusters, f"no cluster of that name has costs in {period}")
+        return None
     tenants = read(wh, viewer, "tenants", period, cluster)
     if viewer.sees_everything:
         tenant_options, default = [ALL, *tenants], ALL
@@ -189,12 +239,17 @@ def sidebar(wh: Warehouse, viewer: Viewer) -> View | None:
         tenant_options, default = [*tenants, ALL], tenants[0]
     else:
         tenant_options, default = tenants, (tenants[0] if tenants else ALL)
+    scope = f"{period}{f' on {cluster}' if cluster else ''}"
     if tenant_options:
         everyone = "All tenants" if viewer.sees_everything else "All my tenants"
         tenant = _pick("tenant", "Tenant", tenant_options, default, lambda t: everyone if t == ALL else t)
+        if isinstance(tenant, Unknown):
+            mine = "" if viewer.sees_everything else " of yours"
+            unknown_choice(tenant, tenants, f"no tenant{mine} of that name has costs in {scope}")
+            return None
     else:
         tenant = None
-        st.sidebar.info(f"Your tenants have no costs in {period}{f' on {cluster}' if cluster else ''}.")
+        st.sidebar.info(f"Your tenants have no costs in {scope}.")
     st.sidebar.caption("The address keeps these filters: copy it to share this view.")
     currency = read(wh, viewer, "bill", period, cluster, None).currency
     view = View(wh, viewer, period, cluster, tenant, currency)

@@ -149,21 +149,20 @@ def test_overview_total_equals_the_bill_and_the_source(env, cli_bill):
     assert f"{bill_lines.loc['Total', 'total']:.2f}" == cli_bill["total"]
 
 
-def test_overview_invariants_trend_and_month_over_month(env, data_dir):
+def test_overview_invariants_trend_and_month_over_month(env, data_dir, cli_bill):
     at = open_app()
-    assert [s.value for s in at.success] == ["Every invariant holds (5 checks)."]
     (checks_total,) = mart(data_dir, "select count(*) from marts.checks where period = ?", [PERIOD])[0]
+    assert [s.value for s in at.success] == [
+        f"{checks_total} checks over 1 cluster × 1 period ({PERIOD}): all pass (5 invariants and 7 informational "
+        "counts)."
+    ]
     assert len(table(at, "passed")) == checks_total
     keys = {el.proto.id for el in plotly_charts(at)}
     assert len(keys) == 3  # where the money went, by day, month over month
     mom = next(f.value for f in at.dataframe if "this_month" in f.value.columns)
-    (ml_month,) = mart(
-        data_dir,
-        "select sum(total_cost) from marts.fct_tenant_costs_daily where period = ? and tenant = 'ml'",
-        [PERIOD],
-    )[0]
-    assert mom.set_index("line").loc["ml", "this_month"] == pytest.approx(float(ml_month))
-    assert mom.set_index("line").loc["ml", "previous_month"] == 0
+    ml = next(line for line in cli_bill["lines"] if line["tenant"] == "ml")
+    assert f"{mom.set_index('line').loc['ml', 'this_month']:.2f}" == ml["total"] == "1001.51"
+    assert "previous_month" not in mom.columns  # 2026-09 has no bill: no data, not $0
 
 
 def test_open_demo_says_everyone_sees_every_tenant(env):
@@ -208,9 +207,11 @@ def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir
             [PERIOD],
         )
     )
+    # Billed cents: each namespace within a cent of its exact cost (largest remainder gives the floor or one cent
+    # more), and all of them the bill's compute + idle share, 574.60 + 253.53 (tests/test_dashboard_figures.py).
     for namespace, total in expected.items():
-        assert namespaces.loc[namespace, "total"] == pytest.approx(float(total))
-    assert namespaces.loc["Total", "total"] == pytest.approx(float(sum(expected.values())))
+        assert abs(namespaces.loc[namespace, "total"] - float(total)) < 0.01
+    assert f"{namespaces.loc['Total', 'total']:.2f}" == "828.13"
 
     namespace_box = next(s for s in at.main.selectbox if s.label == "Namespace")
     namespace_box.select("emr-ml").run()
@@ -227,7 +228,7 @@ def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir
         [PERIOD],
     )[0]
     assert len(runs) - 1 == count  # a row per run, then the total
-    assert runs.iloc[-1]["total"] == pytest.approx(float(total))
+    assert abs(runs.iloc[-1]["total"] - float(total)) < 0.01 * count  # each run billed within a cent of its cost
 
 
 def test_tenant_bill_without_a_tenant_offers_the_whole_bill(env, cli_bill):
@@ -247,7 +248,9 @@ def test_emr_jobs_page_matches_the_mart(env, data_dir):
         [PERIOD],
     )[0]
     assert metric(at, "Job runs") == f"{count:,}"
-    assert metric(at, "Total cost") == money(round(total, 2))
+    # Billed cents, each run within a cent of its exact cost (tests/test_dashboard_figures.py adds them up to the
+    # bill); the EMR lines are all the runs', so their cents are the bill's EMR parts, which round their sum.
+    assert abs(Decimal(metric(at, "Total cost").strip("$").replace(",", "")) - total) < Decimal("0.01") * count
     assert metric(at, "EMR charges") == money(round(emr, 2))
     assert len(plotly_charts(at)) == 5
     by_cluster = table(at, "virtual_cluster").set_index("virtual_cluster")
@@ -324,17 +327,17 @@ def test_choosing_a_filter_writes_the_address(env):
     assert at.query_params == {"period": PERIOD}
 
 
-def test_an_address_naming_an_unknown_tenant_falls_back(env):
-    at = open_app("tenant_bill", tenant="nobody-here", period="1999-01")
-    assert filters(at) == {"period": PERIOD, "cluster": state.ALL, "tenant": state.ALL}
-    assert at.query_params == {"period": PERIOD}
+def test_an_address_naming_an_unknown_tenant_says_so(env):
+    at = open_app("tenant_bill", tenant="nobody-here", period=PERIOD)
+    assert filters(at) == {"period": PERIOD, "cluster": state.ALL, "tenant": None}
+    assert "'nobody-here'" in at.error[0].value and not at.metric  # tests/test_dashboard_figures.py: the wording
 
 
 # --- who may see what -----------------------------------------------------------------------------
 
 
 def test_restricted_viewer_is_offered_only_their_tenant(restricted, cli_ml):
-    at = open_app(tenant="payments")  # a link naming someone else's tenant
+    at = open_app()
     assert at.selectbox(key="filter_tenant").options == ["ml"]
     assert filters(at)["tenant"] == "ml"
     assert metric(at, "Total billed") == money(cli_ml["total"])

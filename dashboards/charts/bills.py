@@ -1,8 +1,9 @@
 """The overview and the tenant bill: bill lines and parts, cost by day, month over month, and the drill-down
 from a tenant to its namespaces, workloads and EMR job runs.
 
-Money comes from ``chargeback.reports.bill`` (a ``Bill``) or, per day and per workload, from the marts'
-own sums; nothing here re-prices anything.
+Money comes from ``chargeback.reports.bill`` (a ``Bill``) or, per day, namespace, workload and EMR job run, from
+``chargeback.reports.breakdown`` (the bill's figures in cents that add up to them); nothing here re-prices or
+re-rounds anything. Parts are read from the bill itself, so a part the bill gains shows up here unedited.
 """
 
 from __future__ import annotations
@@ -19,23 +20,32 @@ from dashboards.charts.common import (
     DUST,
     LAYOUT,
     PART_COLORS,
-    PART_LABELS,
+    REST_LABEL,
     empty_figure,
     line_labels,
+    part_label,
     with_total,
 )
 
-BILL_COLUMNS = {"total": "Total", **PART_LABELS}
-BILL_SCHEMA = {"line": pl.String, **dict.fromkeys(PARTS, pl.Float64), "total": pl.Float64}
+
+def bill_parts_of(bill: Bill) -> list[str]:
+    """The parts the bill's lines carry, in the bill's order (``PARTS`` when it has no line)."""
+    return list(bill.lines[0].parts) if bill.lines else list(PARTS)
+
+
+def bill_columns(bill: Bill) -> dict[str, str]:
+    """The money columns of ``bill_frame``: the total, then each part, with the names finance reads."""
+    return {"total": "Total", **{p: part_label(p) for p in bill_parts_of(bill)}}
 
 
 def bill_frame(result: Bill) -> pl.DataFrame:
     """A bill's lines as a frame: ``line`` (a tenant or a sentinel), each part and the total."""
+    parts = bill_parts_of(result)
     rows = [
-        {"line": line.tenant, **{p: float(line.parts[p]) for p in PARTS}, "total": float(line.total)}
+        {"line": line.tenant, **{p: float(line.parts[p]) for p in parts}, "total": float(line.total)}
         for line in result.lines
     ]
-    return pl.DataFrame(rows, schema=BILL_SCHEMA)
+    return pl.DataFrame(rows, schema={"line": pl.String, **dict.fromkeys(parts, pl.Float64), "total": pl.Float64})
 
 
 def bill_split_totals(bill: Bill) -> dict[str, Decimal]:
@@ -60,8 +70,10 @@ def bill_split(bill_frame: pl.DataFrame, currency: str = "USD") -> go.Figure:
     """Each bill line as a horizontal bar stacked by part: where the month's money went."""
     if bill_frame.is_empty():
         return empty_figure("Where the money went", "no bill lines")
-    long = bill_frame.unpivot(index="line", on=list(PARTS), variable_name="part", value_name="amount")
-    long = long.with_columns(pl.col("part").replace_strict(PART_LABELS), line_labels("line"))
+    parts = [c for c in bill_frame.columns if c not in ("line", "total")]
+    labels = {p: part_label(p) for p in parts}
+    long = bill_frame.unpivot(index="line", on=parts, variable_name="part", value_name="amount")
+    long = long.with_columns(pl.col("part").replace_strict(labels), line_labels("line"))
     order = bill_frame.sort("total", maintain_order=True).select(line_labels("line"))["line"].to_list()
     fig = px.bar(
         long,
@@ -70,7 +82,7 @@ def bill_split(bill_frame: pl.DataFrame, currency: str = "USD") -> go.Figure:
         color="part",
         orientation="h",
         color_discrete_map=PART_COLORS,
-        category_orders={"line": order[::-1], "part": list(PART_LABELS.values())},
+        category_orders={"line": order[::-1], "part": list(labels.values())},
         labels={"amount": f"Cost ({currency})", "line": ""},
         title="Where the money went",
     )
@@ -79,7 +91,9 @@ def bill_split(bill_frame: pl.DataFrame, currency: str = "USD") -> go.Figure:
 
 
 def daily_trend(trend: pl.DataFrame, currency: str = "USD") -> go.Figure:
-    """Cost per day stacked by bill line; lines holding only rounding dust are left out."""
+    """Cost per day stacked by bill line (each line's days add up to it); lines holding only rounding dust, and
+    what no day holds, are left out."""
+    trend = trend.filter(pl.col("date").is_not_null()) if not trend.is_empty() else trend
     if trend.is_empty():
         return empty_figure("Cost by day", "no daily costs")
     kept = trend.filter(pl.col("total").abs().sum().over("tenant") >= DUST).with_columns(line=line_labels("tenant"))
@@ -90,9 +104,17 @@ def daily_trend(trend: pl.DataFrame, currency: str = "USD") -> go.Figure:
     return fig
 
 
-def month_over_month(mom: pl.DataFrame, currency: str = "USD") -> go.Figure:
+def has_previous(mom: pl.DataFrame) -> bool:
+    """Whether the month before has a bill to compare with (``dashboards.data.month_over_month``)."""
+    return not mom.is_empty() and mom["previous_month"].null_count() < mom.height
+
+
+def month_over_month(mom: pl.DataFrame, currency: str = "USD", previous: str = "last month") -> go.Figure:
+    """Each line's change from ``previous`` as billed; no bars at all when that month has no bill."""
     if mom.is_empty():
         return empty_figure("Change from last month", "no costs in either month")
+    if not has_previous(mom):
+        return empty_figure("Change from last month", f"no data for {previous}: nothing to compare with")
     frame = mom.with_columns(
         line=line_labels("tenant"),
         direction=pl.when(pl.col("change") >= 0).then(pl.lit("up")).otherwise(pl.lit("down")),
@@ -112,7 +134,10 @@ def month_over_month(mom: pl.DataFrame, currency: str = "USD") -> go.Figure:
 
 
 def month_over_month_table(mom: pl.DataFrame) -> pl.DataFrame:
-    """Each line this month and last, the change, and the change in percent where last month was not nothing."""
+    """Each line this month and last, the change, and the change in percent where last month was not nothing;
+    this month only when last month has no bill (no data is not $0)."""
+    if not has_previous(mom):
+        return with_total(mom.select(line_labels("tenant").alias("line"), "this_month"), "line")
     frame = mom.with_columns(
         line=line_labels("tenant"),
         change_pct=pl.when(pl.col("previous_month").abs() > DUST).then(pl.col("change") / pl.col("previous_month")),
@@ -127,13 +152,14 @@ def month_over_month_table(mom: pl.DataFrame) -> pl.DataFrame:
 
 def bill_parts_table(parts: dict[str, Decimal], total: Decimal) -> pl.DataFrame:
     """One tenant's bill as finance sends it: a line per part, then the total."""
-    rows = [{"item": PART_LABELS[p], "amount": float(parts[p])} for p in PARTS]
+    rows = [{"item": part_label(p), "amount": float(amount)} for p, amount in parts.items()]
     rows.append({"item": "Total", "amount": float(total)})
     return pl.DataFrame(rows, schema={"item": pl.String, "amount": pl.Float64})
 
 
 def bill_parts(parts: dict[str, Decimal], currency: str = "USD") -> go.Figure:
-    frame = pl.DataFrame({"item": [PART_LABELS[p] for p in PARTS], "amount": [float(parts[p]) for p in PARTS]})
+    labels = [part_label(p) for p in parts]
+    frame = pl.DataFrame({"item": labels, "amount": [float(amount) for amount in parts.values()]})
     fig = px.bar(
         frame,
         x="amount",
@@ -141,7 +167,7 @@ def bill_parts(parts: dict[str, Decimal], currency: str = "USD") -> go.Figure:
         color="item",
         orientation="h",
         color_discrete_map=PART_COLORS,
-        category_orders={"item": list(PART_LABELS.values())},
+        category_orders={"item": labels},
         labels={"amount": f"Cost ({currency})", "item": ""},
         title="The bill by part",
     )
@@ -153,13 +179,18 @@ def bill_parts(parts: dict[str, Decimal], currency: str = "USD") -> go.Figure:
 
 
 def drilldown(workloads: pl.DataFrame, tenant: str, currency: str = "USD") -> go.Figure:
-    """Tenant -> namespace -> workload -> EMR job run, sized by compute plus idle share."""
+    """Tenant -> namespace -> workload -> EMR job run, sized by compute plus idle share (what the tenant's part holds
+    beyond its workloads is a box of its own)."""
     if workloads.is_empty():
         return empty_figure("Drill-down", f"no workloads for {tenant}")
+    rest = pl.col("namespace").is_null()
     frame = workloads.with_columns(
         tenant=pl.lit(tenant),
-        workload=pl.concat_str(
-            [pl.col("workload_kind").fill_null("pods"), pl.col("workload_name").fill_null("(none)")], separator=" "
+        namespace=pl.col("namespace").fill_null(REST_LABEL),
+        workload=pl.when(~rest).then(
+            pl.concat_str(
+                [pl.col("workload_kind").fill_null("pods"), pl.col("workload_name").fill_null("(none)")], separator=" "
+            )
         ),
         job_run=pl.col("emr_job_run_id"),
         size=pl.col("total").clip(lower_bound=0),
@@ -187,8 +218,11 @@ def spark_applications(workloads: pl.DataFrame, namespace: str) -> list[str]:
 
 
 def namespaces_table(workloads: pl.DataFrame) -> pl.DataFrame:
+    """The tenant's namespaces, the largest first, then what its compute and idle share hold beyond its workloads
+    (if a cent); the total is the bill's compute plus idle share."""
     frame = (
-        workloads.group_by("namespace")
+        workloads.with_columns(rest=pl.col("namespace").is_null(), namespace=pl.col("namespace").fill_null(REST_LABEL))
+        .group_by("namespace", "rest")
         .agg(
             workloads=pl.col("workload_name").drop_nulls().n_unique().cast(pl.Int64),
             pod_hours=pl.col("pod_hours").sum(),
@@ -196,8 +230,8 @@ def namespaces_table(workloads: pl.DataFrame) -> pl.DataFrame:
             idle=pl.col("idle").sum(),
             total=pl.col("total").sum(),
         )
-        .sort("namespace")
-        .sort("total", descending=True, maintain_order=True)
+        .sort("rest", pl.col("total"), "namespace", descending=[False, True, False])
+        .drop("rest")
     )
     return with_total(frame, "namespace")
 

@@ -10,7 +10,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-# Bill parts as finance reads them on a tenant's bill.
+from chargeback.core.money import to_cents
+
+# Bill parts as finance reads them on a tenant's bill (a part not named here is shown by its own name).
 PART_LABELS = {
     "compute": "Compute",
     "idle": "Idle share",
@@ -26,6 +28,7 @@ PART_COLORS = {
     "EMR charges": "#9467bd",
     "Tagged resources": "#8c564b",
 }
+REST_LABEL = "(in no workload)"  # what a tenant's part holds beyond its workloads (chargeback.reports.breakdown)
 DUST = 0.005  # below half a cent a series is rounding dust, not a line anyone pays
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend_title_text": ""}
 
@@ -34,11 +37,16 @@ def money(amount: float | Decimal | None, currency: str = "USD") -> str:
     """``$2,402.32`` (or ``-$3.10``) for dollars; ``2,402.32 EUR`` for anything else."""
     if amount is None or (isinstance(amount, float) and math.isnan(amount)):
         return "–"
-    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    value = to_cents(Decimal(str(amount)))  # half-up, as the bill rounds
     sign = "-" if value < 0 else ""
     if currency == "USD":
         return f"{sign}${abs(value):,.2f}"
     return f"{sign}{abs(value):,.2f} {currency}"
+
+
+def part_label(part: str) -> str:
+    """A bill part as finance reads it: ``Idle share`` for ``idle``; a part added later by its own name."""
+    return PART_LABELS.get(part, part.replace("_", " ").capitalize())
 
 
 def money_column(label: str, currency: str = "USD", help: str | None = None) -> st.column_config.NumberColumn:

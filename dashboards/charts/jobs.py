@@ -1,5 +1,8 @@
 """EMR on EKS job runs: cost per virtual cluster, the most expensive runs, a recurring job over time, the EMR
-charge against compute, and executors' requested against used resources."""
+charge against compute, executors' requested against used resources, and where the runs sit in the bill.
+
+A run's money is what the bill charges for it (``dashboards.data.emr_jobs``): cents that add up, with the tenant's
+other workloads, to its bill parts; sums here are sums of cents."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboards.charts.common import LAYOUT, PART_COLORS, PART_LABELS, empty_figure, with_total
+from chargeback.reports.bill import Bill
+from dashboards.charts.common import LAYOUT, PART_COLORS, PART_LABELS, empty_figure, line_labels, with_total
 
 UNKNOWN_JOB = "(unknown job)"
 JOB_TABLE_COLUMNS = [
@@ -35,14 +39,68 @@ def _job() -> pl.Expr:
     return pl.col("job_name").fill_null(UNKNOWN_JOB)
 
 
+def _cents(column: str | pl.Expr) -> pl.Expr:
+    column = pl.col(column) if isinstance(column, str) else column
+    return (column * 100).round().cast(pl.Int64)
+
+
 def totals(jobs: pl.DataFrame) -> dict[str, float]:
-    """The page's headline figures: runs, total cost, EMR charges, compute and idle."""
-    return {
-        "runs": jobs.height,
-        "total": jobs["total"].sum(),
-        "emr": jobs["emr"].sum(),
-        "compute_and_idle": (jobs["compute"] + jobs["idle"]).sum(),
+    """The page's headline figures: runs, total cost, EMR charges, compute and idle (sums of the runs' cents)."""
+    sums = jobs.select(
+        total=_cents("total").sum(),
+        emr=_cents("emr").sum(),
+        compute_and_idle=(_cents("compute") + _cents("idle")).sum(),
+    ).row(0, named=True)
+    return {"runs": jobs.height, **{k: (v or 0) / 100 for k, v in sums.items()}}
+
+
+IN_THE_BILL_COLUMNS = {
+    "runs_compute_idle": "Job runs: compute and idle",
+    "other_compute_idle": "Other workloads: compute and idle",
+    "bill_compute_idle": "Bill: compute + idle share",
+    "runs_emr": "Job runs: EMR",
+    "other_emr": "Other EMR lines",
+    "bill_emr": "Bill: EMR charges",
+}
+
+
+def in_the_bill(jobs: pl.DataFrame, bill: Bill) -> pl.DataFrame:
+    """Per tenant with job runs: the runs' compute and idle share beside the tenant's other workloads, adding up to
+    its bill's compute plus idle share; the runs' EMR charges beside EMR lines of no listed run, adding up to its
+    bill's EMR charges part. Then a total row."""
+    billed = {
+        line.tenant: (
+            int((line.parts.get("compute", 0) + line.parts.get("idle", 0)) * 100),
+            int(line.parts.get("emr", 0) * 100),
+        )
+        for line in bill.lines
     }
+    runs = (
+        jobs.group_by("tenant")
+        .agg(
+            job_runs=pl.len().cast(pl.Int64),
+            runs_ci=(_cents("compute") + _cents("idle")).sum(),
+            runs_emr=_cents("emr").sum(),
+        )
+        .sort("tenant")
+    )
+    rows = []
+    for r in runs.iter_rows(named=True):
+        compute_idle, emr = billed.get(r["tenant"], (0, 0))
+        rows.append(
+            {
+                "tenant": r["tenant"],
+                "job_runs": r["job_runs"],
+                "runs_compute_idle": r["runs_ci"] / 100,
+                "other_compute_idle": (compute_idle - r["runs_ci"]) / 100,
+                "bill_compute_idle": compute_idle / 100,
+                "runs_emr": r["runs_emr"] / 100,
+                "other_emr": (emr - r["runs_emr"]) / 100,
+                "bill_emr": emr / 100,
+            }
+        )
+    schema = {"tenant": pl.String, "job_runs": pl.Int64, **dict.fromkeys(IN_THE_BILL_COLUMNS, pl.Float64)}
+    return with_total(pl.DataFrame(rows, schema=schema).with_columns(line_labels("tenant")), "tenant")
 
 
 def job_names(jobs: pl.DataFrame) -> dict[str, int]:

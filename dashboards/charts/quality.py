@@ -51,6 +51,24 @@ def invariants(checks: pl.DataFrame) -> tuple[int, list[str]]:
     return errors.height, sorted(set(failing.to_list()))
 
 
+def checks_summary(checks: pl.DataFrame, period: str) -> tuple[bool, str]:
+    """Whether every invariant holds, and one sentence saying what was counted: how many checks, over how many
+    clusters and periods, how many of them invariants (which block a publish) and how many informational."""
+    total, failing = invariants(checks)
+    clusters = checks["cluster"].drop_nulls().n_unique() if "cluster" in checks.columns else 0
+    scope = f"{checks.height} check{'s' if checks.height != 1 else ''} over {clusters} cluster"
+    scope += f"{'s' if clusters != 1 else ''} × 1 period ({period})"
+    counts = checks.height - total
+    kinds = f"{total} invariant{'s' if total != 1 else ''}" + (
+        f" and {counts} informational count{'s' if counts != 1 else ''}" if counts else ""
+    )
+    if failing:
+        errors = checks.filter(pl.col("severity") == "error") if "severity" in checks.columns else checks
+        broken = errors.filter(~pl.col("passed").fill_null(False)).height
+        return False, f"{scope}: {broken} of {total} invariants fail ({', '.join(failing)})."
+    return True, f"{scope}: all pass ({kinds})."
+
+
 def checks_table(checks: pl.DataFrame) -> pl.DataFrame:
     """The checks, whether each holds first; errors before informational counts."""
     return checks.select("passed", pl.exclude("passed"))

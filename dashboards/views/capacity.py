@@ -107,6 +107,7 @@ if view.viewer.sees_everything:
     if capacity is None or not capacity.node_groups:
         st.info("No node-hours for this selection: run `chargeback build`.")
     else:
+        st.caption("*Cost* is the node groups' cost before the split (see Nodes and idle), not a bill figure.")
         st.dataframe(
             capacity_charts.node_group_table(capacity),
             hide_index=True,
@@ -153,8 +154,10 @@ if view.viewer.sees_everything:
             )
         st.subheader("Tenancy what-if")
         st.caption(
-            "Soft tenants: what they pay on shared nodes against dedicated nodes sized to their peak requests"
-            " (GPU pods on GPU types). Sole tenants: their dedicated nodes against their pods at shared unit prices."
+            "Soft tenants: *Cost now* is their compute plus idle share as billed (`chargeback bill --cluster`), "
+            "against dedicated nodes sized to their peak requests (GPU pods on GPU types). Sole tenants: *Cost now* "
+            "is their dedicated nodes' cost before the split (not a bill figure: their bill holds it as compute and "
+            "idle share, beside whatever they run on shared nodes), against their pods at shared unit prices."
         )
         st.dataframe(
             capacity_charts.whatif_table(capacity),

@@ -28,6 +28,11 @@ columns[0].metric("Job runs", f"{totals['runs']:,}", border=True)
 columns[1].metric("Total cost", money(totals["total"], cur), border=True)
 columns[2].metric("EMR charges", money(totals["emr"], cur), border=True)
 columns[3].metric("Compute and idle", money(totals["compute_and_idle"], cur), border=True)
+st.caption(
+    "What the bill charges for each run: its pods' compute and idle share, in the cents of the tenant's drill-down "
+    "on Tenant bill, and its EMR charges. With the tenant's other workloads they add up to its bill parts, to the "
+    "cent (In the bill, below)."
+)
 
 money_cols = money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
 left, right = st.columns(2)
@@ -39,6 +44,13 @@ st.dataframe(
     job_charts.by_virtual_cluster(jobs),
     hide_index=True,
     column_config={"virtual_cluster": "Virtual cluster", "tenant": "Tenant", "job_runs": "Job runs", **money_cols},
+)
+
+st.subheader("In the bill")
+st.dataframe(
+    job_charts.in_the_bill(jobs, view.bill(view.tenant)),
+    hide_index=True,
+    column_config={"tenant": "Tenant", "job_runs": "Job runs", **money_columns(job_charts.IN_THE_BILL_COLUMNS, cur)},
 )
 
 st.subheader("A recurring job over time")

@@ -18,6 +18,13 @@ st.title(f"Nodes and idle · {view.period}")
 st.caption(view.cluster or "All clusters")
 
 st.header("Node groups")
+st.caption(
+    "Not billed as shown: *Cost* is the nodes' in-scope cost before the split (what the CUR charged for the "
+    "instances and their volumes), *Idle* their unused capacity's cost before it is shared. The bill splits each "
+    "node-hour's cost among its pods as *Compute*; the idle mode hands the unused part to tenants as *Idle share*, "
+    "and only what no tenant takes stays on the Overview's *Idle (unshared)* line (the method's Split cost and "
+    "Idle modes sections say how)."
+)
 if view.viewer.sees_everything:
     groups = view.node_groups()
     if groups.is_empty():
@@ -45,6 +52,11 @@ else:
     state.all_access_note("Node groups of shared nodes")
 
 st.header("Sole-tenancy nodes")
+st.caption(
+    "A dedicated node's cost before the split: its tenant's bill holds it as the compute of its pods there and, "
+    "for the rest (ghost hours included), as idle share. Other tenants' pods on it are costed below and paid by the "
+    "node's tenant."
+)
 nodes = view.dedicated_nodes()
 if nodes.is_empty():
     st.info("No dedicated nodes in this selection (nodes carry a tenant label or tag when they are dedicated).")

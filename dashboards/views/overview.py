@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from chargeback.core.periods import previous_period
 from dashboards import state
 from dashboards.charts import bills, quality
 from dashboards.charts.common import money, money_columns
@@ -51,7 +52,7 @@ st.subheader("Bill lines")
 st.dataframe(
     bills.bill_lines_table(frame),
     hide_index=True,
-    column_config={"line": "Line", **money_columns(bills.BILL_COLUMNS, cur)},
+    column_config={"line": "Line", **money_columns(bills.bill_columns(bill), cur)},
 )
 left, right = st.columns(2)
 with left:
@@ -61,31 +62,38 @@ with right:
 
 st.subheader("Month over month")
 mom = view.month_over_month()
+previous = previous_period(view.period)
+if not bills.has_previous(mom):
+    st.info(
+        f"No data for {previous}: the warehouse holds no bill for it, so there is nothing to compare "
+        f"{view.period} with (not a change from $0).",
+        icon=":material/event_busy:",
+    )
+else:
+    st.caption(f"Each line as billed in {view.period} against {previous} (`chargeback bill --period {previous}`).")
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(bills.month_over_month(mom, cur), key="month_over_month")
+    st.plotly_chart(bills.month_over_month(mom, cur, previous), key="month_over_month")
 with right:
     st.dataframe(
         bills.month_over_month_table(mom),
         hide_index=True,
         column_config={
             "line": "Line",
-            **money_columns(
-                {"this_month": "This month", "previous_month": "Last month", "change": "Change"}, cur
-            ),
+            **money_columns({"this_month": "This month", "previous_month": "Last month", "change": "Change"}, cur),
             "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
         },
     )
 
 st.subheader("Can these numbers be trusted?")
 checks = view.checks()
-invariants, failing = quality.invariants(checks)
+holds, summary = quality.checks_summary(checks, view.period)
 if checks.is_empty():
     st.info("No checks recorded for this period: run `chargeback build` to evaluate them.")
-elif not failing:
-    st.success(f"Every invariant holds ({invariants} checks).", icon=":material/check_circle:")
+elif holds:
+    st.success(summary, icon=":material/check_circle:")
 else:
-    st.error(f"{len(failing)} invariant(s) fail: {', '.join(failing)}. See Data quality.", icon=":material/error:")
+    st.error(f"{summary} See Data quality.", icon=":material/error:")
 st.dataframe(quality.checks_table(checks), hide_index=True, column_config=quality.CHECK_COLUMNS, height="content")
 
 st.subheader("Freshness")

@@ -22,7 +22,7 @@ if view.tenant is None:
     st.dataframe(
         bills.bill_lines_table(bills.bill_frame(bill)),
         hide_index=True,
-        column_config={"line": "Line", **money_columns(bills.BILL_COLUMNS, cur)},
+        column_config={"line": "Line", **money_columns(bills.bill_columns(bill), cur)},
     )
     st.download_button(
         "Download CSV",
@@ -67,8 +67,10 @@ with right:
 
 st.header("Drill-down")
 st.caption(
-    "Compute and idle share by namespace, workload (Deployment, StatefulSet, Spark application) and EMR job run. "
-    "Shared share, EMR charges and tagged resources are charged to the tenant as a whole."
+    f"{tenant}'s compute ({money(line.parts.get('compute', 0), cur)}) and idle share "
+    f"({money(line.parts.get('idle', 0), cur)}) on the bill, by namespace, workload (Deployment, StatefulSet, Spark "
+    "application) and EMR job run, in cents that add up level by level to the bill's figures. Its other parts "
+    "(shared share, EMR charges, tagged resources) are charged to the tenant as a whole."
 )
 workloads = view.workloads(tenant)
 if workloads.is_empty():
