@@ -377,3 +377,27 @@ def test_money_rounds_half_up_as_the_bill_does():
 
     assert money(D("2402.125")) == "$2,402.13"
     assert money(D("-0.125")) == "-$0.13"
+
+
+def test_a_job_run_is_the_same_cents_on_every_page(data_dir):
+    """The EMR jobs page (every tenant), the same page for one tenant and the tenant's drill-down give each run
+    the same cents: one breakdown, not three roundings."""
+    from dashboards import data
+
+    wh = data.Warehouse(config_module.load(None).model_copy(update={"data_dir": data_dir}))
+    everyone = Viewer("fin@example.com", None)
+    every = data.emr_jobs(wh, everyone, PERIOD).filter(pl.col("tenant") == "ml").sort("job_run_id")
+    mine = data.emr_jobs(wh, everyone, PERIOD, None, "ml").sort("job_run_id")
+    assert every.select("job_run_id", "compute", "idle", "emr").equals(
+        mine.select("job_run_id", "compute", "idle", "emr")
+    )
+    drill = (
+        data.workloads(wh, everyone, PERIOD, "ml")
+        .filter(pl.col("emr_job_run_id").is_not_null())
+        .group_by("emr_job_run_id")
+        .agg(pl.col("compute", "idle").sum())
+        .sort("emr_job_run_id")
+    )
+    assert drill["emr_job_run_id"].to_list() == mine["job_run_id"].to_list()  # ml's 35 runs
+    assert [cents(v) for v in drill["compute"]] == [cents(v) for v in mine["compute"]]
+    assert [cents(v) for v in drill["idle"]] == [cents(v) for v in mine["idle"]]

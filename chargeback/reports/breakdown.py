@@ -32,21 +32,22 @@ def apportion_frame(
     rounded so they sum to the group's ``target`` (whole cents, the same on every row of the group). Each row
     first gets its amount rounded down to the cent; the cents still missing (or in excess) go one at a time to
     the rows with the largest (or smallest) remainders, ties broken by ``order`` (ascending, nulls first):
-    ``money.apportion``'s rule."""
+    ``money.apportion``'s rule. (A single integer ``by`` column is the fastest.)"""
     cents = pl.col(amount).cast(EXACT) * 100
+    group = pl.col(by[0]) if len(by) == 1 else pl.struct(*by).rank("dense")
     work = frame.select(*by, *order, amount, target).with_row_index("_row")
-    work = work.with_columns(_floor=cents.floor())
+    work = work.with_columns(_floor=cents.floor(), _group=group)
     work = work.with_columns(
         _remainder=((cents - pl.col("_floor")) * 10**SCALE).cast(pl.Int64),  # in [0, 10^12): exact at the scale
         _floor=pl.col("_floor").cast(pl.Int64),
     )
-    work = work.with_columns(_missing=pl.col(target).cast(pl.Int64) - pl.col("_floor").sum().over(by))
+    work = work.with_columns(_missing=pl.col(target).cast(pl.Int64) - pl.col("_floor").sum().over("_group"))
     work = work.with_columns(
         _key=pl.when(pl.col("_missing") >= 0).then(-pl.col("_remainder")).otherwise(pl.col("_remainder"))
-    ).sort([*by, "_key", *order], nulls_last=False, maintain_order=True)
-    rank = pl.int_range(pl.len()).over(by)
+    ).sort(["_group", "_key", *order], nulls_last=False)  # (key, order) is unique in a group: no stable sort needed
+    rank = pl.int_range(pl.len()).over("_group")
     missing = pl.col("_missing").abs()
-    extra = missing // pl.len().over(by) + (rank < missing % pl.len().over(by)).cast(pl.Int64)
+    extra = missing // pl.len().over("_group") + (rank < missing % pl.len().over("_group")).cast(pl.Int64)
     work = work.with_columns(_cents=pl.col("_floor") + pl.col("_missing").sign() * extra)
     return work.sort("_row")["_cents"]
 
@@ -85,10 +86,15 @@ def cascade(
     ``{part}_cents``; a key missing there is billed nothing).
 
     Level one splits each target among its first-level items and its rest (the target's exact amount minus its
-    leaves'); each further level splits each item of the level above among its own. Returns the leaves, then one
-    row per target key whose rest holds a cent (level columns null, ``rest`` true), parts in cents (``Int64``)."""
+    leaves'); each further level splits each item of the level above among its own (ties: by the items' keys).
+    Returns the leaves, then one row per target key whose rest holds a cent (level columns null, ``rest`` true),
+    parts in cents (``Int64``)."""
     top, parts = list(top), list(parts)
-    columns = [c for level in levels for c in level]
+    names = [c for level in levels for c in level]
+    # The levels' keys as integers in the same order (nulls first): grouping, joining and sorting on them is
+    # several times faster than on strings, with the same ties.
+    code = {c: f"_code_{c}" for c in names}
+    leaves = leaves.with_columns(pl.col(c).rank("dense").fill_null(0).cast(pl.Int64).alias(code[c]) for c in names)
     sums = leaves.group_by(top).agg(pl.col(p).cast(EXACT).sum() for p in parts)
     wanted = targets.select(*top, *parts, *(f"{p}_cents" for p in parts))
     both = sums.join(wanted, on=top, how="full", coalesce=True, suffix="_target", nulls_equal=True)
@@ -98,12 +104,12 @@ def cascade(
             (pl.col(f"{p}_target").fill_null(0).cast(EXACT) - pl.col(p).fill_null(0).cast(EXACT)).alias(p)
             for p in parts
         ),
-    )
+    ).with_columns(pl.lit(-1, dtype=pl.Int64).alias(code[c]) for c in names)  # no item's code
     rows = pl.concat(
         [
             leaves.with_columns(pl.col(p).cast(EXACT) for p in parts).with_columns(pl.lit(False).alias(REST)),
             rest.with_columns(
-                *(pl.lit(None, dtype=leaves.schema[c]).alias(c) for c in columns), pl.lit(True).alias(REST)
+                *(pl.lit(None, dtype=leaves.schema[c]).alias(c) for c in names), pl.lit(True).alias(REST)
             ),
         ],
         how="diagonal_relaxed",
@@ -111,16 +117,16 @@ def cascade(
     keys = top
     parent = both.select(*top, *(pl.col(f"{p}_cents").fill_null(0).alias(f"_target_{p}") for p in parts))
     for depth, level in enumerate(levels):
-        items = [REST, *level] if depth == 0 else list(level)
-        grouped = rows.group_by(*keys, *items).agg(pl.col(p).sum() for p in parts)
-        grouped = grouped.join(parent, on=keys, how="left", nulls_equal=True)
+        items = ([REST] if depth == 0 else []) + [code[c] for c in level]
+        last = depth == len(levels) - 1  # the leaves themselves: one row per key already
+        grouped = rows if last else rows.group_by(*keys, *items).agg(pl.col(p).sum() for p in parts)
+        grouped = grouped.join(parent.with_row_index("_parent"), on=keys, how="left", nulls_equal=True)
         grouped = grouped.with_columns(
-            apportion_frame(grouped, p, f"_target_{p}", keys, items).alias(f"_target_{p}") for p in parts
-        )
+            apportion_frame(grouped, p, f"_target_{p}", ["_parent"], items).alias(f"_target_{p}") for p in parts
+        ).drop("_parent")
         keys = [*keys, *items]
-        parent = grouped.select(*keys, *(f"_target_{p}" for p in parts))
-    out = rows.drop(parts).join(parent, on=keys, how="left", nulls_equal=True)
-    out = out.rename({f"_target_{p}": p for p in parts})
+        parent = grouped if last else grouped.select(*keys, *(f"_target_{p}" for p in parts))
+    out = parent.drop(parts).rename({f"_target_{p}": p for p in parts}).drop(code.values())
     holds_a_cent = pl.any_horizontal(pl.col(p) != 0 for p in parts)
     return out.filter(~pl.col(REST) | holds_a_cent)
 
@@ -147,7 +153,8 @@ def by_day(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
 
 def workload_cents(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
     """The tenants' compute and idle share (``rows``: one row per tenant, namespace, workload and EMR job run, exact
-    ``compute`` and ``idle``) in cents adding up to the bill's parts: by namespace, then workload, then job run."""
+    ``compute`` and ``idle``) in cents adding up to the bill's parts: by namespace, then workload, then job run.
+    Only the tenants of ``rows`` (a tenant's cents do not depend on the others')."""
     targets = line_targets(bill, WORKLOAD_PARTS).filter(pl.col("tenant").is_in(rows["tenant"].unique().to_list()))
     return cascade(rows, targets, WORKLOAD_PARTS, ["tenant"], WORKLOAD_LEVELS)
 
@@ -168,8 +175,9 @@ def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.Data
     compute and idle share, its pods' cents in ``workload_cents`` of ``workloads`` (so they are the same cents as on
     the tenant's drill-down), and EMR charges in cents adding up, with the tenant's other EMR lines, to the bill's
     EMR part. Dollars (``Float64``), ``total`` their sum."""
+    with_runs = workloads.filter(pl.col("tenant").is_in(jobs["tenant"].unique().to_list()))
     pods = (
-        workload_cents(workloads, bill)
+        workload_cents(with_runs, bill)
         .filter(pl.col("emr_job_run_id").is_not_null())
         .group_by("emr_job_run_id")
         .agg(pl.col(p).sum() for p in WORKLOAD_PARTS)
