@@ -167,10 +167,8 @@ def _pick(param: str, label: str, options: list, default, fmt) -> str | None | U
     in_url = st.query_params.get(param)
     if in_url is not None and in_url not in options:
         st.session_state[key] = None
-        st.sidebar.selectbox(
-            label, options, key=key, format_func=fmt, placeholder="Choose one", on_change=_write_choice,
-            args=(param, key),
-        )  # fmt: skip
+        choose = {"placeholder": "Choose one", "on_change": _write_choice, "args": (param, key)}
+        st.sidebar.selectbox(label, options, key=key, format_func=fmt, **choose)
         return Unknown(param, in_url)
     if key not in st.session_state or st.session_state[key] not in options:
         st.session_state[key] = in_url if in_url in options else default
