@@ -34,11 +34,11 @@ class Built:
 
 @pytest.fixture
 def build_scenario(tmp_path: Path) -> Callable[..., Built]:
-    def run(scenario: Scenario, **settings) -> Built:
+    def run(scenario: Scenario, *, accept_method_change: bool = False, **settings) -> Built:
         data_dir = tmp_path / "data"
         scenario.write(data_dir)
         config = config_module.parse({"data_dir": str(data_dir), **settings})
-        build(config)
+        build(config, accept_method_change=accept_method_change)
         return Built(config)
 
     return run

@@ -271,7 +271,7 @@ def test_tagged_lines_join_the_tenant_and_out_of_scope_lines_do_not(build_scenar
     s.line(0, product_code="AmazonEC2", resource_id="", cost=9.0, line_item_type="Tax")
     built = build_scenario(s, tenancy=TEAMS)
     assert built.tenant_totals() == pytest.approx({"team-a": 1.0, "ml": 0.25}, abs=1e-9)
-    untagged = build_scenario(s, tenancy=TEAMS, tagged={"enabled": False})
+    untagged = build_scenario(s, tenancy=TEAMS, tagged={"enabled": False}, accept_method_change=True)
     assert untagged.tenant_totals() == pytest.approx({"team-a": 1.0}, abs=1e-9)
 
 

@@ -311,7 +311,7 @@ def test_reading_while_a_build_publishes_sees_the_old_or_the_new_month_never_an_
         update={"allocation": sample.allocation.model_copy(update={"cost_basis": "on_demand"})}
     )
     amortized = data.bill(wh, EVERYONE, PERIOD).total
-    build(list_price_config)
+    build(list_price_config, accept_method_change=True)  # the test switches methods on purpose
     list_price = data.bill(wh, EVERYONE, PERIOD).total
     assert list_price != amortized  # two months a reader can tell apart
     seen, errors, stop = [], [], threading.Event()
@@ -327,7 +327,7 @@ def test_reading_while_a_build_publishes_sees_the_old_or_the_new_month_never_an_
     reader.start()
     try:
         for config in (sample, list_price_config, sample, list_price_config, sample):
-            build(config)
+            build(config, accept_method_change=True)
     finally:
         stop.set()
         reader.join()

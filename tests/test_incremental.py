@@ -176,5 +176,6 @@ def test_a_changed_configuration_reprices_every_day(tmp_path):
     build(config_module.parse(settings))
     unchanged = build(config_module.parse(settings)).refreshed[PRICED]
     assert (unchanged.whole, unchanged.rebuilt) == (False, 0)
-    changed = build(config_module.parse(settings | {"allocation": {"idle": "cluster"}})).refreshed[PRICED]
+    other_method = config_module.parse(settings | {"allocation": {"idle": "cluster"}})
+    changed = build(other_method, accept_method_change=True).refreshed[PRICED]
     assert changed.whole and changed.rebuilt == 3 and "configuration" in changed.reason

@@ -750,10 +750,14 @@ def test_the_scheduled_build_runs_on_the_configured_engine(tmp_path, monkeypatch
 
     calls = []
     monkeypatch.setattr(
-        spark, "build", lambda config, progress=None: calls.append(config) or BuildResult(tmp_path / "w", 1.5)
+        spark,
+        "build",
+        lambda config, progress=None, accept_method_change=False: (
+            calls.append((config, accept_method_change)) or BuildResult(tmp_path / "w", 1.5)
+        ),
     )
     shutil.copytree(SAMPLE / "raw", tmp_path / "raw")
     config = config_module.parse({"data_dir": str(tmp_path), "build": {"engine": "spark"}})
     job = next(j for j in config.schedule.jobs if j.run == "build")
     assert build(RunRequest(config, job, datetime(2026, 11, 1, tzinfo=UTC))) == f"built {tmp_path / 'w'} in 1.5 s"
-    assert calls == [config]
+    assert calls == [(config, False)]  # never accepting a method change by itself

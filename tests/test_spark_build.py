@@ -33,7 +33,7 @@ from chargeback.build.runner import MODELS_DIR, discover_models
 from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.config import SparkSettings
-from chargeback.core.errors import ChargebackError, InvariantError
+from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
 from chargeback.reports.bill import monthly_bill
 from tests.test_build import TEAMS, two_teams
 
@@ -267,6 +267,27 @@ def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_wareho
     assert not list(tmp_path.glob(".warehouse.*")), "the failed build leaves no files behind"
     bill = monthly_bill(config, "2026-10")
     assert {line.tenant: str(line.total) for line in bill.lines} == {"team-a": "1.00", "team-b": "1.00"}
+
+
+def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
+    """Nodes n1 and n2 ($1/h, 4 vCPU, 16 GiB) each run one pod of 1 vCPU and 4 GiB: 9 + 4 = 13 of 52 units,
+    $0.25. Idle `node` gives each team its whole node ($1.00); idle `separate` keeps 3 * $0.25 of each node on
+    `__idle__` ($1.50)."""
+    config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS, "build": {"engine": "spark"}})
+    two_teams().write(tmp_path)
+    spark_engine.build(config)
+    published = config.warehouse_path.read_bytes()
+    (version,) = (tmp_path / "marts").iterdir()
+    separate = config.model_copy(update={"allocation": config.allocation.model_copy(update={"idle": "separate"})})
+    with pytest.raises(MethodChangeError) as refused:
+        spark_engine.build(separate)
+    message = str(refused.value)
+    assert 'idle: "node" -> "separate"' in message
+    for line in ("__idle__: 0.00 -> 1.50 (+1.50)", "team-a: 1.00 -> 0.25 (-0.75)", "team-b: 1.00 -> 0.25 (-0.75)"):
+        assert f"2026-10 {line}" in message, message
+    assert config.warehouse_path.read_bytes() == published, "the published warehouse is untouched"
+    assert list((tmp_path / "marts").iterdir()) == [version], "the refused build's marts are removed"
+    assert not list(tmp_path.glob(".warehouse.*")), "the refused build leaves no files behind"
 
 
 def test_raw_parquet_is_read_from_s3_through_s3a(spark, moto_s3, tmp_path, duckdb_dir, monkeypatch):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+from chargeback.build.method import MethodChange
 from chargeback.core.errors import ChargebackError
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -86,6 +87,7 @@ class BuildResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
     refreshed: dict[str, Refresh] = field(default_factory=dict)  # models built by day
+    method_change: MethodChange | None = None  # the published method it replaced, when accepted
 
 
 def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from chargeback.build import method
 from chargeback.build.engines import build
 from chargeback.cli.options import ConfigOption, DataDirOption, console, with_build_progress
 from chargeback.core.config import load
@@ -32,20 +33,41 @@ def register(app: typer.Typer) -> None:
                 "--engine", help="duckdb, or spark (a SparkSession; see [build.spark]). Default: [build] engine."
             ),
         ] = None,
+        accept_method_change: Annotated[
+            bool,
+            typer.Option(
+                method.ACCEPT_FLAG,
+                help="Publish even though the allocation method (cost basis, weights, idle, shared, tenancy"
+                " rules) differs from the published build's. Without it such a build is refused (exit 2) with"
+                " what changed and each bill line's total before and after.",
+            ),
+        ] = False,
     ) -> None:
         """Run the SQL models over the data directory's raw tables and publish a new warehouse.
 
         Pod-hours are repriced only for the days whose inputs changed since the published build (a new day,
         a restated CUR day); `--full` reprices the whole month. Fails, leaving the published warehouse
-        untouched, when an invariant breaks (see `chargeback check`). `--engine spark` runs the same models on
-        Spark (always whole) and publishes the marts as Parquet.
+        untouched, when an invariant breaks (see `chargeback check`), or when the configuration's allocation
+        method differs from the published build's and `--accept-method-change` is not given (it says what
+        changed and what that does to each bill line). `--engine spark` runs the same models on Spark (always
+        whole) and publishes the marts as Parquet.
         """
         settings = load(config, data_dir)
         if engine:
             settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
-        result = with_build_progress(lambda report: build(settings, report, full=full))
+        result = with_build_progress(
+            lambda report: build(settings, report, full=full, accept_method_change=accept_method_change)
+        )
         err = console(stderr=True)
         err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
+        err.print(f"method: {method.summary(method.describe(settings))}", highlight=False, soft_wrap=True)
+        if result.method_change:
+            err.print(
+                f"published a new method, {result.method_change.describe()}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         for relation, refreshed in result.refreshed.items():
             err.print(f"  {relation}: {refreshed.describe()}")
         for relation in SHOWN:

@@ -33,6 +33,11 @@ class InvariantError(ChargebackError):
     """A build broke an invariant (conservation, unique keys); the old warehouse stays published."""
 
 
+class MethodChangeError(ChargebackError):
+    """A build's allocation method differs from the published build's and the change was not accepted; the
+    message lists what changed and the effect on each bill line. The old warehouse stays published."""
+
+
 class CollectError(ChargebackError):
     """A source could not be read; the message names the source, the window and the cause."""
 

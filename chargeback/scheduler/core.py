@@ -14,6 +14,9 @@ fire time in ``(last fire handled, now]``:
 - **Exports wait.** An export fire asks for its month; the month is exported once its landed CUR is final
   and the warehouse was built after it landed (``finality.readiness``), checked at every tick until then.
   A month exported from one CUR version is exported again only if a different version lands.
+- **No method change by itself.** A build job never accepts a new allocation method: while the configuration's
+  method differs from the published build's, each build run fails, saying what changed and each bill line's
+  effect, until an operator runs `chargeback build --accept-method-change` (``chargeback.build.method``).
 - **Stopping.** ``request_stop`` (SIGTERM, SIGINT) lets the running job finish, starts nothing new, and
   ``serve`` returns; what was not run is caught up at the next start.
 

@@ -40,8 +40,13 @@ def collect(request: RunRequest) -> str:
 
 
 def build(request: RunRequest) -> str:
-    """``chargeback build`` (the scheduler already holds the build lock; ``build`` takes it again)."""
-    result = build_warehouse(request.config)
+    """``chargeback build`` (the scheduler already holds the build lock; ``build`` takes it again).
+
+    Never with ``--accept-method-change``: the scheduler does not change a method by itself. A configuration
+    whose method differs from the published build's fails every run (``MethodChangeError``: what changed and
+    each bill line's effect, in the run's log and state) until an operator runs that build with the flag.
+    """
+    result = build_warehouse(request.config, accept_method_change=False)
     return f"built {result.warehouse} in {result.seconds:.1f} s"
 
 

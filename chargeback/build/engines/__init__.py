@@ -4,8 +4,9 @@
 - ``spark``: the same models transpiled by sqlglot (``spark_sql``) on a SparkSession, marts written as
   Parquet and published as views (``[build] engine = "spark"``; always whole).
 
-Both write a new warehouse beside the published one, refuse to publish a build that breaks an invariant, and
-hold the data directory's build lock while they run.
+Both write a new warehouse beside the published one, refuse to publish a build that breaks an invariant or
+changes the published method without ``accept_method_change`` (``chargeback.build.method``), and hold the
+data directory's build lock while they run.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from chargeback.raw.landing import partitions
 from chargeback.raw.tables import CUR_LINE_ITEMS, NODE_HOURS
 
 
-def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
+def build(
+    config: Config, progress: Progress | None = None, full: bool = False, accept_method_change: bool = False
+) -> BuildResult:
     """Run every model over the data directory's raw tables and publish the warehouse atomically.
 
     On DuckDB, models built by day are brought up to date from the published warehouse day by day (``full``:
     built whole). With ``[build] engine = "spark"`` the models run on Spark instead (always whole). One build
-    at a time per data directory: while another holds the build lock this raises ``LockedError``.
+    at a time per data directory: while another holds the build lock this raises ``LockedError``. A build whose
+    allocation method differs from the published warehouse's raises ``MethodChangeError`` (what changed, and
+    each bill line's total before and after) and publishes nothing, unless ``accept_method_change``.
     """
     data_dir = Path(config.data_dir)
     remote_raw = config.build.engine == "spark" and config.build.spark.raw
@@ -38,7 +43,7 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
     data_dir.mkdir(parents=True, exist_ok=True)
     with build_lock(data_dir):
         try:
-            return _build(config, progress, full)
+            return _build(config, progress, full, accept_method_change)
         except Exception as exc:
             fault = storage_error(exc)  # a full or read-only disk: say that nothing published changed
             if fault is None or (isinstance(exc, ChargebackError) and exc is not fault):
@@ -47,7 +52,7 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
             raise fault.keeping(f"{published} is unchanged" if published.is_file() else "nothing published") from exc
 
 
-def _build(config: Config, progress: Progress | None, full: bool) -> BuildResult:
+def _build(config: Config, progress: Progress | None, full: bool, accept_method_change: bool) -> BuildResult:
     if config.build.engine == "spark":
         try:  # pyspark and sqlglot are the optional "spark" extra
             from chargeback.build.engines import spark
@@ -56,5 +61,5 @@ def _build(config: Config, progress: Progress | None, full: bool) -> BuildResult
                 f"engine spark needs pyspark and sqlglot ({exc}): pip install 'chargeback[spark]'"
                 " (and Java 17 or later)"
             ) from None
-        return spark.build(config, progress)
-    return duckdb_engine.build(config, progress, full)
+        return spark.build(config, progress, accept_method_change=accept_method_change)
+    return duckdb_engine.build(config, progress, full, accept_method_change=accept_method_change)

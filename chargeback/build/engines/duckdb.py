@@ -5,7 +5,8 @@ by day: see ``chargeback.build.incremental``), registers the raw tables as views
 (each footer checked first) and the configuration as tables, runs ``staging`` (views) then ``intermediate``
 and ``marts`` (tables, unless a model's header says view), runs the checks, records the bookkeeping tables,
 and only then publishes it (``chargeback.build.warehouse``). A build that breaks an invariant raises
-``InvariantError`` and leaves the published warehouse as it was.
+``InvariantError``, one whose method differs from the published one's ``MethodChangeError`` unless the change
+is accepted (``chargeback.build.method``); either leaves the published warehouse as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import duckdb
 from chargeback.build import incremental
 from chargeback.build.bookkeeping import read_checks, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
+from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
 from chargeback.build.warehouse import building, publish
 from chargeback.core.config import Config
@@ -121,8 +123,11 @@ def out_of_memory(exc: duckdb.OutOfMemoryException, config: Config) -> Chargebac
     )
 
 
-def build(config: Config, progress: Progress | None = None, full: bool = False) -> BuildResult:
-    """Build the warehouse on DuckDB and publish it (the caller holds the build lock)."""
+def build(
+    config: Config, progress: Progress | None = None, full: bool = False, accept_method_change: bool = False
+) -> BuildResult:
+    """Build the warehouse on DuckDB and publish it (the caller holds the build lock), unless it breaks an
+    invariant or changes the published method without ``accept_method_change``."""
     started = time.perf_counter()
     data_dir = Path(config.data_dir)
     models = discover_models()
@@ -143,5 +148,6 @@ def build(config: Config, progress: Progress | None = None, full: bool = False) 
         finally:
             con.close()
         refuse_broken_invariants(checks, target)
+        change = refuse_method_change(path, config, accept_method_change)
         publish(path, config)
-    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed)
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change)

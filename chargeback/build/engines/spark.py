@@ -8,7 +8,8 @@ A Spark build
    the configuration tables, made by the DuckDB build's own code and handed over as Arrow tables;
 3. runs every model, transpiled from its DuckDB file (``spark_sql``), in dependency order: staging as
    views, the rest checkpointed, so no plan grows with the depth of the model graph;
-4. refuses to publish, like the DuckDB build, when an error-severity check fails;
+4. refuses to publish, like the DuckDB build, when an error-severity check fails, or when the method differs
+   from the published one's and the change is not accepted (``chargeback.build.method``);
 5. writes every mart as Parquet under ``<data_dir>/marts/<build id>/<mart>/``, partitioned by ``day`` (of
    its ``date``, else its ``hour``) and ``cluster`` where it has them, with the column types the DuckDB build
    gives the mart, and publishes a DuckDB warehouse (built beside, then renamed) whose ``marts.*`` are views
@@ -40,6 +41,7 @@ from chargeback.build.bookkeeping import refuse_broken_invariants, register_book
 from chargeback.build.config_tables import register_config
 from chargeback.build.engines.duckdb import mart_types
 from chargeback.build.engines.spark_sql import to_spark, view_name
+from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import BuildResult, Model, Progress, discover_models
 from chargeback.build.warehouse import building, publish
 from chargeback.core import aws
@@ -283,7 +285,7 @@ def _checks(spark: SparkSession) -> list[dict[str, Any]]:
     return sorted(checks, key=lambda c: (c["severity"], c["check_name"], c["cluster"] or "", c["period"] or ""))
 
 
-def build(config: Config, progress: Progress | None = None) -> BuildResult:
+def build(config: Config, progress: Progress | None = None, accept_method_change: bool = False) -> BuildResult:
     """Run every model on Spark and publish the warehouse atomically (the caller holds the build lock); see
     the module's docstring."""
     started = time.perf_counter()
@@ -321,13 +323,14 @@ def build(config: Config, progress: Progress | None = None) -> BuildResult:
                 register_bookkeeping(con, config, data_dir)
             finally:
                 con.close()
+            change = refuse_method_change(path, config, accept_method_change)
             publish(path, config)
         published = True
     finally:
         if not published and version.exists():
             shutil.rmtree(version)
     _prune(marts_root, keep=build_id)
-    return BuildResult(target, time.perf_counter() - started, counts, checks)
+    return BuildResult(target, time.perf_counter() - started, counts, checks, method_change=change)
 
 
 def _prune(marts_root: Path, keep: str) -> None:
