@@ -1,7 +1,8 @@
 """How the Streamlit app finds its configuration and its viewer (the only Streamlit-aware glue).
 
 `chargeback dashboard` starts ``streamlit run dashboards/app.py`` with ``CHARGEBACK_CONFIG`` (the
-config file, if any) and ``CHARGEBACK_DATA_DIR`` (the data directory) in the environment.
+config file, if any) and ``CHARGEBACK_DATA_DIR`` (the data directory) in the environment; without the
+first, the configuration is found as the CLI finds it (``chargeback.core.config.discover``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ DATA_DIR_ENV = "CHARGEBACK_DATA_DIR"
 @st.cache_resource
 def settings() -> config_module.Config:
     """The configuration, read once per server process."""
-    config = config_module.load(None)
-    if os.environ.get(DATA_DIR_ENV):
-        config = config.model_copy(update={"data_dir": Path(os.environ[DATA_DIR_ENV])})
-    return config
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    return config_module.load(None, Path(data_dir) if data_dir else None)
 
 
 def warehouse() -> Warehouse:

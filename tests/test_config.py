@@ -146,6 +146,31 @@ def test_lookup_order_env_then_local_file(tmp_path, monkeypatch):
     assert config_module.load().currency == "GBP"
 
 
+def test_a_data_directorys_own_file_comes_after_the_local_file(tmp_path, monkeypatch):
+    """--config, $CHARGEBACK_CONFIG, ./chargeback.toml, then <data dir>/chargeback.toml (--data-dir, else ./data),
+    then the defaults: a data directory remembers the configuration it was built with."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "chargeback.toml").write_text("data_dir = '.'\ncurrency = 'EUR'\n")
+    found = config_module.load()
+    assert (found.currency, found.data_dir) == ("EUR", Path("data"))
+    assert config_module.discover() == Path("data") / "chargeback.toml"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "chargeback.toml").write_text("currency = 'CHF'\n")
+    found = config_module.load(data_dir=elsewhere)
+    assert (found.currency, found.data_dir) == ("CHF", elsewhere)
+    assert config_module.load(data_dir=tmp_path / "bare") == Config(data_dir=tmp_path / "bare"), "not ./data's"
+    write(tmp_path, "currency = 'GBP'\n")  # ./chargeback.toml comes first
+    assert config_module.load().currency == config_module.load(data_dir=elsewhere).currency == "GBP"
+    other = tmp_path / "other.toml"
+    other.write_text("currency = 'JPY'\n")
+    monkeypatch.setenv("CHARGEBACK_CONFIG", str(other))
+    assert config_module.load(data_dir=elsewhere).currency == "JPY"
+    assert config_module.load(elsewhere / "chargeback.toml").currency == "CHF"
+
+
 def test_data_dir_is_relative_to_the_config_file(tmp_path):
     sub = tmp_path / "etc"
     sub.mkdir()

@@ -16,7 +16,7 @@ import dashboards
 from chargeback.build.demo import SAMPLE_PERIOD, run_demo
 from chargeback.cli.bill import print_bill
 from chargeback.cli.options import ConfigOption, DataDirOption, console, with_build_progress
-from chargeback.core.config import Config, load
+from chargeback.core.config import CONFIG_FILE, Config, discover, load
 from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import monthly_bill
 
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 f"{settings.warehouse_path}: no warehouse yet; run `chargeback build` or `chargeback demo`"
                 " (or start the dashboard with --wait)"
             )
-        serve(settings, config)
+        serve(settings, discover(config, data_dir))
 
     @app.command()
     def demo(
@@ -142,10 +142,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the bundled sample month (October 2026) into the data directory and print its bill.
 
-        Afterwards `chargeback bill --period 2026-10` and `chargeback check` read the demo month with no config.
+        The sample's configuration is written to the data directory (`chargeback.toml`), where every command
+        run with that data directory finds it: afterwards `chargeback bill --period 2026-10`, `chargeback
+        check` and a plain `chargeback build` work on the demo month as the demo built it.
         """
         settings, result = with_build_progress(lambda report: run_demo(data_dir, report))
-        console(stderr=True).print(f"built {result.warehouse} in {result.seconds:.1f} s")
+        console(stderr=True).print(
+            f"built {result.warehouse} in {result.seconds:.1f} s with {data_dir / CONFIG_FILE}", highlight=False
+        )
         print_bill(monthly_bill(settings, SAMPLE_PERIOD), "table")
         if not no_dashboard:
-            serve(settings, None, show_errors=True)
+            serve(settings, data_dir / CONFIG_FILE, show_errors=True)

@@ -16,7 +16,8 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else built-in defaults.",
+        help="TOML config file. Default: $CHARGEBACK_CONFIG, else ./chargeback.toml, else chargeback.toml in the"
+        " data directory (--data-dir, else ./data; `chargeback demo` leaves one there), else built-in defaults.",
         dir_okay=False,
     ),
 ]

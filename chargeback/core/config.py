@@ -1,8 +1,10 @@
 """Configuration: one TOML file, validated strictly, with every option documented.
 
-Where it comes from, in order: ``--config FILE``, ``$CHARGEBACK_CONFIG``, ``./chargeback.toml`` when
-present, else the built-in defaults. ``chargeback.example.toml`` documents every key; a test fails
-when a key here is missing from it.
+Where it comes from, in order (``discover``): ``--config FILE``, ``$CHARGEBACK_CONFIG``, ``./chargeback.toml``
+when present, ``<data dir>/chargeback.toml`` when present (the data directory of ``--data-dir``, else
+``./data``: a data directory remembers the configuration it is built with, as ``chargeback demo`` leaves it),
+else the built-in defaults. ``chargeback.example.toml`` documents every key; a test fails when a key here is
+missing from it.
 """
 
 from __future__ import annotations
@@ -449,18 +451,32 @@ def parse(data: dict, origin: str = "configuration") -> Config:
         raise ConfigError(f"{origin} is invalid ({len(problems)} problems):\n  " + "\n  ".join(problems)) from None
 
 
+CONFIG_FILE = "chargeback.toml"  # in the working directory, or in a data directory
+CONFIG_ENV = "CHARGEBACK_CONFIG"
+
+
+def discover(path: Path | None = None, data_dir: Path | None = None) -> Path | None:
+    """The configuration file a command reads: ``path`` (``--config``), else ``$CHARGEBACK_CONFIG``, else
+    ``./chargeback.toml``, else ``<data_dir>/chargeback.toml`` (``data_dir``: ``--data-dir``, else the default
+    ``./data``) when they exist; None: the built-in defaults."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    for candidate in (Path(CONFIG_FILE), Path(data_dir or Config().data_dir) / CONFIG_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load(path: Path | None = None, data_dir: Path | None = None) -> Config:
-    """Load the configuration from ``path``, ``$CHARGEBACK_CONFIG``, ``./chargeback.toml`` or defaults;
-    ``data_dir`` (``--data-dir``) replaces its data directory."""
-    config = _load(path)
+    """Load the configuration ``discover`` finds (the built-in defaults when it finds none); ``data_dir``
+    (``--data-dir``) replaces its data directory."""
+    config = _load(discover(path, data_dir))
     return config.model_copy(update={"data_dir": Path(data_dir)}) if data_dir else config
 
 
 def _load(path: Path | None) -> Config:
-    if path is None and os.environ.get("CHARGEBACK_CONFIG"):
-        path = Path(os.environ["CHARGEBACK_CONFIG"])
-    if path is None and Path("chargeback.toml").is_file():
-        path = Path("chargeback.toml")
     if path is None:
         return Config()
     path = Path(path)
