@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from chargeback.build import method as method_module
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.periods import previous_period
@@ -140,7 +141,7 @@ def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None,
     )
     total = sum((line.total for line in lines), type(full.total)("0.00"))
     visible_source = full.source_total if viewer.sees_everything and tenant is None else total
-    return Bill(full.period, full.currency, cluster, total, visible_source, full.estimated, lines)
+    return Bill(full.period, full.currency, cluster, total, visible_source, full.estimated, lines, full.method)
 
 
 def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
@@ -192,6 +193,27 @@ def checks(wh: Warehouse, viewer: Viewer, period: str) -> pl.DataFrame:
     if not viewer.sees_everything:
         frame = frame.filter(pl.col("severity") == "error").select("check_name", "cluster", "passed", "detail")
     return frame
+
+
+def method(wh: Warehouse, viewer: Viewer) -> dict | None:
+    """The allocation method the published build recorded (``chargeback.build.method``) as ``fingerprint``,
+    ``summary`` and ``settings``; None: built before methods were recorded. Its tenancy rules name every
+    tenant, so only all-access viewers get them."""
+    wh.require()
+    con = duckdb.connect(str(wh.path), read_only=True)
+    try:
+        recorded = method_module.read_method(con)
+    finally:
+        con.close()
+    if recorded is None:
+        return None
+    settings = recorded if viewer.sees_everything else {k: v for k, v in recorded.items() if k != "tenancy"}
+    return {
+        "fingerprint": method_module.fingerprint(recorded),
+        "summary": method_module.summary(recorded),
+        "settings": settings,
+        "changes": method_module.changes(recorded, method_module.describe(wh.config)) if viewer.sees_everything else [],
+    }
 
 
 def freshness(wh: Warehouse) -> pl.DataFrame:

@@ -33,6 +33,7 @@ NO_WAREHOUSE = (
     "No warehouse yet. Run `chargeback demo` to build the sample month, or `chargeback collect` and then "
     "`chargeback build` for your own cluster; this page reads the published warehouse."
 )
+NO_METHOD = "not recorded (this warehouse was built before methods were recorded: run `chargeback build`)"
 NO_CUR = (
     "The CUR does not cover {period} yet: {estimated} of it is estimated at on-demand prices from Cost "
     "Explorer. Run `chargeback collect --source cur` (then `chargeback build`) once the export has landed."
@@ -89,6 +90,9 @@ class View:
 
     def freshness(self) -> pl.DataFrame:
         return self._read("freshness")
+
+    def method(self) -> dict | None:
+        return self._read("method")
 
     def workloads(self, tenant: str) -> pl.DataFrame:
         return self._read("workloads", self.period, tenant, self.cluster)
@@ -266,6 +270,29 @@ def view() -> View:
 
 def all_access_note(what: str) -> None:
     st.info(f"{what}: {ALL_ACCESS_NOTE[0].lower()}{ALL_ACCESS_NOTE[1:]}", icon=":material/lock:")
+
+
+def method_caption(view: View) -> None:
+    """Say which allocation method produced the page's figures: a caption with its summary and fingerprint,
+    its settings in an expander, and (for all-access viewers) a warning when the dashboard's configuration
+    has another method than the published build, whose figures these are. Every page calls it under its title."""
+    recorded = view.method()
+    if recorded is None:
+        st.caption(f"Method: {NO_METHOD}")
+        return
+    st.caption(f"Method: {recorded['summary']}")
+    if recorded["changes"]:
+        st.warning(
+            "The dashboard's configuration has another allocation method than the published build ("
+            + "; ".join(recorded["changes"])
+            + "). These figures are the published build's; `chargeback build --accept-method-change` publishes"
+            " the configured method.",
+            icon=":material/rule:",
+        )
+    with st.expander(f"Method {recorded['fingerprint']}: settings"):
+        if not view.viewer.sees_everything:
+            st.caption(f"The tenancy rules: {ALL_ACCESS_NOTE[0].lower()}{ALL_ACCESS_NOTE[1:]}")
+        st.json(recorded["settings"])
 
 
 def cur_notice(bill: Bill, currency: str) -> None:

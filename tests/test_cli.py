@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -97,9 +98,72 @@ def test_bill_for_one_tenant_matches_its_line_in_the_full_bill(demo_dir):
 def test_bill_csv_has_the_same_lines(demo_dir):
     csv_text = chargeback("bill", "-p", "2026-10", "-f", "csv", cwd=demo_dir).stdout.splitlines()
     full = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
-    assert csv_text[0] == "period,currency,tenant,compute,idle,shared,emr,tagged,total"
+    assert csv_text[0] == "period,currency,tenant,compute,idle,shared,emr,tagged,total,method"
     assert [row.split(",")[2] for row in csv_text[1:]] == [line["tenant"] for line in full["lines"]]
-    assert [row.split(",")[-1] for row in csv_text[1:]] == [line["total"] for line in full["lines"]]
+    assert [row.split(",")[-2] for row in csv_text[1:]] == [line["total"] for line in full["lines"]]
+
+
+def test_every_bill_format_states_the_method(demo_dir):
+    """The sample's method (sample_data/chargeback.toml), its fingerprint the first 12 hex digits of the SHA-256
+    of its settings as compact JSON with sorted keys."""
+    bill = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
+    settings = bill["method"]["settings"]
+    assert (settings["cost_basis"], settings["idle"], settings["shared"], settings["currency"]) == (
+        "amortized",
+        "node",
+        "weighted",
+        "USD",
+    )
+    assert settings["weights"]["preset"] == "scad"
+    assert settings["weights"]["gpu_node"] == {"cpu": 0.9, "memory": 0.1, "gpu": 9.0}
+    assert settings["shared_namespaces"] == ["kube-system", "monitoring"]
+    assert settings["tenancy"]["namespaces"] == [["payments-*", "payments"], ["data-eng-*", "data-eng"]]
+    assert settings["tenancy"]["virtual_clusters"] == {"ml-spark": "ml"}
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    assert bill["method"]["fingerprint"] == fingerprint
+    table = chargeback("bill", "-p", "2026-10", cwd=demo_dir).stdout
+    assert f"method: amortized cost, scad weights, idle node, shared weighted (method {fingerprint})" in table
+    rows = chargeback("bill", "-p", "2026-10", "-f", "csv", cwd=demo_dir).stdout.splitlines()[1:]
+    assert rows and all(row.split(",")[-1] == fingerprint for row in rows)
+
+
+def test_a_plain_build_after_the_demo_reproduces_the_demos_bill(demo_dir):
+    """The demo leaves data/chargeback.toml, so a plain build there bills as the demo did (with the built-in
+    defaults, payments would vanish and __unallocated__ grow to 788.18)."""
+    assert (demo_dir / "data" / "chargeback.toml").is_file()
+    before = chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout
+    chargeback("build", cwd=demo_dir)
+    after = chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout
+    assert after == before
+    totals = {line["tenant"]: line["total"] for line in json.loads(after)["lines"]}
+    assert (totals["payments"], totals["__unallocated__"], totals["data-eng"]) == ("380.43", "16.26", "646.31")
+
+
+def test_another_method_is_refused_and_named_by_bill(demo_dir, tmp_path):
+    """Built-in defaults (no tenancy rules) over the demo: refused, with each line's effect, the warehouse as
+    it was; `bill` with those settings prints the published bill and says so on stderr."""
+    other = tmp_path / "other.toml"
+    other.write_text(f'data_dir = "{demo_dir / "data"}"\n')
+    warehouse = demo_dir / "data" / "warehouse.duckdb"
+    published = warehouse.read_bytes()
+    bill = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
+    totals = {line["tenant"]: Decimal(line["total"]) for line in bill["lines"]}
+    refused = chargeback("build", "--config", str(other), cwd=demo_dir, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert 'tenancy.virtual_clusters.ml-spark: "ml" -> null' in refused.stderr
+    assert "2026-10 payments: 380.43 -> none (-380.43)" in refused.stderr
+    effects = dict(re.findall(r"^  2026-10 (\S+): ([0-9,.]+) -> ", refused.stderr, re.M))
+    assert {t: Decimal(v.replace(",", "")) for t, v in effects.items()} == {
+        t: v for t, v in totals.items() if t in effects
+    }, "each line's 'before' is its total on the bill"
+    assert "payments" in effects and "data-eng" in effects and "__unallocated__" in effects
+    assert warehouse.read_bytes() == published
+    assert not list((demo_dir / "data").glob("*.building.*"))
+    named = chargeback("bill", "-p", "2026-10", "-f", "json", "--config", str(other), cwd=demo_dir)
+    assert json.loads(named.stdout) == bill
+    assert f"other settings than {other}" in named.stderr
+    assert "this bill is the published build's" in named.stderr and bill["method"]["fingerprint"] in named.stderr
 
 
 def test_check_passes_on_the_demo(demo_dir):
@@ -149,3 +213,4 @@ def test_readme_shows_the_bill_the_demo_prints(demo_dir):
         cells = [f"{Decimal(line[p]):,.2f}" for p in ("compute", "idle", "shared", "emr", "tagged", "total")]
         assert re.search(r"^ " + re.escape(line["tenant"]) + r"\s+" + r"\s+".join(map(re.escape, cells)) + r"$",
                          readme, re.M), f"README's sample bill is out of date for {line['tenant']}"
+    assert f"method: {bill['method']['summary']}" in readme, "README's sample bill names another method"

@@ -107,6 +107,7 @@ def page_text(at: AppTest) -> str:
     parts += [" ".join(map(str, s.options)) + f" {s.value}" for s in at.selectbox]
     parts += [b.label for b in at.download_button]
     parts += [el.proto.spec for el in plotly_charts(at)]
+    parts += [el.value for el in at.get("json")]
     return "\n".join(parts)
 
 
@@ -189,11 +190,12 @@ def test_tenant_bill_for_ml_matches_chargeback_bill(env, cli_ml):
     }
 
 
-def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, downloads):
+def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, downloads, cli_ml):
     content = downloads(open_app("tenant_bill", tenant="ml"))
     expected = cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "csv")
     assert content.strip("\n") == expected.strip("\n")
-    assert content.splitlines()[1:] == ["2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51"]
+    method = cli_ml["method"]["fingerprint"]
+    assert content.splitlines()[1:] == [f"2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51,{method}"]
 
 
 def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir):
@@ -389,6 +391,46 @@ def test_nobody_is_denied_and_sees_no_data(env, tmp_path):
     assert [t.value for t in at.title] == ["Access denied"]
     assert not at.metric and not at.dataframe and not at.selectbox and not plotly_charts(at)
     assert "$" not in page_text(at)
+
+
+# --- the method -----------------------------------------------------------------------------------
+
+
+def test_every_page_states_the_method_of_the_bill(env, cli_bill):
+    """Under its title each page names the published build's method, as `chargeback bill` states it, with its
+    settings in an expander; the tenant bill in both its forms (all lines, one tenant)."""
+    caption = f"Method: {cli_bill['method']['summary']}"
+    fingerprint = cli_bill["method"]["fingerprint"]
+    at = open_app()
+    for path in [*PAGES.values(), "views/capacity.py", "views/tenant_bill.py?ml"]:
+        if path.endswith("?ml"):
+            at.selectbox(key="filter_tenant").select("ml").run()
+            path = path.removesuffix("?ml")
+        at.switch_page(path).run()
+        assert not at.exception, path
+        assert [c.value for c in at.caption].count(caption) == 1, path
+        assert [e.label for e in at.expander if e.label.startswith("Method ")] == [f"Method {fingerprint}: settings"]
+        (settings,) = at.get("json")
+        assert json.loads(settings.value) == cli_bill["method"]["settings"]
+        assert not [w for w in at.main.warning if "method" in w.value], path
+    assert [t.value for t in at.title] == [f"Bill · ml · {PERIOD}"], "the last page was one tenant's bill"
+
+
+def test_restricted_viewer_gets_the_method_without_other_tenants_rules(restricted, cli_bill):
+    at = open_app()
+    assert f"Method: {cli_bill['method']['summary']}" in [c.value for c in at.caption]
+    (settings,) = at.get("json")
+    expected = {k: v for k, v in cli_bill["method"]["settings"].items() if k != "tenancy"}
+    assert json.loads(settings.value) == expected
+
+
+def test_a_dashboard_configured_with_another_method_says_whose_figures_it_shows(env, data_dir, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text('[allocation]\nidle = "separate"\n')
+    env.setenv("CHARGEBACK_CONFIG", str(other))
+    at = open_app("nodes")
+    (warning,) = at.main.warning
+    assert 'idle: "node" -> "separate"' in warning.value and "the published build's" in warning.value
 
 
 # --- empty states ---------------------------------------------------------------------------------

@@ -134,9 +134,12 @@ def test_names_are_valid_and_distinct_for_spaces_unicode_and_long_tenant_names(t
     by_name = {item["Name"]: item for item in items}
     by_tenant = {entry["tenant"]: by_name[entry["name"]] for entry in result.manifest["items"]}
     assert set(by_tenant) == set(tenants)
+    method = result.manifest["source"]["method_fingerprint"]
+    assert method and len(method) == 12
     for tenant, item in by_tenant.items():
         assert len(item["Description"]) <= 255
         assert item["Description"].startswith(f"Chargeback {PERIOD} for {tenant[:200]}"[:254])
+        assert item["Description"].endswith(f"; method {method}"), "a long name never cuts the method off"
     # Amounts: the node's $2 (two hours) splits over six equal pods, each taking 0.5 vCPU and 2 GiB of
     # 4 vCPU and 16 GiB, with idle shared among them by the same shares: $0.3333 each; the two cents left
     # go to the first two lines by name (largest remainder, ties by name), as on the bill.

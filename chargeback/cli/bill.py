@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from chargeback.build import method
 from chargeback.cli.options import ConfigOption, DataDirOption, PeriodOption, console
-from chargeback.core.config import load
+from chargeback.core.config import Config, discover, load
 from chargeback.reports.bill import PARTS, Bill, monthly_bill
 
 Format = Literal["table", "csv", "json"]
@@ -45,6 +46,24 @@ def print_bill(bill: Bill, fmt: Format) -> None:
         out.print(
             f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]"
         )
+    out.print(f"method: {bill.method_line()}", markup=False, highlight=False, soft_wrap=True)
+
+
+def warn_other_method(bill: Bill, settings: Config, source: str) -> None:
+    """On stderr: the published build whose bill is printed used another method than ``settings`` (from
+    ``source``), what differs, and which method the printed bill is."""
+    if bill.method is None:
+        return
+    differs = method.changes(bill.method, method.describe(settings))
+    if differs:
+        console(stderr=True).print(
+            f"note: the published build used other settings than {source} ({'; '.join(differs)}); this bill is"
+            f" the published build's: {method.summary(bill.method)}. `chargeback build {method.ACCEPT_FLAG}`"
+            " with this configuration would publish its method.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -65,5 +84,12 @@ def register(app: typer.Typer) -> None:
 
         Lines are exact to the cent: the total is the source total rounded half-up, lines and their parts
         (compute, idle, shared, emr, tagged) are apportioned by largest remainder, so everything adds up.
+        Every format states the allocation method of the build it comes from (table: a line under it; json: a
+        `method` object; csv: a `method` column with its fingerprint); when the configuration's method is not
+        the published build's, stderr says what differs.
         """
-        print_bill(monthly_bill(load(config, data_dir), period, tenant, cluster), fmt)
+        settings = load(config, data_dir)
+        result = monthly_bill(settings, period, tenant, cluster)
+        print_bill(result, fmt)
+        found = discover(config, data_dir)
+        warn_other_method(result, settings, str(found) if found else "the built-in defaults")

@@ -9,7 +9,9 @@ latest version already exported for that period, and writes a new version only w
   with ``apply`` they are also created or updated through the API.
 
 Files go to ``<out>/<format>/<period>/v<N>/`` with a ``manifest.json`` (period, format, rows, totals,
-SHA-256 checksums, the CUR version and allocation settings the warehouse was built from). Nothing in them
+SHA-256 checksums, the CUR version, allocation settings and method, with its fingerprint, the warehouse was
+built from). Every format states the method too: the finance CSV's ``method`` column, FOCUS rows'
+``x_MethodFingerprint`` and descriptions, Billing Conductor descriptions (the fingerprint). Nothing in them
 depends on when the export ran, so exporting an unchanged period again writes nothing and a fresh export
 of it is byte-identical; a period whose numbers or CUR version changed (a restatement) becomes ``v<N+1>``,
 whose manifest lists what changed against ``v<N>`` (totals per tenant before and after). See
@@ -101,7 +103,7 @@ def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
         if _built_at(config) != built_at:
             continue
         weights = json.loads(config_json).get("allocation", {}).get("weights", "scad")
-        methods = focus.Methods(basis, weights, idle, shared, tagged_tag)
+        methods = focus.Methods(basis, weights, idle, shared, tagged_tag, bill.method_fingerprint)
         source = {
             "cur_version": version,
             "cost_basis": basis,
@@ -109,6 +111,9 @@ def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
             "idle": idle,
             "shared": shared,
             "estimated": str(to_cents(bill.estimated)),
+            # The whole method (chargeback.build.method); null for a warehouse built before it was recorded.
+            "method_fingerprint": bill.method_fingerprint,
+            "method": bill.method,
         }
         return _Snapshot(bill, source, methods, rows)
     raise ChargebackError("the warehouse was rebuilt during the export three times in a row; run the export again")
@@ -137,7 +142,7 @@ def _render(config: Config, target: str, snapshot: _Snapshot) -> _Rendered:
         file = focus.render(config, bill, snapshot.rows, snapshot.methods)
         return _Rendered((file,), _line_totals(bill), {"focus_version": focus.FOCUS_VERSION})
     source = f"CUR {snapshot.source['cur_version'] or 'version unknown'}, {snapshot.source['cost_basis']}"
-    items = billing_conductor.line_items(config, bill, source)
+    items = billing_conductor.line_items(config, bill, source)  # the description ends with the method's fingerprint
     signed = {i.tenant: (i.charge_value if i.charge_type == "FEE" else -i.charge_value) for i in items.items}
     totals = {
         "total": str(sum(signed.values(), start=to_cents(0))),

@@ -6,7 +6,8 @@ is exactly what ``apply`` sends:
 - ``Name``: ``<prefix>-<period>-<tenant>`` within the API's pattern ``[a-zA-Z0-9_+=.-@]+`` and 128
   characters. A tenant name with other characters (spaces, accents, other scripts) is spelt in ASCII and
   gets the first 8 hex digits of its name's SHA-256, so two tenants never share a name.
-- ``Description``: the line's parts and where it came from, at most 255 characters.
+- ``Description``: the line's parts and where it came from, ending with the allocation method's fingerprint
+  (``; method <fingerprint>``, kept whole when a long tenant name shortens the rest), at most 255 characters.
 - ``BillingGroupArn``/``AccountId``: from ``[export.billing_conductor]``.
 - ``BillingPeriodRange``: the period only (AWS documents the end as inclusive).
 - ``ChargeDetails``: a flat charge in USD, to the cent: ``FEE`` for a positive line, ``CREDIT`` (of the
@@ -119,10 +120,14 @@ def item_name(prefix: str, period: str, tenant: str) -> str:
     return head + slug
 
 
-def _description(line_tenant: str, parts: dict[str, Decimal], total: Decimal, period: str, source: str) -> str:
+def _description(
+    line_tenant: str, parts: dict[str, Decimal], total: Decimal, period: str, source: str, method: str | None
+) -> str:
     shown = ", ".join(f"{p} {parts[p]:.2f}" for p in PARTS if parts[p])
     text = f"Chargeback {period} for {line_tenant}: {total:.2f} USD ({shown or 'no parts'}); {source}"
-    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
+    tail = f"; method {method}" if method else ""
+    room = DESCRIPTION_MAX - len(tail)
+    return (text if len(text) <= room else text[: room - 1] + "…") + tail
 
 
 def client_token(*fields: str) -> str:
@@ -180,7 +185,7 @@ def line_items(config: Config, bill: Bill, source: str) -> Items:
         account = (target.account_id if target else None) or settings.account_id
         charge_type: ChargeType = "FEE" if line.total > 0 else "CREDIT"
         name = item_name(settings.name_prefix, bill.period, line.tenant)
-        description = _description(line.tenant, line.parts, line.total, bill.period, source)
+        description = _description(line.tenant, line.parts, line.total, bill.period, source, bill.method_fingerprint)
         token = client_token(name, description, arn, account or "", bill.period, charge_type, f"{value:.2f}")
         items.append(
             CustomLineItem(line.tenant, name, description, arn, account, bill.period, charge_type, value, token)

@@ -15,7 +15,8 @@ specification makes mandatory is present (verified against the FinOps Foundation
 - Every row is ``ChargeCategory`` Usage, ``ChargeClass`` null (not a correction: a restated period is a
   new export version), ``PricingCategory`` Other (an allocation, not a price), one ``Days`` of it.
 - ``x_`` columns carry what FOCUS has no column for: tenant, cluster, namespace, EMR job run, the cost
-  component and how it was allocated, and the cost basis.
+  component and how it was allocated, the cost basis, and the fingerprint of the whole allocation method
+  (``x_MethodFingerprint``, also at the end of ``ChargeDescription``; ``chargeback.build.method``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ COLUMNS = (
     "x_CostComponent",
     "x_AllocationMethod",
     "x_CostBasis",
+    "x_MethodFingerprint",
 )
 
 # Service of untraced rows by component; traced CUR lines by their product code (unknown codes: as given).
@@ -122,6 +124,7 @@ class Methods:
     idle: str
     shared: str
     tagged_tag: str
+    fingerprint: str | None = None  # of the whole method; None: the warehouse recorded none
 
     def of(self, component: str) -> str:
         return {
@@ -223,6 +226,7 @@ def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> Exp
             "x_CostComponent": row.component,
             "x_AllocationMethod": methods.of(row.component),
             "x_CostBasis": methods.cost_basis,
+            "x_MethodFingerprint": methods.fingerprint,
         }
         writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
         count += 1
@@ -242,7 +246,8 @@ def _description(row: Row, methods: Methods) -> str:
         "emr": "EMR on EKS charges",
         "tagged": "tagged resources",
     }[row.component]
+    method = f", method {methods.fingerprint}" if methods.fingerprint else ""
     return (
         f"{row.component} of {row.tenant} on cluster {row.cluster}: {where or untraced} "
-        f"({methods.of(row.component)}, {methods.cost_basis})"
+        f"({methods.of(row.component)}, {methods.cost_basis}{method})"
     )

@@ -1,4 +1,5 @@
-"""The monthly bill: tenant lines from ``marts.fct_tenant_costs_daily``, exact to the cent."""
+"""The monthly bill: tenant lines from ``marts.fct_tenant_costs_daily``, exact to the cent, and the allocation
+method of the build they come from (``chargeback.build.method``), which every format states."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import io
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
+from chargeback.build import method as method_module
 from chargeback.build.warehouse import connect
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import DataError
@@ -40,6 +43,21 @@ class Bill:
     source_total: Decimal
     estimated: Decimal
     lines: tuple[BillLine, ...]
+    method: dict[str, Any] | None = None  # the published build's method; None: built before it was recorded
+
+    @property
+    def method_fingerprint(self) -> str | None:
+        return method_module.fingerprint(self.method) if self.method else None
+
+    def method_line(self) -> str:
+        """The method in one line, as the table and the dashboard say it."""
+        if self.method is None:
+            return "not recorded (the warehouse was built before methods were recorded: run `chargeback build`)"
+        return method_module.summary(self.method)
+
+    def method_json(self) -> dict[str, Any]:
+        """What the JSON bill says of its method: fingerprint, one-line summary, every setting."""
+        return {"fingerprint": self.method_fingerprint, "summary": self.method_line(), "settings": self.method}
 
     def to_json(self) -> str:
         return json.dumps(
@@ -54,16 +72,21 @@ class Bill:
                     {"tenant": line.tenant, "total": str(line.total), **{p: str(line.parts[p]) for p in PARTS}}
                     for line in self.lines
                 ],
+                "method": None if self.method is None else self.method_json(),
             },
             indent=2,
         )
 
     def to_csv(self) -> str:
+        """One row per line; the last column, ``method``, is the method's fingerprint (empty: not recorded)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["period", "currency", "tenant", *PARTS, "total"])
+        writer.writerow(["period", "currency", "tenant", *PARTS, "total", "method"])
+        method = self.method_fingerprint or ""
         for line in self.lines:
-            writer.writerow([self.period, self.currency, line.tenant, *(line.parts[p] for p in PARTS), line.total])
+            writer.writerow(
+                [self.period, self.currency, line.tenant, *(line.parts[p] for p in PARTS), line.total, method]
+            )
         return out.getvalue()
 
 
@@ -76,6 +99,7 @@ def monthly_bill(config: Config, period: str, tenant: str | None = None, cluster
         source_total, estimated = con.execute(queries.BILL_SOURCE_TOTAL, params).fetchall()[0]
         currency = con.execute(queries.BILL_CURRENCY).fetchall()[0][0]
         known = [r[0] for r in con.execute(queries.BILL_PERIODS).fetchall()]
+        method = method_module.read_method(con)
     if not rows:
         have = ", ".join(known) or "none"
         raise DataError(
@@ -96,4 +120,4 @@ def monthly_bill(config: Config, period: str, tenant: str | None = None, cluster
             raise DataError(f"tenant {tenant!r} has no costs in {period}; bill lines are: {', '.join(names)}")
         lines = [line for line in lines if line.tenant == tenant]
     total = sum((line.total for line in lines), Decimal("0.00"))
-    return Bill(period, currency, cluster, total, source_total, estimated, tuple(lines))
+    return Bill(period, currency, cluster, total, source_total, estimated, tuple(lines), method)

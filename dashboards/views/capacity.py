@@ -18,6 +18,7 @@ stat = st.column_config.NumberColumn
 
 st.title(f"Capacity and quotas · {view.period}")
 st.caption(view.cluster or "All clusters")
+state.method_caption(view)
 
 # --- quota use ------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ view = state.view()
 cur = view.currency
 
 st.title(f"Data quality · {view.period}")
+state.method_caption(view)
 
 st.header("Checks")
 checks = view.checks()

@@ -15,6 +15,7 @@ jobs = view.emr_jobs(view.tenant)
 
 st.title(f"EMR jobs · {view.period}")
 st.caption(f"{view.cluster or 'All clusters'} · {view.tenant or 'all tenants you may see'}")
+state.method_caption(view)
 if jobs.is_empty():
     st.info(
         f"No EMR on EKS job runs in {view.period} for this selection. If Spark runs here, run "

@@ -16,6 +16,7 @@ hours = st.column_config.NumberColumn("Node-hours", format="%.1f")
 
 st.title(f"Nodes and idle · {view.period}")
 st.caption(view.cluster or "All clusters")
+state.method_caption(view)
 
 st.header("Node groups")
 st.caption(

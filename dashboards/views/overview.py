@@ -21,6 +21,7 @@ st.caption(
     + ("every tenant and the idle, shared and unallocated lines" if view.viewer.sees_everything else "your tenants")
     + (" · the tenant filter applies to the tenant bill and EMR jobs" if view.tenant else "")
 )
+state.method_caption(view)
 state.cur_notice(bill, cur)
 
 split = bills.bill_split_totals(bill)

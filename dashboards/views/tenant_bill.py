@@ -15,6 +15,7 @@ cluster_label = f" --cluster {view.cluster}" if view.cluster else ""
 
 if view.tenant is None:
     st.title(f"Bills · {view.period}")
+    state.method_caption(view)
     st.info("Choose a tenant in the sidebar for its bill and the drill-down to workloads and job runs.")
     bill = view.bill()
     state.cur_notice(bill, cur)
@@ -39,6 +40,7 @@ tenant = view.tenant
 bill = view.bill(tenant)
 st.title(f"Bill · {tenant} · {view.period}")
 st.caption(view.cluster or "All clusters")
+state.method_caption(view)
 state.cur_notice(bill, cur)
 if not bill.lines:
     st.info(f"{tenant} has no costs in {view.period}{f' on {view.cluster}' if view.cluster else ''}.")
