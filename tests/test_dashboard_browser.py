@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from chargeback.build import method
+from chargeback.build.demo import sample_data_dir
+from chargeback.core import config as config_module
 from tests.services.dashboard import PERIOD, RESTRICTED_CONFIG, behind_proxy, sample_month, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -228,9 +231,10 @@ def test_team_ml_sees_only_ml(team_ml, page, data_dir):
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     content = Path(download.value.path()).read_text()
+    sample_method = method.fingerprint(method.describe(config_module.load(sample_data_dir() / "chargeback.toml")))
     assert content.splitlines() == [
-        "period,currency,tenant,compute,idle,shared,emr,tagged,total",
-        "2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51",
+        "period,currency,tenant,compute,idle,shared,emr,tagged,total,method",
+        f"2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,1001.51,{sample_method}",
     ]
     assert content.strip("\n") == cli_csv(data_dir, "--tenant", "ml").strip("\n")
     screenshot(page, "tenant_bill_team_ml")
