@@ -53,3 +53,20 @@ def test_apportioned_cents_sum_to_the_rounded_total_and_stay_within_a_cent(value
     for key, value in named.items():
         assert abs(result[key] - value) < D("0.01")
         assert result[key] == result[key].quantize(D("0.01"))
+
+
+def test_negative_amounts_round_as_their_absolute_values():
+    # Adjustments that give money back: -1.235 and -2.235 (sum -3.47) mirror 1.235 and 2.235, which truncate to
+    # 1.23 + 2.23 = 3.46 and give the missing cent to the first of the tied remainders (0.005): 1.24 and 2.23.
+    # Negated, the same key gets the cent: -1.24 and -2.23 (flooring toward minus infinity gave -1.23, -2.24).
+    assert apportion({"a": D("1.235"), "b": D("2.235")}, D("3.47")) == {"a": D("1.24"), "b": D("2.23")}
+    assert apportion({"a": D("-1.235"), "b": D("-2.235")}, D("-3.47")) == {"a": D("-1.24"), "b": D("-2.23")}
+    assert to_cents(D("-0.125")) == D("-0.13")  # half away from zero
+
+
+@given(amounts)
+def test_negating_every_amount_negates_every_cent(values):
+    named = {f"t{i}": v for i, v in enumerate(values)}
+    target = to_cents(sum(values, D(0)))
+    negated = apportion({k: -v for k, v in named.items()}, -target)
+    assert negated == {k: -v for k, v in apportion(named, target).items()}
