@@ -24,6 +24,12 @@ def hour(n: int) -> datetime:
     return START + timedelta(hours=n)
 
 
+def billing_period(n: int) -> tuple[datetime, datetime]:
+    """The billing period (start, end) hour ``n`` falls in: October 2026 for the first 744 hours."""
+    start = hour(n).replace(day=1, hour=0)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
 @dataclass
 class Scenario:
     cluster: str = "test-cluster"
@@ -107,10 +113,11 @@ class Scenario:
         product: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
+        period_start, period_end = billing_period(h)
         self.cur.append(
             {
-                "bill_billing_period_start_date": START,
-                "bill_billing_period_end_date": datetime(2026, 11, 1, tzinfo=UTC),
+                "bill_billing_period_start_date": period_start,
+                "bill_billing_period_end_date": period_end,
                 "bill_payer_account_id": ACCOUNT,
                 "line_item_usage_account_id": ACCOUNT,
                 "line_item_line_item_type": line_item_type,

@@ -5,7 +5,11 @@ schema (tables made here in Python; SQL models own ``staging``, ``intermediate``
   (``method_json``, ``method_fingerprint``: see ``chargeback.build.method``);
 - ``cur_versions``: the CUR version each billing period was built from, so exports can say what they came from;
 - ``raw_coverage``: the days each raw table holds per cluster, and the gaps;
-- ``collection_status``: each source's watermark, last success and last error as of the build.
+- ``collection_status``: each source's watermark, last success and last error as of the build;
+- ``bill_inputs``: per month built, the fingerprint of the raw files its bill reads and of the bill's models,
+  which ``chargeback close`` records (``chargeback.build.inputs``);
+- ``closed_periods``: the closed months and what the build did with each (adjusted, restated, held or
+  unchanged: ``chargeback.build.adjustments``).
 
 Also the rule both engines apply before publishing: a failed error-severity check publishes nothing.
 """
@@ -18,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from chargeback.build import method
+from chargeback.build.adjustments import ClosedPlan
 from chargeback.core.config import Config
 from chargeback.core.errors import InvariantError
 from chargeback.raw.status import status_of
@@ -27,8 +32,11 @@ SCHEMA = "bookkeeping"
 CHECKS_SQL = "select * from marts.checks order by severity, check_name, cluster, period"
 
 
-def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -> None:
-    """Create the ``bookkeeping`` tables on ``con`` from the data directory as it is now."""
+def register_bookkeeping(
+    con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path, closed: ClosedPlan | None = None
+) -> None:
+    """Create the ``bookkeeping`` tables on ``con`` from the data directory as it is now (``closed``: what the
+    build did with the closed months; its inputs are those the build read)."""
     report = status_of(data_dir)
     recorded = method.describe(config)
     con.execute(f"create schema if not exists {SCHEMA}")
@@ -70,6 +78,35 @@ def register_bookkeeping(con: duckdb.DuckDBPyConnection, config: Config, data_di
             method.fingerprint(recorded),
         ],
     )
+    _register_closed_periods(con, closed or ClosedPlan())
+
+
+# The months a build has bills for (allocated costs or adjustments).
+_BUILT_PERIODS = (
+    "select distinct period from marts.fct_tenant_costs_daily"
+    " union select distinct period from marts.fct_adjustments order by 1"
+)
+
+
+def _register_closed_periods(con: duckdb.DuckDBPyConnection, closed: ClosedPlan) -> None:
+    con.execute(
+        f"create table {SCHEMA}.bill_inputs (period varchar, inputs_fingerprint varchar, input_files integer,"
+        " models_fingerprint varchar)"
+    )
+    if closed.inputs is not None:
+        rows = [
+            [period, closed.inputs.fingerprint(period), len(closed.inputs.of(period)), closed.models_fingerprint]
+            for (period,) in con.execute(_BUILT_PERIODS).fetchall()
+        ]
+        if rows:
+            con.executemany(f"insert into {SCHEMA}.bill_inputs values (?, ?, ?, ?)", rows)
+    con.execute(
+        f"create table {SCHEMA}.closed_periods (period varchar, closed_at varchar, status varchar, detail varchar)"
+    )
+    by_period = {m.period: m for m in closed.months}
+    rows = [[d.period, by_period[d.period].closed_at, d.status, d.detail] for d in closed.decisions]
+    if rows:
+        con.executemany(f"insert into {SCHEMA}.closed_periods values (?, ?, ?, ?)", rows)
 
 
 def read_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -88,6 +88,7 @@ class BuildResult:
     checks: list[dict] = field(default_factory=list)
     refreshed: dict[str, Refresh] = field(default_factory=dict)  # models built by day
     method_change: MethodChange | None = None  # the published method it replaced, when accepted
+    notes: list[str] = field(default_factory=list)  # what the operator should know (closed months held back)
 
 
 def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:

@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from chargeback.build import method
 from chargeback.cli.options import ConfigOption, DataDirOption, PeriodOption, console
 from chargeback.core.config import Config, discover, load
+from chargeback.core.periods import next_period
 from chargeback.reports.bill import PARTS, Bill, monthly_bill
 
 Format = Literal["table", "csv", "json"]
@@ -42,6 +44,19 @@ def print_bill(bill: Bill, fmt: Format) -> None:
     out.print(
         f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}"
     )
+    for closed_period in bill.corrected_periods:
+        fixes = [
+            f"{escape(line.tenant)} {_money(c.amount)}"
+            for line in bill.lines
+            for c in line.corrections
+            if c.closed_period == closed_period
+        ]
+        out.print(f"adjustment: corrections of closed month {closed_period}: {', '.join(fixes)}")
+    if bill.closed_at:
+        out.print(
+            f"[bold]closed on {bill.closed_at}[/]: this is the frozen bill; later changes to {bill.period} are"
+            f" adjustments in {next_period(bill.period)} or after"
+        )
     if bill.estimated:
         out.print(
             f"[yellow]{_money(bill.estimated)} is estimated at on-demand prices: the CUR does not cover it yet[/]"
@@ -87,6 +102,8 @@ def register(app: typer.Typer) -> None:
         Every format states the allocation method of the build it comes from (table: a line under it; json: a
         `method` object; csv: a `method` column with its fingerprint); when the configuration's method is not
         the published build's, stderr says what differs.
+        Part `adjustment` holds the corrections of closed months booked in this month (json: each line's
+        `adjustments` name the closed months). A closed month's bill is the one frozen by `chargeback close`.
         """
         settings = load(config, data_dir)
         result = monthly_bill(settings, period, tenant, cluster)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from chargeback.build import method
 from chargeback.build.engines import build
 from chargeback.cli.options import ConfigOption, DataDirOption, console, with_build_progress
 from chargeback.core.config import load
+from chargeback.core.periods import parse_period
 from chargeback.reports.checks import checks, failed
 
 SHOWN = ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily")
@@ -42,6 +44,14 @@ def register(app: typer.Typer) -> None:
                 " what changed and each bill line's total before and after.",
             ),
         ] = False,
+        restate: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--restate",
+                help="A closed month (YYYY-MM) to restate under the current method: what it would be billed now,"
+                " method change included, is booked as adjustments in the first open month. Repeatable.",
+            ),
+        ] = None,
     ) -> None:
         """Run the SQL models over the data directory's raw tables and publish a new warehouse.
 
@@ -51,12 +61,20 @@ def register(app: typer.Typer) -> None:
         method differs from the published build's and `--accept-method-change` is not given (it says what
         changed and what that does to each bill line). `--engine spark` runs the same models on Spark (always
         whole) and publishes the marts as Parquet.
+
+        Closed months (`chargeback close`) keep their bills: when their inputs changed, the difference is booked
+        as adjustments in the first open month; when the method changed too, nothing is booked for them until
+        `--restate PERIOD` asks for it (recorded, so later builds keep it).
         """
         settings = load(config, data_dir)
         if engine:
             settings = settings.model_copy(update={"build": settings.build.model_copy(update={"engine": engine})})
+        for month in restate or ():
+            parse_period(month, "--restate")
         result = with_build_progress(
-            lambda report: build(settings, report, full=full, accept_method_change=accept_method_change)
+            lambda report: build(
+                settings, report, full=full, accept_method_change=accept_method_change, restate=restate or ()
+            )
         )
         err = console(stderr=True)
         err.print(f"built {result.warehouse} in {result.seconds:.1f} s; all invariants hold (see `chargeback check`)")
@@ -68,6 +86,8 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        for note in result.notes:
+            err.print(f"[yellow]{escape(note)}[/]")
         for relation, refreshed in result.refreshed.items():
             err.print(f"  {relation}: {refreshed.describe()}")
         for relation in SHOWN:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chargeback.build.closed import ClosedMonth, closed_month
 from chargeback.build.warehouse import connect
 from chargeback.core import aws
 from chargeback.core.config import Config
@@ -86,12 +87,35 @@ def _built_at(config: Config) -> Any:
         return con.execute(queries.BUILD_INFO).fetchall()[0][0]
 
 
+def _frozen(config: Config, month: ClosedMonth, with_rows: bool) -> _Snapshot:
+    """A closed month's snapshot, all from what ``chargeback close`` froze: whatever later builds hold."""
+    bill = monthly_bill(config, month.period)
+    frozen = month.record["export_source"]
+    methods = focus.Methods(
+        frozen["cost_basis"],
+        frozen["weights"],
+        frozen["idle"],
+        frozen["shared"],
+        frozen["tagged_tag"],
+        bill.method_fingerprint,
+    )
+    source = {key: frozen[key] for key in ("cur_version", "cost_basis", "weights", "idle", "shared")}
+    source["estimated"] = str(to_cents(bill.estimated))
+    source["method_fingerprint"] = bill.method_fingerprint  # the method the month was closed with
+    source["method"] = bill.method
+    return _Snapshot(bill, source, methods, focus.frozen_rows(month) if with_rows else [])
+
+
 def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
-    """The bill, the allocation settings, the CUR version and (for FOCUS) the rows, from one published build.
+    """The bill, the allocation settings, the CUR version and (for FOCUS) the rows, from one published build
+    (a closed month: from what was frozen when it was closed).
 
     ``monthly_bill`` opens the warehouse itself; a build may publish between two opens, so the build time is
     read before and after, and the reads are repeated if it changed.
     """
+    month = closed_month(config.data_dir, period)
+    if month is not None:
+        return _frozen(config, month, with_rows)
     for _ in range(3):
         with connect(config) as con:
             built_at, config_json = con.execute(queries.BUILD_INFO).fetchall()[0]
@@ -143,7 +167,9 @@ def _render(config: Config, target: str, snapshot: _Snapshot) -> _Rendered:
         return _Rendered((file,), _line_totals(bill), {"focus_version": focus.FOCUS_VERSION})
     source = f"CUR {snapshot.source['cur_version'] or 'version unknown'}, {snapshot.source['cost_basis']}"
     items = billing_conductor.line_items(config, bill, source)  # the description ends with the method's fingerprint
-    signed = {i.tenant: (i.charge_value if i.charge_type == "FEE" else -i.charge_value) for i in items.items}
+    signed: dict[str, Any] = {}  # a line's item and its corrections (FEE or CREDIT) add up to the line
+    for i in items.items:
+        signed[i.tenant] = signed.get(i.tenant, 0) + (i.charge_value if i.charge_type == "FEE" else -i.charge_value)
     totals = {
         "total": str(sum(signed.values(), start=to_cents(0))),
         "bill_total": str(bill.total),
@@ -152,6 +178,7 @@ def _render(config: Config, target: str, snapshot: _Snapshot) -> _Rendered:
     extra = {
         "items": [
             {"tenant": i.tenant, "name": i.name, "billing_group_arn": i.billing_group_arn, "account_id": i.account_id}
+            | ({"corrects": i.corrects} if i.corrects else {})
             for i in items.items
         ],
         "left_out": [left.to_json() for left in items.left_out],
@@ -246,6 +273,8 @@ def run_export(
         "previous_version": None,
         "changes": None,
     }
+    if snapshot.bill.closed_at:  # not part of what makes two exports the same (their files are)
+        manifest["closed_at"] = snapshot.bill.closed_at
     latest = where.latest(target, period)
     if latest is not None and _identity(latest[1]) == _identity(manifest):
         version, manifest, changed = latest[0], latest[1], False

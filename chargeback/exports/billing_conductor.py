@@ -1,5 +1,10 @@
 """AWS Billing Conductor: one custom line item per bill line, as a CSV and, with ``apply``, through the API.
 
+A line's adjustments for closed months (docs/method.md#closed-periods-and-adjustments) are items of their own
+in the month that books them, one per closed month: a ``FEE`` when the closed month is billed more now, a
+``CREDIT`` when less, named ``<prefix>-<period>-<tenant>-correction-<closed month>`` and described as a
+correction of that month. The line's item holds the rest of it.
+
 Each CSV column is one ``CreateCustomLineItem`` parameter (nested ones by their dotted path), so the file
 is exactly what ``apply`` sends:
 
@@ -38,7 +43,7 @@ from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError
 from chargeback.core.money import to_cents
 from chargeback.exports.writer import ExportFile
-from chargeback.reports.bill import PARTS, Bill
+from chargeback.reports.bill import COST_PARTS, Bill, BillLine
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_+=.\-@]+$")  # CreateCustomLineItem Name (botocore model)
 NAME_MAX = 128
@@ -72,6 +77,7 @@ class CustomLineItem:
     charge_type: ChargeType
     charge_value: Decimal  # >= 0, whole cents
     client_token: str
+    corrects: str | None = None  # a correction of this closed month
 
     def create_params(self) -> dict[str, Any]:
         """The CreateCustomLineItem request."""
@@ -107,24 +113,38 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def item_name(prefix: str, period: str, tenant: str) -> str:
-    """A Name valid under CreateCustomLineItem's pattern, unique per tenant, stable across runs."""
+def item_name(prefix: str, period: str, tenant: str, suffix: str = "") -> str:
+    """A Name valid under CreateCustomLineItem's pattern, unique per tenant (and ``suffix``: ``-correction-<month>``
+    for a correction), stable across runs."""
     ascii_name = unicodedata.normalize("NFKD", tenant).encode("ascii", "ignore").decode()
     slug = _NOT_ALLOWED.sub("-", ascii_name).strip("-") or "tenant"
     if slug != tenant:  # lossy: keep names of different tenants apart
         slug = f"{slug}-{hashlib.sha256(tenant.encode()).hexdigest()[:8]}"
     head = f"{prefix}-{period}-"
-    if len(head) + len(slug) > NAME_MAX:
+    if len(head) + len(slug) + len(suffix) > NAME_MAX:
         digest = hashlib.sha256(tenant.encode()).hexdigest()[:8]
-        slug = f"{slug[: NAME_MAX - len(head) - len(digest) - 1]}-{digest}"
-    return head + slug
+        slug = f"{slug[: NAME_MAX - len(head) - len(suffix) - len(digest) - 1]}-{digest}"
+    return head + slug + suffix
 
 
 def _description(
     line_tenant: str, parts: dict[str, Decimal], total: Decimal, period: str, source: str, method: str | None
 ) -> str:
-    shown = ", ".join(f"{p} {parts[p]:.2f}" for p in PARTS if parts[p])
+    shown = ", ".join(f"{p} {parts[p]:.2f}" for p in COST_PARTS if parts.get(p))
     text = f"Chargeback {period} for {line_tenant}: {total:.2f} USD ({shown or 'no parts'}); {source}"
+    tail = f"; method {method}" if method else ""
+    room = DESCRIPTION_MAX - len(tail)
+    return (text if len(text) <= room else text[: room - 1] + "…") + tail
+
+
+def _correction_description(
+    tenant: str, closed: str, parts: dict[str, Decimal], amount: Decimal, period: str, method: str | None
+) -> str:
+    shown = ", ".join(f"{p} {parts[p]:.2f}" for p in COST_PARTS if parts.get(p))
+    text = (
+        f"Correction of closed billing period {closed} for {tenant}, booked in {period}: {amount:.2f} USD"
+        f" ({shown or 'no parts'})"
+    )
     tail = f"; method {method}" if method else ""
     room = DESCRIPTION_MAX - len(tail)
     return (text if len(text) <= room else text[: room - 1] + "…") + tail
@@ -173,24 +193,53 @@ def line_items(config: Config, bill: Bill, source: str) -> Items:
         if not arn:
             left_out.append(LeftOut(line.tenant, line.total, "no billing group: set billing_group_arn"))
             continue
-        if line.total == 0:
+        if line.total == 0 and not any(c.amount for c in line.corrections):
             left_out.append(LeftOut(line.tenant, line.total, "nothing to charge"))
             continue
-        value = to_cents(abs(line.total))
-        if value > MAX_CHARGE_VALUE:
-            raise ChargebackError(
-                f"{line.tenant}'s line for {bill.period} is {line.total} USD; a custom line item holds at most "
-                f"{MAX_CHARGE_VALUE} USD"
-            )
         account = (target.account_id if target else None) or settings.account_id
-        charge_type: ChargeType = "FEE" if line.total > 0 else "CREDIT"
-        name = item_name(settings.name_prefix, bill.period, line.tenant)
-        description = _description(line.tenant, line.parts, line.total, bill.period, source, bill.method_fingerprint)
-        token = client_token(name, description, arn, account or "", bill.period, charge_type, f"{value:.2f}")
-        items.append(
-            CustomLineItem(line.tenant, name, description, arn, account, bill.period, charge_type, value, token)
+        items.extend(
+            _line_items(line, bill.period, arn, account, settings.name_prefix, source, bill.method_fingerprint)
         )
     return Items(tuple(items), tuple(left_out))
+
+
+def _item(
+    tenant: str,
+    name: str,
+    description: str,
+    arn: str,
+    account: str | None,
+    period: str,
+    amount: Decimal,
+    corrects: str | None = None,
+) -> CustomLineItem:
+    value = to_cents(abs(amount))
+    if value > MAX_CHARGE_VALUE:
+        raise ChargebackError(
+            f"{tenant}'s item {name} is {amount} USD; a custom line item holds at most {MAX_CHARGE_VALUE} USD"
+        )
+    charge_type: ChargeType = "FEE" if amount > 0 else "CREDIT"
+    token = client_token(name, description, arn, account or "", period, charge_type, f"{value:.2f}")
+    return CustomLineItem(tenant, name, description, arn, account, period, charge_type, value, token, corrects)
+
+
+def _line_items(
+    line: BillLine, period: str, arn: str, account: str | None, prefix: str, source: str, method: str | None
+) -> list[CustomLineItem]:
+    """The line's item (all but its adjustments), then one item per closed month it corrects."""
+    found = []
+    regular = line.total - line.parts["adjustment"]
+    if regular:
+        description = _description(line.tenant, line.parts, regular, period, source, method)
+        found.append(
+            _item(line.tenant, item_name(prefix, period, line.tenant), description, arn, account, period, regular)
+        )
+    for fix in line.corrections:
+        if fix.amount:
+            name = item_name(prefix, period, line.tenant, f"-correction-{fix.closed_period}")
+            description = _correction_description(line.tenant, fix.closed_period, fix.parts, fix.amount, period, method)
+            found.append(_item(line.tenant, name, description, arn, account, period, fix.amount, fix.closed_period))
+    return found
 
 
 def render(items: Items, period: str) -> ExportFile:

@@ -12,8 +12,12 @@ specification makes mandatory is present (verified against the FinOps Foundation
   to the bill's total, exactly as ``chargeback bill`` prints them.
 - Times: ``ChargePeriodStart``/``End`` are the UTC day, ``BillingPeriodStart``/``End`` the month, both
   ``YYYY-MM-DDTHH:mm:ssZ``, end exclusive.
-- Every row is ``ChargeCategory`` Usage, ``ChargeClass`` null (not a correction: a restated period is a
-  new export version), ``PricingCategory`` Other (an allocation, not a price), one ``Days`` of it.
+- Every row is ``ChargeCategory`` Usage, ``PricingCategory`` Other (an allocation, not a price), one ``Days``
+  of it, ``ChargeClass`` null (a restated open period is a new export version), except the adjustments booked
+  for closed months (docs/method.md#closed-periods-and-adjustments): ``ChargeClass`` ``Correction`` (FOCUS 1.2:
+  a correction to a previously invoiced billing period), one row per (cluster, bill line, closed month,
+  corrected part), in this billing period, its charge period the closed month, which its description names.
+- A closed month's rows are those frozen when it was closed (``frozen_rows``), so its export never changes.
 - ``x_`` columns carry what FOCUS has no column for: tenant, cluster, namespace, EMR job run, the cost
   component and how it was allocated, the cost basis, and the fingerprint of the whole allocation method
   (``x_MethodFingerprint``, also at the end of ``ChargeDescription``; ``chargeback.build.method``).
@@ -31,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from chargeback.build.closed import BOOKED, ROWS, ClosedMonth
 from chargeback.core import periods
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError, DataError
@@ -84,6 +89,7 @@ _COMPONENT_SERVICE = {
     "emr": ("Amazon EMR", "Analytics"),
     "tagged": ("AWS", "Other"),
 }
+CORRECTION = "Correction"
 _PRODUCT_SERVICE = {
     "AmazonEC2": ("Amazon Elastic Compute Cloud", "Compute"),
     "AmazonEKS": ("Amazon Elastic Kubernetes Service", "Compute"),
@@ -113,6 +119,12 @@ class Row:
     product_code: str | None
     payer_account_id: str | None
     amount: Decimal
+    closed_period: str | None = None  # an adjustment (component "adjustment"): the closed month it corrects
+    corrected_part: str | None = None  # and the part of that month's bill it corrects
+
+    @property
+    def is_correction(self) -> bool:
+        return self.closed_period is not None
 
 
 @dataclass(frozen=True)
@@ -133,14 +145,33 @@ class Methods:
             "shared": f"shared:{self.shared}",
             "emr": "emr-job-run",
             "tagged": f"tag:{self.tagged_tag}",
+            "adjustment": "closed-period-correction",
         }[component]
+
+
+def _corrections(period: str, records: list[tuple]) -> list[Row]:
+    """Adjustment rows (closed_period, cluster, tenant, part, payer_account_id, amount) as FOCUS rows, dated on
+    the first day of the month that books them."""
+    day = periods.first_day(period)
+    return [
+        Row(cluster, day, tenant, "adjustment", None, None, None, payer, amount, closed_period, part)
+        for closed_period, cluster, tenant, part, payer, amount in records
+    ]
 
 
 def read_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[Row]:
     present = con.execute(queries.TABLE_EXISTS, MART.split(".")).fetchall()[0][0]
     if not present:
         raise DataError(f"the warehouse has no {MART} (built before FOCUS exports); run `chargeback build`")
-    return [Row(*record) for record in con.execute(queries.FOCUS_ALLOCATION, {"period": period}).fetchall()]
+    rows = [Row(*record) for record in con.execute(queries.FOCUS_ALLOCATION, {"period": period}).fetchall()]
+    return rows + _corrections(period, con.execute(queries.ADJUSTMENT_ROWS, {"period": period}).fetchall())
+
+
+def frozen_rows(month: ClosedMonth) -> list[Row]:
+    """A closed month's rows as ``read_rows`` read them when it was closed."""
+    rows = [Row(*record.values()) for record in month.table(ROWS).to_pylist()]
+    booked = month.table(BOOKED).select(["closed_period", "cluster", "tenant", "part", "payer_account_id", "amount"])
+    return rows + _corrections(month.period, [tuple(r.values()) for r in booked.to_pylist()])
 
 
 def _timestamp(day: date) -> str:
@@ -167,7 +198,19 @@ def _cents(rows: list[Row], bill: Bill) -> list[tuple[Row, Decimal]]:
                 if base is None:
                     raise DataError(f"{MART} has no rows for {bill.period}; run `chargeback build`")
                 padded.append(
-                    Row(base.cluster, base.day, line.tenant, part, None, None, None, base.payer_account_id, Decimal(0))
+                    Row(
+                        base.cluster,
+                        base.day,
+                        line.tenant,
+                        part,
+                        None,
+                        None,
+                        None,
+                        base.payer_account_id,
+                        Decimal(0),
+                        base.closed_period if part == "adjustment" else None,
+                        base.corrected_part if part == "adjustment" else None,
+                    )
                 )
                 members = [len(padded) - 1]
             keys = [str(i) for i in members]
@@ -191,10 +234,20 @@ def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> Exp
                 f"FOCUS needs a BillingAccountId and the CUR of {bill.period} names no payer account: "
                 "set [export.focus] billing_account_id"
             )
-        service, category = _PRODUCT_SERVICE.get(row.product_code or "", _COMPONENT_SERVICE[row.component])
+        service, category = _PRODUCT_SERVICE.get(
+            row.product_code or "", _COMPONENT_SERVICE[row.corrected_part or row.component]
+        )
         if row.product_code and row.product_code not in _PRODUCT_SERVICE:
             service = row.product_code
         cost = _money(amount)
+        charged = (row.day, row.day + timedelta(days=1), "1")
+        if row.is_correction:  # charged over the month it corrects
+            first = periods.first_day(row.closed_period)
+            charged = (
+                first,
+                periods.first_day(periods.next_period(row.closed_period)),
+                str(periods.days_in(row.closed_period)),
+            )
         values: dict[str, Any] = {
             "BilledCost": cost,
             "BillingAccountId": account,
@@ -203,17 +256,17 @@ def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> Exp
             "BillingPeriodEnd": _timestamp(end),
             "BillingPeriodStart": _timestamp(start),
             "ChargeCategory": "Usage",
-            "ChargeClass": None,
-            "ChargeDescription": _description(row, methods),
+            "ChargeClass": CORRECTION if row.is_correction else None,
+            "ChargeDescription": _description(row, methods, bill.period),
             "ChargeFrequency": "Usage-Based",
-            "ChargePeriodEnd": _timestamp(row.day + timedelta(days=1)),
-            "ChargePeriodStart": _timestamp(row.day),
+            "ChargePeriodEnd": _timestamp(charged[1]),
+            "ChargePeriodStart": _timestamp(charged[0]),
             "ContractedCost": cost,
             "EffectiveCost": cost,
             "InvoiceIssuerName": settings.invoice_issuer_name,
             "ListCost": cost,
             "PricingCategory": "Other",
-            "PricingQuantity": "1",
+            "PricingQuantity": charged[2],
             "PricingUnit": "Days",
             "ProviderName": settings.provider_name,
             "PublisherName": settings.publisher_name,
@@ -233,7 +286,13 @@ def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> Exp
     return ExportFile(f"focus-{bill.period}.csv", out.getvalue().encode(), count)
 
 
-def _description(row: Row, methods: Methods) -> str:
+def _description(row: Row, methods: Methods, period: str) -> str:
+    if row.is_correction:
+        return (
+            f"correction of billing period {row.closed_period} ({row.corrected_part}) for {row.tenant} on cluster"
+            f" {row.cluster}, booked in {period}: what a later build bills for {row.closed_period} beyond its closed"
+            " bill"
+        )
     where = f"namespace {row.namespace}" if row.namespace else None
     if row.emr_job_run_id:
         where = f"EMR job run {row.emr_job_run_id}" + (f" in {where}" if where else "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # --- bill ------------------------------------------------------------------------------------------------
 
-# One row per bill line with its exact parts; parameters: period, cluster filter (or null).
+# One row per bill line with its exact parts (but adjustments); parameters: period, cluster filter (or null).
 BILL_LINES = """
 select
     tenant,
@@ -18,11 +18,19 @@ select
     sum(shared_cost) as shared,
     sum(emr_cost) as emr,
     sum(tagged_cost) as tagged,
-    sum(total_cost) as total,
 from marts.fct_tenant_costs_daily
 where period = $period and ($cluster is null or cluster = $cluster)
 group by tenant
 order by tenant
+"""
+
+# The adjustments booked in the period, per bill line, corrected closed month and part; same parameters.
+BILL_ADJUSTMENTS = """
+select tenant, closed_period, part, sum(amount) as amount,
+from marts.fct_adjustments
+where period = $period and ($cluster is null or cluster = $cluster)
+group by tenant, closed_period, part
+order by tenant, closed_period, part
 """
 
 # The in-scope source cost the bill must add up to.
@@ -35,8 +43,13 @@ where period = $period and ($cluster is null or cluster = $cluster)
 # The currency the warehouse was built with.
 BILL_CURRENCY = "select currency from config.settings"
 
-# The periods the warehouse has bills for.
-BILL_PERIODS = "select distinct period from marts.fct_tenant_costs_daily order by 1"
+# The periods the warehouse has bills for (costs, or adjustments only).
+BILL_PERIODS = """
+select period from marts.fct_tenant_costs_daily
+union
+select period from marts.fct_adjustments
+order by 1
+"""
 
 # --- capacity --------------------------------------------------------------------------------------------
 
@@ -256,6 +269,61 @@ BUILD_SETTINGS = "select cost_basis, idle_mode, shared_mode, tagged_tag from con
 
 # The CUR version a billing period was built from. Parameter: the period.
 CUR_VERSION = "select version from bookkeeping.cur_versions where billing_period = ?"
+
+# Every billing period's CUR version.
+CUR_VERSIONS = "select billing_period, version from bookkeeping.cur_versions order by billing_period"
+
+# --- closing a month (chargeback.reports.close) ------------------------------------------------------------
+
+# The build and the method it applied (``bookkeeping.build_info``).
+BUILD_METHOD = "select built_at, config_json, method_json, method_fingerprint from bookkeeping.build_info"
+
+# What a month's bill was made from, as the build recorded it. Parameter: the period.
+BILL_INPUTS = "select inputs_fingerprint, models_fingerprint from bookkeeping.bill_inputs where period = ?"
+
+# The in-scope source cost per cluster. Parameter: period.
+CLOSE_SOURCE_BY_CLUSTER = """
+select cluster, sum(cost) as cost, sum(case when is_estimated then cost else 0 end) as estimated,
+from marts.fct_source_costs_daily
+where period = $period
+group by cluster
+order by cluster
+"""
+
+# The month's exact amount per (cluster, bill line, part), every part of every line. Parameter: period.
+CLOSE_AMOUNTS = """
+with costs as (
+    select cluster, tenant, compute_cost, idle_cost, shared_cost, emr_cost, tagged_cost,
+    from marts.fct_tenant_costs_daily
+    where period = $period
+)
+select cluster, tenant, part, sum(amount) as amount,
+from (
+    select cluster, tenant, 'compute' as part, compute_cost as amount from costs
+    union all select cluster, tenant, 'idle', idle_cost from costs
+    union all select cluster, tenant, 'shared', shared_cost from costs
+    union all select cluster, tenant, 'emr', emr_cost from costs
+    union all select cluster, tenant, 'tagged', tagged_cost from costs
+)
+group by cluster, tenant, part
+order by cluster, tenant, part
+"""
+
+# The adjustments booked in the month, for closed months before it, with the payer account of the month they
+# correct (for FOCUS rows): what the FOCUS export renders and a closed month freezes. Parameter: period.
+ADJUSTMENT_ROWS = """
+with payers as (
+    select period, min(payer_account_id) as payer_account_id,
+    from marts.fct_tenant_allocation_daily
+    group by period
+)
+select adjustments.closed_period, adjustments.cluster, adjustments.tenant, adjustments.part,
+    payers.payer_account_id, adjustments.amount,
+from marts.fct_adjustments as adjustments
+left join payers on payers.period = adjustments.closed_period
+where adjustments.period = $period
+order by adjustments.closed_period, adjustments.cluster, adjustments.tenant, adjustments.part
+"""
 
 # Whether a relation exists (a warehouse built before a mart was added lacks it). Parameters: schema, name.
 TABLE_EXISTS = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"

@@ -11,10 +11,12 @@ data directory's build lock while they run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+from chargeback.build.adjustments import plan
 from chargeback.build.engines import duckdb as duckdb_engine
-from chargeback.build.runner import BuildResult, Progress
+from chargeback.build.runner import BuildResult, Progress, discover_models
 from chargeback.build.warehouse import build_lock
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError, DataError, storage_error
@@ -23,7 +25,11 @@ from chargeback.raw.tables import CUR_LINE_ITEMS, NODE_HOURS
 
 
 def build(
-    config: Config, progress: Progress | None = None, full: bool = False, accept_method_change: bool = False
+    config: Config,
+    progress: Progress | None = None,
+    full: bool = False,
+    accept_method_change: bool = False,
+    restate: Iterable[str] = (),
 ) -> BuildResult:
     """Run every model over the data directory's raw tables and publish the warehouse atomically.
 
@@ -31,7 +37,9 @@ def build(
     built whole). With ``[build] engine = "spark"`` the models run on Spark instead (always whole). One build
     at a time per data directory: while another holds the build lock this raises ``LockedError``. A build whose
     allocation method differs from the published warehouse's raises ``MethodChangeError`` (what changed, and
-    each bill line's total before and after) and publishes nothing, unless ``accept_method_change``.
+    each bill line's total before and after) and publishes nothing, unless ``accept_method_change``. Closed
+    months are corrected by adjustments in the first open month (``chargeback.build.adjustments``); ``restate``
+    names closed months to restate under the current method from now on.
     """
     data_dir = Path(config.data_dir)
     remote_raw = config.build.engine == "spark" and config.build.spark.raw
@@ -43,7 +51,7 @@ def build(
     data_dir.mkdir(parents=True, exist_ok=True)
     with build_lock(data_dir):
         try:
-            return _build(config, progress, full, accept_method_change)
+            return _build(config, progress, full, accept_method_change, restate)
         except Exception as exc:
             fault = storage_error(exc)  # a full or read-only disk: say that nothing published changed
             if fault is None or (isinstance(exc, ChargebackError) and exc is not fault):
@@ -52,7 +60,10 @@ def build(
             raise fault.keeping(f"{published} is unchanged" if published.is_file() else "nothing published") from exc
 
 
-def _build(config: Config, progress: Progress | None, full: bool, accept_method_change: bool) -> BuildResult:
+def _build(
+    config: Config, progress: Progress | None, full: bool, accept_method_change: bool, restate: Iterable[str]
+) -> BuildResult:
+    closed = plan(config, discover_models(), restate)
     if config.build.engine == "spark":
         try:  # pyspark and sqlglot are the optional "spark" extra
             from chargeback.build.engines import spark
@@ -61,5 +72,5 @@ def _build(config: Config, progress: Progress | None, full: bool, accept_method_
                 f"engine spark needs pyspark and sqlglot ({exc}): pip install 'chargeback[spark]'"
                 " (and Java 17 or later)"
             ) from None
-        return spark.build(config, progress, accept_method_change=accept_method_change)
-    return duckdb_engine.build(config, progress, full, accept_method_change=accept_method_change)
+        return spark.build(config, progress, accept_method_change=accept_method_change, closed=closed)
+    return duckdb_engine.build(config, progress, full, accept_method_change=accept_method_change, closed=closed)

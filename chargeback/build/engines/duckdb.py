@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from chargeback.build import incremental
+from chargeback.build.adjustments import ClosedPlan, register_closed
 from chargeback.build.bookkeeping import read_checks, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.method import refuse_method_change
@@ -90,6 +91,7 @@ def mart_types(config: Config, models: list[Model]) -> dict[str, list[tuple[str,
         with tempfile.TemporaryDirectory() as nothing:
             register_raw(con, Path(nothing))
             register_config(con, config)
+            register_closed(con, ClosedPlan())
             run_models(con, models, None, Path(nothing), full=True)
         return {
             model.relation: [(row[0], row[1]) for row in con.execute(f"describe {model.relation}").fetchall()]
@@ -124,10 +126,16 @@ def out_of_memory(exc: duckdb.OutOfMemoryException, config: Config) -> Chargebac
 
 
 def build(
-    config: Config, progress: Progress | None = None, full: bool = False, accept_method_change: bool = False
+    config: Config,
+    progress: Progress | None = None,
+    full: bool = False,
+    accept_method_change: bool = False,
+    closed: ClosedPlan | None = None,
 ) -> BuildResult:
     """Build the warehouse on DuckDB and publish it (the caller holds the build lock), unless it breaks an
-    invariant or changes the published method without ``accept_method_change``."""
+    invariant or changes the published method without ``accept_method_change`` (``closed``: what to do with
+    the closed months, see ``chargeback.build.adjustments``)."""
+    closed = closed or ClosedPlan()
     started = time.perf_counter()
     data_dir = Path(config.data_dir)
     models = discover_models()
@@ -140,9 +148,10 @@ def build(
             _configure(con, config, data_dir)
             register_raw(con, data_dir)
             register_config(con, config)
+            register_closed(con, closed)
             counts, refreshed = run_models(con, models, progress, data_dir, full)
             checks = read_checks(con)
-            register_bookkeeping(con, config, data_dir)
+            register_bookkeeping(con, config, data_dir, closed)
         except duckdb.OutOfMemoryException as exc:
             raise out_of_memory(exc, config) from exc
         finally:
@@ -150,4 +159,4 @@ def build(
         refuse_broken_invariants(checks, target)
         change = refuse_method_change(path, config, accept_method_change)
         publish(path, config)
-    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change)
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, list(closed.notes))

@@ -37,6 +37,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from chargeback.build.adjustments import ClosedPlan, register_closed
 from chargeback.build.bookkeeping import refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.engines.duckdb import mart_types
@@ -177,21 +178,19 @@ def _register_raw_views(spark: SparkSession, raw: list[RawFiles]) -> None:
         frame.createOrReplaceTempView(view_name(files.table.relation))
 
 
-def _register_config_views(spark: SparkSession, config: Config) -> None:
-    """The DuckDB build's ``config.*`` tables, made by its own code, as Spark views."""
+def _register_config_views(spark: SparkSession, config: Config, closed: ClosedPlan) -> None:
+    """The DuckDB build's ``config.*`` and ``closed.*`` tables, made by its own code, as Spark views."""
     con = duckdb.connect()
     try:
         register_config(con, config)
-        names = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'config'"
-            ).fetchall()
-        ]
-        for name in names:  # a few rows each; as rows and a schema, which every pyspark takes
-            table = con.sql(f"select * from config.{name}").to_arrow_table()
+        register_closed(con, closed)
+        names = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_schema in ('config', 'closed')"
+        ).fetchall()
+        for schema, name in names:  # a few rows each; as rows and a schema, which every pyspark takes
+            table = con.sql(f"select * from {schema}.{name}").to_arrow_table()
             frame = spark.createDataFrame(table.to_pylist(), from_arrow_schema(table.schema))
-            frame.createOrReplaceTempView(view_name(f"config.{name}"))
+            frame.createOrReplaceTempView(view_name(f"{schema}.{name}"))
     finally:
         con.close()
 
@@ -285,7 +284,12 @@ def _checks(spark: SparkSession) -> list[dict[str, Any]]:
     return sorted(checks, key=lambda c: (c["severity"], c["check_name"], c["cluster"] or "", c["period"] or ""))
 
 
-def build(config: Config, progress: Progress | None = None, accept_method_change: bool = False) -> BuildResult:
+def build(
+    config: Config,
+    progress: Progress | None = None,
+    accept_method_change: bool = False,
+    closed: ClosedPlan | None = None,
+) -> BuildResult:
     """Run every model on Spark and publish the warehouse atomically (the caller holds the build lock); see
     the module's docstring."""
     started = time.perf_counter()
@@ -300,7 +304,8 @@ def build(config: Config, progress: Progress | None = None, accept_method_change
     try:
         spark = session(config.build.spark)
         _register_raw_views(spark, raw_files(config))
-        _register_config_views(spark, config)
+        closed = closed or ClosedPlan()
+        _register_config_views(spark, config, closed)
         counts = _run(spark, models, progress)
         checks = _checks(spark)
         refuse_broken_invariants(checks, target)
@@ -320,7 +325,7 @@ def build(config: Config, progress: Progress | None = None, accept_method_change
                     relation, rows = model.relation, counts[model.relation]
                     con.execute(_mart_view(relation, types[relation], version / model.name, rows))
                 register_config(con, config)
-                register_bookkeeping(con, config, data_dir)
+                register_bookkeeping(con, config, data_dir, closed)
             finally:
                 con.close()
             change = refuse_method_change(path, config, accept_method_change)
@@ -330,7 +335,9 @@ def build(config: Config, progress: Progress | None = None, accept_method_change
         if not published and version.exists():
             shutil.rmtree(version)
     _prune(marts_root, keep=build_id)
-    return BuildResult(target, time.perf_counter() - started, counts, checks, method_change=change)
+    return BuildResult(
+        target, time.perf_counter() - started, counts, checks, method_change=change, notes=list(closed.notes)
+    )
 
 
 def _prune(marts_root: Path, keep: str) -> None:

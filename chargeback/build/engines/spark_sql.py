@@ -1,6 +1,6 @@
 """The DuckDB models as Spark SQL, transpiled at build time with sqlglot: one source of truth.
 
-Spark's temporary views cannot live in a schema, so ``staging.stg_x`` (and ``raw.``, ``config.``,
+Spark's temporary views cannot live in a schema, so ``staging.stg_x`` (and ``raw.``, ``config.``, ``closed.``,
 ``intermediate.``, ``marts.``) become views named ``staging__stg_x``. A model that sqlglot cannot carry
 over raises ``NotPortableError`` naming it; the fix is a portable rewrite of the model, never a fork.
 """
@@ -14,7 +14,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from chargeback.build.runner import Model
 from chargeback.core.errors import ChargebackError
 
-SCHEMAS = ("raw", "config", "staging", "intermediate", "marts")
+SCHEMAS = ("raw", "config", "closed", "staging", "intermediate", "marts")
 
 
 class NotPortableError(ChargebackError):

@@ -1,7 +1,9 @@
 -- grain: one check, cluster and period; key (check_name, cluster, period)
 -- Invariants (severity `error`: a build that fails one is not published) and figures worth watching
 -- (severity `info`). Conservation: every in-scope dollar of the source lands in exactly one bill line,
--- within $0.000001 per cluster-period (docs/method.md#the-invariant).
+-- within $0.000001 per cluster-period (docs/method.md#the-invariant); in the month that books adjustments, the
+-- lines and adjustments add up to the source plus what the corrected closed months' source cost is now beyond
+-- what they were billed (docs/method.md#closed-periods-and-adjustments).
 with source_totals as (
     select cluster, period, sum(cost) as cost, sum(case when is_estimated then cost else 0 end) as estimated,
     from marts.fct_source_costs_daily
@@ -20,10 +22,38 @@ bill_totals as (
     group by cluster, period
 ),
 
+adjustment_totals as (
+    select cluster, period, sum(amount) as amount,
+    from marts.fct_adjustments
+    group by cluster, period
+),
+
+-- per cluster, each corrected closed month's in-scope source cost now, less its frozen bill, less what closed
+-- months already booked for it: what the open month's adjustments must add up to, found without them
+corrections_due as (
+    select settings.open_period as period, due.cluster, sum(due.amount) as amount,
+    from (
+        select cluster, cost as amount from marts.fct_source_costs_daily
+        where period in (select closed_period from closed.adjusted)
+        union all
+        select cluster, -amount from closed.amounts
+        where period in (select closed_period from closed.adjusted)
+        union all
+        select cluster, -amount from closed.booked
+        where closed_period in (select closed_period from closed.adjusted)
+    ) as due
+    cross join closed.settings as settings
+    group by settings.open_period, due.cluster
+),
+
 periods as (
     select cluster, period from source_totals
     union
     select cluster, period from bill_totals
+    union
+    select cluster, period from adjustment_totals
+    union
+    select cluster, period from corrections_due
 ),
 
 conservation as (
@@ -32,12 +62,17 @@ conservation as (
         'error' as severity,
         periods.cluster,
         periods.period,
-        coalesce(source_totals.cost, 0) as expected,
-        coalesce(bill_totals.cost, 0) as actual,
-        'sum of bill lines (tenants, __idle__, __shared__, __unallocated__) = in-scope source cost' as detail,
+        coalesce(source_totals.cost, 0) + coalesce(corrections_due.amount, 0) as expected,
+        coalesce(bill_totals.cost, 0) + coalesce(adjustment_totals.amount, 0) as actual,
+        'sum of bill lines (tenants, __idle__, __shared__, __unallocated__) and adjustments = in-scope source cost'
+            || ' + corrections of closed months (their source cost now - what they were billed)' as detail,
     from periods
     left join source_totals on source_totals.cluster = periods.cluster and source_totals.period = periods.period
     left join bill_totals on bill_totals.cluster = periods.cluster and bill_totals.period = periods.period
+    left join adjustment_totals
+        on adjustment_totals.cluster = periods.cluster and adjustment_totals.period = periods.period
+    left join corrections_due
+        on corrections_due.cluster = periods.cluster and corrections_due.period = periods.period
 ),
 
 node_split as (
@@ -91,6 +126,10 @@ info as (
     from bill_totals
     union all
     select 'idle_cost', 'info', cluster, period, 0, idle, 'cost left on __idle__', from bill_totals
+    union all
+    select 'adjustments', 'info', cluster, period, 0, amount,
+        'adjustments booked in this month for closed months (see marts.fct_adjustments)',
+    from adjustment_totals
     union all
     select 'shared_cost_kept', 'info', cluster, period, 0, shared, 'shared cost kept on __shared__',
     from bill_totals
