@@ -18,7 +18,7 @@ sums a BIGINT into a HUGEINT, which polars would read as a 38-digit decimal.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 
 from chargeback.build import method as method_module
+from chargeback.build.closed import closed_root
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.periods import previous_period
@@ -56,8 +57,10 @@ class Warehouse:
         return self.config.warehouse_path
 
     def version(self) -> float:
-        """Changes whenever a build publishes: a cache key for query results."""
-        return self.path.stat().st_mtime if self.path.is_file() else 0.0
+        """Changes whenever a build publishes or a month is closed (its bill is then the frozen one): a cache
+        key for query results."""
+        marks = (p.stat().st_mtime for p in (self.path, closed_root(self.config.data_dir)) if p.exists())
+        return max(marks, default=0.0)
 
     def require(self) -> None:
         """Raise ``NoWarehouse`` until a build has published one."""
@@ -83,14 +86,22 @@ def _scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
 # --- choices for the sidebar ----------------------------------------------------------------------
 
 
+# Bill lines of every month: its costs and the adjustments booked in it (a month may hold only adjustments).
+BILL_LINES = """(
+    select period, cluster, tenant, is_sentinel from marts.fct_tenant_costs_daily
+    union all
+    select period, cluster, tenant, is_sentinel from marts.fct_adjustments
+)"""
+
+
 def periods(wh: Warehouse) -> list[str]:
-    frame = wh.query("select distinct period from marts.fct_tenant_costs_daily order by period desc")
+    frame = wh.query(f"select distinct period from {BILL_LINES} order by period desc")
     return frame["period"].to_list()
 
 
 def clusters(wh: Warehouse, period: str) -> list[str]:
     frame = wh.query(
-        "select distinct cluster from marts.fct_tenant_costs_daily where period = $period order by cluster",
+        f"select distinct cluster from {BILL_LINES} where period = $period order by cluster",
         {"period": period},
     )
     return frame["cluster"].to_list()
@@ -98,7 +109,7 @@ def clusters(wh: Warehouse, period: str) -> list[str]:
 
 def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> list[str]:
     frame = wh.query(
-        f"""select distinct tenant from marts.fct_tenant_costs_daily
+        f"""select distinct tenant from {BILL_LINES}
         where period = $period and not is_sentinel and {CLUSTER_FILTER} and {TENANT_FILTER} order by tenant""",
         _scope(viewer, cluster, period=period),
     )
@@ -129,7 +140,8 @@ def _published_bill(wh: Warehouse, period: str, cluster: str | None) -> Bill:
 
 
 def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None) -> Bill:
-    """The period's bill, exactly as `chargeback bill` prints it, narrowed to what the viewer may see."""
+    """The period's bill, exactly as `chargeback bill` prints it (a closed month's frozen bill, its
+    ``closed_at`` set), narrowed to what the viewer may see."""
     if tenant is not None and not viewer.allowed(tenant):
         raise PermissionError(f"{viewer.name} may not see tenant {tenant!r}")
     full = _published_bill(wh, period, cluster)
@@ -139,9 +151,10 @@ def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None,
         if (tenant is None or line.tenant == tenant)
         and (viewer.sees_everything or (line.tenant not in SENTINELS and viewer.allowed(line.tenant)))
     )
-    total = sum((line.total for line in lines), type(full.total)("0.00"))
-    visible_source = full.source_total if viewer.sees_everything and tenant is None else total
-    return Bill(full.period, full.currency, cluster, total, visible_source, full.estimated, lines, full.method)
+    total = sum((line.total for line in lines), Decimal("0.00"))
+    if viewer.sees_everything and tenant is None:
+        return replace(full, total=total, lines=lines)
+    return replace(full, total=total, source_total=total, adjustments=Decimal(0), lines=lines)
 
 
 def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:

@@ -34,6 +34,14 @@ NO_WAREHOUSE = (
     "`chargeback build` for your own cluster; this page reads the published warehouse."
 )
 NO_METHOD = "not recorded (this warehouse was built before methods were recorded: run `chargeback build`)"
+CLOSED = (
+    "{period} is closed (since {closed_at}): this is its bill as it was closed, and it does not change. What later "
+    "data changes in it is billed as adjustments in a later month."
+)
+CORRECTED = (
+    "This month's adjustments correct closed month(s) {periods}: what later data (a restated CUR, late metrics, a "
+    "relabel) changed in their bills."
+)
 NO_CUR = (
     "The CUR does not cover {period} yet: {estimated} of it is estimated at on-demand prices from Cost "
     "Explorer. Run `chargeback collect --source cur` (then `chargeback build`) once the export has landed."
@@ -296,10 +304,21 @@ def method_caption(view: View) -> None:
 
 
 def cur_notice(bill: Bill, currency: str) -> None:
-    """Say when the period is (partly) estimated, i.e. the CUR has not landed for it."""
+    """Say when the period is (partly) estimated, i.e. the CUR has not landed for it; and when it is closed
+    or its bill corrects closed months (``closed_notice``)."""
+    closed_notice(bill)
     if bill.estimated:
         message = NO_CUR.format(period=bill.period, estimated=money(bill.estimated, currency))
         if bill.estimated >= bill.source_total:
             st.warning(message, icon=":material/hourglass_empty:")
         else:
             st.info(message, icon=":material/hourglass_top:")
+
+
+def closed_notice(bill: Bill) -> None:
+    """Say when the period is closed (its bill is the frozen one) and which closed months its adjustments
+    correct (docs/method.md#closed-periods-and-adjustments)."""
+    if bill.closed_at:
+        st.info(CLOSED.format(period=bill.period, closed_at=bill.closed_at), icon=":material/lock:")
+    if bill.corrected_periods:
+        st.info(CORRECTED.format(periods=", ".join(bill.corrected_periods)), icon=":material/published_with_changes:")

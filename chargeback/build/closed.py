@@ -1,8 +1,9 @@
 """Closed months: frozen bills kept outside the warehouse, under ``<data_dir>/closed/<period>/``.
 
-Every build replaces the warehouse; a closed month must outlive them all (docs/method.md#closed-periods-and-
-adjustments). ``chargeback close`` (``chargeback.reports.close``) writes a month's directory once, whole
-(files into a hidden temporary directory, then one ``os.rename``), and nothing ever rewrites it:
+Every build replaces the warehouse; a closed month must outlive them all
+(docs/method.md#closed-periods-and-adjustments). ``chargeback close`` (``chargeback.reports.close``) writes a
+month's directory once, whole (files into a hidden temporary directory, then one ``os.rename``), and nothing
+ever rewrites it:
 
 - ``bill.json``: the bill to the cent as ``chargeback bill`` printed it at close, with its exact amounts, the
   method and models it was built with, the CUR version, the build it came from and what the exports need

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from chargeback.core.money import to_cents
 from chargeback.core.periods import previous_period
 from dashboards import state
 from dashboards.charts import bills, quality
@@ -26,7 +27,7 @@ state.cur_notice(bill, cur)
 
 split = bills.bill_split_totals(bill)
 if view.viewer.sees_everything:
-    gap = bill.total - bill.source_total
+    gap = bill.total - to_cents(bill.source_total + bill.adjustments)  # adjustments correct closed months
     columns = st.columns(3)
     columns[0].metric("Total billed", money(bill.total, cur), border=True)
     columns[1].metric("Source bill (in-scope CUR)", money(bill.source_total, cur), border=True)
