@@ -18,6 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -126,6 +129,8 @@ def frozen_outputs(config, out: Path) -> dict[str, bytes]:
 def test_closing_freezes_the_month_and_refuses_to_close_it_twice(month, tmp_path):
     before = monthly_bill(month, OCTOBER)
     assert totals(before) == {"alpha": Decimal("32.00"), "beta": Decimal("16.00")}
+    out = tmp_path / "exports"
+    exported = exports(month, out, OCTOBER)
     closed = close_period(month, OCTOBER, now=NOW)
     assert closed.path == Path(month.data_dir) / "closed" / OCTOBER
     record = json.loads((closed.path / "bill.json").read_text())
@@ -136,6 +141,9 @@ def test_closing_freezes_the_month_and_refuses_to_close_it_twice(month, tmp_path
     assert all(len(f["sha256"]) == 64 for f in listing["files"])
     after = monthly_bill(month, OCTOBER)
     assert after.closed_at == "2026-12-06T00:00:00Z" and after.to_csv() == before.to_csv()
+    # Rendered from what was frozen, the exports are those of the open month: no new version.
+    assert exports(month, out, OCTOBER) == exported
+    assert all(not run_export(month, OCTOBER, target, out).changed for target in FORMATS)
 
     with pytest.raises(ChargebackError, match=r"2026-10 is already closed \(on 2026-12-06T00:00:00Z\)"):
         close_period(month, OCTOBER, now=NOW)
@@ -353,3 +361,54 @@ def test_exports_carry_adjustments_as_corrections(month, tmp_path):
     finance = files[f"bill-{NOVEMBER}.csv"].decode().splitlines()
     assert finance[0].endswith(",adjustment,total")
     assert "2026-11,USD,alpha,12.00,4.00,0.00,0.00,0.00,-0.20,15.80" in finance
+
+
+def test_close_restate_and_bill_on_the_command_line(month, tmp_path):
+    def chargeback(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "chargeback", *args, "--data-dir", str(month.data_dir)]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    closed = chargeback("close", "--period", OCTOBER)
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stdout.startswith("closed 2026-10 on ") and "48.00 USD over 2 lines" in closed.stdout
+    assert "booked as adjustments in 2026-11" in closed.stdout
+    again = chargeback("close", "--period", OCTOBER)
+    assert again.returncode == 2 and again.stdout == ""
+    assert re.fullmatch(
+        r"error: 2026-10 is already closed \(on \d{4}-\d\d-\d\dT[\d:]+Z\); a closed month never changes",
+        again.stderr.strip(),
+    )
+    table = chargeback("bill", "--period", OCTOBER)
+    assert "closed on " in table.stdout and "this is the frozen bill" in table.stdout
+    wrong = chargeback("build", "--restate", NOVEMBER)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == "error: --restate 2026-11: 2026-11 is not closed (closed months: 2026-10)"
+    bad = chargeback("build", "--restate", "october")
+    assert bad.returncode == 2 and "--restate 'october' is not YYYY-MM" in bad.stderr
+
+
+@pytest.fixture
+def data_dir(month) -> Path:
+    """For the ``env`` fixture: the dashboard reads this data directory."""
+    return Path(month.data_dir)
+
+
+def test_the_dashboard_shows_the_frozen_bill_and_the_corrections(month, env):
+    from tests.dashboard_support import open_app
+
+    close_period(month, OCTOBER, now=NOW)
+    reland(Path(month.data_dir), streams.CUR_LINE_ITEMS, october_cur(cluster(restated_cost=1.30)))
+    build(month)
+
+    october = open_app(period=OCTOBER)
+    assert "2026-10 is closed (since 2026-12-06T00:00:00Z)" in " ".join(i.value for i in october.info)
+    lines = next(f.value for f in october.dataframe if f.value.columns[0] == "line").set_index("line")
+    assert f"{lines.loc['alpha', 'total']:.2f}" == "32.00"  # frozen: not the 32.20 a build computes now
+    assert f"{lines.loc['beta', 'total']:.2f}" == "16.00"
+
+    november = open_app(period=NOVEMBER)
+    assert "correct closed month(s) 2026-10" in " ".join(i.value for i in november.info)
+    lines = next(f.value for f in november.dataframe if f.value.columns[0] == "line").set_index("line")
+    assert [f"{lines.loc[t, 'adjustment']:.2f}" for t in ("alpha", "beta")] == ["0.20", "0.10"]
+    assert f"{lines.loc['Total', 'total']:.2f}" == "24.30"
+    assert [m.value for m in november.metric if m.label == "Billed minus source"] == ["$0.00"]

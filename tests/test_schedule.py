@@ -752,7 +752,7 @@ def test_the_scheduled_build_runs_on_the_configured_engine(tmp_path, monkeypatch
     monkeypatch.setattr(
         spark,
         "build",
-        lambda config, progress=None, accept_method_change=False: (
+        lambda config, progress=None, accept_method_change=False, closed=None: (
             calls.append((config, accept_method_change)) or BuildResult(tmp_path / "w", 1.5)
         ),
     )

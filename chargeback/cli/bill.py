@@ -14,7 +14,7 @@ from chargeback.build import method
 from chargeback.cli.options import ConfigOption, DataDirOption, PeriodOption, console
 from chargeback.core.config import Config, discover, load
 from chargeback.core.periods import next_period
-from chargeback.reports.bill import PARTS, Bill, monthly_bill
+from chargeback.reports.bill import COST_PARTS, PARTS, Bill, monthly_bill
 
 Format = Literal["table", "csv", "json"]
 
@@ -34,12 +34,14 @@ def print_bill(bill: Bill, fmt: Format) -> None:
     scope = f" — cluster {bill.cluster}" if bill.cluster else ""
     table = Table(title=f"Bill {bill.period}{scope} ({bill.currency})", show_footer=True)
     table.add_column("line", footer="total")
-    for part in PARTS:
+    # The adjustment column where the month books corrections of closed months (json and csv always have it).
+    parts = PARTS if any(line.corrections for line in bill.lines) else COST_PARTS
+    for part in parts:
         table.add_column(part, justify="right", footer=_money(sum((ln.parts[part] for ln in bill.lines), Decimal(0))))
     table.add_column("total", justify="right", footer=_money(bill.total), style="bold")
     for line in bill.lines:
         style = "dim" if line.is_sentinel else None
-        table.add_row(line.tenant, *(_money(line.parts[p]) for p in PARTS), _money(line.total), style=style)
+        table.add_row(line.tenant, *(_money(line.parts[p]) for p in parts), _money(line.total), style=style)
     out.print(table)
     out.print(
         f"source total (in-scope CUR cost{' + estimates' if bill.estimated else ''}): {_money(bill.source_total)}"
@@ -102,8 +104,9 @@ def register(app: typer.Typer) -> None:
         Every format states the allocation method of the build it comes from (table: a line under it; json: a
         `method` object; csv: a `method` column with its fingerprint); when the configuration's method is not
         the published build's, stderr says what differs.
-        Part `adjustment` holds the corrections of closed months booked in this month (json: each line's
-        `adjustments` name the closed months). A closed month's bill is the one frozen by `chargeback close`.
+        Part `adjustment` holds the corrections of closed months booked in this month (the table shows it when
+        there are some; json: each line's `adjustments` name the closed months). A closed month's bill is the
+        one frozen by `chargeback close`.
         """
         settings = load(config, data_dir)
         result = monthly_bill(settings, period, tenant, cluster)
