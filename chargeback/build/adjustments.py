@@ -21,7 +21,7 @@ both engines, like ``config.*``; they are empty when nothing is closed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,7 +63,7 @@ class ClosedPlan:
     inputs: RawInputs | None = None
     method_fingerprint: str = ""
     models_fingerprint: str = ""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def booked_for(self) -> list[str]:
@@ -134,7 +134,7 @@ def register_closed(con: duckdb.DuckDBPyConnection, closed: ClosedPlan) -> None:
         con.executemany(f"insert into {SCHEMA}.adjusted values (?)", [[p] for p in sorted(booked_for)])
     amounts = _concat((m for m in closed.months if m.period in booked_for), AMOUNTS, AMOUNTS_SCHEMA, "period")
     booked = _concat(closed.months, BOOKED, BOOKED_SCHEMA, "period")
-    for name, table in (("amounts", amounts), ("booked", booked)):  # noqa: B007 - read by DuckDB's replacement scan
+    for name, table in (("amounts", amounts), ("booked", booked)):
         con.register("closed_input", table)
         con.execute(f"create table {SCHEMA}.{name} as select * from closed_input")
         con.unregister("closed_input")

@@ -6,8 +6,9 @@ schema (tables made here in Python; SQL models own ``staging``, ``intermediate``
 - ``cur_versions``: the CUR version each billing period was built from, so exports can say what they came from;
 - ``raw_coverage``: the days each raw table holds per cluster, and the gaps;
 - ``collection_status``: each source's watermark, last success and last error as of the build;
-- ``bill_inputs``: per month built, the fingerprint of the raw files its bill reads and of the bill's models,
-  which ``chargeback close`` records (``chargeback.build.inputs``);
+- ``bill_inputs``: per month built, the marks (paths, sizes, modification times) of the raw files its bill
+  reads and the fingerprint of the bill's models, which ``chargeback close`` checks and records
+  (``chargeback.build.inputs``);
 - ``closed_periods``: the closed months and what the build did with each (adjusted, restated, held or
   unchanged: ``chargeback.build.adjustments``).
 
@@ -90,12 +91,12 @@ _BUILT_PERIODS = (
 
 def _register_closed_periods(con: duckdb.DuckDBPyConnection, closed: ClosedPlan) -> None:
     con.execute(
-        f"create table {SCHEMA}.bill_inputs (period varchar, inputs_fingerprint varchar, input_files integer,"
+        f"create table {SCHEMA}.bill_inputs (period varchar, input_marks varchar, input_files integer,"
         " models_fingerprint varchar)"
     )
     if closed.inputs is not None:
         rows = [
-            [period, closed.inputs.fingerprint(period), len(closed.inputs.of(period)), closed.models_fingerprint]
+            [period, closed.inputs.marks(period), len(closed.inputs.of(period)), closed.models_fingerprint]
             for (period,) in con.execute(_BUILT_PERIODS).fetchall()
         ]
         if rows:

@@ -12,9 +12,11 @@ cannot change the month's bill only costs a recomputation that books nothing):
 - a snapshot table (partitioned by the day it was collected: EMR virtual clusters): every snapshot, since
   the latest one decides a virtual cluster's tenant for all of history.
 
-A month's inputs' fingerprint is the SHA-256 of the sorted ``(path, bytes, sha256)`` of those files. File
-hashes are cached in ``<data_dir>/state/file_hashes.json`` by path, size and modification time, so a build
-hashes only the files landed since the last one.
+A month's inputs' fingerprint is the SHA-256 of the sorted ``(path, bytes, sha256)`` of those files: what a
+closed month keeps, and what builds compare with while a month is closed. Files are hashed only then, and
+their hashes cached in ``<data_dir>/state/file_hashes.json`` by path, size and modification time, so a build
+hashes only the files landed since the last one. Every build also records each month's ``marks`` (paths,
+sizes, modification times: no reading), by which closing checks that the files are those the build read.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chargeback.build.runner import Model, closure
-from chargeback.core import periods
 from chargeback.core.errors import ChargebackError
 from chargeback.raw.landing import partitions
 from chargeback.raw.tables import RAW_TABLES, RawTable
@@ -69,7 +70,7 @@ def bill_tables(models: Iterable[Model]) -> list[RawTable]:
 class InputFile:
     path: str  # relative to the data directory
     size: int
-    sha256: str
+    mtime_ns: int
     table: RawTable
     value: str  # the partition's day (YYYY-MM-DD) or billing period (YYYY-MM)
 
@@ -82,76 +83,92 @@ class InputFile:
         return self.value[:7] <= period
 
 
-@dataclass(frozen=True)
 class RawInputs:
-    """The raw files a bill can read, each with its hash, as found once (a build takes them at its start)."""
+    """The raw files a bill can read, as found once (a build takes them at its start), hashed on demand."""
 
-    files: tuple[InputFile, ...]
+    def __init__(self, data_dir: Path, files: Iterable[InputFile]):
+        self.data_dir = Path(data_dir)
+        self.files = tuple(files)
+        self._dirty = False
+        self._cache_path = self.data_dir / HASH_CACHE
+        try:
+            self._cache = json.loads(self._cache_path.read_text()) if self._cache_path.is_file() else {}
+        except (OSError, ValueError):
+            self._cache = {}  # only a cache: hashed again from the files
 
     def of(self, period: str) -> list[InputFile]:
-        return [f for f in self.files if f.read_by(period)]
+        return sorted((f for f in self.files if f.read_by(period)), key=lambda f: f.path)
+
+    def marks(self, period: str) -> str:
+        """What identifies the files ``period`` reads as a build saw them: paths, sizes and modification times
+        (cheap: recorded by every build for every month, so closing can tell the files are those it built)."""
+        digest = hashlib.sha256()
+        for file in self.of(period):
+            digest.update(f"{file.path}\t{file.size}\t{file.mtime_ns}\n".encode())
+        return digest.hexdigest()
 
     def fingerprint(self, period: str) -> str:
+        """What identifies the content of the files ``period`` reads: paths, sizes and SHA-256s (what a closed
+        month keeps; a copied data directory keeps it too)."""
         digest = hashlib.sha256()
-        for file in sorted(self.of(period), key=lambda f: f.path):
-            digest.update(f"{file.path}\t{file.size}\t{file.sha256}\n".encode())
+        for entry in self.listing(period):
+            digest.update(f"{entry['path']}\t{entry['bytes']}\t{entry['sha256']}\n".encode())
         return digest.hexdigest()
 
     def listing(self, period: str) -> list[dict]:
-        """What a closed month records of its inputs: each file's path, size and SHA-256."""
-        return [
-            {"path": f.path, "bytes": f.size, "sha256": f.sha256} for f in sorted(self.of(period), key=lambda f: f.path)
-        ]
+        """Each file ``period`` reads: path, size and SHA-256 (hashed unless the cache knows the file unchanged)."""
+        found = [{"path": f.path, "bytes": f.size, "sha256": self._sha256(f)} for f in self.of(period)]
+        self._save()
+        return found
 
+    def _sha256(self, file: InputFile) -> str:
+        mark = [file.size, file.mtime_ns]
+        known = self._cache.get(file.path)
+        if known and known[:2] == mark:
+            return known[2]
+        digest = hashlib.sha256()
+        try:
+            with (self.data_dir / file.path).open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise ChargebackError(
+                f"{exc.filename}: cannot read a raw partition to fingerprint it ({exc.strerror})"
+            ) from None
+        self._cache[file.path] = [*mark, digest.hexdigest()]
+        self._dirty = True
+        return digest.hexdigest()
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    def _save(self) -> None:
+        """Write the hash cache atomically (files gone are dropped); one that cannot be written is only a slower
+        next build."""
+        if not self._dirty:
+            return
+        present = {f.path for f in self.files}
+        cache = {path: entry for path, entry in self._cache.items() if path in present}
+        temporary = self._cache_path.with_name(f".{self._cache_path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self._cache_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(cache, sort_keys=True))
+            os.replace(temporary, self._cache_path)
+            self._dirty = False
+        except OSError:
+            temporary.unlink(missing_ok=True)
 
 
 def raw_inputs(data_dir: Path, tables: Iterable[RawTable]) -> RawInputs:
-    """Every published partition of ``tables`` with its SHA-256 (from the cache when the file is unchanged)."""
-    data_dir = Path(data_dir)
-    cache_path = data_dir / HASH_CACHE
-    try:
-        cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    except (OSError, ValueError):
-        cache = {}  # a cache: rebuilt from the files
-    fresh, files = {}, []
+    """Every published partition of ``tables``, with its size and modification time."""
+    data_dir, files = Path(data_dir), []
     try:
         for table in tables:
             for path in partitions(data_dir, table):
                 stat = path.stat()
-                relative = path.relative_to(data_dir).as_posix()
-                mark = [stat.st_size, stat.st_mtime_ns]
-                known = cache.get(relative)
-                digest = known[2] if known and known[:2] == mark else _sha256(path)
-                fresh[relative] = [*mark, digest]
                 value = path.parent.name.split("=", 1)[1]
-                files.append(InputFile(relative, stat.st_size, digest, table, value))
+                files.append(
+                    InputFile(path.relative_to(data_dir).as_posix(), stat.st_size, stat.st_mtime_ns, table, value)
+                )
     except OSError as exc:
         raise ChargebackError(
             f"{exc.filename}: cannot read a raw partition to fingerprint it ({exc.strerror})"
         ) from None
-    if fresh != cache:
-        _save(cache_path, fresh)
-    return RawInputs(tuple(files))
-
-
-def _save(path: Path, cache: dict) -> None:
-    """Write the hash cache atomically; a cache that cannot be written is only a slower next build."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(cache, sort_keys=True))
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
-def month_of(value: str) -> str:
-    """The month of a partition value (a day or a billing period)."""
-    return periods.parse_period(value[:7], "partition")
+    return RawInputs(data_dir, files)

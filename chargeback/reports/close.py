@@ -104,38 +104,46 @@ def close_period(config: Config, period: str, now: datetime | None = None) -> Cl
 
 def _close(config: Config, period: str, now: datetime, data_dir: Path, months: list) -> Closed:
     params = {"period": period}
-    with connect(config) as con:
-        _require(con, ["marts.fct_adjustments", "marts.fct_tenant_allocation_daily", "bookkeeping.bill_inputs"])
-        built = [r[0] for r in con.execute(queries.BILL_PERIODS).fetchall()]
-        if period not in built:
-            raise DataError(
-                f"the published build does not cover {period} (periods built: {', '.join(built) or 'none'});"
-                " collect and `chargeback build` it first"
-            )
-        after = months[-1].period if months else ""
-        skipped = [p for p in built if after < p < period]
-        if skipped:
-            raise ChargebackError(f"close {', '.join(skipped)} first: months close in order")
-        built_at, config_json, method_json, method_fingerprint = con.execute(queries.BUILD_METHOD).fetchall()[0]
-        found = con.execute(queries.BILL_INPUTS, [period]).fetchall()
-        if not found:
-            raise DataError(f"the published build recorded no inputs for {period}; run `chargeback build`")
-        inputs_fingerprint, models_fingerprint = found[0]
-        basis, idle, shared, tagged_tag = con.execute(queries.BUILD_SETTINGS).fetchall()[0]
-        cur_versions = dict(con.execute(queries.CUR_VERSIONS).fetchall())
-        clusters = {
-            cluster: {"source_total": str(cost), "estimated": str(estimated)}
-            for cluster, cost, estimated in con.execute(queries.CLOSE_SOURCE_BY_CLUSTER, params).fetchall()
-        }
-        amounts = _table(con, queries.CLOSE_AMOUNTS, params, AMOUNTS_SCHEMA)
-        booked = _table(con, queries.ADJUSTMENT_ROWS, params, BOOKED_SCHEMA)
-        rows = _table(con, queries.FOCUS_ALLOCATION, params, ROWS_SCHEMA)
+    try:
+        with connect(config) as con:
+            _require(con, ["marts.fct_adjustments", "marts.fct_tenant_allocation_daily", "bookkeeping.bill_inputs"])
+            built = [r[0] for r in con.execute(queries.BILL_PERIODS).fetchall()]
+            if period not in built:
+                raise DataError(
+                    f"the published build does not cover {period} (periods built: {', '.join(built) or 'none'});"
+                    " collect and `chargeback build` it first"
+                )
+            after = months[-1].period if months else ""
+            skipped = [p for p in built if after < p < period]
+            if skipped:
+                raise ChargebackError(f"close {', '.join(skipped)} first: months close in order")
+            built_at, config_json, method_json, method_fingerprint = con.execute(queries.BUILD_METHOD).fetchall()[0]
+            found = con.execute(queries.BILL_INPUTS, [period]).fetchall()
+            if not found:
+                raise DataError(f"the published build recorded no inputs for {period}; run `chargeback build`")
+            input_marks, models_fingerprint = found[0]
+            basis, idle, shared, tagged_tag = con.execute(queries.BUILD_SETTINGS).fetchall()[0]
+            cur_versions = dict(con.execute(queries.CUR_VERSIONS).fetchall())
+            clusters = {
+                cluster: {"source_total": str(cost), "estimated": str(estimated)}
+                for cluster, cost, estimated in con.execute(queries.CLOSE_SOURCE_BY_CLUSTER, params).fetchall()
+            }
+            amounts = _table(con, queries.CLOSE_AMOUNTS, params, AMOUNTS_SCHEMA)
+            booked = _table(con, queries.ADJUSTMENT_ROWS, params, BOOKED_SCHEMA)
+            rows = _table(con, queries.FOCUS_ALLOCATION, params, ROWS_SCHEMA)
+    except duckdb.Error as exc:  # a warehouse of an older release: tables or columns missing
+        reason = str(exc).splitlines()[0]
+        raise DataError(
+            f"{config.warehouse_path}: cannot read {period} to close it ({reason}); run `chargeback build`"
+        ) from None
     inputs = raw_inputs(data_dir, bill_tables(discover_models()))
-    if inputs.fingerprint(period) != inputs_fingerprint:
+    if inputs.marks(period) != input_marks:
         raise ChargebackError(
             f"the raw data {period} is billed from changed after the published build (a collect landed since);"
             " run `chargeback build`, check the bill, then close it"
         )
+    listing = inputs.listing(period)
+    inputs_fingerprint = inputs.fingerprint(period)
     bill = monthly_bill(config, period)
     known = sorted(set(amounts.column("tenant").to_pylist()) | set(booked.column("tenant").to_pylist()))
     method = json.loads(method_json)
@@ -165,11 +173,10 @@ def _close(config: Config, period: str, now: datetime, data_dir: Path, months: l
         "clusters": clusters,
         "bill": bill_record(bill, known),
     }
-    listing = {"period": period, "fingerprint": inputs_fingerprint, "files": inputs.listing(period)}
     path = write_month(
         data_dir,
         period,
-        {RECORD: record, INPUTS: listing},
+        {RECORD: record, INPUTS: {"period": period, "fingerprint": inputs_fingerprint, "files": listing}},
         {AMOUNTS: amounts, BOOKED: booked, ROWS: rows},
     )
     return Closed(
@@ -179,6 +186,6 @@ def _close(config: Config, period: str, now: datetime, data_dir: Path, months: l
         bill,
         summary(method),
         inputs_fingerprint,
-        len(listing["files"]),
+        len(listing),
         cur_versions.get(period),
     )

@@ -279,7 +279,7 @@ CUR_VERSIONS = "select billing_period, version from bookkeeping.cur_versions ord
 BUILD_METHOD = "select built_at, config_json, method_json, method_fingerprint from bookkeeping.build_info"
 
 # What a month's bill was made from, as the build recorded it. Parameter: the period.
-BILL_INPUTS = "select inputs_fingerprint, models_fingerprint from bookkeeping.bill_inputs where period = ?"
+BILL_INPUTS = "select input_marks, models_fingerprint from bookkeeping.bill_inputs where period = ?"
 
 # The in-scope source cost per cluster. Parameter: period.
 CLOSE_SOURCE_BY_CLUSTER = """
