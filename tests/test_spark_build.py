@@ -17,10 +17,14 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession  # the test extra installs pyspark: missing, the suite fails
 from typer.testing import CliRunner
@@ -34,7 +38,10 @@ from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.config import SparkSettings
 from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
+from chargeback.raw.landing import partitions
+from chargeback.raw.tables import CUR_LINE_ITEMS
 from chargeback.reports.bill import monthly_bill
+from chargeback.reports.close import close_period
 from tests.test_build import TEAMS, two_teams
 
 PERIOD = "2026-10"
@@ -99,18 +106,41 @@ def write_toml(path: Path, data_dir: Path, extra: str = "") -> Path:
     return path
 
 
+def closed_and_restated(data_dir: Path) -> Path:
+    """The sample month built on DuckDB and closed, then its CUR restated (one m5 node-hour $5.00 dearer):
+    the next build books the difference as adjustments in 2026-11, so the parity tests cover
+    marts.fct_adjustments and the closed.* tables too (docs/method.md#closed-periods-and-adjustments)."""
+    with_sample_raw(data_dir)
+    build(sample_config(data_dir))
+    close_period(sample_config(data_dir), PERIOD, now=datetime(2026, 12, 6, tzinfo=UTC))
+    (path,) = partitions(data_dir, CUR_LINE_ITEMS)
+    lines = pq.read_table(path)
+    node_hour = pc.and_(  # an on-demand hour of one of the cluster's m5 nodes
+        pc.starts_with(lines["line_item_usage_type"], "BoxUsage:m5"),
+        pc.equal(lines["line_item_line_item_type"], "Usage"),
+    )
+    first = pc.index(node_hour, True).as_py()
+    costs = lines["line_item_unblended_cost"].to_pylist()
+    costs[first] += 5.0
+    column = lines.schema.get_field_index("line_item_unblended_cost")
+    restated = lines.set_column(column, "line_item_unblended_cost", pa.array(costs, lines.schema.field(column).type))
+    pq.write_table(restated, path)  # with its schema's metadata: the landed CUR version
+    return data_dir
+
+
 @pytest.fixture(scope="module")
 def duckdb_dir(tmp_path_factory) -> Path:
-    data_dir = with_sample_raw(tmp_path_factory.mktemp("duckdb"))
+    data_dir = closed_and_restated(tmp_path_factory.mktemp("duckdb"))
     build(sample_config(data_dir))
     return data_dir
 
 
 @pytest.fixture(scope="module")
 def spark_dir(tmp_path_factory, spark) -> Path:
-    """The sample month built by `chargeback build --engine spark`, in this process's SparkSession."""
+    """The sample month built by `chargeback build --engine spark`, in this process's SparkSession (closed and
+    restated first: see closed_and_restated)."""
     root = tmp_path_factory.mktemp("spark")
-    data_dir = with_sample_raw(root / "data")
+    data_dir = closed_and_restated(root / "data")
     config = write_toml(root / "c.toml", data_dir)
     result = CliRunner().invoke(app, ["build", "--engine", "spark", "--config", str(config)])
     assert result.exit_code == 0, result.output
@@ -197,9 +227,9 @@ def test_spark_marts_equal_the_duckdb_builds(spark_dir, duckdb_dir):
         assert mismatched == 0, f"marts.{name}: {mismatched} group(s) differ between the Spark and DuckDB builds"
 
 
-def bill_json(data_dir: Path) -> dict:
+def bill_json(data_dir: Path, period: str = PERIOD) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "chargeback", "bill", "--period", PERIOD, "--format", "json", "--data-dir",
+        [sys.executable, "-m", "chargeback", "bill", "--period", period, "--format", "json", "--data-dir",
          str(data_dir)],
         capture_output=True, text=True, timeout=120, cwd=data_dir,
     )
@@ -210,7 +240,10 @@ def bill_json(data_dir: Path) -> dict:
 def test_bill_json_is_the_same_from_either_build(spark_dir, duckdb_dir):
     printed = bill_json(spark_dir)
     assert printed == bill_json(duckdb_dir)
-    assert json.loads(printed)["total"] == "2402.32"
+    assert json.loads(printed)["total"] == "2402.32"  # closed: as it was before the restatement
+    adjusted = bill_json(spark_dir, "2026-11")
+    assert adjusted == bill_json(duckdb_dir, "2026-11")
+    assert json.loads(adjusted)["total"] == "5.00"  # the restated line's $5.00, in the first open month
 
 
 def test_marts_are_parquet_partitioned_by_day_and_cluster(spark_dir):
@@ -305,4 +338,5 @@ def test_raw_parquet_is_read_from_s3_through_s3a(spark, moto_s3, tmp_path, duckd
     config = write_toml(tmp_path / "c.toml", data_dir, extra)
     result = CliRunner().invoke(app, ["build", "--engine", "spark", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert bill_json(data_dir) == bill_json(duckdb_dir)
+    closed = json.loads(bill_json(duckdb_dir))  # the sample month as closed there, before its restatement
+    assert json.loads(bill_json(data_dir)) == {key: value for key, value in closed.items() if key != "closed_at"}

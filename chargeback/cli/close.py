@@ -41,3 +41,8 @@ def register(app: typer.Typer) -> None:
             f" (fingerprint {closed.inputs_fingerprint[:12]})"
         )
         out.print(f"Later changes to {period} are booked as adjustments in {next_period(period)}.")
+        if bill.estimated:
+            console(stderr=True).print(
+                f"[yellow]{bill.estimated:,.2f} {bill.currency} of {period} was estimated (no CUR for it yet); what the"
+                " CUR bills instead will be booked as adjustments[/]"
+            )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -197,19 +197,18 @@ def _cents(rows: list[Row], bill: Bill) -> list[tuple[Row, Decimal]]:
                 base = next((r for r in rows if r.tenant == line.tenant), rows[0] if rows else None)
                 if base is None:
                     raise DataError(f"{MART} has no rows for {bill.period}; run `chargeback build`")
+                fix = part == "adjustment"
                 padded.append(
-                    Row(
-                        base.cluster,
-                        base.day,
-                        line.tenant,
-                        part,
-                        None,
-                        None,
-                        None,
-                        base.payer_account_id,
-                        Decimal(0),
-                        base.closed_period if part == "adjustment" else None,
-                        base.corrected_part if part == "adjustment" else None,
+                    replace(
+                        base,
+                        tenant=line.tenant,
+                        component=part,
+                        namespace=None,
+                        emr_job_run_id=None,
+                        product_code=None,
+                        amount=Decimal(0),
+                        closed_period=base.closed_period if fix else None,
+                        corrected_part=base.corrected_part if fix else None,
                     )
                 )
                 members = [len(padded) - 1]
