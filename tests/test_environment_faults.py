@@ -145,7 +145,7 @@ def demo(tmp_path_factory) -> Path:
 
 
 def test_a_read_only_data_directory_is_one_line_for_every_command_that_writes(demo, tmp_path, mounts):
-    """build, demo, schedule --once and export: exit 2 with one line naming the path under the
+    """build, demo, schedule --once, export and close: exit 2 with one line naming the path under the
     read-only mount and what to do; nothing in the directory changes, and bill and check still read it."""
     source = tmp_path / "source"
     shutil.copytree(demo, source)
@@ -156,6 +156,7 @@ def test_a_read_only_data_directory_is_one_line_for_every_command_that_writes(de
         ["demo", "--no-dashboard"],
         ["schedule", "--once"],
         ["export", "--to", "finance", "--period", SAMPLE_PERIOD],
+        ["close", "--period", SAMPLE_PERIOD],
     ):
         line = one_line_error(chargeback(*args, "--data-dir", str(ro), cwd=tmp_path))
         assert str(ro) in line, (args, line)
