@@ -30,15 +30,16 @@ def apportion_frame(
 ) -> pl.Series:
     """Whole cents (``Int64``) for each row of ``frame``: within each group of ``by``, the rows' exact ``amount``s
     rounded so they sum to the group's ``target`` (whole cents, the same on every row of the group). Each row
-    first gets its amount rounded down to the cent; the cents still missing (or in excess) go one at a time to
-    the rows with the largest (or smallest) remainders, ties broken by ``order`` (ascending, nulls first):
-    ``money.apportion``'s rule. (A single integer ``by`` column is the fastest.)"""
+    first gets its amount truncated to the cent (toward zero); the cents still missing (or in excess) go one at a
+    time to the rows with the largest (or most negative) remainders, ties broken by ``order`` (ascending, nulls
+    first): ``money.apportion``'s rule. (A single integer ``by`` column is the fastest.)"""
     cents = pl.col(amount).cast(EXACT) * 100
     group = pl.col(by[0]) if len(by) == 1 else pl.struct(*by).rank("dense")
     work = frame.select(*by, *order, amount, target).with_row_index("_row")
-    work = work.with_columns(_floor=cents.floor(), _group=group)
+    truncated = pl.when(cents >= 0).then(cents.floor()).otherwise(cents.ceil())  # toward zero, as money.apportion
+    work = work.with_columns(_floor=truncated, _group=group)
     work = work.with_columns(
-        _remainder=((cents - pl.col("_floor")) * 10**SCALE).cast(pl.Int64),  # in [0, 10^12): exact at the scale
+        _remainder=((cents - pl.col("_floor")) * 10**SCALE).cast(pl.Int64),  # in (-10^12, 10^12): exact at the scale
         _floor=pl.col("_floor").cast(pl.Int64),
     )
     work = work.with_columns(_missing=pl.col(target).cast(pl.Int64) - pl.col("_floor").sum().over("_group"))
