@@ -186,7 +186,7 @@ def test_tenant_bill_for_ml_matches_chargeback_bill(env, cli_ml):
         "Shared share": line["shared"],
         "EMR charges": line["emr"],
         "Tagged resources": line["tagged"],
-        "Adjustments (closed months)": line["adjustment"],
+        "Adjustment": line["adjustment"],
         "Total": line["total"],
     }
 

@@ -69,7 +69,7 @@ def cli_bill(data_dir: Path, period: str = PERIOD, *more: str) -> dict:
 def billed(data_dir) -> dict:
     """`chargeback bill --period 2026-10 --format json`, lines by tenant, amounts as Decimal."""
     out = cli_bill(data_dir)
-    lines = {line.pop("tenant"): {k: D(v) for k, v in line.items()} for line in out["lines"]}
+    lines = {line.pop("tenant"): {k: D(v) for k, v in line.items() if k != "adjustments"} for line in out["lines"]}
     return {"total": D(out["total"]), "lines": lines}
 
 

@@ -19,7 +19,6 @@ PART_LABELS = {
     "shared": "Shared share",
     "emr": "EMR charges",
     "tagged": "Tagged resources",
-    "adjustment": "Adjustments (closed months)",
 }
 SENTINEL_LABELS = {"__idle__": "Idle (unshared)", "__shared__": "Shared (kept)", "__unallocated__": "Unallocated"}
 PART_COLORS = {
@@ -28,7 +27,6 @@ PART_COLORS = {
     "Shared share": "#2ca02c",
     "EMR charges": "#9467bd",
     "Tagged resources": "#8c564b",
-    "Adjustments (closed months)": "#7f7f7f",
 }
 REST_LABEL = "(in no workload)"  # what a tenant's part holds beyond its workloads (chargeback.reports.breakdown)
 DUST = 0.005  # below half a cent a series is rounding dust, not a line anyone pays
