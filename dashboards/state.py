@@ -35,8 +35,8 @@ NO_WAREHOUSE = (
 )
 NO_METHOD = "not recorded (this warehouse was built before methods were recorded: run `chargeback build`)"
 CLOSED = (
-    "{period} is closed (since {closed_at}): this is its bill as it was closed, and it does not change. What later "
-    "data changes in it is billed as adjustments in a later month."
+    "{period} is closed (since {closed_at}): this is its bill as it was closed, under method {method}, and it does "
+    "not change. What later data changes in it is billed as adjustments in a later month."
 )
 CORRECTED = (
     "This month's adjustments correct closed month(s) {periods}: what later data (a restated CUR, late metrics, a "
@@ -319,6 +319,7 @@ def closed_notice(bill: Bill) -> None:
     """Say when the period is closed (its bill is the frozen one) and which closed months its adjustments
     correct (docs/method.md#closed-periods-and-adjustments)."""
     if bill.closed_at:
-        st.info(CLOSED.format(period=bill.period, closed_at=bill.closed_at), icon=":material/lock:")
+        closed = CLOSED.format(period=bill.period, closed_at=bill.closed_at, method=bill.method_line())
+        st.info(closed, icon=":material/lock:")
     if bill.corrected_periods:
         st.info(CORRECTED.format(periods=", ".join(bill.corrected_periods)), icon=":material/published_with_changes:")

@@ -31,7 +31,7 @@ import pytest
 from chargeback.build.engines import build
 from chargeback.build.warehouse import connect
 from chargeback.core import config as config_module
-from chargeback.core.errors import ChargebackError
+from chargeback.core.errors import ChargebackError, MethodChangeError
 from chargeback.exports import run_export
 from chargeback.raw.landing import land
 from chargeback.reports.bill import monthly_bill
@@ -196,7 +196,8 @@ def test_a_restated_cur_is_booked_in_the_first_open_month_and_the_closed_bill_st
     lines = {line["tenant"]: line for line in json.loads(november.to_json())["lines"]}
     assert lines["alpha"]["adjustment"] == "0.20"
     assert lines["alpha"]["adjustments"][0]["closed_period"] == OCTOBER
-    assert november.to_csv().splitlines()[0] == "period,currency,tenant,compute,idle,shared,emr,tagged,adjustment,total"
+    header = november.to_csv().splitlines()[0]
+    assert header == "period,currency,tenant,compute,idle,shared,emr,tagged,adjustment,total,method"
     assert frozen_outputs(month, out) == frozen, "the closed bill and its exports changed"
 
     # Restated again before November closes: November's adjustment is the whole difference once ($1.60: +0.60).
@@ -270,8 +271,14 @@ def test_a_method_change_applies_from_the_first_open_month_unless_a_closed_month
     close_period(month, OCTOBER, now=NOW)
     frozen = frozen_outputs(month, out)
     separate = month.model_copy(update={"allocation": month.allocation.model_copy(update={"idle": "separate"})})
-    # Idle kept on __idle__: per hour alpha 0.50, beta 0.25, __idle__ 0.25. November (open) follows it at once.
-    build(separate)
+    # Idle kept on __idle__: per hour alpha 0.50, beta 0.25, __idle__ 0.25. Refused until accepted, naming what
+    # it does to the open month only: alpha 24 * (2/3 - 1/2) = 4.00 less, beta 24 * (1/3 - 1/4) = 2.00 less.
+    with pytest.raises(MethodChangeError) as refused:
+        build(separate)
+    assert "2026-11 alpha: 16.00 -> 12.00 (-4.00)" in str(refused.value)
+    assert "2026-11 beta: 8.00 -> 6.00 (-2.00)" in str(refused.value)
+    assert "2026-10" not in str(refused.value), "a closed month does not move"
+    build(separate, accept_method_change=True)  # November (open) follows it at once
     assert exact_adjustments(separate, NOVEMBER) == {}
     assert totals(monthly_bill(separate, NOVEMBER)) == {
         "__idle__": Decimal("6.00"),
@@ -359,8 +366,8 @@ def test_exports_carry_adjustments_as_corrections(month, tmp_path):
     assert (alpha["ChargeDetails.Type"], alpha["ChargeDetails.Flat.ChargeValue"]) == ("FEE", "16.00")
 
     finance = files[f"bill-{NOVEMBER}.csv"].decode().splitlines()
-    assert finance[0].endswith(",adjustment,total")
-    assert "2026-11,USD,alpha,12.00,4.00,0.00,0.00,0.00,-0.20,15.80" in finance
+    assert finance[0].endswith(",adjustment,total,method")
+    assert any(row.startswith("2026-11,USD,alpha,12.00,4.00,0.00,0.00,0.00,-0.20,15.80,") for row in finance)
 
 
 def test_close_restate_and_bill_on_the_command_line(month, tmp_path):

@@ -89,6 +89,15 @@ _BUILT_PERIODS = (
 )
 
 
+def open_periods(con: duckdb.DuckDBPyConnection, closed: ClosedPlan) -> list[str] | None:
+    """The months of the build on ``con`` that are not closed (None: nothing is closed, so every month): those a
+    method change can still move (``chargeback.build.method.refuse_method_change``)."""
+    if not closed.months:
+        return None
+    shut = {m.period for m in closed.months}
+    return [period for (period,) in con.execute(_BUILT_PERIODS).fetchall() if period not in shut]
+
+
 def _register_closed_periods(con: duckdb.DuckDBPyConnection, closed: ClosedPlan) -> None:
     con.execute(
         f"create table {SCHEMA}.bill_inputs (period varchar, input_marks varchar, input_files integer,"

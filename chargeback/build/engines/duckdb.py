@@ -19,7 +19,7 @@ import duckdb
 
 from chargeback.build import incremental
 from chargeback.build.adjustments import ClosedPlan, register_closed
-from chargeback.build.bookkeeping import read_checks, refuse_broken_invariants, register_bookkeeping
+from chargeback.build.bookkeeping import open_periods, read_checks, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
@@ -152,11 +152,12 @@ def build(
             counts, refreshed = run_models(con, models, progress, data_dir, full)
             checks = read_checks(con)
             register_bookkeeping(con, config, data_dir, closed)
+            still_open = open_periods(con, closed)
         except duckdb.OutOfMemoryException as exc:
             raise out_of_memory(exc, config) from exc
         finally:
             con.close()
         refuse_broken_invariants(checks, target)
-        change = refuse_method_change(path, config, accept_method_change)
+        change = refuse_method_change(path, config, accept_method_change, still_open)
         publish(path, config)
     return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, list(closed.notes))

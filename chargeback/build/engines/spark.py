@@ -38,7 +38,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from chargeback.build.adjustments import ClosedPlan, register_closed
-from chargeback.build.bookkeeping import refuse_broken_invariants, register_bookkeeping
+from chargeback.build.bookkeeping import open_periods, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.engines.duckdb import mart_types
 from chargeback.build.engines.spark_sql import to_spark, view_name
@@ -326,9 +326,10 @@ def build(
                     con.execute(_mart_view(relation, types[relation], version / model.name, rows))
                 register_config(con, config)
                 register_bookkeeping(con, config, data_dir, closed)
+                still_open = open_periods(con, closed)
             finally:
                 con.close()
-            change = refuse_method_change(path, config, accept_method_change)
+            change = refuse_method_change(path, config, accept_method_change, still_open)
             publish(path, config)
         published = True
     finally:
