@@ -425,51 +425,163 @@ WORKLOADS = (
     # --- shared
     Workload("kube-system", "coredns", "Deployment", 0.1, 0.0684, 0.018, 0.03, always("gen-a", "gen-b"), diurnal=0.2),
     Workload("monitoring", "kube-state-metrics", "Deployment", 0.1, 0.25, 0.04, 0.11, always("sp-b"), diurnal=0.1),
-    Workload("monitoring", "prometheus-server", "StatefulSet", 1.0, 8.0, 0.72, 6.3,
-             (restarted("mem", "2026-10-21 03:17:42", "2026-10-21 03:18:05"),), diurnal=0.15),
+    Workload(
+        "monitoring",
+        "prometheus-server",
+        "StatefulSet",
+        1.0,
+        8.0,
+        0.72,
+        6.3,
+        (restarted("mem", "2026-10-21 03:17:42", "2026-10-21 03:18:05"),),
+        diurnal=0.15,
+    ),
     # payments: a rollout on 10-14 replaces every payments-api pod (new ReplicaSet)
-    Workload("payments-api", "payments-api", "Deployment", 1.0, 2.0, 0.55, 1.4,
-             (restarted("gen-a", "2026-10-14 10:01:12", "2026-10-14 10:01:15"),
-              restarted("gen-b", "2026-10-14 10:01:58", "2026-10-14 10:02:01"),
-              restarted("gen-c", "2026-10-14 10:02:44", "2026-10-14 10:02:47")),
-             diurnal=0.45, rollout_at="2026-10-14 10:00"),
-    Workload("payments-web", "storefront", "Deployment", 0.5, 1.0, 0.3, 0.62,
-             always("gen-a", "gen-b", "gen-c")
-             + ((("gen-x", "2026-10-12 06:05:20", "2026-10-20 17:50:05"),),
-                (("gen-x", "2026-10-12 06:05:24", "2026-10-20 17:50:05"),)),
-             diurnal=0.5),
+    Workload(
+        "payments-api",
+        "payments-api",
+        "Deployment",
+        1.0,
+        2.0,
+        0.55,
+        1.4,
+        (
+            restarted("gen-a", "2026-10-14 10:01:12", "2026-10-14 10:01:15"),
+            restarted("gen-b", "2026-10-14 10:01:58", "2026-10-14 10:02:01"),
+            restarted("gen-c", "2026-10-14 10:02:44", "2026-10-14 10:02:47"),
+        ),
+        diurnal=0.45,
+        rollout_at="2026-10-14 10:00",
+    ),
+    Workload(
+        "payments-web",
+        "storefront",
+        "Deployment",
+        0.5,
+        1.0,
+        0.3,
+        0.62,
+        always("gen-a", "gen-b", "gen-c")
+        + (
+            (("gen-x", "2026-10-12 06:05:20", "2026-10-20 17:50:05"),),
+            (("gen-x", "2026-10-12 06:05:24", "2026-10-20 17:50:05"),),
+        ),
+        diurnal=0.5,
+    ),
     Workload("payments-batch", "reconciler", "Deployment", 0.5, 1.0, 0.65, 0.82, always("gen-a", "gen-c"), diurnal=0.2),
-    Workload("payments-batch", MONTH_CLOSE_JOB, "Job", 1.0, 2.0, 0.9, 1.5,
-             ((("risk-b", "2026-10-08 09:10:12", "2026-10-08 15:04:51"),),), diurnal=0.0, app="month-close"),
+    Workload(
+        "payments-batch",
+        MONTH_CLOSE_JOB,
+        "Job",
+        1.0,
+        2.0,
+        0.9,
+        1.5,
+        ((("risk-b", "2026-10-08 09:10:12", "2026-10-08 15:04:51"),),),
+        diurnal=0.0,
+        app="month-close",
+    ),
     # data-eng
     Workload("data-eng-etl", "etl-api", "Deployment", 0.5, 1.0, 0.2, 0.5, always("gen-b", "gen-c")),
     Workload("data-eng-airflow", "airflow-webserver", "Deployment", 0.5, 1.0, 0.15, 0.8, always("gen-a")),
     Workload("data-eng-airflow", "airflow-scheduler", "Deployment", 1.0, 2.0, 0.6, 1.6, always("sp-b"), diurnal=0.2),
     Workload("data-eng-airflow", "airflow-postgresql", "StatefulSet", 0.25, 1.0, 0.1, 0.7, always("sp-b")),
-    Workload("data-eng-airflow", "airflow-worker", "StatefulSet", 1.5, 4.0, 0.9, 2.8,
-             always("spot-1", "spot-2") + AIRFLOW_BURST_WORKERS,
-             diurnal=0.35),
+    Workload(
+        "data-eng-airflow",
+        "airflow-worker",
+        "StatefulSet",
+        1.5,
+        4.0,
+        0.9,
+        2.8,
+        always("spot-1", "spot-2") + AIRFLOW_BURST_WORKERS,
+        diurnal=0.35,
+    ),
     # feature-store (relabelled from ml to data-eng mid-month); redis uses more memory than it requests
     Workload("feature-store", "feature-server", "Deployment", 1.0, 4.0, 0.6, 3.1, always("sp-a", "sp-b")),
-    Workload("feature-store", "feature-redis", "StatefulSet", 0.5, 16.0, 0.3, 17.2,
-             (restarted("mem", "2026-10-26 14:02:09", "2026-10-26 14:02:31"),), diurnal=0.2),
+    Workload(
+        "feature-store",
+        "feature-redis",
+        "StatefulSet",
+        0.5,
+        16.0,
+        0.3,
+        17.2,
+        (restarted("mem", "2026-10-26 14:02:09", "2026-10-26 14:02:31"),),
+        diurnal=0.2,
+    ),
     # ml
-    Workload("ml-serving", "model-server", "Deployment", 2.0, 4.0, 1.1, 3.3,
-             (restarted("sp-a", "2026-10-09 16:42:37", "2026-10-09 16:42:52"),) + always("sp-a", "sp-b"), diurnal=0.4),
+    Workload(
+        "ml-serving",
+        "model-server",
+        "Deployment",
+        2.0,
+        4.0,
+        1.1,
+        3.3,
+        (restarted("sp-a", "2026-10-09 16:42:37", "2026-10-09 16:42:52"),) + always("sp-a", "sp-b"),
+        diurnal=0.4,
+    ),
     Workload("ml-serving", "embedding-cache", "Deployment", 1.0, 16.0, 0.4, 12.0, always("mem"), diurnal=0.2),
-    Workload("ml-training", "gpu-trainer", "Deployment", 3.0, 12.0, 2.4, 10.0,
-             (restarted("gpu", "2026-10-20 00:00", "2026-10-23 06:30"),), gpu=1, diurnal=0.05, cpu_limit_factor=1.0),
+    Workload(
+        "ml-training",
+        "gpu-trainer",
+        "Deployment",
+        3.0,
+        12.0,
+        2.4,
+        10.0,
+        (restarted("gpu", "2026-10-20 00:00", "2026-10-23 06:30"),),
+        gpu=1,
+        diurnal=0.05,
+        cpu_limit_factor=1.0,
+    ),
     # risk (dedicated nodes); risk-b carries no risk pod 10-10 00:00 -> 10-17 00:00
-    Workload("risk-engine", "pricer", "Deployment", 1.5, 6.0, 1.45, 4.5,
-             always("risk-a") + (restarted("risk-b", "2026-10-10 00:00", "2026-10-17 00:00"),), diurnal=0.4),
-    Workload("risk-reports", "report-api", "Deployment", 0.5, 1.0, 0.2, 0.6,
-             (restarted("risk-b", "2026-10-10 00:00", "2026-10-17 00:00"),)),
+    Workload(
+        "risk-engine",
+        "pricer",
+        "Deployment",
+        1.5,
+        6.0,
+        1.45,
+        4.5,
+        always("risk-a") + (restarted("risk-b", "2026-10-10 00:00", "2026-10-17 00:00"),),
+        diurnal=0.4,
+    ),
+    Workload(
+        "risk-reports",
+        "report-api",
+        "Deployment",
+        0.5,
+        1.0,
+        0.2,
+        0.6,
+        (restarted("risk-b", "2026-10-10 00:00", "2026-10-17 00:00"),),
+    ),
     Workload("risk-reports", "report-builder", "Deployment", 0.5, 2.0, 0.3, 1.5, always("risk-a")),
     # sandbox: matches no tenant
-    Workload("sandbox", "jupyter-alice", "Pod", 0.5, 2.0, 0.1, 1.2,
-             ((("gen-c", "2026-10-06 09:12:40", "2026-10-24 18:30:02"),),), diurnal=0.6),
-    Workload("sandbox", "load-test", "Deployment", 0.25, 0.5, 0.4, 0.3,
-             ((("gen-b", "2026-10-14 10:03:00", "2026-10-14 16:41:27"),),), diurnal=0.0),
+    Workload(
+        "sandbox",
+        "jupyter-alice",
+        "Pod",
+        0.5,
+        2.0,
+        0.1,
+        1.2,
+        ((("gen-c", "2026-10-06 09:12:40", "2026-10-24 18:30:02"),),),
+        diurnal=0.6,
+    ),
+    Workload(
+        "sandbox",
+        "load-test",
+        "Deployment",
+        0.25,
+        0.5,
+        0.4,
+        0.3,
+        ((("gen-b", "2026-10-14 10:03:00", "2026-10-14 16:41:27"),),),
+        diurnal=0.0,
+    ),
 )
 
 # --- Spark jobs ------------------------------------------------------------------------------------------
@@ -504,12 +616,24 @@ SPARK_ROLE_ARN = {
 }
 # (job, scheduled time) -> (state, minutes until it ended, failure reason, state details)
 RUN_OUTCOMES = {
-    ("daily-sales-etl", "2026-10-07 02:00"): ("FAILED", 12.5, "USER_ERROR",
-                                              "Job run failed: the Spark application exited with code 1"),
-    ("feature-build", "2026-10-19 03:00"): ("FAILED", 22.0, "USER_ERROR",
-                                            "Job run failed: the Spark application exited with code 1"),
-    ("hourly-ingest", "2026-10-21 06:00"): ("FAILED", 0.0, "VALIDATION_ERROR",
-                                            "Job run failed: entry point s3://acme-code/ingest/main.py not found"),
+    ("daily-sales-etl", "2026-10-07 02:00"): (
+        "FAILED",
+        12.5,
+        "USER_ERROR",
+        "Job run failed: the Spark application exited with code 1",
+    ),
+    ("feature-build", "2026-10-19 03:00"): (
+        "FAILED",
+        22.0,
+        "USER_ERROR",
+        "Job run failed: the Spark application exited with code 1",
+    ),
+    ("hourly-ingest", "2026-10-21 06:00"): (
+        "FAILED",
+        0.0,
+        "VALIDATION_ERROR",
+        "Job run failed: entry point s3://acme-code/ingest/main.py not found",
+    ),
     ("weekly-train", "2026-10-18 04:00"): ("CANCELLED", 41.0, None, "Job run was cancelled by the user"),
     ("hourly-ingest", "2026-10-26 12:00"): ("CANCELLED", 4.0, None, "Job run was cancelled by the user"),
 }
@@ -674,8 +798,17 @@ def _schedule() -> list[tuple[int, SparkJob]]:
     return sorted(runs, key=lambda run: (run[0], run[1].name))
 
 
-def _spark_pod(run: JobRun, role: str, index: int, node: Node, start: int, end: int,
-               rng: np.random.Generator, app_selector: str, driver_name: str) -> Pod:
+def _spark_pod(
+    run: JobRun,
+    role: str,
+    index: int,
+    node: Node,
+    start: int,
+    end: int,
+    rng: np.random.Generator,
+    app_selector: str,
+    driver_name: str,
+) -> Pod:
     job = run.job
     if role == "driver":
         name, cores, memory_mib = driver_name, job.driver_cores, job.driver_memory_mib
@@ -807,8 +940,9 @@ def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table
             continue
         cpu, memory = usage(rng, pod, hours)
         n = len(hours)
-        for key, value in zip(("namespace", "pod", "pod_uid", "node"),
-                              (pod.namespace, pod.name, pod.uid, pod.node.name), strict=True):
+        for key, value in zip(
+            ("namespace", "pod", "pod_uid", "node"), (pod.namespace, pod.name, pod.uid, pod.node.name), strict=True
+        ):
             columns[key].extend([value] * n)
         columns["hour"].append(hours)
         columns["running_seconds"].append(seconds)
@@ -822,17 +956,27 @@ def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table
                 emr[(pod.job_run_id, hour)][0] += pod.cpu_request_cores * running
                 emr[(pod.job_run_id, hour)][1] += pod.memory_request_bytes * running
     total = len(columns["pod"])
-    table = pa.table({
-        "cluster": [CLUSTER] * total,
-        "namespace": columns["namespace"],
-        "pod": columns["pod"],
-        "pod_uid": columns["pod_uid"],
-        "node": columns["node"],
-        "hour": _timestamps(np.concatenate(columns["hour"])),
-        **{key: np.concatenate(columns[key]) for key in (
-            "running_seconds", "cpu_request_core_seconds", "cpu_usage_core_seconds",
-            "memory_request_byte_seconds", "memory_working_set_byte_seconds", "gpu_request_seconds")},
-    })
+    table = pa.table(
+        {
+            "cluster": [CLUSTER] * total,
+            "namespace": columns["namespace"],
+            "pod": columns["pod"],
+            "pod_uid": columns["pod_uid"],
+            "node": columns["node"],
+            "hour": _timestamps(np.concatenate(columns["hour"])),
+            **{
+                key: np.concatenate(columns[key])
+                for key in (
+                    "running_seconds",
+                    "cpu_request_core_seconds",
+                    "cpu_usage_core_seconds",
+                    "memory_request_byte_seconds",
+                    "memory_working_set_byte_seconds",
+                    "gpu_request_seconds",
+                )
+            },
+        }
+    )
     return table, emr
 
 
@@ -842,18 +986,20 @@ def pods_table(pods: list[Pod]) -> pa.Table:
     for pod in pods:
         lo, hi = max(pod.start, MONTH_START), min(pod.end, MONTH_END)
         for day in range(lo - lo % DAY, hi, DAY):
-            rows.append({
-                "cluster": CLUSTER,
-                "date": datetime.fromtimestamp(day, UTC).date(),
-                "namespace": pod.namespace,
-                "pod": pod.name,
-                "pod_uid": pod.uid,
-                "owner_kind": pod.owner_kind,
-                "owner_name": pod.owner_name,
-                "start_time": pod.start * 1_000_000,
-                "completion_time": None if pod.end == STILL_RUNNING else pod.end * 1_000_000,
-                "labels": pod.labels,
-            })
+            rows.append(
+                {
+                    "cluster": CLUSTER,
+                    "date": datetime.fromtimestamp(day, UTC).date(),
+                    "namespace": pod.namespace,
+                    "pod": pod.name,
+                    "pod_uid": pod.uid,
+                    "owner_kind": pod.owner_kind,
+                    "owner_name": pod.owner_name,
+                    "start_time": pod.start * 1_000_000,
+                    "completion_time": None if pod.end == STILL_RUNNING else pod.end * 1_000_000,
+                    "labels": pod.labels,
+                }
+            )
     return pa.Table.from_pylist(rows, schema=streams.PODS.schema)
 
 
@@ -879,8 +1025,15 @@ def namespace_labels_table() -> pa.Table:
             else:
                 pieces = [(hour, HOUR)]
             for at, seconds in pieces:
-                rows.append({"cluster": CLUSTER, "namespace": namespace, "hour": hour * 1_000_000,
-                             "seconds_in_force": float(seconds), "labels": namespace_labels_at(namespace, initial, at)})
+                rows.append(
+                    {
+                        "cluster": CLUSTER,
+                        "namespace": namespace,
+                        "hour": hour * 1_000_000,
+                        "seconds_in_force": float(seconds),
+                        "labels": namespace_labels_at(namespace, initial, at),
+                    }
+                )
     return pa.Table.from_pylist(rows, schema=streams.NAMESPACE_LABELS.schema)
 
 
@@ -889,13 +1042,20 @@ def node_hours_table() -> pa.Table:
     for node in NODES.values():
         hours, seconds = hour_overlaps(node.start, node.end)
         for hour, running in zip(hours.tolist(), seconds.tolist(), strict=True):
-            rows.append({
-                "cluster": CLUSTER, "node": node.name, "hour": hour * 1_000_000,
-                "provider_id": node.provider_id, "instance_type": node.instance_type,
-                "running_seconds": running, "cpu_capacity_cores": float(node.spec.vcpu),
-                "memory_capacity_bytes": node.spec.memory_gib * GIB, "gpu_capacity": float(node.spec.gpu),
-                "labels": node.labels,
-            })
+            rows.append(
+                {
+                    "cluster": CLUSTER,
+                    "node": node.name,
+                    "hour": hour * 1_000_000,
+                    "provider_id": node.provider_id,
+                    "instance_type": node.instance_type,
+                    "running_seconds": running,
+                    "cpu_capacity_cores": float(node.spec.vcpu),
+                    "memory_capacity_bytes": node.spec.memory_gib * GIB,
+                    "gpu_capacity": float(node.spec.gpu),
+                    "labels": node.labels,
+                }
+            )
     return pa.Table.from_pylist(rows, schema=streams.NODE_HOURS.schema)
 
 
@@ -903,27 +1063,49 @@ def node_hours_table() -> pa.Table:
 
 
 def _snapshot(table: streams.Stream, rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist([{"cluster": CLUSTER, "collected_at": COLLECTED_AT * 1_000_000, **row} for row in rows],
-                                schema=table.schema)
+    return pa.Table.from_pylist(
+        [{"cluster": CLUSTER, "collected_at": COLLECTED_AT * 1_000_000, **row} for row in rows], schema=table.schema
+    )
 
 
 def k8s_namespaces_table() -> pa.Table:
-    return _snapshot(streams.K8S_NAMESPACES, [
-        {"namespace": ns, "uid": _uuid(f"namespace/{ns}"), "created_at": _epoch(created) * 1_000_000,
-         "labels": namespace_labels_at(ns, initial, COLLECTED_AT), "annotations": {}}
-        for ns, created, initial in NAMESPACES
-    ])
+    return _snapshot(
+        streams.K8S_NAMESPACES,
+        [
+            {
+                "namespace": ns,
+                "uid": _uuid(f"namespace/{ns}"),
+                "created_at": _epoch(created) * 1_000_000,
+                "labels": namespace_labels_at(ns, initial, COLLECTED_AT),
+                "annotations": {},
+            }
+            for ns, created, initial in NAMESPACES
+        ],
+    )
 
 
 def k8s_nodes_table() -> pa.Table:
-    return _snapshot(streams.K8S_NODES, [
-        {"node": n.name, "provider_id": n.provider_id, "instance_type": n.instance_type,
-         "created_at": n.start * 1_000_000, "labels": n.labels, "taints": n.taints,
-         "cpu_capacity_cores": float(n.spec.vcpu), "memory_capacity_bytes": n.spec.memory_gib * GIB,
-         "gpu_capacity": float(n.spec.gpu), "cpu_allocatable_cores": n.cpu_allocatable_cores,
-         "memory_allocatable_bytes": n.memory_allocatable_bytes, "gpu_allocatable": float(n.spec.gpu)}
-        for n in NODES.values() if n.start <= COLLECTED_AT < n.end
-    ])
+    return _snapshot(
+        streams.K8S_NODES,
+        [
+            {
+                "node": n.name,
+                "provider_id": n.provider_id,
+                "instance_type": n.instance_type,
+                "created_at": n.start * 1_000_000,
+                "labels": n.labels,
+                "taints": n.taints,
+                "cpu_capacity_cores": float(n.spec.vcpu),
+                "memory_capacity_bytes": n.spec.memory_gib * GIB,
+                "gpu_capacity": float(n.spec.gpu),
+                "cpu_allocatable_cores": n.cpu_allocatable_cores,
+                "memory_allocatable_bytes": n.memory_allocatable_bytes,
+                "gpu_allocatable": float(n.spec.gpu),
+            }
+            for n in NODES.values()
+            if n.start <= COLLECTED_AT < n.end
+        ],
+    )
 
 
 QUOTAS = {
@@ -933,22 +1115,63 @@ QUOTAS = {
     # ml-training's GPU is fully used, and emr-ml's quota covers a namespace with only a few Spark hours.
     # emr-data-eng's was cut to 10 cores at the end of the month, sized for hourly-ingest and a 4-executor
     # daily-sales-etl: the daily job asks 1 + 5 x 2 = 11 cores, so next month its fifth executor is refused.
-    "payments-api": {"requests.cpu": 3.2, "requests.memory": 8.0 * GIB, "limits.cpu": 8.0,
-                     "limits.memory": 8.0 * GIB, "pods": 10.0},
-    "payments-web": {"requests.cpu": 3.0, "requests.memory": 6.0 * GIB, "limits.cpu": 6.0,
-                     "limits.memory": 6.0 * GIB, "pods": 6.0},
-    "data-eng-etl": {"requests.cpu": 2.0, "requests.memory": 4.0 * GIB, "limits.cpu": 4.0,
-                     "limits.memory": 4.0 * GIB, "pods": 10.0},
-    "emr-data-eng": {"requests.cpu": 10.0, "requests.memory": 48.0 * GIB, "limits.cpu": 20.0,
-                     "limits.memory": 48.0 * GIB, "pods": 12.0},
-    "ml-serving": {"requests.cpu": 8.0, "requests.memory": 32.0 * GIB, "limits.cpu": 16.0,
-                   "limits.memory": 32.0 * GIB, "pods": 6.0},
-    "ml-training": {"requests.cpu": 4.0, "requests.memory": 16.0 * GIB, "limits.cpu": 8.0,
-                    "limits.memory": 16.0 * GIB, "pods": 4.0, "requests.nvidia.com/gpu": 1.0},
-    "emr-ml": {"requests.cpu": 16.0, "requests.memory": 64.0 * GIB, "limits.cpu": 32.0,
-               "limits.memory": 64.0 * GIB, "pods": 20.0},
-    "sandbox": {"requests.cpu": 1.0, "requests.memory": 4.0 * GIB, "limits.cpu": 2.0,
-                "limits.memory": 8.0 * GIB, "pods": 5.0},
+    "payments-api": {
+        "requests.cpu": 3.2,
+        "requests.memory": 8.0 * GIB,
+        "limits.cpu": 8.0,
+        "limits.memory": 8.0 * GIB,
+        "pods": 10.0,
+    },
+    "payments-web": {
+        "requests.cpu": 3.0,
+        "requests.memory": 6.0 * GIB,
+        "limits.cpu": 6.0,
+        "limits.memory": 6.0 * GIB,
+        "pods": 6.0,
+    },
+    "data-eng-etl": {
+        "requests.cpu": 2.0,
+        "requests.memory": 4.0 * GIB,
+        "limits.cpu": 4.0,
+        "limits.memory": 4.0 * GIB,
+        "pods": 10.0,
+    },
+    "emr-data-eng": {
+        "requests.cpu": 10.0,
+        "requests.memory": 48.0 * GIB,
+        "limits.cpu": 20.0,
+        "limits.memory": 48.0 * GIB,
+        "pods": 12.0,
+    },
+    "ml-serving": {
+        "requests.cpu": 8.0,
+        "requests.memory": 32.0 * GIB,
+        "limits.cpu": 16.0,
+        "limits.memory": 32.0 * GIB,
+        "pods": 6.0,
+    },
+    "ml-training": {
+        "requests.cpu": 4.0,
+        "requests.memory": 16.0 * GIB,
+        "limits.cpu": 8.0,
+        "limits.memory": 16.0 * GIB,
+        "pods": 4.0,
+        "requests.nvidia.com/gpu": 1.0,
+    },
+    "emr-ml": {
+        "requests.cpu": 16.0,
+        "requests.memory": 64.0 * GIB,
+        "limits.cpu": 32.0,
+        "limits.memory": 64.0 * GIB,
+        "pods": 20.0,
+    },
+    "sandbox": {
+        "requests.cpu": 1.0,
+        "requests.memory": 4.0 * GIB,
+        "limits.cpu": 2.0,
+        "limits.memory": 8.0 * GIB,
+        "pods": 5.0,
+    },
 }
 
 
@@ -964,8 +1187,16 @@ def k8s_resource_quotas_table(pods: list[Pod]) -> pa.Table:
             "pods": float(len(running)),
             "requests.nvidia.com/gpu": float(sum(p.gpu for p in running)),
         }
-        rows += [{"namespace": namespace, "quota": "compute-resources", "resource": resource,
-                  "hard": limit, "used": used[resource]} for resource, limit in hard.items()]
+        rows += [
+            {
+                "namespace": namespace,
+                "quota": "compute-resources",
+                "resource": resource,
+                "hard": limit,
+                "used": used[resource],
+            }
+            for resource, limit in hard.items()
+        ]
     return _snapshot(streams.K8S_RESOURCE_QUOTAS, rows)
 
 
@@ -982,41 +1213,90 @@ LIMIT_RANGES = (
 
 
 def k8s_limit_ranges_table() -> pa.Table:
-    return _snapshot(streams.K8S_LIMIT_RANGES, [
-        {"namespace": ns, "limit_range": "container-defaults", "type": "Container", "resource": resource,
-         "default_limit": limit, "default_request": request, "min": low, "max": high}
-        for ns, resource, limit, request, low, high in LIMIT_RANGES
-    ])
+    return _snapshot(
+        streams.K8S_LIMIT_RANGES,
+        [
+            {
+                "namespace": ns,
+                "limit_range": "container-defaults",
+                "type": "Container",
+                "resource": resource,
+                "default_limit": limit,
+                "default_request": request,
+                "min": low,
+                "max": high,
+            }
+            for ns, resource, limit, request, low, high in LIMIT_RANGES
+        ],
+    )
 
 
 def k8s_priority_classes_table() -> pa.Table:
-    return _snapshot(streams.K8S_PRIORITY_CLASSES, [
-        {"priority_class": name, "value": value, "global_default": False, "preemption_policy": "PreemptLowerPriority"}
-        for name, value in (("spark-batch", 1000), ("system-cluster-critical", 2_000_000_000),
-                            ("system-node-critical", 2_000_001_000))
-    ])
+    return _snapshot(
+        streams.K8S_PRIORITY_CLASSES,
+        [
+            {
+                "priority_class": name,
+                "value": value,
+                "global_default": False,
+                "preemption_policy": "PreemptLowerPriority",
+            }
+            for name, value in (
+                ("spark-batch", 1000),
+                ("system-cluster-critical", 2_000_000_000),
+                ("system-node-critical", 2_000_001_000),
+            )
+        ],
+    )
 
 
 def virtual_clusters_table() -> pa.Table:
-    return pa.Table.from_pylist([
-        {"collected_at": COLLECTED_AT * 1_000_000, "virtual_cluster_id": vc.id, "name": vc.name, "arn": vc.arn,
-         "state": "RUNNING", "eks_cluster": CLUSTER, "namespace": vc.namespace,
-         "created_at": _epoch(vc.created) * 1_000_000, "tags": vc.tags}
-        for vc in VIRTUAL_CLUSTERS.values()
-    ], schema=streams.EMR_VIRTUAL_CLUSTERS.schema)
+    return pa.Table.from_pylist(
+        [
+            {
+                "collected_at": COLLECTED_AT * 1_000_000,
+                "virtual_cluster_id": vc.id,
+                "name": vc.name,
+                "arn": vc.arn,
+                "state": "RUNNING",
+                "eks_cluster": CLUSTER,
+                "namespace": vc.namespace,
+                "created_at": _epoch(vc.created) * 1_000_000,
+                "tags": vc.tags,
+            }
+            for vc in VIRTUAL_CLUSTERS.values()
+        ],
+        schema=streams.EMR_VIRTUAL_CLUSTERS.schema,
+    )
 
 
 def job_runs_table(runs: list[JobRun]) -> pa.Table:
-    return pa.Table.from_pylist([
-        {"collected_at": COLLECTED_AT * 1_000_000, "job_run_id": r.id, "virtual_cluster_id": r.virtual_cluster.id,
-         "arn": r.arn, "name": r.job.name, "state": r.state, "created_at": r.created_at * 1_000_000,
-         "finished_at": r.finished_at * 1_000_000, "release_label": SPARK_RELEASE,
-         "execution_role_arn": SPARK_ROLE_ARN[r.job.virtual_cluster], "executor_instances": r.job.executors,
-         "executor_cores": float(r.job.executor_cores), "executor_memory_bytes": float(r.job.executor_memory_mib * MIB),
-         "driver_cores": float(r.job.driver_cores), "driver_memory_bytes": float(r.job.driver_memory_mib * MIB),
-         "tags": {"job-name": r.job.name}, "failure_reason": r.failure_reason, "state_details": r.state_details}
-        for r in runs
-    ], schema=streams.EMR_JOB_RUNS.schema)
+    return pa.Table.from_pylist(
+        [
+            {
+                "collected_at": COLLECTED_AT * 1_000_000,
+                "job_run_id": r.id,
+                "virtual_cluster_id": r.virtual_cluster.id,
+                "arn": r.arn,
+                "name": r.job.name,
+                "state": r.state,
+                "created_at": r.created_at * 1_000_000,
+                "finished_at": r.finished_at * 1_000_000,
+                "release_label": SPARK_RELEASE,
+                "execution_role_arn": SPARK_ROLE_ARN[r.job.virtual_cluster],
+                "executor_instances": r.job.executors,
+                "executor_cores": float(r.job.executor_cores),
+                "executor_memory_bytes": float(r.job.executor_memory_mib * MIB),
+                "driver_cores": float(r.job.driver_cores),
+                "driver_memory_bytes": float(r.job.driver_memory_mib * MIB),
+                "tags": {"job-name": r.job.name},
+                "failure_reason": r.failure_reason,
+                "state_details": r.state_details,
+            }
+            for r in runs
+        ],
+        schema=streams.EMR_JOB_RUNS.schema,
+    )
 
 
 # --- CUR ----------------------------------------------------------------------------------------------------
@@ -1039,41 +1319,59 @@ class CurLine:
     v2_only: bool = False
 
 
-def _line(line_type: str, start: int, end: int, product_code: str, usage_type: str | None,
-          operation: str | None, resource_id: str | None, amount: float | None, rate: float | None,
-          cost: float, description: str, *, public_cost: float | None = None, pricing_term: str | None = "OnDemand",
-          instance_type: str | None = None, region: str | None = REGION, product: dict | None = None,
-          tags: dict | None = None, sp_effective: float | None = None,
-          sp_net_effective: float | None = None) -> CurLine:
-    return CurLine({
-        "bill_billing_period_start_date": MONTH_START * 1_000_000,
-        "bill_billing_period_end_date": MONTH_END * 1_000_000,
-        "bill_payer_account_id": PAYER_ACCOUNT,
-        "line_item_usage_account_id": ACCOUNT,
-        "line_item_line_item_type": line_type,
-        "line_item_usage_start_date": start * 1_000_000,
-        "line_item_usage_end_date": end * 1_000_000,
-        "line_item_product_code": product_code,
-        "line_item_usage_type": usage_type,
-        "line_item_operation": operation,
-        "line_item_resource_id": resource_id,
-        "line_item_usage_amount": amount,
-        "line_item_currency_code": "USD",
-        "line_item_unblended_rate": None if rate is None else _rate(rate),
-        "line_item_unblended_cost": cost,
-        "line_item_net_unblended_cost": cost,
-        "line_item_line_item_description": description,
-        "pricing_public_on_demand_cost": cost if public_cost is None else public_cost,
-        "pricing_term": pricing_term,
-        "product_instance_type": instance_type,
-        "product_region_code": region,
-        "product": product or {},
-        "reservation_effective_cost": None,
-        "reservation_net_effective_cost": None,
-        "savings_plan_savings_plan_effective_cost": sp_effective,
-        "savings_plan_net_savings_plan_effective_cost": sp_net_effective,
-        "resource_tags": tags or {},
-    })
+def _line(
+    line_type: str,
+    start: int,
+    end: int,
+    product_code: str,
+    usage_type: str | None,
+    operation: str | None,
+    resource_id: str | None,
+    amount: float | None,
+    rate: float | None,
+    cost: float,
+    description: str,
+    *,
+    public_cost: float | None = None,
+    pricing_term: str | None = "OnDemand",
+    instance_type: str | None = None,
+    region: str | None = REGION,
+    product: dict | None = None,
+    tags: dict | None = None,
+    sp_effective: float | None = None,
+    sp_net_effective: float | None = None,
+) -> CurLine:
+    return CurLine(
+        {
+            "bill_billing_period_start_date": MONTH_START * 1_000_000,
+            "bill_billing_period_end_date": MONTH_END * 1_000_000,
+            "bill_payer_account_id": PAYER_ACCOUNT,
+            "line_item_usage_account_id": ACCOUNT,
+            "line_item_line_item_type": line_type,
+            "line_item_usage_start_date": start * 1_000_000,
+            "line_item_usage_end_date": end * 1_000_000,
+            "line_item_product_code": product_code,
+            "line_item_usage_type": usage_type,
+            "line_item_operation": operation,
+            "line_item_resource_id": resource_id,
+            "line_item_usage_amount": amount,
+            "line_item_currency_code": "USD",
+            "line_item_unblended_rate": None if rate is None else _rate(rate),
+            "line_item_unblended_cost": cost,
+            "line_item_net_unblended_cost": cost,
+            "line_item_line_item_description": description,
+            "pricing_public_on_demand_cost": cost if public_cost is None else public_cost,
+            "pricing_term": pricing_term,
+            "product_instance_type": instance_type,
+            "product_region_code": region,
+            "product": product or {},
+            "reservation_effective_cost": None,
+            "reservation_net_effective_cost": None,
+            "savings_plan_savings_plan_effective_cost": sp_effective,
+            "savings_plan_net_savings_plan_effective_cost": sp_net_effective,
+            "resource_tags": tags or {},
+        }
+    )
 
 
 def _ec2_product(spec: InstanceType) -> dict[str, str]:
@@ -1112,28 +1410,81 @@ def node_lines(node: Node, spot: dict[int, float]) -> list[CurLine]:
         window = (hour, hour + HOUR)
         if node.capacity_type == "SPOT":
             rate = spot[hour - hour % DAY]
-            line = _line("Usage", *window, "AmazonEC2", f"SpotUsage:{node.instance_type}", "RunInstances",
-                         node.instance_id, amount, rate, _r(rate * amount),
-                         f"${rate:g} per Linux/UNIX {node.instance_type} Spot Instance-hour in {node.zone}",
-                         public_cost=public, pricing_term="Spot", **common)
+            line = _line(
+                "Usage",
+                *window,
+                "AmazonEC2",
+                f"SpotUsage:{node.instance_type}",
+                "RunInstances",
+                node.instance_id,
+                amount,
+                rate,
+                _r(rate * amount),
+                f"${rate:g} per Linux/UNIX {node.instance_type} Spot Instance-hour in {node.zone}",
+                public_cost=public,
+                pricing_term="Spot",
+                **common,
+            )
             if node.name == SPOT_CORRECTED_NODE and hour in SPOT_CORRECTED_HOURS:
                 wrong = _r(SPOT_WRONG_RATE_V1 * amount)
-                line.v1 = {"line_item_unblended_rate": _rate(SPOT_WRONG_RATE_V1), "line_item_unblended_cost": wrong,
-                           "line_item_net_unblended_cost": wrong}
+                line.v1 = {
+                    "line_item_unblended_rate": _rate(SPOT_WRONG_RATE_V1),
+                    "line_item_unblended_cost": wrong,
+                    "line_item_net_unblended_cost": wrong,
+                }
             lines.append(line)
         elif node.savings_plan:
-            lines.append(_line("SavingsPlanCoveredUsage", *window, "AmazonEC2", f"BoxUsage:{node.instance_type}",
-                               "RunInstances", node.instance_id, amount, od, public, od_text,
-                               sp_effective=_r(public * SP_EFFECTIVE_RATIO),
-                               sp_net_effective=_r(public * SP_NET_EFFECTIVE_RATIO), **common))
-            lines.append(_line("SavingsPlanNegation", *window, "AmazonEC2", f"BoxUsage:{node.instance_type}",
-                               "RunInstances", node.instance_id, amount, -od, -public,
-                               f"SavingsPlanNegation used by AccountId : {ACCOUNT} and UsageSku : "
-                               f"{_token('sku/' + node.instance_type, 16, BASE36).upper()}",
-                               public_cost=0.0, pricing_term=None, **common))
+            lines.append(
+                _line(
+                    "SavingsPlanCoveredUsage",
+                    *window,
+                    "AmazonEC2",
+                    f"BoxUsage:{node.instance_type}",
+                    "RunInstances",
+                    node.instance_id,
+                    amount,
+                    od,
+                    public,
+                    od_text,
+                    sp_effective=_r(public * SP_EFFECTIVE_RATIO),
+                    sp_net_effective=_r(public * SP_NET_EFFECTIVE_RATIO),
+                    **common,
+                )
+            )
+            lines.append(
+                _line(
+                    "SavingsPlanNegation",
+                    *window,
+                    "AmazonEC2",
+                    f"BoxUsage:{node.instance_type}",
+                    "RunInstances",
+                    node.instance_id,
+                    amount,
+                    -od,
+                    -public,
+                    f"SavingsPlanNegation used by AccountId : {ACCOUNT} and UsageSku : "
+                    f"{_token('sku/' + node.instance_type, 16, BASE36).upper()}",
+                    public_cost=0.0,
+                    pricing_term=None,
+                    **common,
+                )
+            )
         else:
-            lines.append(_line("Usage", *window, "AmazonEC2", f"BoxUsage:{node.instance_type}", "RunInstances",
-                               node.instance_id, amount, od, public, od_text, **common))
+            lines.append(
+                _line(
+                    "Usage",
+                    *window,
+                    "AmazonEC2",
+                    f"BoxUsage:{node.instance_type}",
+                    "RunInstances",
+                    node.instance_id,
+                    amount,
+                    od,
+                    public,
+                    od_text,
+                    **common,
+                )
+            )
     return lines
 
 
@@ -1144,26 +1495,65 @@ def cluster_lines() -> list[CurLine]:
     lines = []
     for hour in range(MONTH_START, MONTH_END, HOUR):
         window = (hour, hour + HOUR)
-        lines.append(_line("Usage", *window, "AmazonEKS", "USE1-AmazonEKS-Hours:perCluster", "CreateOperation",
-                           CLUSTER_ARN, 1.0, EKS_USD_PER_HOUR, EKS_USD_PER_HOUR, "Amazon EKS cluster usage",
-                           product={"product_name": "Amazon Elastic Kubernetes Service", "servicecode": "AmazonEKS"},
-                           tags={"user_eks_cluster_name": CLUSTER}))
-        lines.append(_line("SavingsPlanRecurringFee", *window, "ComputeSavingsPlans", "ComputeSP:1yrNoUpfront",
-                           None, SP_ARN, 1.0, SP_COMMITMENT_USD_PER_HOUR, SP_COMMITMENT_USD_PER_HOUR,
-                           "1 year No Upfront Compute Savings Plan", public_cost=0.0, pricing_term=None, region=None,
-                           product={"product_name": "Savings Plans for AWS Compute usage"}))
-        lines.append(_line("Usage", *window, "AmazonEC2", f"BoxUsage:{BASTION_TYPE}", "RunInstances", bastion_id,
-                           1.0, bastion.on_demand_usd_per_hour, bastion.on_demand_usd_per_hour,
-                           f"${bastion.on_demand_usd_per_hour:g} per On Demand Linux {BASTION_TYPE} Instance Hour",
-                           instance_type=BASTION_TYPE, product=_ec2_product(bastion)))
+        lines.append(
+            _line(
+                "Usage",
+                *window,
+                "AmazonEKS",
+                "USE1-AmazonEKS-Hours:perCluster",
+                "CreateOperation",
+                CLUSTER_ARN,
+                1.0,
+                EKS_USD_PER_HOUR,
+                EKS_USD_PER_HOUR,
+                "Amazon EKS cluster usage",
+                product={"product_name": "Amazon Elastic Kubernetes Service", "servicecode": "AmazonEKS"},
+                tags={"user_eks_cluster_name": CLUSTER},
+            )
+        )
+        lines.append(
+            _line(
+                "SavingsPlanRecurringFee",
+                *window,
+                "ComputeSavingsPlans",
+                "ComputeSP:1yrNoUpfront",
+                None,
+                SP_ARN,
+                1.0,
+                SP_COMMITMENT_USD_PER_HOUR,
+                SP_COMMITMENT_USD_PER_HOUR,
+                "1 year No Upfront Compute Savings Plan",
+                public_cost=0.0,
+                pricing_term=None,
+                region=None,
+                product={"product_name": "Savings Plans for AWS Compute usage"},
+            )
+        )
+        lines.append(
+            _line(
+                "Usage",
+                *window,
+                "AmazonEC2",
+                f"BoxUsage:{BASTION_TYPE}",
+                "RunInstances",
+                bastion_id,
+                1.0,
+                bastion.on_demand_usd_per_hour,
+                bastion.on_demand_usd_per_hour,
+                f"${bastion.on_demand_usd_per_hour:g} per On Demand Linux {BASTION_TYPE} Instance Hour",
+                instance_type=BASTION_TYPE,
+                product=_ec2_product(bastion),
+            )
+        )
     return lines
 
 
 def emr_lines(emr: dict[tuple[str, int], list[float]], runs: list[JobRun]) -> list[CurLine]:
     """EMR on EKS vCPU-hour and GB-hour lines per job run per hour its pods ran, plus a missed job."""
     arn_of = {run.id: run.arn for run in runs}
-    usage_by_arn = [(arn_of[job_id], hour, cpu / HOUR, memory / GIB / HOUR)
-                    for (job_id, hour), (cpu, memory) in emr.items()]
+    usage_by_arn = [
+        (arn_of[job_id], hour, cpu / HOUR, memory / GIB / HOUR) for (job_id, hour), (cpu, memory) in emr.items()
+    ]
     vc_name, job_name, hour, vcpu_hours, gb_hours = MISSING_JOB
     missing_id = _job_run_id(f"{job_name}/{hour}")
     usage_by_arn.append((f"{VIRTUAL_CLUSTERS[vc_name].arn}/jobruns/{missing_id}", hour, vcpu_hours, gb_hours))
@@ -1174,9 +1564,22 @@ def emr_lines(emr: dict[tuple[str, int], list[float]], runs: list[JobRun]) -> li
             ("USE1-EMR-EKS-EC2-vCPUHours", _r(vcpu), EMR_VCPU_USD_PER_HOUR, "per vCPU-hour"),
             ("USE1-EMR-EKS-EC2-GBHours", _r(gb), EMR_GB_USD_PER_HOUR, "per GB-hour"),
         ):
-            lines.append(_line("Usage", hour, hour + HOUR, "ElasticMapReduce", usage_type, "StartJobRun", arn,
-                               amount, rate, _r(amount * rate), f"${rate:g} {text} for Amazon EMR on EKS (EC2)",
-                               product=product))
+            lines.append(
+                _line(
+                    "Usage",
+                    hour,
+                    hour + HOUR,
+                    "ElasticMapReduce",
+                    usage_type,
+                    "StartJobRun",
+                    arn,
+                    amount,
+                    rate,
+                    _r(amount * rate),
+                    f"${rate:g} {text} for Amazon EMR on EKS (EC2)",
+                    product=product,
+                )
+            )
     return lines
 
 
@@ -1187,22 +1590,49 @@ def daily_lines() -> list[CurLine]:
     for day in range(MONTH_START, MONTH_END, DAY):
         window = (day, day + DAY)
         amount = _r(EBS_SIZE_GB / days_in_month)
-        ebs = _line("Usage", *window, "AmazonEC2", "EBS:VolumeUsage.gp3", "CreateVolume-Gp3", EBS_VOLUME_ID, amount,
-                    EBS_USD_PER_GB_MONTH, _r(amount * EBS_USD_PER_GB_MONTH),
-                    f"${EBS_USD_PER_GB_MONTH:g} per GB-month of General Purpose (gp3) provisioned storage",
-                    product={"product_name": "Amazon Elastic Compute Cloud", "servicecode": "AmazonEC2",
-                             "volume_api_name": "gp3"},
-                    tags={"user_eks_cluster_name": CLUSTER, "user_tenant": "ml"})
+        ebs = _line(
+            "Usage",
+            *window,
+            "AmazonEC2",
+            "EBS:VolumeUsage.gp3",
+            "CreateVolume-Gp3",
+            EBS_VOLUME_ID,
+            amount,
+            EBS_USD_PER_GB_MONTH,
+            _r(amount * EBS_USD_PER_GB_MONTH),
+            f"${EBS_USD_PER_GB_MONTH:g} per GB-month of General Purpose (gp3) provisioned storage",
+            product={
+                "product_name": "Amazon Elastic Compute Cloud",
+                "servicecode": "AmazonEC2",
+                "volume_api_name": "gp3",
+            },
+            tags={"user_eks_cluster_name": CLUSTER, "user_tenant": "ml"},
+        )
         if day == EBS_DOUBLE_METERED_DAY:
             wrong = _r(2 * amount * EBS_USD_PER_GB_MONTH)
-            ebs.v1 = {"line_item_usage_amount": _r(2 * amount), "line_item_unblended_cost": wrong,
-                      "line_item_net_unblended_cost": wrong, "pricing_public_on_demand_cost": wrong}
+            ebs.v1 = {
+                "line_item_usage_amount": _r(2 * amount),
+                "line_item_unblended_cost": wrong,
+                "line_item_net_unblended_cost": wrong,
+                "pricing_public_on_demand_cost": wrong,
+            }
         lines.append(ebs)
         s3_amount = _r(S3_GB / days_in_month)
-        lines.append(_line("Usage", *window, "AmazonS3", "TimedStorage-ByteHrs", "StandardStorage", S3_BUCKET,
-                           s3_amount, S3_USD_PER_GB_MONTH, _r(s3_amount * S3_USD_PER_GB_MONTH),
-                           f"${S3_USD_PER_GB_MONTH:g} per GB - first 50 TB / month of storage used",
-                           product={"product_name": "Amazon Simple Storage Service", "servicecode": "AmazonS3"}))
+        lines.append(
+            _line(
+                "Usage",
+                *window,
+                "AmazonS3",
+                "TimedStorage-ByteHrs",
+                "StandardStorage",
+                S3_BUCKET,
+                s3_amount,
+                S3_USD_PER_GB_MONTH,
+                _r(s3_amount * S3_USD_PER_GB_MONTH),
+                f"${S3_USD_PER_GB_MONTH:g} per GB - first 50 TB / month of storage used",
+                product={"product_name": "Amazon Simple Storage Service", "servicecode": "AmazonS3"},
+            )
+        )
     return lines
 
 
@@ -1212,31 +1642,71 @@ def split_rows(pods: list[Pod]) -> list[CurLine]:
     lines = []
     for pod in [p for p in pods if p.namespace == "payments-api" and p.start <= hour < p.end][:3]:
         arn = f"arn:aws:eks:{REGION}:{ACCOUNT}:pod/{CLUSTER}/{pod.namespace}/{pod.name}/{pod.uid}"
-        for usage_type, amount, cost in (("USE1-EKS-EC2-vCPU-Hours", 1.0, 0.041472),
-                                         ("USE1-EKS-EC2-GB-Hours", 2.0, 0.010368)):
-            lines.append(_line("Usage", hour, hour + HOUR, "AmazonEC2", usage_type, "EKSPod-EC2", arn, amount, None,
-                               cost, "Split cost of an EC2 instance allocated to an EKS pod",
-                               instance_type=pod.node.instance_type, product=_ec2_product(pod.node.spec),
-                               tags={"user_eks_cluster_name": CLUSTER}))
+        for usage_type, amount, cost in (
+            ("USE1-EKS-EC2-vCPU-Hours", 1.0, 0.041472),
+            ("USE1-EKS-EC2-GB-Hours", 2.0, 0.010368),
+        ):
+            lines.append(
+                _line(
+                    "Usage",
+                    hour,
+                    hour + HOUR,
+                    "AmazonEC2",
+                    usage_type,
+                    "EKSPod-EC2",
+                    arn,
+                    amount,
+                    None,
+                    cost,
+                    "Split cost of an EC2 instance allocated to an EKS pod",
+                    instance_type=pod.node.instance_type,
+                    product=_ec2_product(pod.node.spec),
+                    tags={"user_eks_cluster_name": CLUSTER},
+                )
+            )
     return lines
 
 
 def _line_order(line: CurLine) -> tuple:
     v = line.values
-    return (v["line_item_usage_start_date"], v["line_item_product_code"], v["line_item_resource_id"] or "",
-            v["line_item_usage_type"] or "", v["line_item_line_item_type"])
+    return (
+        v["line_item_usage_start_date"],
+        v["line_item_product_code"],
+        v["line_item_resource_id"] or "",
+        v["line_item_usage_type"] or "",
+        v["line_item_line_item_type"],
+    )
 
 
-def cur_lines(rng: np.random.Generator, pods: list[Pod], runs: list[JobRun],
-              emr: dict[tuple[str, int], list[float]]) -> list[CurLine]:
+def cur_lines(
+    rng: np.random.Generator, pods: list[Pod], runs: list[JobRun], emr: dict[tuple[str, int], list[float]]
+) -> list[CurLine]:
     spot = spot_prices(rng)
     lines = [line for node in NODES.values() for line in node_lines(node, spot)]
     lines += cluster_lines() + emr_lines(emr, runs) + daily_lines() + split_rows(pods)
     lines.sort(key=_line_order)
     tax = _r(round(TAX_RATE * sum(line.values["line_item_unblended_cost"] for line in lines), 2))
-    lines.append(CurLine(_line("Tax", MONTH_START, MONTH_END, "AmazonEC2", None, None, None, None, None, tax,
-                               "Tax for product code AmazonEC2", public_cost=0.0, pricing_term=None,
-                               region=None).values, v2_only=True))
+    lines.append(
+        CurLine(
+            _line(
+                "Tax",
+                MONTH_START,
+                MONTH_END,
+                "AmazonEC2",
+                None,
+                None,
+                None,
+                None,
+                None,
+                tax,
+                "Tax for product code AmazonEC2",
+                public_cost=0.0,
+                pricing_term=None,
+                region=None,
+            ).values,
+            v2_only=True,
+        )
+    )
     return lines
 
 
@@ -1245,12 +1715,14 @@ def cur_version(lines: list[CurLine], version: int) -> pa.Table:
     scheduler reads it from the delivery to tell whether the month is final)."""
     if version == 1:
         last = CUR_V1_LAST_HOUR * 1_000_000
-        rows = [{**line.values, **line.v1} for line in lines
-                if not line.v2_only and line.values["line_item_usage_start_date"] <= last]
+        rows = [
+            {**line.values, **line.v1}
+            for line in lines
+            if not line.v2_only and line.values["line_item_usage_start_date"] <= last
+        ]
     else:
         rows = [line.values for line in lines]
-    table = streams.CUR_LINE_ITEMS.conform(pa.Table.from_pylist(rows, schema=streams.CUR_LINE_ITEMS.schema),
-                    "generate")
+    table = streams.CUR_LINE_ITEMS.conform(pa.Table.from_pylist(rows, schema=streams.CUR_LINE_ITEMS.schema), "generate")
     invoices = ["" if version == 1 else INVOICE_IDS[row["bill_payer_account_id"]] for row in rows]
     after = table.schema.get_field_index("bill_billing_period_end_date") + 1  # where AWS's bill_ columns put it
     return table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.array(invoices, pa.string()))
@@ -1465,8 +1937,11 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
         (select count(*) from cur_v1), (select count(*) from cur_v2)""").fetchone()
     print("distinct nodes {}, node-hours {}, pod-hours {}, job runs {}, CUR lines v1 {} / v2 {}".format(*figures))
     parts = con.execute(IN_SCOPE_V2, [CLUSTER_ARN]).fetchall()
-    print("v2 in-scope amortized cost: " + ", ".join(f"{p} ${v:,.6f}" for p, v in parts)
-          + f"; total ${sum(v for _, v in parts):,.6f}")
+    print(
+        "v2 in-scope amortized cost: "
+        + ", ".join(f"{p} ${v:,.6f}" for p, v in parts)
+        + f"; total ${sum(v for _, v in parts):,.6f}"
+    )
     if failures:
         raise SystemExit(f"self-check failed: {failures}")
     print("self-check passed")

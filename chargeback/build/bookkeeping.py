@@ -10,7 +10,9 @@ schema (tables made here in Python; SQL models own ``staging``, ``intermediate``
   reads and the fingerprint of the bill's models, which ``chargeback close`` checks and records
   (``chargeback.build.inputs``);
 - ``closed_periods``: the closed months and what the build did with each (adjusted, restated, held or
-  unchanged: ``chargeback.build.adjustments``).
+  unchanged: ``chargeback.build.adjustments``);
+- ``raw_file_issues``: files under ``raw/`` the build did not read (stray files) or could not verify (landed
+  without page checksums), each with what to do about it.
 
 Also the rule both engines apply before publishing: a failed error-severity check publishes nothing.
 """
@@ -26,7 +28,10 @@ from chargeback.build import method
 from chargeback.build.adjustments import ClosedPlan
 from chargeback.core.config import Config
 from chargeback.core.errors import InvariantError
+from chargeback.raw import integrity
+from chargeback.raw.landing import partitions, stray_files
 from chargeback.raw.status import status_of
+from chargeback.raw.tables import RAW_TABLES
 
 SCHEMA = "bookkeeping"
 # Every invariant and figure to watch (the models' marts.checks), errors first.
@@ -68,6 +73,12 @@ def register_bookkeeping(
         for c in report.coverage
     ]
     con.executemany(f"insert into {SCHEMA}.raw_coverage values (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(f"create table {SCHEMA}.raw_file_issues (file varchar, issue varchar, detail varchar)")
+    issues = [[stray.path, "stray", f"not read: {stray.reason}"] for stray in stray_files(data_dir)]
+    files = [file for table in RAW_TABLES for file in partitions(data_dir, table)]
+    issues += [[file.relative_to(data_dir).as_posix(), "unchecked", UNCHECKED] for file in integrity.unchecked(files)]
+    if issues:
+        con.executemany(f"insert into {SCHEMA}.raw_file_issues values (?, ?, ?)", issues)
     con.execute(
         f"create table {SCHEMA}.build_info as select ?::timestamptz as built_at, ?::varchar as config_json,"
         " ?::varchar as data_dir, ?::varchar as method_json, ?::varchar as method_fingerprint",
@@ -117,6 +128,38 @@ def _register_closed_periods(con: duckdb.DuckDBPyConnection, closed: ClosedPlan)
     rows = [[d.period, by_period[d.period].closed_at, d.status, d.detail] for d in closed.decisions]
     if rows:
         con.executemany(f"insert into {SCHEMA}.closed_periods values (?, ?, ?, ?)", rows)
+
+
+UNCHECKED = "landed without page checksums (before they were written): its pages cannot be verified; collect it again"
+
+
+def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What a build found that a person should know, one line each: corrected raw rows, files not read or not
+    verifiable (from ``marts.fct_data_quality`` and ``raw_file_issues`` on ``con``)."""
+    found = []
+    corrected = con.execute(
+        "select raw_table, count(*) from marts.fct_data_quality group by raw_table order by raw_table"
+    ).fetchall()
+    if corrected:
+        total = sum(count for _, count in corrected)
+        tables = ", ".join(f"{table} {count:,}" for table, count in corrected)
+        found.append(
+            f"{total:,} raw row(s) broke a value rule and were corrected or ignored ({tables}): see `chargeback check`"
+        )
+    for issue, what in (
+        ("stray", "stray file(s) under raw/ not read"),
+        ("unchecked", "raw file(s) without page checksums"),
+    ):
+        files = [
+            row[0]
+            for row in con.execute(
+                f"select file from {SCHEMA}.raw_file_issues where issue = ? order by file", [issue]
+            ).fetchall()
+        ]
+        if files:
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
+            found.append(f"{len(files):,} {what}: {shown} (see `chargeback check`)")
+    return found
 
 
 def read_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:

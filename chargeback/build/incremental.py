@@ -8,7 +8,8 @@ data is gone) and inserts those days computed afresh; every other model is rebui
 ``chargeback build --full`` (or a changed model, configuration, data directory or DuckDB) builds it whole.
 
 A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, those the model reaches):
-the day's pod-hour files, the pod metadata files up to that day (a pod's first record names its workload:
+the day's pod-hour files, the day's node-hour files (the node capacities that bound a pod-hour's measures
+in the ``validated`` layer), the pod metadata files up to that day (a pod's first record names its workload:
 ``int_pods``), and the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and
 instance types) and namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules).
 Everything else such a model reads is derived from those within the day (DAY_DERIVED); a build refuses a
@@ -31,15 +32,16 @@ import duckdb
 from chargeback.build.runner import Model, Refresh, closure
 from chargeback.core.errors import ChargebackError
 from chargeback.raw.landing import partitions
-from chargeback.raw.tables import POD_HOURS, PODS
+from chargeback.raw.tables import NODE_HOURS, POD_HOURS, PODS
 
 STATE_SCHEMA = "build_state"
 STATE_TABLE = f"{STATE_SCHEMA}.day_fingerprints"
-FORMAT = "1"  # bump when the fingerprint itself changes meaning
+FORMAT = "2"  # bump when the fingerprint itself changes meaning
 
 # Inputs fingerprinted per day: raw tables by their files, built relations by the content of the day's rows.
 DAY_INPUTS = {
     "raw.prometheus__pod_hours": "files of the day",
+    "raw.prometheus__node_hours": "files of the day",
     "raw.prometheus__pods": "files of the day and of every day before it",
     "intermediate.int_node_hours": "content of the day's rows",
     "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
@@ -48,6 +50,9 @@ DAY_INPUTS = {
 # of their inputs (int_pods: from the pod records up to the day, as its fingerprint covers); config.* enters
 # the model fingerprint instead.
 DAY_DERIVED = {
+    "validated.prometheus__pod_hours",
+    "validated.prometheus__node_hours",
+    "validated.prometheus__pods",
     "staging.stg_prometheus__pod_hours",
     "staging.stg_prometheus__pods",
     "intermediate.int_pods",
@@ -60,7 +65,7 @@ DAY_DERIVED = {
     "marts.fct_pod_costs_hourly",
 }
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
-_POD_HOURS, _PODS = POD_HOURS.relation, PODS.relation
+_POD_HOURS, _PODS, _NODE_HOURS = POD_HOURS.relation, PODS.relation, NODE_HOURS.relation
 _RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
 
 
@@ -121,7 +126,7 @@ def start_from(published: Path, building: Path, incremental: Iterable[str]) -> b
         ).fetchall():
             if f"{schema}.{name}" not in keep and schema != STATE_SCHEMA:
                 con.execute(f'drop table "{schema}"."{name}"')
-        for schema in ("raw", "config", "staging"):  # views and small tables only, registered afresh
+        for schema in ("raw", "config", "validated", "staging"):  # views and small tables only, registered afresh
             con.execute(f"drop schema if exists {schema} cascade")
     return True
 
@@ -157,6 +162,9 @@ def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path, inputs: Ite
     of them has."""
     data_dir, inputs = Path(data_dir), set(inputs)
     pod_hours = _file_marks(partitions(data_dir, POD_HOURS), data_dir) if _POD_HOURS in inputs else {}
+    node_hours = _file_marks(partitions(data_dir, NODE_HOURS), data_dir) if _NODE_HOURS in inputs else {}
+    for day, marks in node_hours.items():
+        pod_hours[day] = pod_hours.get(day, []) + marks
     pods = _file_marks(partitions(data_dir, PODS), data_dir) if _PODS in inputs else {}
     content: dict[date, list[str]] = {}
     for relation in sorted(inputs & set(_CONTENT_INPUTS)):

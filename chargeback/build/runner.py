@@ -1,6 +1,7 @@
 """The SQL models: found on disk, ordered so each runs after what it reads.
 
-A model is ``models/<layer>/<name>.sql``: the folder is the schema, the file name the relation. ``staging`` (one
+A model is ``models/<layer>/<name>.sql``: the folder is the schema, the file name the relation. ``validated``
+(one view per raw table, generated from its value rules by ``chargeback.build.validation``) ► ``staging`` (one
 model per raw table: rename, cast, units) ► ``intermediate`` (one business step each) ► ``marts`` (what
 readers query). A model may say how it is materialised in a header line (``-- materialized: view|table``;
 staging defaults to views, the rest to tables) and whether it is built by day (``-- incremental: day``, see
@@ -15,12 +16,14 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+from chargeback.build import validation
 from chargeback.build.method import MethodChange
 from chargeback.core.errors import ChargebackError
 
 MODELS_DIR = Path(__file__).parent / "models"
-LAYERS = ("staging", "intermediate", "marts")
-_REFERENCE = re.compile(r"\b(staging|intermediate|marts)\.([a-z0-9_]+)\b")
+LAYERS = ("validated", "staging", "intermediate", "marts")
+VIEW_LAYERS = ("validated", "staging")  # views unless a model's header says otherwise
+_REFERENCE = re.compile(r"\b(validated|staging|intermediate|marts)\.([a-z0-9_]+)\b")
 _MATERIALIZED = re.compile(r"^-- materialized: (view|table)\s*$", re.MULTILINE)
 # ``-- incremental: day`` (days selected on ``hour`` where the model has one, else on ``date``) or
 # ``-- incremental: day by <column>`` (a date column of the model's own, e.g. a pod's first day).
@@ -51,7 +54,7 @@ class Model:
         found = _MATERIALIZED.search(self.sql)
         if found:
             return found.group(1)
-        return "view" if self.layer == "staging" else "table"
+        return "view" if self.layer in VIEW_LAYERS else "table"
 
     @property
     def incremental(self) -> bool:
@@ -88,12 +91,18 @@ class BuildResult:
     checks: list[dict] = field(default_factory=list)
     refreshed: dict[str, Refresh] = field(default_factory=dict)  # models built by day
     method_change: MethodChange | None = None  # the published method it replaced, when accepted
-    notes: list[str] = field(default_factory=list)  # what the operator should know (closed months held back)
+    notes: list[str] = field(default_factory=list)  # what the operator should know: closed months held back,
+    # raw rows corrected, raw files not read
 
 
 def discover_models(models_dir: Path = MODELS_DIR) -> list[Model]:
-    """Every ``<layer>/<name>.sql`` model, in an order where each runs after what it reads."""
+    """Every ``<layer>/<name>.sql`` model and the generated ``validated`` views, in an order where each runs after
+    what it reads."""
     models: dict[str, Model] = {}
+    for name, sql in validation.models():
+        depends = frozenset(f"{a}.{b}" for a, b in _REFERENCE.findall(sql)) - {f"{validation.SCHEMA}.{name}"}
+        model = Model(validation.SCHEMA, name, validation.SOURCE, sql, depends)
+        models[model.relation] = model
     for layer in LAYERS:
         for path in sorted((models_dir / layer).glob("*.sql")):
             sql = path.read_text()

@@ -1,5 +1,5 @@
 """The `build` and `check` commands: parse options and call ``chargeback.build.engines.build`` and
-``chargeback.reports.checks.checks``."""
+``chargeback.reports.checks``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chargeback.build.engines import build
 from chargeback.cli.options import ConfigOption, DataDirOption, console, with_build_progress
 from chargeback.core.config import load
 from chargeback.core.periods import parse_period
-from chargeback.reports.checks import checks, failed
+from chargeback.reports.checks import checks, corrections, corrections_summary, failed, raw_file_issues
 
 SHOWN = ("marts.fct_pod_costs_hourly", "marts.fct_node_costs_hourly", "marts.fct_tenant_costs_daily")
 
@@ -94,9 +94,17 @@ def register(app: typer.Typer) -> None:
             err.print(f"  {relation}: {result.row_counts.get(relation, 0):,} rows")
 
     @app.command()
-    def check(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-        """Print the invariants of the published warehouse; exit 1 when one fails."""
-        rows = checks(load(config, data_dir))
+    def check(
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+        limit: Annotated[
+            int, typer.Option("--corrections", min=0, help="How many corrections to list (largest first).")
+        ] = 20,
+    ) -> None:
+        """Print the invariants of the published warehouse, the raw rows its value rules corrected or ignored,
+        and the raw files it did not read or could not verify; exit 1 when an invariant fails."""
+        settings = load(config, data_dir)
+        rows = checks(settings)
         table = Table(title="checks")
         for name in ("check", "severity", "cluster", "period", "expected", "actual", "result"):
             table.add_column(name, justify="right" if name in ("expected", "actual") else "left")
@@ -115,8 +123,70 @@ def register(app: typer.Typer) -> None:
             )
         out = console()
         out.print(table)
+        _print_corrections(out, corrections_summary(settings), corrections(settings, limit))
+        _print_file_issues(out, raw_file_issues(settings))
         broken = failed(rows)
         if broken:
             console(stderr=True).print(f"[red]{len(broken)} invariant(s) failed[/]")
             raise typer.Exit(1)
         out.print("all invariants hold")
+
+
+def _money(amount) -> str:
+    return "not computed" if amount is None else f"{amount:,.6f}"
+
+
+def _print_corrections(out, summary: list[dict], listed: list[dict]) -> None:
+    """What the value rules corrected (docs/method.md#validation): per raw table, then the largest ones."""
+    if not summary:
+        out.print("validation: no raw row broke a value rule")
+        return
+    table = Table(title="validation: raw rows corrected or ignored (marts.fct_data_quality)")
+    for name in ("raw table", "rows", "cost with raw values", "cost as corrected"):
+        table.add_column(name, justify="left" if name == "raw table" else "right")
+    for row in summary:
+        priced = f" ({row['priced_rows']:,} priced)" if row["priced_rows"] != row["row_count"] else ""
+        table.add_row(
+            row["raw_table"],
+            f"{row['row_count']:,}{priced}",
+            _money(row["cost_with_raw_value"]),
+            _money(row["cost_as_corrected"]),
+        )
+    out.print(table)
+    total = sum(row["row_count"] for row in summary)
+    table = Table(title=f"corrections: the {len(listed):,} of {total:,} that move most money")
+    for name in ("file", "row", "rule", "as landed", "as corrected", "billed to", "with raw values", "as corrected $"):
+        table.add_column(name, justify="right" if name in ("with raw values", "as corrected $") else "left")
+    for row in listed:
+        payer = row["tenant"] or "-"
+        if row["tenant_with_raw_value"] and row["tenant_with_raw_value"] != row["tenant"]:
+            payer = f"{payer} (raw: {row['tenant_with_raw_value']})"
+        table.add_row(
+            escape(row["file"] or ""),
+            escape(row["row_key"] or ""),
+            escape(row["rules"] or ""),
+            escape(row["original_values"] or ""),
+            escape(row["corrected_values"] or ""),
+            escape(payer),
+            _money(row["cost_with_raw_value"]),
+            _money(row["cost_as_corrected"]),
+        )
+    out.print(table)
+
+
+def _print_file_issues(out, issues: list[dict]) -> None:
+    """Stray files (not read) and files without page checksums (not verifiable)."""
+    stray = [i for i in issues if i["issue"] == "stray"]
+    unchecked = [i for i in issues if i["issue"] == "unchecked"]
+    for row in stray:
+        out.print(f"[yellow]stray file[/] {escape(row['file'])}: {escape(row['detail'])}", highlight=False)
+    if unchecked:
+        shown = ", ".join(escape(i["file"]) for i in unchecked[:3])
+        more = f" and {len(unchecked) - 3:,} more" if len(unchecked) > 3 else ""
+        out.print(
+            f"[yellow]{len(unchecked):,} raw file(s) without page checksums[/] ({shown}{more}):"
+            f" {escape(unchecked[0]['detail'])}",
+            highlight=False,
+        )
+    if not issues:
+        out.print("raw files: every file under raw/ is a partition file, and every one carries page checksums")

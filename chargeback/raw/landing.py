@@ -6,6 +6,11 @@ wrote it: ``data.parquet`` for account-wide sources (EMR, CUR, Cost Explorer) an
 Each file is written to a temporary name beside it and moved into place with ``os.replace``: readers
 see the old file or the new one, never half of either. Landing the same partition again replaces it,
 which is what makes collection idempotent and a restated CUR billing period replace the first version.
+Every file is written with Parquet page checksums (``chargeback.raw.integrity``), which a build verifies.
+
+Only partition files are read: ``<part>=<value>/data.parquet`` or ``data-<target>.parquet`` in a raw
+table's folder, ``<part>`` being the table's (``day`` or ``billing_period``) and ``<value>`` a real day or
+month. Anything else under ``<data_dir>/raw`` is a stray file (``stray_files``): reported, never read.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,13 +29,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chargeback.core.errors import DataError, naming
-from chargeback.raw import tables
+from chargeback.raw import integrity, tables
 from chargeback.raw.tables import RawTable
 from collectors.streams import Stream
 
 PARTITION_FILE = "data.parquet"
 DEMO_MARKER = ".chargeback-demo"  # in a data directory whose raw/ is a copy of the sample month
-PARTITION_GLOB = "*=*/data*.parquet"  # published files only: temporary files start with "."
+PARTITION_GLOB = "*=*/data*.parquet"  # what may be a partition file (see is_partition_file for what is one)
+_TARGET = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a target (cluster) name that can name a file
+_FILE_NAME = re.compile(rf"data(?:-{_TARGET})?\.parquet")
+# The part of a partition file's path that names it wherever the raw tree lives (a data directory, S3):
+# <source>/<table>/<part>=<value>/<file>, what reports of a row's file show after "raw/".
+FILE_PATTERN = "[^/]+/[^/]+/[^/]+=[^/]+/[^/]+$"
+_VALUE = {"day": re.compile(r"\d{4}-\d{2}-\d{2}"), "billing_period": re.compile(r"\d{4}-\d{2}")}
 
 
 Landable = RawTable | Stream  # a raw table, or the source stream that lands in it
@@ -46,7 +59,7 @@ def partition_path(data_dir: Path, table: Landable, value: str, target: str | No
 
 
 def _safe(target: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", target):
+    if not re.fullmatch(_TARGET, target):
         raise DataError(f"target name {target!r} cannot name a file: use letters, digits, '.', '_' and '-'")
     return target
 
@@ -66,10 +79,11 @@ def write_partition(data_dir: Path, table: Landable, value: str, batches: Iterab
         with naming(target):  # Arrow's write errors name no file
             for batch in batches:
                 if writer is None:
-                    writer = pq.ParquetWriter(temporary, batch.schema, compression="zstd")
+                    writer = pq.ParquetWriter(temporary, integrity.marked(batch.schema), **integrity.WRITE_OPTIONS)
                 writer.write_table(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
             if writer is None:  # an empty partition is still a partition: the window was collected
-                pq.write_table(table.schema.empty_table(), temporary, compression="zstd")
+                empty = table.schema.empty_table()
+                pq.write_table(empty.cast(integrity.marked(empty.schema)), temporary, **integrity.WRITE_OPTIONS)
             else:
                 writer.close()
                 writer = None
@@ -114,9 +128,63 @@ def check_partition(table: Landable, file: Path | str) -> None:
             raise DataError(f"{file}: column {column.name!r} is {found}, expected {column.type} ({table.key})")
 
 
+def is_partition_file(table: Landable, relative: str) -> bool:
+    """Whether ``relative`` (a path inside the table's folder, ``/``-separated) names a partition file of it."""
+    table = tables.of(table)
+    parts = relative.split("/")
+    if len(parts) != 2 or not _FILE_NAME.fullmatch(parts[1]):
+        return False
+    key, _, value = parts[0].partition("=")
+    part = "billing_period" if table.partition == "billing_period" else "day"
+    return key == part and bool(_VALUE[part].fullmatch(value)) and _real(part, value)
+
+
+def _real(part: str, value: str) -> bool:
+    try:
+        date.fromisoformat(value if part == "day" else f"{value}-01")
+    except ValueError:
+        return False
+    return True
+
+
 def partitions(data_dir: Path, table: Landable) -> list[Path]:
-    """The published partition files of a raw table, in partition order."""
-    return sorted(table_dir(data_dir, table).glob(PARTITION_GLOB))
+    """The published partition files of a raw table, in partition order (nothing else is read: see
+    stray_files)."""
+    folder = table_dir(data_dir, table)
+    return sorted(p for p in folder.glob(PARTITION_GLOB) if is_partition_file(table, p.relative_to(folder).as_posix()))
+
+
+@dataclass(frozen=True)
+class StrayFile:
+    """A file under ``<data_dir>/raw`` that no build reads, and why."""
+
+    path: str  # relative to the data directory
+    reason: str
+
+
+def stray_files(data_dir: Path) -> list[StrayFile]:
+    """Every file under ``<data_dir>/raw`` that is not a partition file of a raw table: reported by the build
+    and `chargeback check`, never read."""
+    root = Path(data_dir) / "raw"
+    found = []
+    for path in sorted(root.rglob("*")) if root.is_dir() else []:
+        if path.is_dir():
+            continue
+        parts = path.relative_to(root).parts
+        table = tables.BY_KEY.get("/".join(parts[:2])) if len(parts) > 2 else None
+        if table is not None and is_partition_file(table, "/".join(parts[2:])):
+            continue
+        if path.name.startswith(f".{PARTITION_FILE}.") and path.name.endswith(".tmp"):
+            reason = "a temporary file of a landing that is running, or was killed (delete it if none is running)"
+        elif table is None:
+            reason = "not in a raw table's folder (raw/<source>/<table>/)"
+        elif len(parts) != 4 or not is_partition_file(table, f"{parts[2]}/{PARTITION_FILE}"):
+            part = "billing_period=YYYY-MM" if table.partition == "billing_period" else "day=YYYY-MM-DD"
+            reason = f"not in a partition folder ({part})"
+        else:
+            reason = "not named data.parquet or data-<cluster>.parquet"
+        found.append(StrayFile(path.relative_to(data_dir).as_posix(), reason))
+    return found
 
 
 class DayWriter:
@@ -154,7 +222,7 @@ class DayWriter:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
                 self._writers[table.key] = (
-                    pq.ParquetWriter(temporary, table.schema, compression="zstd"),
+                    pq.ParquetWriter(temporary, integrity.marked(table.schema), **integrity.WRITE_OPTIONS),
                     temporary,
                     target,
                 )

@@ -2,11 +2,13 @@
 
 A build writes a new DuckDB file beside the published one (starting from a copy of it when a model is built
 by day: see ``chargeback.build.incremental``), registers the raw tables as views over their partition files
-(each footer checked first) and the configuration as tables, runs ``staging`` (views) then ``intermediate``
-and ``marts`` (tables, unless a model's header says view), runs the checks, records the bookkeeping tables,
-and only then publishes it (``chargeback.build.warehouse``). A build that breaks an invariant raises
-``InvariantError``, one whose method differs from the published one's ``MethodChangeError`` unless the change
-is accepted (``chargeback.build.method``); either leaves the published warehouse as it was.
+(each footer checked, and each file not verified before checked page by page: ``chargeback.raw.integrity``)
+and the configuration as tables, runs ``validated`` and ``staging`` (views) then ``intermediate`` and
+``marts`` (tables, unless a model's header says view), runs the checks, records the bookkeeping tables, and
+only then publishes it (``chargeback.build.warehouse``). A build that breaks an invariant raises
+``InvariantError``, one whose in-scope CUR lines break a value rule ``DataError``, one whose method differs
+from the published one's ``MethodChangeError`` unless the change is accepted (``chargeback.build.method``);
+any of them leaves the published warehouse as it was.
 """
 
 from __future__ import annotations
@@ -17,35 +19,52 @@ from pathlib import Path
 
 import duckdb
 
-from chargeback.build import incremental
+from chargeback.build import incremental, validation
 from chargeback.build.adjustments import ClosedPlan, register_closed
-from chargeback.build.bookkeeping import open_periods, read_checks, refuse_broken_invariants, register_bookkeeping
+from chargeback.build.bookkeeping import (
+    notes,
+    open_periods,
+    read_checks,
+    refuse_broken_invariants,
+    register_bookkeeping,
+)
 from chargeback.build.config_tables import register_config
 from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
-from chargeback.build.warehouse import building, publish
+from chargeback.build.warehouse import building, publish, records
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError, storage_error
-from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions, table_dir
+from chargeback.raw import integrity
+from chargeback.raw.landing import FILE_PATTERN, check_partition, partitions
 from chargeback.raw.tables import RAW_TABLES
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
-    """One view per raw table over its partitions (each checked against its schema first); an empty
-    table where nothing was collected."""
+    """One view per raw table over its partition files (each checked against its schema, and its pages against
+    their checksums unless verified before), with ``_file``, the file a row came from (``FILE_PATTERN``); an
+    empty table where nothing was collected."""
     con.execute("create schema raw")
+    found = {table.key: partitions(data_dir, table) for table in RAW_TABLES}
     for table in RAW_TABLES:
-        files = partitions(data_dir, table)
-        for file in files:
+        for file in found[table.key]:
             check_partition(table, file)
+    integrity.verify(data_dir, [file for files in found.values() for file in files])
+    for table in RAW_TABLES:
+        files = found[table.key]
         if files:
-            pattern = str(table_dir(data_dir, table).resolve() / PARTITION_GLOB).replace("'", "''")
+            listed = ", ".join(_literal(str(file.resolve())) for file in files)
             con.execute(
-                f"create view {table.relation} as select * from read_parquet('{pattern}', union_by_name = true)"
+                f"create view {table.relation} as select * exclude (filename),"
+                f" regexp_extract(filename, {_literal(FILE_PATTERN)}, 0) as _file"
+                f" from read_parquet([{listed}], union_by_name = true, filename = true)"
             )
         else:
             empty = table.schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan
-            con.execute(f"create table {table.relation} as select * from empty")
+            con.execute(f"create table {table.relation} as select *, cast(null as varchar) as _file from empty")
 
 
 def run_models(
@@ -77,6 +96,8 @@ def run_models(
             raise storage_error(exc) or ChargebackError(
                 f"model {model.relation} ({model.path.name}) failed: {exc}"
             ) from exc
+        if model.relation == validation.CUR_GATE:  # in-scope CUR lines that break a rule: stop before pricing
+            validation.refuse_invalid_cur(records(con, f"select * from {model.relation}"))
         if model.materialized == "table" or model.layer == "marts":  # an intermediate view is a join to run
             counts[model.relation] = con.execute(f"select count(*) from {model.relation}").fetchall()[0][0]
     return counts, refreshed
@@ -153,6 +174,7 @@ def build(
             checks = read_checks(con)
             register_bookkeeping(con, config, data_dir, closed)
             still_open = open_periods(con, closed)
+            found = notes(con)
         except duckdb.OutOfMemoryException as exc:
             raise out_of_memory(exc, config) from exc
         finally:
@@ -160,4 +182,4 @@ def build(
         refuse_broken_invariants(checks, target)
         change = refuse_method_change(path, config, accept_method_change, still_open)
         publish(path, config)
-    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, list(closed.notes))
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, [*closed.notes, *found])

@@ -37,18 +37,20 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from chargeback.build import validation
 from chargeback.build.adjustments import ClosedPlan, register_closed
-from chargeback.build.bookkeeping import open_periods, refuse_broken_invariants, register_bookkeeping
+from chargeback.build.bookkeeping import notes, open_periods, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
 from chargeback.build.engines.duckdb import mart_types
 from chargeback.build.engines.spark_sql import to_spark, view_name
 from chargeback.build.method import refuse_method_change
-from chargeback.build.runner import BuildResult, Model, Progress, discover_models
+from chargeback.build.runner import VIEW_LAYERS, BuildResult, Model, Progress, discover_models
 from chargeback.build.warehouse import building, publish
 from chargeback.core import aws
 from chargeback.core.config import Config, SparkSettings
 from chargeback.core.errors import ChargebackError, DataError
-from chargeback.raw.landing import PARTITION_GLOB, check_partition, partitions
+from chargeback.raw import integrity
+from chargeback.raw.landing import FILE_PATTERN, PARTITION_GLOB, check_partition, is_partition_file, partitions
 from chargeback.raw.tables import RAW_TABLES, RawTable
 
 MARTS_DIR = "marts"  # in the data directory: one folder per Spark build, <build id>/<mart>/
@@ -62,6 +64,9 @@ SESSION_SQL_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.parquet.compression.codec": "zstd",
 }
+# Raw Parquet read from S3 is checked page by page by Spark's own reader (parquet-mr), against the page checksums
+# landing writes (chargeback.raw.integrity); a local data directory's files are verified before Spark reads them.
+PAGE_CHECKSUMS = {"spark.hadoop.parquet.page.verify-checksum.enabled": "true"}
 # A local session: loopback only, no UI or progress bars, few shuffle partitions for one machine's cores.
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
@@ -80,6 +85,8 @@ def session(settings: SparkSettings) -> SparkSession:
     spark = SparkSession.getActiveSession()
     if spark is None:
         builder = SparkSession.builder.appName("chargeback-build")
+        for key, value in PAGE_CHECKSUMS.items():
+            builder = builder.config(key, value)
         master = SparkConf().get("spark.master", None)
         if master is None:
             master = settings.master
@@ -143,7 +150,7 @@ def _s3_raw(config: Config, location: str, table: RawTable) -> RawFiles:
         k
         for k in keys
         if fnmatch.fnmatchcase(k.removeprefix(table_prefix), PARTITION_GLOB)
-        and k.removeprefix(table_prefix).count("/") == 1
+        and is_partition_file(table, k.removeprefix(table_prefix))
     )
     query = _pyarrow_s3_query(config)
     for key in matched:
@@ -161,20 +168,26 @@ def _pyarrow_s3_query(config: Config) -> str:
 
 
 def raw_files(config: Config) -> list[RawFiles]:
-    """Every raw table's partition files, from ``[build.spark] raw`` or the data directory."""
+    """Every raw table's partition files, from ``[build.spark] raw`` (each page checked against its checksum
+    by Spark's Parquet reader: ``PAGE_CHECKSUMS``) or the data directory (each file not verified before checked
+    page by page here, as the DuckDB build does: ``chargeback.raw.integrity``)."""
     location = config.build.spark.raw
     if location:
         return [_s3_raw(config, location, table) for table in RAW_TABLES]
-    return [_local_raw(Path(config.data_dir), table) for table in RAW_TABLES]
+    found = [_local_raw(Path(config.data_dir), table) for table in RAW_TABLES]
+    integrity.verify(Path(config.data_dir), [Path(path) for files in found for path in files.spark_paths])
+    return found
 
 
 def _register_raw_views(spark: SparkSession, raw: list[RawFiles]) -> None:
+    """One view per raw table, with ``_file``: the file a row came from (``FILE_PATTERN``), as DuckDB has it."""
     for files in raw:
         schema = from_arrow_schema(files.table.schema)
         if files.spark_paths:
             frame = spark.read.schema(schema).parquet(*files.spark_paths)
+            frame = frame.selectExpr("*", f"regexp_extract(_metadata.file_path, {_literal(FILE_PATTERN)}, 0) as _file")
         else:
-            frame = spark.createDataFrame([], schema)
+            frame = spark.createDataFrame([], schema).selectExpr("*", "cast(null as string) as _file")
         frame.createOrReplaceTempView(view_name(files.table.relation))
 
 
@@ -266,15 +279,18 @@ def _run(spark: SparkSession, models: list[Model], progress: Progress | None) ->
         sql = to_spark(model)
         try:
             frame = spark.sql(sql)
-            if model.layer != "staging":
+            if model.layer not in VIEW_LAYERS:
                 if model.materialized == "table" or model.layer == "marts":
                     frame = frame.localCheckpoint()
                 counts[model.relation] = frame.count()
             frame.createOrReplaceTempView(view_name(model.relation))
+            gate = frame.collect() if model.relation == validation.CUR_GATE else None
         except SPARK_ERRORS as exc:
             raise ChargebackError(
                 f"model {model.relation} ({model.path.name}) failed on Spark: {_reason(exc)}"
             ) from None
+        if gate is not None:  # in-scope CUR lines that break a rule: stop before pricing, as on DuckDB
+            validation.refuse_invalid_cur([row.asDict() for row in gate])
     return counts
 
 
@@ -327,6 +343,7 @@ def build(
                 register_config(con, config)
                 register_bookkeeping(con, config, data_dir, closed)
                 still_open = open_periods(con, closed)
+                found = notes(con)
             finally:
                 con.close()
             change = refuse_method_change(path, config, accept_method_change, still_open)
@@ -337,7 +354,7 @@ def build(
             shutil.rmtree(version)
     _prune(marts_root, keep=build_id)
     return BuildResult(
-        target, time.perf_counter() - started, counts, checks, method_change=change, notes=list(closed.notes)
+        target, time.perf_counter() - started, counts, checks, method_change=change, notes=[*closed.notes, *found]
     )
 
 

@@ -1,7 +1,7 @@
 """The DuckDB models as Spark SQL, transpiled at build time with sqlglot: one source of truth.
 
 Spark's temporary views cannot live in a schema, so ``staging.stg_x`` (and ``raw.``, ``config.``, ``closed.``,
-``intermediate.``, ``marts.``) become views named ``staging__stg_x``. A model that sqlglot cannot carry
+``validated.``, ``intermediate.``, ``marts.``) become views named ``staging__stg_x``. A model that sqlglot cannot carry
 over raises ``NotPortableError`` naming it; the fix is a portable rewrite of the model, never a fork.
 """
 
@@ -14,7 +14,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from chargeback.build.runner import Model
 from chargeback.core.errors import ChargebackError
 
-SCHEMAS = ("raw", "config", "closed", "staging", "intermediate", "marts")
+SCHEMAS = ("raw", "config", "closed", "validated", "staging", "intermediate", "marts")
 
 
 class NotPortableError(ChargebackError):
@@ -66,8 +66,24 @@ def _exact_quantiles(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _finite(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``isfinite(x)`` (not NaN, not ±infinity) is Spark's ``not isnan(x) and abs(x) <> Infinity``;
+    Spark has no ``isfinite``. (On DuckDB the validation layer must use ``isfinite``: it folds ``isnan`` and
+    range comparisons to constants from Parquet statistics, which leave NaN out.)"""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite" and len(node.expressions) == 1:
+        value = node.expressions[0]
+        infinity = exp.cast(exp.Literal.string("Infinity"), "double")
+        return exp.paren(
+            exp.and_(
+                exp.not_(exp.IsNan(this=value.copy())),
+                exp.NEQ(this=exp.Abs(this=value.copy()), expression=infinity),
+            )
+        )
+    return node
+
+
 # Rewrites of DuckDB constructs whose meaning Spark spells differently; each one documented above.
-PORTABILITY_RULES = (_positional_ids, _exact_quantiles)
+PORTABILITY_RULES = (_positional_ids, _exact_quantiles, _finite)
 
 
 def to_spark(model: Model) -> str:

@@ -1,12 +1,9 @@
 -- grain: one namespace in one UTC hour in which pods ran; key (cluster, namespace, hour)
 -- Soft tenancy, in the order of docs/method.md#soft-tenancy: a shared namespace is __shared__; else the
--- tenant of the EMR virtual cluster it backs; else its tenant label in force for most of the hour; else the
+-- tenant of the EMR virtual cluster it backs; else its tenant label in force for most of the hour (a reserved
+-- __*__ value counts as no label: docs/method.md#validation); else the
 -- first glob rule that matches, in file order; else __unallocated__ (shown, never dropped).
-with settings as (
-    select * from config.settings
-),
-
-namespace_hours as (
+with namespace_hours as (
     select distinct cluster, namespace, hour from staging.stg_prometheus__pod_hours
 ),
 
@@ -15,13 +12,12 @@ labels_ranked as (
         cluster,
         namespace,
         hour,
-        nullif(labels[settings.namespace_label], '') as label_tenant,
+        tenant_label as label_tenant,
         row_number() over (
             partition by cluster, namespace, hour
-            order by seconds_in_force desc, labels[settings.namespace_label]
+            order by seconds_in_force desc, tenant_label nulls last
         ) as label_rank,
     from staging.stg_prometheus__namespace_labels
-    cross join settings
 ),
 
 label_tenants as (

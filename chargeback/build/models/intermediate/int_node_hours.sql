@@ -7,11 +7,7 @@
 -- times the fraction of the hour it ran (the CUR's billed hours, else the observed running time).
 -- docs/method.md#node-hours-and-their-cost. Unit prices (docs/method.md#unit-prices-and-weights):
 -- u = cost / sum(w_r * available_r), price_r = w_r * u.
-with settings as (
-    select * from config.settings
-),
-
-observed as (
+with observed as (
     select * from staging.stg_prometheus__node_hours
 ),
 
@@ -39,7 +35,7 @@ hourly_pieces as (
         product_vcpu,
         product_memory_gib,
         product_gpu,
-        resource_tags,
+        node_tenant_tag,
     from instance_lines
     where usage_end <= usage_start + interval 1 hour
 ),
@@ -78,7 +74,7 @@ long_pieces as (
         long_lines.product_vcpu,
         long_lines.product_memory_gib,
         long_lines.product_gpu,
-        long_lines.resource_tags,
+        long_lines.node_tenant_tag,
     from long_lines
     left join long_observed on long_observed.line_item_id = long_lines.line_item_id
 ),
@@ -94,9 +90,8 @@ billed as (
         max(product_vcpu) as product_vcpu,
         max(product_memory_gib) as product_memory_gib,
         max(product_gpu) as product_gpu,
-        max(nullif(resource_tags['user_' || settings.node_tag], '')) as tag_tenant,
+        max(node_tenant_tag) as tag_tenant,
     from (select * from hourly_pieces union all select * from long_pieces) as pieces
-    cross join settings
     group by instance_id, hour
 ),
 
@@ -139,11 +134,10 @@ joined as (
         observed.cpu_capacity_cores,
         observed.memory_capacity_gib,
         observed.gpu_capacity,
-        coalesce(nullif(observed.labels[settings.node_label], ''), instance_tags.tag_tenant) as dedicated_tenant,
+        coalesce(observed.tenant_label, instance_tags.tag_tenant) as dedicated_tenant,
     from observed
     full outer join billed
         on billed.instance_id = observed.instance_id and billed.hour = observed.hour
-    cross join settings
     left join intermediate.int_cluster_instances as instances
         on instances.instance_id = coalesce(observed.instance_id, billed.instance_id)
     left join billed_days

@@ -144,6 +144,11 @@ info as (
     from marts.fct_pod_costs_hourly
     group by cluster, period
     union all
+    select 'validation_corrections', 'info', cluster, period, 0, count(*),
+        'raw rows a value rule corrected or ignored (marts.fct_data_quality; docs/method.md#validation)',
+    from marts.fct_data_quality
+    group by cluster, period
+    union all
     select 'pod_hours_without_node_hour', 'info', cluster, period, 0,
         count(case when not has_node_hour then 1 end),
         'pod-hours on a node-hour that neither Prometheus nor the CUR knows (priced at zero)',

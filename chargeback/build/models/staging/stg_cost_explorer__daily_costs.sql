@@ -1,6 +1,6 @@
 -- grain: one Cost Explorer group on one day; key (date, group_by, group_key, metric)
 with source as (
-    select * from raw.cost_explorer__daily_costs
+    select * from validated.cost_explorer__daily_costs
 ),
 
 final as (

@@ -3,8 +3,11 @@
 --   amortized:     effective cost of Savings Plan / RI covered usage, unblended cost otherwise;
 --   net_amortized: the same from the net_ columns, where the CUR has them;
 --   on_demand:     the public on-demand (list) cost, unblended where AWS gives none.
+-- Validated (docs/method.md#validation): node_tenant_tag and tenant_tag are the configured tags (a reserved
+-- __*__ value is null, kept as *_raw); invalid_rules names the value rules the line breaks (an in-scope one stops
+-- the build), validation_rules and original_values every rule it breaks, source_file the raw file it came from.
 with source as (
-    select * from raw.cur__line_items
+    select * from validated.cur__line_items
 ),
 
 final as (
@@ -29,6 +32,16 @@ final as (
         try_cast(regexp_extract(replace(product['memory'], ',', ''), '[0-9.]+') as double) as product_memory_gib,
         try_cast(product['gpu'] as double) as product_gpu,
         resource_tags,
+        node_tenant_tag,
+        tenant_tag,
+        _file as source_file,
+        _stop_rules as invalid_rules,
+        _corrected as is_corrected,
+        _rule_node_tenant_tag is not null or _rule_tenant_tag is not null as has_reserved_tag,
+        _rules as validation_rules,
+        _original_values as original_values,
+        _raw_node_tenant_tag as node_tenant_tag_raw,
+        _raw_tenant_tag as tenant_tag_raw,
         cast(line_item_unblended_cost as decimal(38, 12)) as unblended_cost,
         cast(
             case line_item_line_item_type

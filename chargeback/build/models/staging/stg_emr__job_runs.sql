@@ -1,6 +1,6 @@
 -- grain: one job run per snapshot; key (job_run_id, collected_at)
 with source as (
-    select * from raw.emr__job_runs
+    select * from validated.emr__job_runs
 ),
 
 final as (

@@ -1,6 +1,7 @@
 -- grain: one virtual cluster per snapshot; key (virtual_cluster_id, collected_at)
+-- tenant_tag: the value of the configured tenant tag, validated (a reserved __*__ value is null).
 with source as (
-    select * from raw.emr__virtual_clusters
+    select * from validated.emr__virtual_clusters
 ),
 
 final as (
@@ -14,6 +15,7 @@ final as (
         namespace,
         created_at,
         tags,
+        tenant_tag,
     from source
 )
 

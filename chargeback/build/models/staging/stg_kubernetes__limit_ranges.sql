@@ -1,7 +1,7 @@
 -- grain: one LimitRange item type and resource per snapshot; key (cluster, namespace, limit_range, limit_type, resource, collected_at)
 -- Amounts stay in the Kubernetes base unit of their resource: cores for cpu, bytes for memory.
 with source as (
-    select * from raw.kubernetes__limit_ranges
+    select * from validated.kubernetes__limit_ranges
 ),
 
 final as (

@@ -2,7 +2,7 @@
 -- Hard and used in the raw units (cores, bytes, counts), plus the quota resource under its long name
 -- (`cpu` is `requests.cpu`, `memory` is `requests.memory`) and the amounts in reporting units (memory in GiB).
 with source as (
-    select * from raw.kubernetes__resource_quotas
+    select * from validated.kubernetes__resource_quotas
 ),
 
 renamed as (

@@ -1,6 +1,7 @@
 -- grain: one label set of one namespace in one UTC hour; key (cluster, namespace, hour, labels)
+-- tenant_label: the value of the configured tenant label, validated (a reserved __*__ value is null).
 with source as (
-    select * from raw.prometheus__namespace_labels
+    select * from validated.prometheus__namespace_labels
 ),
 
 final as (
@@ -10,6 +11,7 @@ final as (
         hour,
         seconds_in_force,
         labels,
+        tenant_label,
     from source
 )
 

@@ -1,7 +1,8 @@
 -- grain: one node in one UTC hour it was up; key (cluster, node, hour)
 -- provider_id is aws:///<zone>/<instance-id>: the instance id joins the node to its CUR lines.
+-- tenant_label: the value of the configured node label, validated (a reserved __*__ value is null).
 with source as (
-    select * from raw.prometheus__node_hours
+    select * from validated.prometheus__node_hours
 ),
 
 final as (
@@ -16,6 +17,7 @@ final as (
         memory_capacity_bytes / 1073741824.0 as memory_capacity_gib,
         gpu_capacity,
         labels,
+        tenant_label,
         labels['eks.amazonaws.com/nodegroup'] as node_group,
         labels['eks.amazonaws.com/capacityType'] as capacity_type_label,
     from source

@@ -1,7 +1,7 @@
 -- grain: one pod on one node in one UTC hour; key (cluster, pod_uid, hour)
 -- Integrals over the part of the hour the pod ran, converted from seconds and bytes to hours and GiB.
 with source as (
-    select * from raw.prometheus__pod_hours
+    select * from validated.prometheus__pod_hours
 ),
 
 final as (

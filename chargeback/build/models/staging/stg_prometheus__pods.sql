@@ -1,7 +1,7 @@
 -- grain: one pod as seen on one UTC day; key (cluster, pod_uid, date)
 -- EMR on EKS and Spark identity comes from the labels the EMR job submitter puts on every pod.
 with source as (
-    select * from raw.prometheus__pods
+    select * from validated.prometheus__pods
 ),
 
 final as (
