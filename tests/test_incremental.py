@@ -117,8 +117,11 @@ def test_the_next_day_reprices_one_day_and_equals_a_full_rebuild(tmp_path):
     assert len(incremental["fct_pod_costs_hourly"]) == result.row_counts["marts.fct_pod_costs_hourly"] > 0
 
 
-def scenario(days: int = 3, day_two_cost: float = 0.40, day_two_label: str = "team-a") -> Scenario:
-    """Two tenants' pods on two nodes for ``days`` days; day two's node price and namespace label vary."""
+def scenario(
+    days: int = 3, day_two_cost: float = 0.40, day_two_label: str = "team-a", day_two_usage: float | None = None
+) -> Scenario:
+    """Two tenants' pods on two nodes for ``days`` days; day two's node price, namespace label and the usage of
+    one of its pod-hours vary."""
     s = Scenario()
     hours = range(days * 24)
     node_a = s.node("node-a", "m5.xlarge", hours, None, vcpu=4, memory_gib=16)
@@ -132,6 +135,8 @@ def scenario(days: int = 3, day_two_cost: float = 0.40, day_two_label: str = "te
     s.pod("beta", "db-1", "node-b", hours, cpu_request=1, cpu_usage=1, memory_request_gib=8, memory_usage_gib=6)
     for h in hours:
         s.label_namespace("alpha", [h], {"tenant": day_two_label if 24 <= h < 48 else "team-a"})
+    if day_two_usage is not None:
+        s.pod_hours[30]["cpu_usage_core_seconds"] = day_two_usage  # alpha's api-1, hour 30
     return s
 
 
@@ -144,6 +149,7 @@ def rebuild_with(data_dir: Path, table: streams.Stream, rows: list[dict]) -> Non
     [
         pytest.param({"day_two_cost": 0.52}, id="a restated CUR day"),
         pytest.param({"day_two_label": "team-b"}, id="a relabelled namespace for a day"),
+        pytest.param({"day_two_usage": float("nan")}, id="a pod-hour whose usage is not a number"),
     ],
 )
 def test_a_restated_day_is_the_only_one_repriced_and_equals_a_full_rebuild(tmp_path, restated):
@@ -158,12 +164,21 @@ def test_a_restated_day_is_the_only_one_repriced_and_equals_a_full_rebuild(tmp_p
     changed = scenario(**restated)
     if "day_two_cost" in restated:
         rebuild_with(data_dir, streams.CUR_LINE_ITEMS, changed.cur)
-    else:
+    elif "day_two_label" in restated:
         rebuild_with(data_dir, streams.NAMESPACE_LABELS, changed.namespace_labels)
+    else:
+        day_two = [row for row in changed.pod_hours if row["hour"].day == 2]
+        rebuild_with(data_dir, streams.POD_HOURS, day_two)
     result = build(config)
     assert (result.refreshed[PRICED].rebuilt, result.refreshed[PRICED].days) == (1, 3)
     incremental = snapshot(config)
-    assert incremental["fct_tenant_costs_daily"] != before["fct_tenant_costs_daily"]  # the restatement shows
+    if "day_two_usage" in restated:  # usage falls back to the request: the same money, and the correction shows
+        assert incremental["fct_tenant_costs_daily"] == before["fct_tenant_costs_daily"]
+        assert [row[4] for row in incremental["fct_data_quality"]] == ["prometheus/pod_hours"]
+        assert result.refreshed["intermediate.int_pod_hour_corrections"].rebuilt == 1
+        assert before["fct_data_quality"] == []
+    else:
+        assert incremental["fct_tenant_costs_daily"] != before["fct_tenant_costs_daily"]  # the restatement shows
 
     build(config, full=True)
     assert_same_marts(incremental, snapshot(config))
