@@ -315,7 +315,27 @@ def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str |
     )
 
 
-# --- data quality (all-access viewers) ------------------------------------------------------------
+# --- data quality (corrections: the viewer's tenants; the rest: all-access viewers) ---------------
+
+
+def corrections(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
+    """The raw rows the validation rules corrected or ignored in the period (docs/method.md#validation), largest
+    change of cost first; a restricted viewer sees those billed to its tenants."""
+    return wh.query(
+        f"""select raw_table, file, row_key, rules, original_values, corrected_values, tenant,
+            tenant_with_raw_value, cost_with_raw_value::double as cost_with_raw_value,
+            cost_as_corrected::double as cost_as_corrected
+        from marts.fct_data_quality
+        where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
+        order by coalesce(abs(cost_as_corrected - cost_with_raw_value), abs(cost_as_corrected), 0) desc,
+            raw_table, file, row_key""",
+        _scope(viewer, cluster, period=period),
+    )
+
+
+def raw_file_issues(wh: Warehouse) -> pl.DataFrame:
+    """Files under raw/ the build did not read (stray) or could not verify (no page checksums)."""
+    return wh.query("select issue, file, detail from bookkeeping.raw_file_issues order by issue, file")
 
 
 def reconciliation(wh: Warehouse, period: str) -> pl.DataFrame:

@@ -117,6 +117,12 @@ class View:
     def cross_tenant_pods(self) -> pl.DataFrame:
         return self._read("cross_tenant_pods", self.period, self.cluster)
 
+    def corrections(self) -> pl.DataFrame:
+        return self._read("corrections", self.period, self.cluster)
+
+    def raw_file_issues(self) -> pl.DataFrame:
+        return self._read("raw_file_issues")
+
     def reconciliation(self) -> pl.DataFrame:
         return self._read("reconciliation", self.period)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from decimal import Decimal
 import json
 import shutil
 import subprocess
@@ -151,6 +152,10 @@ def mart_names() -> list[str]:
     return [m.name for m in discover_models() if m.layer == "marts"]
 
 
+# Marts the sample month leaves empty by design: its raw rows break no value rule (see the corrupted cluster below).
+EMPTY_ON_THE_SAMPLE = {"fct_data_quality"}
+
+
 def test_every_model_transpiles_to_spark_sql_reading_spark_views():
     import sqlglot
 
@@ -183,7 +188,9 @@ def test_every_model_runs_on_spark_with_the_duckdb_builds_row_counts(spark_dir, 
             count = f"select count(*) from marts.{name}"
             expected = on_duckdb.execute(count).fetchall()[0][0]
             assert on_spark.execute(count).fetchall()[0][0] == expected, f"marts.{name} row count"
-            assert expected > 0, f"the sample month leaves marts.{name} empty: the parity test would prove nothing"
+            assert expected > 0 or name in EMPTY_ON_THE_SAMPLE, (
+                f"the sample month leaves marts.{name} empty: the parity test would prove nothing"
+            )
 
 
 def _columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str]]:
@@ -340,3 +347,33 @@ def test_raw_parquet_is_read_from_s3_through_s3a(spark, moto_s3, tmp_path, duckd
     assert result.exit_code == 0, result.output
     closed = json.loads(bill_json(duckdb_dir))  # the sample month as closed there, before its restatement
     assert json.loads(bill_json(data_dir)) == {key: value for key, value in closed.items() if key != "closed_at"}
+
+
+def test_the_validation_rules_correct_the_same_rows_the_same_way_on_spark(spark, tmp_path):
+    """Every rule of tests/test_validation.py on both engines: the same corrections (file, row, rules, values as
+    text) and the same bill lines, money within $0.000001."""
+    from tests.test_validation import SETTINGS, every_rule
+
+    results = {}
+    for engine in ("duckdb", "spark"):
+        data_dir = tmp_path / engine
+        every_rule().write(data_dir)
+        config = config_module.parse({"data_dir": str(data_dir), **SETTINGS, "build": {"engine": engine}})
+        build(config)
+        with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+            corrections = con.execute(
+                "select raw_table, file, row_key, rules, original_values, corrected_values, tenant,"
+                " tenant_with_raw_value, cost_with_raw_value, cost_as_corrected from marts.fct_data_quality order by all"
+            ).fetchall()
+            lines = con.execute(
+                "select tenant, sum(total_cost) from marts.fct_tenant_costs_daily group by tenant order by tenant"
+            ).fetchall()
+        results[engine] = corrections, lines
+    (duck_rows, duck_lines), (spark_rows, spark_lines) = results["duckdb"], results["spark"]
+    assert len(duck_rows) == len(spark_rows) == 10
+    for duck, on_spark in zip(duck_rows, spark_rows, strict=True):
+        assert duck[:8] == on_spark[:8]
+        for a, b in zip(duck[8:], on_spark[8:], strict=True):
+            assert (a is None and b is None) or abs(a - b) <= Decimal("0.000001"), (duck, on_spark)
+    assert [t for t, _ in duck_lines] == [t for t, _ in spark_lines]
+    assert all(abs(a - b) <= Decimal("0.000001") for (_, a), (_, b) in zip(duck_lines, spark_lines, strict=True))

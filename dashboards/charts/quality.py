@@ -1,5 +1,6 @@
-"""Whether the numbers can be trusted: the checks, the CUR reconciled against Cost Explorer per day, collector
-freshness and coverage, and the days priced before the CUR landed."""
+"""Whether the numbers can be trusted: the checks, the raw rows the validation rules corrected and the raw files
+not read, the CUR reconciled against Cost Explorer per day, collector freshness and coverage, and the days
+priced before the CUR landed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboards.charts.common import DUST, LAYOUT, empty_figure
+from dashboards.charts.common import DUST, LAYOUT, empty_figure, money_columns
 
 CHECK_COLUMNS = {
     "passed": st.column_config.CheckboxColumn("Holds"),
@@ -21,6 +22,21 @@ CHECK_COLUMNS = {
     "actual": st.column_config.NumberColumn("Counted", format="%.2f", help="rows, hours or amount the check found"),
     "detail": st.column_config.TextColumn("What it checks", width="large"),
 }
+CORRECTION_COLUMNS = {
+    "raw_table": "Raw table",
+    "file": st.column_config.TextColumn("File", width="medium"),
+    "row_key": st.column_config.TextColumn("Row", width="medium"),
+    "rules": st.column_config.TextColumn("Rules broken", width="medium"),
+    "original_values": st.column_config.TextColumn("As landed", width="medium"),
+    "corrected_values": st.column_config.TextColumn("As corrected", width="medium"),
+    "tenant": "Billed to",
+    "tenant_with_raw_value": "Raw value would bill",
+    "cost_with_raw_value": st.column_config.NumberColumn(
+        "Cost with raw values", format="%.6f", help="the row's cost had its raw values been used; empty: not a number"
+    ),
+    "cost_as_corrected": st.column_config.NumberColumn("Cost as corrected", format="%.6f", help="what the bill holds"),
+}
+FILE_ISSUE_COLUMNS = {"issue": "Issue", "file": "File", "detail": st.column_config.TextColumn("What", width="large")}
 FRESHNESS_COLUMNS = {
     "source": "Source",
     "target": "Target",
@@ -72,6 +88,38 @@ def checks_summary(checks: pl.DataFrame, period: str) -> tuple[bool, str]:
 def checks_table(checks: pl.DataFrame) -> pl.DataFrame:
     """The checks, whether each holds first; errors before informational counts."""
     return checks.select("passed", pl.exclude("passed"))
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def corrections_summary(corrections: pl.DataFrame) -> pl.DataFrame:
+    """Per raw table: rows corrected, and their cost with the raw values and as corrected where both are known
+    (a row whose raw values are not numbers has no cost with them)."""
+    if corrections.is_empty():
+        return pl.DataFrame(schema={"raw_table": pl.String, "rows": pl.Int64, "cost_with_raw_value": pl.Float64,
+                                    "cost_as_corrected": pl.Float64})  # fmt: skip
+    priced = pl.col("cost_with_raw_value").is_not_null()
+    return (
+        corrections.group_by("raw_table")
+        .agg(
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("cost_with_raw_value").filter(priced).sum(),
+            pl.col("cost_as_corrected").filter(priced).sum(),
+        )
+        .sort("raw_table")
+    )
+
+
+def summary_columns(currency: str) -> dict:
+    """The column labels of ``corrections_summary``'s table, money in ``currency``."""
+    money = {"cost_with_raw_value": "Cost with raw values", "cost_as_corrected": "Cost as corrected"}
+    return {"raw_table": "Raw table", "rows": "Rows", **money_columns(money, currency)}
+
+
+def file_issue_counts(issues: pl.DataFrame) -> tuple[int, int]:
+    """How many stray files (not read) and files without page checksums (not verified) the build found."""
+    return issues.filter(pl.col("issue") == "stray").height, issues.filter(pl.col("issue") == "unchecked").height
 
 
 # --- CUR against Cost Explorer --------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Data quality: the CUR reconciled against Cost Explorer per day, collector coverage and gaps, estimated
-(pre-CUR) days, and what the checks counted."""
+"""Data quality: what the checks counted, the raw rows the validation rules corrected or ignored, the raw files
+the build did not read, the CUR reconciled against Cost Explorer per day, collector coverage and gaps, and
+estimated (pre-CUR) days."""
 
 from __future__ import annotations
 
@@ -25,9 +26,38 @@ elif not holds:
 else:
     st.success(summary, icon=":material/check_circle:")
 st.dataframe(quality.checks_table(checks), hide_index=True, column_config=quality.CHECK_COLUMNS, height="content")
+
+st.header("Corrections")
+st.caption(
+    "Raw rows that broke a value rule: a bad request counts as 0, bad usage as the request, a reserved name in a"
+    " label or tag is ignored (the next tenancy rule applies). Each row's cost with its raw values and as billed."
+)
+corrections = view.corrections()
+if corrections.is_empty():
+    st.success(f"No raw row of {view.period} broke a value rule.", icon=":material/check_circle:")
+else:
+    st.warning(
+        f"{len(corrections):,} raw row(s) of {view.period} broke a value rule and were corrected or ignored:"
+        " fix them at the source, then `chargeback collect` and `chargeback build`.",
+        icon=":material/rule:",
+    )
+    st.dataframe(quality.corrections_summary(corrections), hide_index=True, column_config=quality.summary_columns(cur))
+    st.dataframe(corrections, hide_index=True, column_config=quality.CORRECTION_COLUMNS)
 if not view.viewer.sees_everything:
-    state.all_access_note("Reconciliation, collector coverage, estimated days and the informational counts")
+    state.all_access_note("Raw files, reconciliation, collector coverage, estimated days and the informational counts")
     st.stop()
+
+st.header("Raw files")
+issues = view.raw_file_issues()
+if issues.is_empty():
+    st.success("Every file under raw/ is a partition file the build read, and carries page checksums it verified.")
+else:
+    stray, unchecked = quality.file_issue_counts(issues)
+    st.warning(
+        f"{stray:,} stray file(s) under raw/ were not read; {unchecked:,} file(s) carry no page checksums"
+        " and could not be verified."
+    )
+    st.dataframe(issues, hide_index=True, column_config=quality.FILE_ISSUE_COLUMNS)
 
 st.header("CUR against Cost Explorer")
 recon = view.reconciliation()
