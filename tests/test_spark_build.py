@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from decimal import Decimal
 import json
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
@@ -363,7 +363,8 @@ def test_the_validation_rules_correct_the_same_rows_the_same_way_on_spark(spark,
         with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
             corrections = con.execute(
                 "select raw_table, file, row_key, rules, original_values, corrected_values, tenant,"
-                " tenant_with_raw_value, cost_with_raw_value, cost_as_corrected from marts.fct_data_quality order by all"
+                " tenant_with_raw_value, cost_with_raw_value, cost_as_corrected from marts.fct_data_quality"
+                " order by all"
             ).fetchall()
             lines = con.execute(
                 "select tenant, sum(total_cost) from marts.fct_tenant_costs_daily group by tenant order by tenant"

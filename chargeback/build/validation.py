@@ -178,15 +178,17 @@ def sql(table: RawTable) -> str:
         capacity = BY_KEY[table.capacity.table]
         hour = table.capacity.hour_column
         maxima = ",\n".join(f"        max({name}) as {name}" for name in capacities)
+        # by node-hour (grouped, so that a duplicated node-hour cannot duplicate pod-hours); joining on the hour
+        # itself costs a fraction of joining on its UTC day, which would convert every pod-hour's timestamp
         ctes.append(
             "capacity as (\n    select\n        cluster,\n        node,\n"
-            f"        cast({hour} as date) as capacity_date,\n{maxima},\n"
-            f"    from {relation(capacity)}\n    group by cluster, node, cast({hour} as date)\n)"
+            f"        {hour},\n{maxima},\n"
+            f"    from {relation(capacity)}\n    group by cluster, node, {hour}\n)"
         )
         extra += [f"capacity.{name} as _capacity_{name}" for name in capacities]
         joins.append(
             "left join capacity\n        on capacity.cluster = source_rows.cluster and capacity.node = source_rows.node"
-            f"\n        and capacity.capacity_date = cast(source_rows.{hour} as date)"
+            f"\n        and capacity.{hour} = source_rows.{hour}"
         )
     listed = ",\n".join(f"        {c}" for c in [*(f"source_rows.{c}" for c in columns), *extra])
     ctes.append(

@@ -90,8 +90,8 @@ Rule = ValueRule | SettingRule | TenantValue
 
 @dataclass(frozen=True)
 class Capacity:
-    """Where a table's ``within_capacity`` bounds come from: the node-hours of the same cluster, node and UTC
-    day (the largest capacity the node reported that day; a node's capacity does not change while it runs)."""
+    """Where a table's ``within_capacity`` bounds come from: the node-hour of the same cluster, node and hour
+    (the capacity the node reported then). A pod-hour on a node-hour Prometheus did not see has no bound."""
 
     table: str = "prometheus/node_hours"
     hour_column: str = "hour"
