@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +27,8 @@ from chargeback.build.warehouse import connect
 from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.errors import DataError
+from chargeback.scheduler.jobs import RunRequest
+from chargeback.scheduler.jobs import build as scheduled_build
 from tests.factory import GIB, Scenario
 
 NAN, INF = float("nan"), float("inf")
@@ -378,3 +381,7 @@ def test_the_build_names_the_file_row_and_rule_of_a_pod_hour_not_a_model(tmp_pat
     assert row[0] == POD_HOURS_FILE and row[1].startswith("b-web/web (uid-b-web-web) 2026-10-01 00:00")
     assert row[2] == "memory_working_set_byte_seconds: finite"
     assert Path(config.warehouse_path).is_file()
+    # The scheduler's build too (it used to fail every night on the same row), and its log line says so.
+    job = next(j for j in config.schedule.jobs if j.run == "build")
+    summary = scheduled_build(RunRequest(config, job, datetime(2026, 11, 1, tzinfo=UTC)))
+    assert summary.startswith("built ") and "; 1 raw row(s) broke a value rule" in summary

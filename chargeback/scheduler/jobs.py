@@ -47,7 +47,7 @@ def build(request: RunRequest) -> str:
     each bill line's effect, in the run's log and state) until an operator runs that build with the flag.
     """
     result = build_warehouse(request.config, accept_method_change=False)
-    return f"built {result.warehouse} in {result.seconds:.1f} s"
+    return "; ".join([f"built {result.warehouse} in {result.seconds:.1f} s", *result.notes])
 
 
 def export(request: RunRequest) -> str:
