@@ -215,17 +215,30 @@ SPARK_CONFIG_CLASSES = (
 )
 
 
+# Hadoop settings passed through Spark (``spark.hadoop.<key>``): the classes declaring the keys used.
+HADOOP_CONFIG_CLASSES = ("org/apache/parquet/hadoop/ParquetInputFormat.class",)
+
+
 def spark_defines(keys: set[str]) -> set[str]:
     """The keys Spark's own jars declare: each key is a whole string constant of a config class (in a class
-    file's constant pool, a two-byte length and the UTF-8 bytes)."""
+    file's constant pool, a two-byte length and the UTF-8 bytes); a ``spark.hadoop.`` key, the rest of it in
+    the Hadoop class that reads it (Parquet's reader, in pyspark's jars)."""
     import pyspark  # the test extra installs it: missing, the test fails rather than skips
 
-    classes = []
-    for jar in sorted((Path(pyspark.__file__).parent / "jars").glob("spark-*.jar")):
+    classes, hadoop = [], []
+    for jar in sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar")):
         with zipfile.ZipFile(jar) as archive:
             classes += [archive.read(name) for name in archive.namelist() if name in SPARK_CONFIG_CLASSES]
+            hadoop += [archive.read(name) for name in archive.namelist() if name in HADOOP_CONFIG_CLASSES]
     assert len(classes) == len(SPARK_CONFIG_CLASSES), "the config classes were not found in pyspark's jars"
-    return {key for key in keys if any(len(key.encode()).to_bytes(2, "big") + key.encode() in c for c in classes)}
+    assert len(hadoop) == len(HADOOP_CONFIG_CLASSES), "the Hadoop config classes were not found in pyspark's jars"
+
+    def declared(key: str) -> bool:
+        found = hadoop if key.startswith("spark.hadoop.") else classes
+        constant = key.removeprefix("spark.hadoop.").encode()
+        return any(len(constant).to_bytes(2, "big") + constant in c for c in found)
+
+    return {key for key in keys if declared(key)}
 
 
 def test_every_spark_setting_is_a_key_spark_defines():

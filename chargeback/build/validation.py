@@ -219,9 +219,9 @@ def sql(table: RawTable) -> str:
 
 
 def _report_columns(table_rules: tuple[Rule, ...]) -> list[str]:
+    """``_corrected`` and the report's text columns (``REPORT_TEXT``; ``_stop_rules`` where a rule stops the build)."""
     if not table_rules:
         return ["false as _corrected", *(f"cast(null as varchar) as {c}" for c in REPORT_TEXT)]
-    table_rules = tuple(table_rules)
     broken = [f"_rule_{_key(rule)}" for rule in table_rules]
     rules, originals, corrected = [], [], []
     for rule in table_rules:
