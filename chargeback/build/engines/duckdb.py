@@ -182,4 +182,5 @@ def build(
         refuse_broken_invariants(checks, target)
         change = refuse_method_change(path, config, accept_method_change, still_open)
         publish(path, config)
-    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, [*closed.notes, *found])
+    found = [*closed.notes, *found]
+    return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, found)
