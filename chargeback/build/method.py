@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from chargeback.build.warehouse import read_only
 from chargeback.core.config import Config
 from chargeback.core.errors import DataError, MethodChangeError
 from chargeback.core.money import apportion, to_cents
@@ -114,16 +114,6 @@ def _diff(old: Any, new: Any, prefix: str, found: list[str]) -> None:
 # --- the published method, and what a new one does to the bills ------------------------------------------
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        yield con
-    finally:
-        con.close()
-
-
 def read_method(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     """The method the warehouse on ``con`` was built with; None when it was built before methods were recorded."""
     if not con.execute(HAS_METHOD_SQL).fetchall()[0][0]:
@@ -137,7 +127,7 @@ def published_method(path: Path) -> dict[str, Any] | None:
     if not Path(path).is_file():
         return None
     try:
-        with _read_only(path) as con:
+        with read_only(path) as con:
             return read_method(con)
     except duckdb.Error as exc:
         raise DataError(
@@ -181,9 +171,9 @@ def method_effect(published: Path, built: Path, periods: Collection[str] | None 
     """Every bill line of every period (``periods``: only these, e.g. the open ones) in the published warehouse
     or the new build at ``built``, with its total in each, in period and line order (lines of 0.00 in both
     left out)."""
-    with _read_only(published) as con:
+    with read_only(published) as con:
         before = bill_totals(con)
-    with _read_only(built) as con:
+    with read_only(built) as con:
         after = bill_totals(con)
     effects = []
     for period in sorted(set(before) | set(after)):

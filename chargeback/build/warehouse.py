@@ -83,14 +83,19 @@ def records(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None
 
 
 @contextmanager
-def connect(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the published warehouse, closed on exit."""
-    path = config.warehouse_path
-    if not path.is_file():
-        raise DataError(f"{path}: no warehouse yet; run `chargeback build` (or `chargeback demo`)")
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse file ``path`` (published or just built), in UTC, closed on exit."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")
         yield con
     finally:
         con.close()
+
+
+def connect(config: Config) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published warehouse, closed on exit."""
+    path = config.warehouse_path
+    if not path.is_file():
+        raise DataError(f"{path}: no warehouse yet; run `chargeback build` (or `chargeback demo`)")
+    return read_only(path)
