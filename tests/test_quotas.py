@@ -38,14 +38,15 @@ def quota_rows(namespace: str, hard: dict[str, float], cluster: str = "test-clus
 
 @pytest.fixture
 def built(tmp_path):
-    """Three namespaces, each alone on its own m5.xlarge (4 vCPU, 16 GiB, $1/h) so costs are whole dollars.
+    """Three namespaces, each alone on its own node at $1/h so costs are whole dollars.
 
-    - busy: 100 hours, hour h requests h+1 cores (1..100) and 16 GiB, uses all of it: pays $1 every hour.
+    - busy, on an m6i.32xlarge (128 vCPU, 512 GiB: a request must fit its node, else validation sets it to 0):
+      100 hours, hour h requests h+1 cores (1..100) and 16 GiB, uses all of it: pays $1 every hour.
     - lazy: 100 hours of 2 cores / 8 GiB requested, 0.5 cores / 4 GiB used.
     - tiny: 10 hours only.
     """
     s = Scenario()
-    s.node("n-busy", "m5.xlarge", range(0, 100), 1.0, vcpu=4, memory_gib=16)
+    s.node("n-busy", "m6i.32xlarge", range(0, 100), 1.0, vcpu=128, memory_gib=512)
     for h in range(100):
         s.pod("busy", f"busy-{h}", "n-busy", [h], cpu_request=h + 1, cpu_usage=h + 1,
               memory_request_gib=16, memory_usage_gib=16)
