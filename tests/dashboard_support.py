@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,19 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    """Run ``chargeback ARGS --data-dir DATA_DIR`` from the data directory's parent; its stdout (exit 0 asserted)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chargeback", *args, "--data-dir", str(data_dir)],
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def open_app(page: str | None = None, **query: str) -> AppTest:

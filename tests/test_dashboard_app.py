@@ -7,8 +7,6 @@ Every number a page shows is checked against something computed without the dash
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from dashboards.charts import bills, jobs, nodes, quality
 from dashboards.charts.common import money as format_money
 from dashboards.charts.common import with_total
 from dashboards.identity import Viewer
-from tests.dashboard_support import mart, metric
+from tests.dashboard_support import cli, mart, metric
 from tests.dashboard_support import open_app as open_page
 
 PERIOD = SAMPLE_PERIOD
@@ -49,18 +47,6 @@ def data_dir(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("dashboard") / "data"
     run_demo(where)
     return where
-
-
-def cli(data_dir: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "chargeback", *args, "--data-dir", str(data_dir)],
-        cwd=data_dir.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ import csv
 import io
 import json
 import math
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +29,7 @@ from chargeback.reports.bill import Bill, BillLine
 from dashboards import runtime
 from dashboards.charts import bills
 from dashboards.identity import Viewer
-from tests.dashboard_support import metric, open_app
+from tests.dashboard_support import cli, metric, open_app
 from tests.factory import Scenario
 from tests.services.dashboard import clear_streamlit_caches
 
@@ -47,18 +45,6 @@ def data_dir(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("figures") / "data"
     run_demo(where)
     return where
-
-
-def cli(data_dir: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "chargeback", *args, "--data-dir", str(data_dir)],
-        cwd=data_dir.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def cli_bill(data_dir: Path, period: str = PERIOD, *more: str) -> dict:
