@@ -84,10 +84,19 @@ POD_HOURS = Stream(
         ("memory_request_byte_seconds", pa.float64(), False),
         ("memory_working_set_byte_seconds", pa.float64(), False),
         ("gpu_request_seconds", pa.float64(), False),
+        # Bytes the pod's own network namespace received and sent in the hour (cAdvisor's pod-level series,
+        # reset-safe increments); null where no byte data was collected (files landed before these columns,
+        # host-network pods, whose counters are the host's).
+        ("network_receive_bytes", pa.float64(), True),
+        ("network_transmit_bytes", pa.float64(), True),
     ),
 )
-# The integrals a pod-hour holds (every float column of POD_HOURS), in schema order.
-POD_HOUR_MEASURES = tuple(f.name for f in POD_HOURS.schema if pa.types.is_floating(f.type))
+# The bytes a pod-hour holds: increments in the hour, not integrals over its running time.
+POD_HOUR_NETWORK = ("network_receive_bytes", "network_transmit_bytes")
+# The integrals a pod-hour holds (every float column of POD_HOURS but the bytes), in schema order.
+POD_HOUR_MEASURES = tuple(
+    f.name for f in POD_HOURS.schema if pa.types.is_floating(f.type) and f.name not in POD_HOUR_NETWORK
+)
 
 PODS = Stream(
     source="prometheus",
@@ -107,6 +116,7 @@ PODS = Stream(
         ("start_time", TS, True),
         ("completion_time", TS, True),
         ("labels", LABELS, True),
+        ("host_network", pa.bool_(), True),  # kube_pod_info's host_network: its byte counters are the host's
     ),
 )
 
@@ -144,6 +154,51 @@ NODE_HOURS = Stream(
         ("memory_capacity_bytes", pa.float64(), True),
         ("gpu_capacity", pa.float64(), True),
         ("labels", LABELS, True),
+    ),
+)
+
+PERSISTENT_VOLUME_HOURS = Stream(
+    source="prometheus",
+    name="persistent_volume_hours",
+    description=(
+        "One row per PersistentVolume per UTC hour it existed and per claim its claimRef named in that hour"
+        " (kube_persistentvolume_info, kube_persistentvolume_claim_ref, kube_persistentvolume_status_phase,"
+        " kube_persistentvolume_capacity_bytes): the seconds the claimRef named that claim and when it last"
+        " did, so models can take the claim bound for most of the hour (ties: the later binding). A PV with"
+        " no claimRef in an hour has one row with a null claim."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("persistent_volume", pa.string(), False),
+        ("hour", TS, False),
+        ("volume_handle", pa.string(), True),  # the EBS volume id: CSI volumeHandle, else in-tree volumeID
+        ("storage_class", pa.string(), True),
+        ("capacity_bytes", pa.float64(), True),
+        ("phase", pa.string(), True),  # the phase in force for most of the hour: Bound, Released, ...
+        ("claim_namespace", pa.string(), True),
+        ("claim_name", pa.string(), True),
+        ("claim_seconds", pa.float64(), False),  # seconds of the hour the claimRef named this claim (or none)
+        ("claim_last_seen", TS, True),  # the last sample in the hour with this claim
+    ),
+)
+
+POD_VOLUME_CLAIMS = Stream(
+    source="prometheus",
+    name="pod_volume_claims",
+    description=(
+        "Which PersistentVolumeClaims each pod mounts (kube_pod_spec_volumes_persistentvolumeclaims_info):"
+        " one row per pod, claim and UTC day the pod was seen, so a Spark job's cost can include its"
+        " claims' storage."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("date", pa.date32(), False),
+        ("namespace", pa.string(), False),
+        ("pod", pa.string(), False),
+        ("pod_uid", pa.string(), True),
+        ("volume", pa.string(), True),  # the volume's name in the pod spec
+        ("claim", pa.string(), False),
+        ("read_only", pa.bool_(), True),
     ),
 )
 
@@ -233,6 +288,77 @@ K8S_PRIORITY_CLASSES = Stream(
     ),
 )
 
+K8S_PERSISTENT_VOLUMES = Stream(
+    source="kubernetes",
+    name="persistent_volumes",
+    description=(
+        "PersistentVolumes with their EBS volume id, claimRef and phase, per snapshot: the fallback where"
+        " kube-state-metrics' PV series are missing."
+    ),
+    schema=_schema(
+        ("cluster", pa.string(), False),
+        ("collected_at", TS, False),
+        ("persistent_volume", pa.string(), False),
+        ("volume_handle", pa.string(), True),
+        ("storage_class", pa.string(), True),
+        ("capacity_bytes", pa.float64(), True),
+        ("phase", pa.string(), True),
+        ("claim_namespace", pa.string(), True),
+        ("claim_name", pa.string(), True),
+        ("created_at", TS, True),
+    ),
+)
+
+# --- EC2 volumes and Elastic Load Balancing, snapshotted at each collection (point-in-time APIs) -------
+
+EC2_VOLUMES = Stream(
+    source="ec2",
+    name="volumes",
+    description=(
+        "EBS volumes (DescribeVolumes) with their tags: one row per volume and attachment per snapshot (a"
+        " volume attached nowhere has one row with a null instance)."
+    ),
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("region", pa.string(), False),
+        ("volume_id", pa.string(), False),
+        ("volume_type", pa.string(), True),
+        ("size_gib", pa.float64(), True),
+        ("iops", pa.float64(), True),
+        ("throughput_mibps", pa.float64(), True),
+        ("state", pa.string(), True),
+        ("availability_zone", pa.string(), True),
+        ("created_at", TS, True),
+        ("instance_id", pa.string(), True),
+        ("device", pa.string(), True),
+        ("attachment_state", pa.string(), True),
+        ("attached_at", TS, True),
+        ("delete_on_termination", pa.bool_(), True),
+        ("tags", LABELS, True),
+    ),
+)
+
+LOAD_BALANCERS = Stream(
+    source="elbv2",
+    name="load_balancers",
+    description=(
+        "Application, network and gateway load balancers (DescribeLoadBalancers) with their tags"
+        " (DescribeTags), per snapshot."
+    ),
+    schema=_schema(
+        ("collected_at", TS, False),
+        ("region", pa.string(), False),
+        ("load_balancer_arn", pa.string(), False),
+        ("name", pa.string(), True),
+        ("type", pa.string(), True),  # application, network, gateway
+        ("scheme", pa.string(), True),  # internet-facing, internal
+        ("vpc_id", pa.string(), True),
+        ("state", pa.string(), True),
+        ("created_at", TS, True),
+        ("tags", LABELS, True),
+    ),
+)
+
 # --- EMR on EKS (emr-containers) ----------------------------------------------------------------
 
 EMR_VIRTUAL_CLUSTERS = Stream(
@@ -294,6 +420,7 @@ CUR_LINE_ITEMS = Stream(
         ("bill_billing_period_start_date", TS, False),
         ("bill_billing_period_end_date", TS, False),
         ("bill_payer_account_id", pa.string(), True),
+        ("bill_invoice_id", pa.string(), True),  # empty until the month is invoiced
         ("line_item_usage_account_id", pa.string(), True),
         ("line_item_line_item_type", pa.string(), False),
         ("line_item_usage_start_date", TS, False),
@@ -318,6 +445,11 @@ CUR_LINE_ITEMS = Stream(
         ("savings_plan_savings_plan_effective_cost", pa.float64(), True),
         ("savings_plan_net_savings_plan_effective_cost", pa.float64(), True),
         ("resource_tags", LABELS, True),
+        # Split cost allocation data (AWS's own per-pod rows, line_item_operation EKSPod-EC2): out of scope
+        # (they would count the instance twice), compared with this product's allocation by the reconciliation.
+        ("split_line_item_parent_resource_id", pa.string(), True),
+        ("split_line_item_split_cost", pa.float64(), True),
+        ("split_line_item_unused_cost", pa.float64(), True),
     ),
 )
 
@@ -348,11 +480,16 @@ STREAMS: tuple[Stream, ...] = (
     PODS,
     NAMESPACE_LABELS,
     NODE_HOURS,
+    PERSISTENT_VOLUME_HOURS,
+    POD_VOLUME_CLAIMS,
     K8S_NAMESPACES,
     K8S_NODES,
     K8S_RESOURCE_QUOTAS,
     K8S_LIMIT_RANGES,
     K8S_PRIORITY_CLASSES,
+    K8S_PERSISTENT_VOLUMES,
+    EC2_VOLUMES,
+    LOAD_BALANCERS,
     EMR_VIRTUAL_CLUSTERS,
     EMR_JOB_RUNS,
     CUR_LINE_ITEMS,

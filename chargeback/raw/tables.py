@@ -22,6 +22,8 @@ _DAY_COLUMN = {
     "prometheus/pods": "date",
     "prometheus/namespace_labels": "hour",
     "prometheus/node_hours": "hour",
+    "prometheus/persistent_volume_hours": "hour",
+    "prometheus/pod_volume_claims": "date",
     "emr/job_runs": "created_at",
     "cost_explorer/daily_costs": "date",
 }
@@ -46,6 +48,12 @@ _RULES: dict[str, tuple[Rule, ...]] = {
         ValueRule(
             "memory_working_set_byte_seconds", _MEASURE, "memory_request_byte_seconds", capacity="memory_capacity_bytes"
         ),
+        ValueRule("network_receive_bytes", _AMOUNT, "unknown"),  # unknown: no byte data, see docs/method.md
+        ValueRule("network_transmit_bytes", _AMOUNT, "unknown"),
+    ),
+    "prometheus/persistent_volume_hours": (
+        ValueRule("claim_seconds", _SECONDS, "clamped_or_zero"),
+        ValueRule("capacity_bytes", _AMOUNT, "unknown"),
     ),
     "prometheus/node_hours": (
         ValueRule("running_seconds", _SECONDS, "the_hour"),
@@ -86,6 +94,7 @@ _RULES: dict[str, tuple[Rule, ...]] = {
 _ROW_KEYS = {
     "prometheus/pod_hours": ("cluster", "namespace", "pod", "pod_uid", "hour"),
     "prometheus/node_hours": ("cluster", "node", "hour"),
+    "prometheus/persistent_volume_hours": ("cluster", "persistent_volume", "hour", "claim_namespace", "claim_name"),
     "prometheus/namespace_labels": ("cluster", "namespace", "hour"),
     "emr/virtual_clusters": ("virtual_cluster_id", "collected_at"),
     "cur/line_items": ("line_item_resource_id", "line_item_usage_start_date", "line_item_usage_type"),
