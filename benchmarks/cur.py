@@ -438,8 +438,8 @@ def deliver_cur(out: Path, lines: pa.Table, days: int) -> Path:
     data.parent.mkdir(parents=True, exist_ok=True)
     table = streams.CUR_LINE_ITEMS.conform(pa.concat_tables([lines, _tax_line(lines)]), ORIGIN)
     # AWS leaves bill_invoice_id blank until the month's report is final; month to date, it is not
-    after = table.schema.get_field_index("bill_billing_period_end_date") + 1
-    table = table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.repeat("", table.num_rows))
+    column = table.schema.get_field_index("bill_invoice_id")
+    table = table.set_column(column, table.schema.field(column), pa.repeat("", table.num_rows).cast(pa.string()))
     pq.write_table(table, data, compression="snappy")
     metadata = export_dir(out) / "metadata" / f"BILLING_PERIOD={sample.BILLING_PERIOD}"
     metadata.mkdir(parents=True, exist_ok=True)

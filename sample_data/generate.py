@@ -46,8 +46,8 @@ CUR 2.0 export ``cur_export/chargeback-cur2`` (two versions of billing period 20
   on 10-09 10:00-15:00 were billed at a wrong rate in v1 (corrected cost in v2), and the tagged EBS
   volume's 10-20 line was metered twice in v1 (corrected in place in v2: no Credit line anywhere).
   EKS, EMR and every other line of days <= 10-27 are identical in both versions. v2 is final: every
-  line has the ``bill_invoice_id`` of the payer's October invoice (``INVOICE_IDS``). That column is in
-  the delivered files only; the landed table (``CUR_LINE_ITEMS``) does not keep it.
+  line has the ``bill_invoice_id`` of the payer's October invoice (``INVOICE_IDS``), which the landed
+  table (``CUR_LINE_ITEMS``) keeps.
 - The top-level manifest ``metadata/BILLING_PERIOD=2026-10/chargeback-cur2-Manifest.json`` points to v2.
   v1's manifest is kept at ``metadata/BILLING_PERIOD=2026-10/20261028T061500Z-v1/chargeback-cur2-Manifest.json``:
   to land v1 first (e.g. in a test), copy the export directory to a temporary place, copy that file
@@ -1711,8 +1711,8 @@ def cur_lines(
 
 
 def cur_version(lines: list[CurLine], version: int) -> pa.Table:
-    """The delivered file of ``version``: the landed columns plus ``bill_invoice_id`` (not landed; the
-    scheduler reads it from the delivery to tell whether the month is final)."""
+    """The delivered file of ``version``, with ``bill_invoice_id`` (the scheduler reads it from the delivery to
+    tell whether the month is final; the FOCUS export's InvoiceId)."""
     if version == 1:
         last = CUR_V1_LAST_HOUR * 1_000_000
         rows = [
@@ -1724,8 +1724,8 @@ def cur_version(lines: list[CurLine], version: int) -> pa.Table:
         rows = [line.values for line in lines]
     table = streams.CUR_LINE_ITEMS.conform(pa.Table.from_pylist(rows, schema=streams.CUR_LINE_ITEMS.schema), "generate")
     invoices = ["" if version == 1 else INVOICE_IDS[row["bill_payer_account_id"]] for row in rows]
-    after = table.schema.get_field_index("bill_billing_period_end_date") + 1  # where AWS's bill_ columns put it
-    return table.add_column(after, pa.field("bill_invoice_id", pa.string()), pa.array(invoices, pa.string()))
+    column = table.schema.get_field_index("bill_invoice_id")
+    return table.set_column(column, table.schema.field(column), pa.array(invoices, pa.string()))
 
 
 def _manifest(execution_id: str) -> str:
@@ -1884,7 +1884,7 @@ SELF_CHECKS = {
         select abs((select count(*) from cur_raw) - (select count(*) from cur_v2))""",
 }
 
-# Checks of the delivered files alone (the landed table has no bill_invoice_id).
+# Checks of the delivered files alone.
 DELIVERY_CHECKS = {
     "v1 lines with an invoice id (v1 is not final)": "select count(*) from cur_v1 where bill_invoice_id <> ''",
     "v2 lines without an invoice id (v2 is final)": """

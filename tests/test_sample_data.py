@@ -29,9 +29,20 @@ def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path):
     assert digests(tmp_path) == digests(SAMPLE)
 
 
+# The whole cluster bill's new raw tables, which the sample month gains with its volumes, load balancers and
+# network bytes (issue 15, deliverable 5); until then they are absent, and this list says so.
+NOT_YET_IN_THE_SAMPLE = {
+    "prometheus/persistent_volume_hours",
+    "prometheus/pod_volume_claims",
+    "kubernetes/persistent_volumes",
+    "ec2/volumes",
+    "elbv2/load_balancers",
+}
+
+
 def test_every_raw_table_is_present_and_matches_its_schema():
     for table in RAW_TABLES:
         files = partitions(SAMPLE, table)
-        assert files, f"sample month has no {table.key}"
+        assert files or table.key in NOT_YET_IN_THE_SAMPLE, f"sample month has no {table.key}"
         for file in files:
             assert pq.read_schema(file).remove_metadata() == table.schema, f"{file} does not match {table.key}"
