@@ -1,15 +1,21 @@
-"""Prometheus (and Thanos, Mimir, Amazon Managed Prometheus): pod-hours, pods, namespace labels, node-hours.
+"""Prometheus (and Thanos, Mimir, Amazon Managed Prometheus): pod-hours, pods, namespace labels, node-hours,
+PersistentVolume-hours and the claims pods mount.
 
-Standard series only: cAdvisor's ``container_cpu_usage_seconds_total`` and
-``container_memory_working_set_bytes``; kube-state-metrics' ``kube_pod_info``, ``kube_pod_labels``,
-``kube_pod_status_phase``, ``kube_pod_container_resource_requests``, ``kube_pod_start_time``,
-``kube_pod_completion_time``, ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels`` and
-``kube_node_status_capacity``. The server aggregates to one value per pod (or node, or label set) per UTC
-hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
+Standard series only: cAdvisor's ``container_cpu_usage_seconds_total``, ``container_memory_working_set_bytes``
+and ``container_network_{receive,transmit}_bytes_total``; kube-state-metrics' ``kube_pod_info``,
+``kube_pod_labels``, ``kube_pod_status_phase``, ``kube_pod_container_resource_requests``,
+``kube_pod_start_time``, ``kube_pod_completion_time``, ``kube_pod_spec_volumes_persistentvolumeclaims_info``
+(and ``_readonly``), ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels``,
+``kube_node_status_capacity``, ``kube_persistentvolume_info``, ``kube_persistentvolume_claim_ref``,
+``kube_persistentvolume_status_phase`` and ``kube_persistentvolume_capacity_bytes`` (``METRICS`` in
+``collectors.prometheus_queries``). The server aggregates to one value per pod (or node, PV, or label set) per
+UTC hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
 that is, and how kube-state-metrics' label names map back to Kubernetes keys), sent through
 ``collectors.prometheus_http``; this module only reshapes those values into the raw tables of
 ``collectors.streams`` (seconds and bytes, as the source gives them), keeping each pod's and node's running
-time inside its life (``collectors.prometheus_boundaries``). It prices nothing.
+time inside its life (``collectors.prometheus_boundaries``): a pod-hour's usage and network bytes go with it,
+and a host-network pod's bytes (its sandbox counts the node's interfaces) land as null. PersistentVolumes and
+pods' claims are reshaped by ``collectors.prometheus_volumes``. It prices nothing.
 
 Pod uids
     cAdvisor series have no pod uid; it is read from the cgroup path in their ``id`` label (cgroupfs
@@ -28,7 +34,6 @@ Windows
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +48,7 @@ from chargeback.core.config import ClusterSettings, PrometheusSettings
 from chargeback.core.errors import CollectError
 from chargeback.core.http import RetryPolicy
 from collectors.base import HOUR, Batch, Window
+from collectors.prometheus_answers import finite, hourly, none_if_empty, timestamp
 from collectors.prometheus_boundaries import running_seconds
 from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
 from collectors.prometheus_queries import (
@@ -54,7 +60,20 @@ from collectors.prometheus_queries import (
     original_labels,
     promql,
 )
-from collectors.streams import LABELS, NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS, TS, Stream
+from collectors.prometheus_volumes import PodClaims, persistent_volume_hours
+from collectors.streams import (
+    LABELS,
+    NAMESPACE_LABELS,
+    NODE_HOURS,
+    PERSISTENT_VOLUME_HOURS,
+    POD_HOUR_MEASURES,
+    POD_HOUR_NETWORK,
+    POD_HOURS,
+    POD_VOLUME_CLAIMS,
+    PODS,
+    TS,
+    Stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +81,6 @@ SOURCE = "prometheus"
 
 PodKey = tuple[str, str, str]  # namespace, pod, uid
 USAGE_MEASURES = ("cpu_usage_core_seconds", "memory_working_set_byte_seconds")
-SeriesValues = list[tuple[dict[str, str], list[tuple[float, float]]]]
-
-
-def _finite(value: float | str) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _hourly(result: list[dict]) -> SeriesValues:
-    """A matrix as (labels, [(hour start, value)]); the value at T is the hour ending at T."""
-    return [(s["metric"], [(float(t) - 3600, float(v)) for t, v in s["values"]]) for s in result]
-
-
-def _timestamp(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _none(value: str | None) -> str | None:
-    return None if value in (None, "", "<none>") else value
 
 
 class PrometheusCollector:
@@ -117,7 +117,7 @@ class PrometheusCollector:
         self.chunk_hours = chunk_hours
 
     def streams(self) -> tuple[Stream, ...]:
-        return (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS)
+        return (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS, PERSISTENT_VOLUME_HOURS, POD_VOLUME_CLAIMS)
 
     def collect(self, window: Window) -> Iterator[Batch]:
         for day in window.days():
@@ -129,6 +129,7 @@ class PrometheusCollector:
         hours = [hour for hour in window.hours() if hour >= window.start]
         chunks = [hours[i : i + self.chunk_hours] for i in range(0, len(hours), self.chunk_hours)]
         pods: dict[PodKey, dict] = {}
+        claims = PodClaims()
         with ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="prometheus") as pool:
             pending = [self._submit(pool, chunk) for chunk in chunks[:2]]  # one chunk of look-ahead
             try:
@@ -138,9 +139,13 @@ class PrometheusCollector:
                         pending.append(self._submit(pool, chunks[index + 2]))
                     yield from self._chunk_batches(window, results)
                     self._merge_pods(pods, results)
+                    claims.merge(results)
             finally:  # a failed or abandoned day: drop the queries not yet started
                 pool.shutdown(wait=True, cancel_futures=True)
         yield Batch(PODS, self._pods_table(window, pods))
+        origin = f"{self.source} {self.cluster} {window}"
+        day = window.start.astimezone(UTC).date()
+        yield Batch(POD_VOLUME_CLAIMS, POD_VOLUME_CLAIMS.conform(claims.table(self.cluster, day), origin))
 
     def _submit(self, pool: ThreadPoolExecutor, chunk: list[datetime]) -> dict[str, Future]:
         step = self.settings.step_seconds
@@ -170,6 +175,8 @@ class PrometheusCollector:
         yield Batch(POD_HOURS, POD_HOURS.conform(self._pod_hours(results), origin))
         yield Batch(NAMESPACE_LABELS, NAMESPACE_LABELS.conform(self._namespace_labels(results), origin))
         yield Batch(NODE_HOURS, NODE_HOURS.conform(self._node_hours(results), origin))
+        volumes = persistent_volume_hours(self.cluster, results)
+        yield Batch(PERSISTENT_VOLUME_HOURS, PERSISTENT_VOLUME_HOURS.conform(volumes, origin))
 
     # -- reshaping: one value per key and hour ---------------------------------------------------
 
@@ -182,9 +189,9 @@ class PrometheusCollector:
 
         def each(name: str) -> Iterator[tuple[dict[str, str], float, float]]:
             nonlocal malformed
-            for metric, values in _hourly(results[name]):
+            for metric, values in hourly(results[name]):
                 for hour, raw in values:
-                    value = _finite(raw)
+                    value = finite(raw)
                     if value is None:
                         malformed += 1
                     else:
@@ -204,14 +211,17 @@ class PrometheusCollector:
             resource = "gpu" if metric.get("resource", "").endswith("_gpu") else metric.get("resource", "")
             bucket = requests_[(key(metric), hour)]
             bucket[resource] = bucket.get(resource, 0.0) + value
+        # Usage, and network bytes (where 0 is data too: a pod with no network series has no byte data).
         usage: list[tuple[str, dict[str, str], float, float]] = [
             (column, metric, hour, value)
             for name, column in (
                 ("pod_cpu_core_seconds", "cpu_usage_core_seconds"),
                 ("pod_memory_byte_seconds", "memory_working_set_byte_seconds"),
+                ("pod_network_receive_bytes", "network_receive_bytes"),
+                ("pod_network_transmit_bytes", "network_transmit_bytes"),
             )
             for metric, hour, value in each(name)
-            if value > 0
+            if value > 0 or column in POD_HOUR_NETWORK
         ]
         unattributed = 0
         by_name: dict[tuple[str, str, float], list[str]] = defaultdict(list)
@@ -226,7 +236,8 @@ class PrometheusCollector:
                 )
                 unattributed += not uid
                 pod_key = (pod_key[0], pod_key[1], uid)
-            rows[(pod_key, hour)][column] += value
+            row = rows[(pod_key, hour)]
+            row[column] = row.get(column, 0.0) + value
         edges: dict[tuple[PodKey, float], dict[str, float]] = defaultdict(dict)
         for metric, hour, value in each("pod_running_edges"):
             edges[(key(metric), hour)][metric.get("edge", "")] = value
@@ -258,10 +269,14 @@ class PrometheusCollector:
             "pod": [k[0][1] for k in keys],
             "pod_uid": [k[0][2] for k in keys],
             "node": [nodes.get(k, (0.0, ""))[1] for k in keys],
-            "hour": pa.array([_timestamp(k[1]) for k in keys], TS),
+            "hour": pa.array([timestamp(k[1]) for k in keys], TS),
         }
         for name in fields:
             columns[name] = pa.array([rows[k][name] for k in keys], pa.float64())
+        # A host-network pod's counters are the node's: no byte data of its own (null, like a pod with none).
+        host = {key(s["metric"]) for s in results["pod_info"] if s["metric"].get("host_network") == "true"}
+        for name in POD_HOUR_NETWORK:
+            columns[name] = pa.array([None if k[0] in host else rows[k].get(name) for k in keys], pa.float64())
         return pa.table(columns)
 
     @staticmethod
@@ -269,7 +284,7 @@ class PrometheusCollector:
         """Pod key -> a chunk query's time (start or completion), for pods that have it."""
         times = {}
         for series in result:
-            metric, value = series["metric"], _finite(series["value"][1])
+            metric, value = series["metric"], finite(series["value"][1])
             if value:
                 times[(metric.get("namespace", ""), metric.get("pod", ""), metric.get("uid", ""))] = value
         return times
@@ -308,10 +323,10 @@ class PrometheusCollector:
     def _label_sets(self, result: list[dict], key_label: str) -> dict[tuple[str, float], dict[tuple, float]]:
         """(key, hour) -> {sorted label items: seconds in force}, series with the same labels added up."""
         seconds: dict[tuple[str, float], dict[tuple, float]] = defaultdict(dict)
-        for metric, values in _hourly(result):
+        for metric, values in hourly(result):
             labels = tuple(sorted(original_labels(metric, self.key_map).items()))
             for hour, raw in values:
-                value = _finite(raw)
+                value = finite(raw)
                 if value:
                     sets = seconds[(metric.get(key_label, ""), hour)]
                     sets[labels] = min(sets.get(labels, 0.0) + value, 3600.0)
@@ -328,7 +343,7 @@ class PrometheusCollector:
             {
                 "cluster": [self.cluster] * len(rows),
                 "namespace": [r[0] for r in rows],
-                "hour": pa.array([_timestamp(r[1]) for r in rows], TS),
+                "hour": pa.array([timestamp(r[1]) for r in rows], TS),
                 "seconds_in_force": pa.array([r[2] for r in rows], pa.float64()),
                 "labels": pa.array([r[3] for r in rows], LABELS),
             }
@@ -336,31 +351,31 @@ class PrometheusCollector:
 
     def _node_hours(self, results: dict[str, list[dict]]) -> pa.Table:
         up: dict[tuple[str, float], tuple[float, str]] = {}
-        for metric, values in _hourly(results["node_seconds"]):
+        for metric, values in hourly(results["node_seconds"]):
             for hour, raw in values:
-                value = _finite(raw)
+                value = finite(raw)
                 k = (metric.get("node", ""), hour)
                 if value and value > up.get(k, (0.0, ""))[0]:
                     up[k] = (value, metric.get("provider_id", ""))
         edges: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
-        for metric, values in _hourly(results["node_edges"]):
+        for metric, values in hourly(results["node_edges"]):
             for hour, raw in values:
-                value = _finite(raw)
+                value = finite(raw)
                 if value is not None:
                     edges[(metric.get("node", ""), hour)][metric.get("edge", "")] = value
         created = {
             series["metric"].get("node", ""): value
             for series in results["node_created"]
-            if (value := _finite(series["value"][1]))
+            if (value := finite(series["value"][1]))
         }
         seconds = {k: {"running_seconds": v[0]} for k, v in up.items()}
         kept = self._inside_life(sorted(seconds), seconds, edges, start=created, end={})
         up = {k: (seconds[k]["running_seconds"], up[k][1]) for k in kept}
         capacity: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
-        for metric, values in _hourly(results["node_capacity"]):
+        for metric, values in hourly(results["node_capacity"]):
             resource = "gpu" if metric.get("resource", "").endswith("_gpu") else metric.get("resource", "")
             for hour, raw in values:
-                value = _finite(raw)
+                value = finite(raw)
                 if value is not None:
                     bucket = capacity[(metric.get("node", ""), hour)]
                     bucket[resource] = bucket.get(resource, 0.0) + value
@@ -373,8 +388,8 @@ class PrometheusCollector:
             {
                 "cluster": [self.cluster] * len(keys),
                 "node": [k[0] for k in keys],
-                "hour": pa.array([_timestamp(k[1]) for k in keys], TS),
-                "provider_id": [_none(up[k][1]) for k in keys],
+                "hour": pa.array([timestamp(k[1]) for k in keys], TS),
+                "provider_id": [none_if_empty(up[k][1]) for k in keys],
                 "instance_type": [
                     next((lab[key] for key in INSTANCE_TYPE_KEYS if lab and lab.get(key)), None) for lab in labels
                 ],
@@ -395,12 +410,14 @@ class PrometheusCollector:
         for series in results["pod_info"]:
             metric, seen = series["metric"], float(series["value"][1])
             pod = pods.setdefault(key(metric), {"seen": defaultdict(float), "labels": defaultdict(float)})
-            owner = (_none(metric.get("created_by_kind")), _none(metric.get("created_by_name")))
+            owner = (none_if_empty(metric.get("created_by_kind")), none_if_empty(metric.get("created_by_name")))
             pod["seen"][owner] += seen
+            if metric.get("host_network") in ("true", "false"):  # a pod's spec.hostNetwork cannot change
+                pod["host_network"] = metric["host_network"] == "true"
         for name, field in (("pod_start_time", "start_time"), ("pod_completion_time", "completion_time")):
             for series in results[name]:
                 pod = pods.get(key(series["metric"]))
-                value = _finite(series["value"][1])
+                value = finite(series["value"][1])
                 if pod is not None and value:
                     pod[field] = max(pod.get(field, value), value)
         for series in results["pod_labels"]:
@@ -426,9 +443,10 @@ class PrometheusCollector:
                 "pod_uid": [k[2] for k in keys],
                 "owner_kind": pa.array([o[0] for o in owners], pa.string()),
                 "owner_name": pa.array([o[1] for o in owners], pa.string()),
-                "start_time": pa.array([_timestamp(pods[k].get("start_time")) for k in keys], TS),
-                "completion_time": pa.array([_timestamp(pods[k].get("completion_time")) for k in keys], TS),
+                "start_time": pa.array([timestamp(pods[k].get("start_time")) for k in keys], TS),
+                "completion_time": pa.array([timestamp(pods[k].get("completion_time")) for k in keys], TS),
                 "labels": pa.array(labels, LABELS),
+                "host_network": pa.array([pods[k].get("host_network") for k in keys], pa.bool_()),
             }
         )
         return PODS.conform(table, f"{self.source} {self.cluster} {window}")

@@ -24,7 +24,12 @@ How an hour is measured
       it, like ``increase``, but without extrapolation), plus the first increment once more for the
       interval before a series' first scrape, so a series with N scrapes covers N intervals like the
       running seconds do. A 90-second Spark executor has three scrapes and keeps its usage;
-    - memory: working-set scrapes x the scrape interval.
+    - memory: working-set scrapes x the scrape interval;
+    - network bytes: the increments of cAdvisor's receive and transmit counters of the pod's own network
+      namespace, summed like CPU (reset-safe, the first increment counted once more), one counter per
+      interface (see ``NETWORK_RECEIVE_SERIES``), then summed over interfaces;
+    - PersistentVolumes: scrapes x the scrape interval of each PV's claimRef (and of its absence), the
+      phase in force longest and the mean capacity; pods' claims per chunk of hours.
 
     Each usage estimate is off by less than one scrape interval's worth per pod lifetime; running time is
     exact for a pod seen Running at every scrape until its completion. On synthetic series with exact
@@ -32,7 +37,9 @@ How an hour is measured
     totals are within 0.001% (GPU-hours exact), used core- and GiB-hours within 0.03%, every pod of 5
     minutes or more within 0.5%, a 61-second pod within 2% (their memory), every pod-hour inside the pod's
     life. ``increase()`` loses 29% of a 90-second executor's CPU and the often-quoted ``rate()[1m]``
-    subquery 17%.
+    subquery 17%. Network bytes, counted the same way: received and sent totals within 0.07%, long-running
+    pods within 0.07%, every pod of 5 minutes or more within 3% (the least regular traffic at its edges),
+    PV-hours' claim seconds exact where claims change between scrapes.
 
     Series that follow each other (a restarted kube-state-metrics has a new ``instance``) are added up;
     duplicate scrapes of one object are not expected (kube-state-metrics runs once or sharded; use a
@@ -54,7 +61,9 @@ Labels
             eks.amazonaws.com/capacityType,chargeback.io/tenant]
 
     (with the configured ``tenancy.namespace_label`` and ``tenancy.node_label`` in place of ``tenant`` and
-    ``chargeback.io/tenant``).
+    ``chargeback.io/tenant``). Where kube-state-metrics (or a relabelling, or a remote-write filter) keeps only
+    an allowlist of metrics, it must keep every series of ``METRICS``; ``deploy/kube-state-metrics/values.yaml``
+    carries both lists.
 """
 
 from __future__ import annotations
@@ -156,9 +165,11 @@ NODE_CAPACITY = (
 # Seconds each node label set was in force; the collector keeps the set in force longest in the hour.
 NODE_LABEL_SECONDS = "count_over_time(kube_node_labels[<hour>]) * <seconds>"
 
-# Pods seen in a chunk, with the owner kube_pod_info names ("<none>" when it has none).
+# Pods seen in a chunk, with the owner kube_pod_info names ("<none>" when it has none) and whether the pod
+# uses the node's network namespace (host_network, kube-state-metrics 2.0 and later): its counters are the host's.
 POD_INFO = (
-    "max by (namespace, pod, uid, node, created_by_kind, created_by_name) (count_over_time(kube_pod_info[<span>]))"
+    "max by (namespace, pod, uid, node, created_by_kind, created_by_name, host_network)"
+    " (count_over_time(kube_pod_info[<span>]))"
 )
 
 # Pod labels in the chunk; counted so the label set seen longest wins if they changed.
@@ -170,6 +181,73 @@ POD_COMPLETION_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_comp
 
 # Unix seconds the node object was created (kubelet registration): no node time before it.
 NODE_CREATED = "max by (node) (max_over_time(kube_node_created[<span>]))"
+
+# --- network bytes -------------------------------------------------------------------------------
+# The pod's own network namespace. cAdvisor reports it on the series of the cgroup that holds it: the pause
+# (sandbox) container, ``container=""`` with the pause image under containerd (EKS), ``container="POD"`` under
+# Docker and CRI-O, and on kubelets that report it there, the pod-level cgroup (``container=""``, no image).
+# Never the node's root cgroup (``pod=""``). A regular container has no network series of its own.
+NETWORK_RECEIVE_SERIES = 'container_network_receive_bytes_total{container=~"|POD", pod!=""}'
+NETWORK_TRANSMIT_SERIES = 'container_network_transmit_bytes_total{container=~"|POD", pod!=""}'
+
+
+def _network_bytes(series: str) -> str:
+    """Bytes per pod and hour: each series' increments summed as for CPU (reset-safe, no extrapolation, the
+    first increment counted once more), then one counter per pod and interface (``max``: where both the pod's
+    cgroup and its sandbox report the namespace, the same bytes show twice), then summed over interfaces."""
+    return (
+        "sum by (namespace, pod, uid) (max by (namespace, pod, uid, interface) (label_replace(sum_over_time(("
+        f"(irate({series}[<pair>]) unless count_over_time({series}[<gap>] offset <back>)) * 2"
+        f" or irate({series}[<pair>])"
+        f")[<hour>:<step>]) * <seconds>, {UID_FROM_CGROUP})))"
+    )
+
+
+POD_NETWORK_RECEIVE_BYTES = _network_bytes(NETWORK_RECEIVE_SERIES)
+POD_NETWORK_TRANSMIT_BYTES = _network_bytes(NETWORK_TRANSMIT_SERIES)
+
+# --- PersistentVolumes and the claims pods mount ------------------------------------------------
+# Seconds each PV existed, per label set of kube_persistentvolume_info: the EBS volume id is the CSI volume
+# handle (csi_volume_handle, kube-state-metrics 2.5 and later), else the in-tree volume id (ebs_volume_id,
+# also on PVs the CSI migration serves). Summed over series (a restarted kube-state-metrics); the collector
+# keeps at most the hour and the label set seen longest.
+PV_SECONDS = (
+    "sum by (persistentvolume, storageclass, csi_volume_handle, ebs_volume_id)"
+    " (count_over_time(kube_persistentvolume_info[<hour>])) * <seconds>"
+)
+
+# Seconds the PV's claimRef named each claim (namespace, name): a PV released and bound again has two.
+PV_CLAIM_SECONDS = (
+    "clamp_max(sum by (persistentvolume, claim_namespace, name)"
+    " (count_over_time(kube_persistentvolume_claim_ref[<hour>])) * <seconds>, 3600)"
+)
+
+# When the claimRef last named each claim in the hour (unix seconds), for the tie of two claims bound equally
+# long (the later binding wins). timestamp() gives a sample's own time, so the lookback of the subquery's
+# instant selector never moves it; a sample before the hour (lent by the lookback) is dropped by the collector.
+PV_CLAIM_LAST_SEEN = (
+    "max by (persistentvolume, claim_namespace, name)"
+    " (max_over_time(timestamp(kube_persistentvolume_claim_ref)[<hour>:<step>]))"
+)
+
+# Seconds in each phase (the phase series is 1 for the current phase, 0 for the others): the collector keeps
+# the phase in force longest.
+PV_PHASE_SECONDS = (
+    "sum by (persistentvolume, phase) (sum_over_time(kube_persistentvolume_status_phase[<hour>])) * <seconds>"
+)
+
+# The PV's capacity (bytes) as a mean over the hour: an expanded volume bills its new size from then on.
+PV_CAPACITY = "max by (persistentvolume) (avg_over_time(kube_persistentvolume_capacity_bytes[<hour>]))"
+
+# The claims each pod mounts (the claim's name as the pod spec gives it), seen in the chunk, and whether read-only.
+POD_CLAIMS = (
+    "max by (namespace, pod, uid, volume, persistentvolumeclaim)"
+    " (count_over_time(kube_pod_spec_volumes_persistentvolumeclaims_info[<span>]))"
+)
+POD_CLAIMS_READ_ONLY = (
+    "max by (namespace, pod, uid, volume, persistentvolumeclaim)"
+    " (max_over_time(kube_pod_spec_volumes_persistentvolumeclaims_readonly[<span>]))"
+)
 
 HOURLY_QUERIES: dict[str, str] = {
     "pod_running_seconds": POD_RUNNING_SECONDS,
@@ -183,6 +261,13 @@ HOURLY_QUERIES: dict[str, str] = {
     "node_edges": NODE_EDGES,
     "node_capacity": NODE_CAPACITY,
     "node_label_seconds": NODE_LABEL_SECONDS,
+    "pod_network_receive_bytes": POD_NETWORK_RECEIVE_BYTES,
+    "pod_network_transmit_bytes": POD_NETWORK_TRANSMIT_BYTES,
+    "pv_seconds": PV_SECONDS,
+    "pv_claim_seconds": PV_CLAIM_SECONDS,
+    "pv_claim_last_seen": PV_CLAIM_LAST_SEEN,
+    "pv_phase_seconds": PV_PHASE_SECONDS,
+    "pv_capacity": PV_CAPACITY,
 }
 CHUNK_QUERIES: dict[str, str] = {
     "pod_info": POD_INFO,
@@ -190,10 +275,38 @@ CHUNK_QUERIES: dict[str, str] = {
     "pod_start_time": POD_START_TIME,
     "pod_completion_time": POD_COMPLETION_TIME,
     "node_created": NODE_CREATED,
+    "pod_claims": POD_CLAIMS,
+    "pod_claims_read_only": POD_CLAIMS_READ_ONLY,
 }
 # A completion is first seen at the scrape after it: one in a chunk's last interval is reported only after the
 # chunk ends. These chunk queries are evaluated this many scrape intervals later, over a span as much longer.
 LOOK_AHEAD_INTERVALS: dict[str, int] = {"pod_completion_time": 2}
+
+
+# Every series the queries read (tests/test_deploy.py checks this against the queries and the deploy allowlist).
+METRICS: tuple[str, ...] = (
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "container_network_receive_bytes_total",
+    "container_network_transmit_bytes_total",
+    "kube_namespace_labels",
+    "kube_node_created",
+    "kube_node_info",
+    "kube_node_labels",
+    "kube_node_status_capacity",
+    "kube_persistentvolume_capacity_bytes",
+    "kube_persistentvolume_claim_ref",
+    "kube_persistentvolume_info",
+    "kube_persistentvolume_status_phase",
+    "kube_pod_completion_time",
+    "kube_pod_container_resource_requests",
+    "kube_pod_info",
+    "kube_pod_labels",
+    "kube_pod_spec_volumes_persistentvolumeclaims_info",
+    "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+    "kube_pod_start_time",
+    "kube_pod_status_phase",
+)
 
 
 def duration(seconds: float) -> str:

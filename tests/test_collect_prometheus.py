@@ -28,12 +28,22 @@ from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,
     LOOK_AHEAD_INTERVALS,
+    METRICS,
     POD_CPU_CORE_SECONDS,
     label_key_map,
     original_labels,
     promql,
 )
-from collectors.streams import NAMESPACE_LABELS, NODE_HOURS, POD_HOUR_MEASURES, POD_HOURS, PODS
+from collectors.streams import (
+    NAMESPACE_LABELS,
+    NODE_HOURS,
+    PERSISTENT_VOLUME_HOURS,
+    POD_HOUR_MEASURES,
+    POD_HOUR_NETWORK,
+    POD_HOURS,
+    POD_VOLUME_CLAIMS,
+    PODS,
+)
 from tests.services import prometheus as service
 from tests.services.prometheus import START, Backfilled, FaultProxy
 
@@ -192,10 +202,11 @@ def test_a_restarted_kube_state_metrics_neither_loses_nor_doubles(synthetic_prom
 
 def test_rows_belong_to_their_window(two_days):
     for window, day in zip((DAY1, DAY2), two_days["days"], strict=True):
-        for table in (POD_HOURS, NAMESPACE_LABELS, NODE_HOURS):
+        for table in (POD_HOURS, NAMESPACE_LABELS, NODE_HOURS, PERSISTENT_VOLUME_HOURS):
             hours = day[table.name].column("hour").to_pylist()
             assert hours and all(window.start <= h < window.end for h in hours), table.name
         assert set(day[PODS.name].column("date").to_pylist()) == {window.start.date()}
+        assert set(day[POD_VOLUME_CLAIMS.name].column("date").to_pylist()) == {window.start.date()}
     keys = [(r["pod_uid"], r["hour"]) for r in two_days["pod_hours"].to_pylist()]
     assert len(keys) == len(set(keys))
 
@@ -256,7 +267,7 @@ def test_node_hours_carry_provider_id_instance_type_and_capacity(synthetic_prome
 
 def test_chunking_does_not_change_the_rows(synthetic_prometheus, two_days):
     odd = collect(synthetic_prometheus.url, DAY1, chunk_hours=5, settings={"max_concurrency": 2})
-    for name in ("pod_hours", "node_hours", "namespace_labels", "pods"):
+    for name in ("pod_hours", "node_hours", "namespace_labels", "pods", "persistent_volume_hours", "pod_volume_claims"):
         assert ordered(odd[name]) == ordered(two_days["days"][0][name]), name
 
 
@@ -270,6 +281,186 @@ def test_a_window_of_some_hours(synthetic_prometheus, two_days):
 def test_throughput(two_days):
     pod_hours = two_days["pod_hours"].num_rows
     print(f"\ncollected {pod_hours} pod-hours in {two_days['seconds']:.2f} s: {pod_hours / two_days['seconds']:,.0f}/s")
+
+
+# --- network bytes ----------------------------------------------------------------------------------
+
+
+def network_per_pod(rows: list[dict]) -> dict[str, list[float]]:
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for row in rows:
+        for i, name in enumerate(POD_HOUR_NETWORK):
+            if row[name] is not None:
+                totals[row["pod_uid"]][i] += row[name]
+    return totals
+
+
+def test_network_bytes_within_one_percent_of_the_exact_integrals(synthetic_prometheus, two_days):
+    """Received and sent bytes of every pod-hour against the rates' exact integrals over the time it ran."""
+    truth = {k: v for k, v in synthetic_prometheus.cluster.network_truth().items() if v is not None}
+    rows = two_days["pod_hours"].to_pylist()
+    for i, name in enumerate(POD_HOUR_NETWORK):
+        expected = sum(values[i] for values in truth.values())
+        got = sum(row[name] or 0.0 for row in rows)
+        print(f"{name}: {got:.6g} against {expected:.6g} ({100 * (got / expected - 1):+.3f}%)")
+        assert got == pytest.approx(expected, rel=0.01), name
+    # Every pod-hour with byte data is an hour the pod ran in, and every one of a minute or more has byte data
+    # (an increment needs two scrapes: the 90-second executor's 40 s before 15:00 hold one, and no bytes).
+    collected = {(r["pod_uid"], r["hour"].timestamp()) for r in rows if r["network_receive_bytes"] is not None}
+    assert collected <= truth.keys()
+    ran = {(r["pod_uid"], r["hour"].timestamp()) for r in rows if r["running_seconds"] >= 60}
+    assert ran & truth.keys() <= collected
+
+
+def test_each_pods_network_bytes_of_five_minutes_within_five_percent(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    truth = network_per_pod(
+        [
+            {"pod_uid": uid, **dict(zip(POD_HOUR_NETWORK, values, strict=True))}
+            for (uid, _), values in cluster.network_truth().items()
+            if values is not None
+        ]
+    )
+    got = network_per_pod(two_days["pod_hours"].to_pylist())
+    worst = 0.0
+    for pod in cluster.pods:
+        if pod.host_network or pod.network is None:
+            continue
+        for i, name in enumerate(POD_HOUR_NETWORK):
+            error = abs(got[pod.uid][i] / truth[pod.uid][i] - 1)
+            if pod.seconds >= 300:
+                worst = max(worst, error)
+                assert error < 0.05, f"{pod.namespace}/{pod.name} {name}: {error:.2%}"
+            else:  # the 90- and 61-second executors: 3 and 2 scrapes
+                assert error < 0.35, f"{pod.namespace}/{pod.name} {name}: {error:.2%}"
+    print(f"worst per-pod network error (pods of 5 minutes or more): {worst:.3%}")
+
+
+def test_a_pods_cgroup_and_its_sandbox_are_one_counter(synthetic_prometheus, two_days):
+    """Node A's cAdvisor reports each pod's network namespace twice (pause container and pod cgroup), the
+    trainer has two interfaces, and the node's root cgroup (pod="") has its own: each pod's bytes once."""
+    cluster = synthetic_prometheus.cluster
+    truth = cluster.network_truth()
+    got = {(r["pod_uid"], r["hour"].timestamp()): r for r in two_days["pod_hours"].to_pylist()}
+    web = cluster.pod("web-6b7c9d8f5-xk2lp")
+    assert cluster.nodes[0].pod_cgroup_network and web.node == cluster.nodes[0].name
+    noon = (web.uid, cluster.start + 12 * 3600)
+    # Long-running: the hour's bytes are the increments between its scrapes (within 2% of the integral).
+    assert got[noon]["network_receive_bytes"] == pytest.approx(truth[noon][0], rel=0.02)
+    trainer = cluster.pod("trainer-7xk9q")
+    assert set(trainer.network.receive) == {"eth0", "net1"}
+    hour = (trainer.uid, cluster.start + 86400 + 3 * 3600)  # 03:00, inside its run on day 2
+    assert got[hour]["network_transmit_bytes"] == pytest.approx(truth[hour][1], rel=0.02)
+
+
+def test_a_network_counter_reset_neither_inflates_nor_loses_bytes(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    web = cluster.pod("web-6b7c9d8f5-xk2lp")
+    (reset,) = web.network.resets
+    hour = cluster.start + (reset - cluster.start) // 3600 * 3600
+    truth = cluster.network_truth()[(web.uid, hour)]
+    (row,) = [r for r in two_days["pod_hours"].to_pylist() if r["pod_uid"] == web.uid and r["hour"].timestamp() == hour]
+    # A reset loses at most the part of one scrape interval before it (0.8% of an hour at most).
+    assert row["network_receive_bytes"] == pytest.approx(truth[0], rel=0.02)
+    assert row["network_transmit_bytes"] == pytest.approx(truth[1], rel=0.02)
+    rate = web.network.receive["eth0"]
+    assert web.network.counter(rate, web.start, reset - 1) > 10 * truth[0]  # the counter's own span is absurd
+
+
+def test_a_host_network_pod_has_no_byte_data_and_is_marked(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    proxy = cluster.pod("kube-proxy-7vq2m")
+    rows = [r for r in two_days["pod_hours"].to_pylist() if r["pod_uid"] == proxy.uid]
+    assert len(rows) == 48 and all(r["running_seconds"] == 3600 for r in rows)
+    # Its sandbox reports the node's eth0 (gigabytes an hour): none of that is the pod's.
+    assert {(r["network_receive_bytes"], r["network_transmit_bytes"]) for r in rows} == {(None, None)}
+    pods = two_days["pods"].to_pylist()
+    assert {r["host_network"] for r in pods if r["pod_uid"] == proxy.uid} == {True}
+    assert {r["host_network"] for r in pods if r["pod_uid"] != proxy.uid} == {False}
+
+
+# --- PersistentVolumes -------------------------------------------------------------------------------
+
+
+def volume_hours(two_days: dict) -> dict[tuple[str, float], dict]:
+    hours: dict[tuple[str, float], dict] = defaultdict(lambda: {"claims": {}})
+    for r in two_days["persistent_volume_hours"].to_pylist():
+        entry = hours[(r["persistent_volume"], r["hour"].timestamp())]
+        claim = (r["claim_namespace"], r["claim_name"]) if r["claim_name"] else None
+        entry["claims"][claim] = r["claim_seconds"]
+        entry["last_seen"] = entry.get("last_seen", {}) | {claim: r["claim_last_seen"]}
+        for name in ("phase", "capacity_bytes", "volume_handle", "storage_class"):
+            entry[name] = r[name]
+    return hours
+
+
+def test_persistent_volume_hours_match_the_truth(synthetic_prometheus, two_days):
+    """Every PV-hour: the seconds its claimRef named each claim (or none), the phase in force longest, the
+    mean capacity and the EBS volume id, exactly (every change falls between two scrapes)."""
+    truth = synthetic_prometheus.cluster.volume_truth()
+    got = volume_hours(two_days)
+    assert got.keys() == truth.keys()
+    for key, expected in truth.items():
+        for name, value in expected.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+
+
+def test_a_pv_released_then_bound_to_another_namespace(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    got = volume_hours(two_days)
+    shuffle = "pvc-9c7d3b1a-2e4f-4a6b-8c0d-1f3e5a7b9c20"
+    at = lambda day, hour: cluster.start + day * 86400 + hour * 3600  # noqa: E731
+    # 15:40:00 its claim is deleted (Released, the claimRef kept): 15:00 is still Bound for most of the hour.
+    assert got[(shuffle, at(0, 15))]["phase"] == "Bound" and got[(shuffle, at(0, 16))]["phase"] == "Released"
+    assert got[(shuffle, at(0, 16))]["claims"] == {("spark-jobs", "shuffle-spark-pi"): 3600}
+    # 17:10:00 the claimRef is cleared, 17:25:30 a claim in ml binds it. kube-state-metrics is scraped at :13
+    # and :43: 20 scrapes name the old claim (17:00:13 to 17:09:43), 31 none (17:10:13 to 17:25:13) and 69 the
+    # new one (17:25:43 to 17:59:43), 30 s each.
+    hour17 = got[(shuffle, at(0, 17))]
+    assert hour17["claims"] == {("spark-jobs", "shuffle-spark-pi"): 600, None: 930, ("ml", "trainer-scratch"): 2070}
+    assert hour17["phase"] == "Bound"  # Released 600 s, Available 930 s, Bound 2070 s
+    assert hour17["volume_handle"] == "vol-0a7c9e1b3d5f70246"  # in-tree aws://us-east-1b/vol-0a7c9e1b3d5f70246
+    # 09:30:00 on day 2 the claimRef moves straight to another claim (and kube-state-metrics restarts at
+    # 09:41:01): 60 scrapes each; the later binding is the one last seen later.
+    hour9 = got[(shuffle, at(1, 9))]
+    assert hour9["claims"] == {("ml", "trainer-scratch"): 1800, ("spark-jobs", "shuffle-spark-pi-2"): 1800}
+    assert {claim: seen.strftime("%H:%M:%S") for claim, seen in hour9["last_seen"].items()} == {
+        ("ml", "trainer-scratch"): "09:29:43",
+        ("spark-jobs", "shuffle-spark-pi-2"): "09:59:43",
+    }
+
+
+def test_pv_capacity_unclaimed_and_deleted_volumes(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    got = volume_hours(two_days)
+    at = lambda hour: cluster.start + hour * 3600  # noqa: E731
+    data = got[("pvc-5a1e0c2d-4f1b-4c7e-9d3a-8b2f6e4c1a90", at(16))]
+    # Grown from 100 to 200 GiB at 16:20:00: (20 x 100 + 40 x 200) / 60 = 166.67 GiB over the hour.
+    assert data["capacity_bytes"] == pytest.approx((20 * 100 + 40 * 200) / 60 * 2**30)
+    assert (data["volume_handle"], data["storage_class"]) == ("vol-0db5f3e1a2c4b6d80", "gp3")
+    orphan = "pvc-e2b4d6f8-0a1c-4e3b-9d5f-7a9c1e3b5d70"  # created 08:12:00, deleted 20:05:00, never claimed
+    hours = sorted(h for pv, h in got if pv == orphan)
+    assert hours == [at(h) for h in range(8, 21)]
+    assert got[(orphan, at(8))]["claims"] == {None: 2880} and got[(orphan, at(20))]["claims"] == {None: 300}
+    assert got[(orphan, at(12))]["claims"] == {None: 3600} and got[(orphan, at(12))]["phase"] == "Available"
+
+
+def test_pod_volume_claims_per_pod_and_day(synthetic_prometheus, two_days):
+    cluster = synthetic_prometheus.cluster
+    rows = {(r["pod_uid"], r["date"], r["claim"]): r for r in two_days["pod_volume_claims"].to_pylist()}
+    expected = {
+        (pod.uid, day, claim): (pod.namespace, volume, read_only)
+        for pod in cluster.pods
+        for volume, claim, read_only in pod.claims
+        for window in (DAY1, DAY2)
+        if pod.created < window.end.timestamp() and pod.deleted > window.start.timestamp()  # it existed that day
+        for day in (window.start.date(),)
+    }
+    assert {k: (r["namespace"], r["volume"], r["read_only"]) for k, r in rows.items()} == expected
+    driver = cluster.pod("spark-pi-driver")
+    assert rows[(driver.uid, DAY1.start.date(), "shuffle-spark-pi")]["volume"] == "spark-local-dir-1"
+    web = cluster.pod("web-6b7c9d8f5-xk2lp")
+    assert rows[(web.uid, DAY2.start.date(), "static-assets")]["read_only"] is True
 
 
 # --- faults -----------------------------------------------------------------------------------------
@@ -438,11 +629,23 @@ def test_queries_are_filled_for_the_scrape_interval():
     assert "<" not in query.replace("<none>", "")
 
 
+def test_metrics_lists_every_series_the_queries_read():
+    queries = (*HOURLY_QUERIES.values(), *CHUNK_QUERIES.values())
+    assert {name for query in queries for name in re.findall(r"\b(?:kube|container)_[a-z_]+", query)} == set(METRICS)
+
+
 def test_constructed_from_cluster_settings_without_io():
     cluster = ClusterSettings(name="prod", prometheus=PrometheusSettings(url="http://prometheus:9090"))
     collector = PrometheusCollector(cluster)
     assert (collector.cluster, collector.source) == ("prod", "prometheus")
-    assert collector.streams() == (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS)
+    assert collector.streams() == (
+        POD_HOURS,
+        PODS,
+        NAMESPACE_LABELS,
+        NODE_HOURS,
+        PERSISTENT_VOLUME_HOURS,
+        POD_VOLUME_CLAIMS,
+    )
     with pytest.raises(ValueError, match="no \\[clusters.prometheus\\]"):
         PrometheusCollector(ClusterSettings(name="bare"))
 

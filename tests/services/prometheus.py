@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -135,6 +135,21 @@ class Container:
 
 
 @dataclass
+class Network:
+    """Bytes per second received and sent on each interface of a network namespace (piecewise constant), and
+    the instants its counters restart from zero (in the same series)."""
+
+    receive: dict[str, Piecewise]  # interface -> bytes/s
+    transmit: dict[str, Piecewise]
+    resets: tuple[float, ...] = ()
+
+    def counter(self, rates: Piecewise, since: float, t: float) -> float:
+        """container_network_*_bytes_total at ``t``: bytes since the namespace (or its last reset) began."""
+        origin = max([since, *[r for r in self.resets if r <= t]])
+        return rates.integral(origin, t)
+
+
+@dataclass
 class Pod:
     namespace: str
     name: str
@@ -149,6 +164,9 @@ class Pod:
     deleted: float | None = None  # exists (Succeeded) until; default: end
     completes: bool = False  # kube_pod_completion_time is exported after ``end``
     uid: str = ""
+    network: Network | None = None  # the pod's own network namespace (None: cAdvisor reports none)
+    host_network: bool = False  # hostNetwork: its sandbox reports the node's interfaces
+    claims: tuple[tuple[str, str, bool], ...] = ()  # (volume, claim, read-only) it mounts
 
     def __post_init__(self) -> None:
         if not self.uid:
@@ -174,6 +192,8 @@ class Node:
     labels: dict[str, str]
     cadvisor_offset: float  # this node's kubelet is scraped at its own offset
     systemd_cgroups: bool = False  # cgroup ids in the systemd driver's form
+    pod_cgroup_network: bool = False  # cAdvisor reports each pod's network on its pod cgroup too, not only its sandbox
+    network: Network | None = None  # the node's own interfaces (its root cgroup, and host-network pods)
 
 
 @dataclass
@@ -181,6 +201,26 @@ class Namespace:
     name: str
     # (from, labels) in time order: the labels in force from that instant until the next entry
     labels: list[tuple[float, dict[str, str]]]
+
+
+@dataclass
+class PersistentVolume:
+    """A PV: its EBS volume (CSI volume handle, or an in-tree volume id), its life, and its claimRef and phase
+    over time: ``bindings`` (from, claim namespace, claim name, phase), a claim of None when the claimRef is
+    empty. ``capacity`` (from, bytes) likewise."""
+
+    name: str
+    storage_class: str | None
+    csi_volume_handle: str | None
+    in_tree_volume_id: str | None
+    created: float
+    deleted: float
+    bindings: list[tuple[float, str | None, str | None, str]]
+    capacity: list[tuple[float, float]]
+
+    def at(self, changes: list, t: float) -> tuple:
+        """The entry of ``changes`` (from, ...) in force at ``t``."""
+        return [c for c in changes if c[0] <= t][-1]
 
 
 @dataclass
@@ -193,6 +233,7 @@ class SyntheticCluster:
     step: int = STEP
     ksm_restart: float | None = None  # kube-state-metrics restarts (a new pod IP) at this instant
     ksm_offset: float = KSM_OFFSET  # kube-state-metrics is scraped at this offset past each interval
+    volumes: list[PersistentVolume] = field(default_factory=list)
 
     @property
     def hours(self) -> list[float]:
@@ -216,6 +257,56 @@ class SyntheticCluster:
                     "memory_request_byte_seconds": sum(c.memory_request for c in pod.containers) * (b - a),
                     "memory_working_set_byte_seconds": sum(c.memory.integral(a, b) for c in pod.containers),
                     "gpu_request_seconds": sum(c.gpu_request for c in pod.containers) * (b - a),
+                }
+        return truth
+
+    def network_truth(self) -> dict[tuple[str, float], tuple[float, float] | None]:
+        """Exact bytes (received, sent) per (pod uid, hour start) over the part of the hour the pod ran: the
+        rates' integrals on every interface; None for a host-network pod (its counters are the node's)."""
+        truth: dict[tuple[str, float], tuple[float, float] | None] = {}
+        for pod in self.pods:
+            if pod.network is None and not pod.host_network:
+                continue
+            for hour in self.hours:
+                a, b = max(pod.start, hour, self.start), min(pod.end, hour + 3600, self.end)
+                if b <= a:
+                    continue
+                if pod.host_network or pod.network is None:
+                    truth[(pod.uid, hour)] = None
+                    continue
+                received = sum(rate.integral(a, b) for rate in pod.network.receive.values())
+                sent = sum(rate.integral(a, b) for rate in pod.network.transmit.values())
+                truth[(pod.uid, hour)] = (received, sent)
+        return truth
+
+    def volume_truth(self) -> dict[tuple[str, float], dict]:
+        """Per (PV, hour start) it existed: the seconds its claimRef named each claim ((namespace, name), or
+        None for no claimRef), the phase in force longest, the mean capacity, and its volume id and class."""
+        truth: dict[tuple[str, float], dict] = {}
+        for pv in self.volumes:
+            for hour in self.hours:
+                a, b = max(pv.created, hour, self.start), min(pv.deleted, hour + 3600, self.end)
+                if b <= a:
+                    continue
+                claims: dict[tuple[str, str] | None, float] = defaultdict(float)
+                phases: dict[str, float] = defaultdict(float)
+                for i, (since, namespace, name, phase) in enumerate(pv.bindings):
+                    until = pv.bindings[i + 1][0] if i + 1 < len(pv.bindings) else math.inf
+                    seconds = overlap(since, until, a, b)
+                    if seconds > 0:
+                        claims[(namespace, name) if name else None] += seconds
+                        phases[phase] += seconds
+                capacity = 0.0
+                for i, (since, size) in enumerate(pv.capacity):
+                    until = pv.capacity[i + 1][0] if i + 1 < len(pv.capacity) else math.inf
+                    capacity += size * overlap(since, until, a, b) / (b - a)
+                truth[(pv.name, hour)] = {
+                    "claims": dict(claims),
+                    "phase": max(phases.items(), key=lambda p: p[1])[0],
+                    "capacity_bytes": capacity,
+                    # the EBS volume id: the CSI handle, else the in-tree id without its aws://<zone>/ prefix
+                    "volume_handle": pv.csi_volume_handle or (pv.in_tree_volume_id or "").rsplit("/", 1)[-1] or None,
+                    "storage_class": pv.storage_class,
                 }
         return truth
 
@@ -336,6 +427,7 @@ def small_cluster(start: datetime = START, days: int = DAYS, seed: int = 2025031
             "Job", "trainer", {"job-name": "trainer"}, created=train - 40, deleted=train + 12440 + 300,
             completes=True),
     ]  # fmt: skip
+    network, volumes = _network_and_volumes(random.Random(seed + 1), t0, t1, nodes, pods)
     relabel = t0 + 12 * h + 40 * 60
     namespaces = [
         Namespace("kube-system", [(before, {"kubernetes.io/metadata.name": "kube-system"})]),
@@ -345,7 +437,95 @@ def small_cluster(start: datetime = START, days: int = DAYS, seed: int = 2025031
         Namespace("ml", [(before, {"kubernetes.io/metadata.name": "ml", "tenant": "ml"})]),
     ]  # fmt: skip
     ksm_restart = t0 + 86400 + 9 * h + 41 * 60 + 1  # between the scrapes at 09:40:43 and 09:41:13 of day 2
-    return SyntheticCluster(t0, t1, nodes, pods, namespaces, ksm_restart=ksm_restart)
+    return SyntheticCluster(t0, t1, nodes, pods + network, namespaces, ksm_restart=ksm_restart, volumes=volumes)
+
+
+def _network_and_volumes(
+    rng: random.Random, t0: float, t1: float, nodes: list[Node], pods: list[Pod]
+) -> tuple[list[Pod], list[PersistentVolume]]:
+    """Network traffic for ``pods`` (bytes per second on eth0), the nodes' own interfaces, a host-network
+    DaemonSet pod, and three PersistentVolumes with the claims pods mount. Its own random stream, so the
+    usage of the other pods is what it was before these were added.
+
+    - web's counters restart from zero at 09:05:07 on day 1 (in the same series); node A's cAdvisor reports
+      each pod's network on its pod cgroup as well as on its pause container (the same bytes twice);
+    - the trainer has a second interface (net1); kube-proxy uses the host network: its sandbox reports the
+      node's eth0;
+    - data-db-0's PV (EBS CSI, gp3) grows from 100 GiB to 200 GiB at 16:20:00 on day 1;
+    - the Spark shuffle PV (in-tree, ``aws://us-east-1b/vol-...``, Retain): claim spark-jobs/shuffle-spark-pi
+      until its claim is deleted at 15:40:00 (Released, claimRef kept), the claimRef cleared at 17:10:00
+      (Available), bound to ml/trainer-scratch at 17:25:30, then re-bound at 09:30:00 on day 2 straight to
+      spark-jobs/shuffle-spark-pi-2 (1800 s each in that hour: the later binding wins the tie);
+    - an unclaimed PV, created at 08:12:00 and deleted at 20:05:00 on day 1.
+    """
+    h, before, after = 3600.0, t0 - 3 * 86400, t1 + 86400
+
+    def rates(start: float, end: float, low_mib: float, high_mib: float) -> Piecewise:
+        return Piecewise.random(rng, start, end, low_mib * MIB, high_mib * MIB)
+
+    traffic = {  # pod -> (received, sent) MiB/s ranges
+        "coredns-5d78c9869d-x7k2p": ((0.02, 0.2), (0.02, 0.2)),
+        "web-6b7c9d8f5-xk2lp": ((0.2, 2.0), (0.5, 4.0)),
+        "db-0": ((1.0, 5.0), (0.5, 3.0)),
+        "spark-pi-driver": ((0.5, 3.0), (0.2, 2.0)),
+        "spark-pi-exec-1": ((20.0, 80.0), (20.0, 80.0)),
+        "spark-pi-exec-2": ((20.0, 80.0), (20.0, 80.0)),
+        "spark-pi-exec-3": ((20.0, 80.0), (20.0, 80.0)),
+        "trainer-7xk9q": ((5.0, 30.0), (0.1, 1.0)),
+    }
+    for pod in pods:
+        receive, transmit = traffic[pod.name]
+        resets = (t0 + 9 * h + 5 * 60 + 7,) if pod.name.startswith("web-") else ()
+        nics = ("eth0", "net1") if pod.name.startswith("trainer-") else ("eth0",)  # net1: a second (Multus) NIC
+        pod.network = Network(
+            {nic: rates(pod.start, pod.end, *receive) for nic in nics},
+            {nic: rates(pod.start, pod.end, *transmit) for nic in nics},
+            resets,
+        )
+    for node in nodes:
+        node.network = Network({"eth0": rates(before, after, 5.0, 60.0)}, {"eth0": rates(before, after, 5.0, 60.0)})
+    node_a = nodes[0]
+    node_a.pod_cgroup_network = True
+    proxy = Pod(
+        "kube-system",
+        "kube-proxy-7vq2m",
+        node_a.name,
+        before,
+        after,
+        [_usage(rng, "kube-proxy", before, after, (0.001, 0.01), (15, 30), 0.1, 50)],
+        "DaemonSet",
+        "kube-proxy",
+        {"k8s-app": "kube-proxy"},
+        host_network=True,
+    )
+    claims = {
+        "db-0": (("data", "data-db-0", False),),
+        "web-6b7c9d8f5-xk2lp": (("static", "static-assets", True),),
+        "spark-pi-driver": (("spark-local-dir-1", "shuffle-spark-pi", False),),
+        "spark-pi-exec-1": (("spark-local-dir-1", "shuffle-spark-pi", False),),
+        "trainer-7xk9q": (("scratch", "trainer-scratch", False),),
+    }
+    for pod in pods:
+        pod.claims = claims.get(pod.name, ())
+    gib = 1024.0**3
+    day2 = t0 + 86400
+    volumes = [
+        PersistentVolume("pvc-5a1e0c2d-4f1b-4c7e-9d3a-8b2f6e4c1a90", "gp3", "vol-0db5f3e1a2c4b6d80", None,
+                         before, after, [(before, "team-a", "data-db-0", "Bound")],
+                         [(before, 100 * gib), (t0 + 16 * h + 20 * 60, 200 * gib)]),
+        PersistentVolume("pvc-9c7d3b1a-2e4f-4a6b-8c0d-1f3e5a7b9c20", "gp2", None, "aws://us-east-1b/vol-0a7c9e1b3d5f70246",
+                         before, after,
+                         [(before, "spark-jobs", "shuffle-spark-pi", "Bound"),
+                          (t0 + 15 * h + 40 * 60, "spark-jobs", "shuffle-spark-pi", "Released"),
+                          (t0 + 17 * h + 10 * 60, None, None, "Available"),
+                          (t0 + 17 * h + 25 * 60 + 30, "ml", "trainer-scratch", "Bound"),
+                          (day2 + 9 * h + 30 * 60, "spark-jobs", "shuffle-spark-pi-2", "Bound")],
+                         [(before, 500 * gib)]),
+        PersistentVolume("pvc-e2b4d6f8-0a1c-4e3b-9d5f-7a9c1e3b5d70", "gp3", "vol-0f1e2d3c4b5a69788", None,
+                         t0 + 8 * h + 12 * 60, t0 + 20 * h + 5 * 60, [(t0 + 8 * h + 12 * 60, None, None, "Available")],
+                         [(t0 + 8 * h + 12 * 60, 50 * gib)]),
+    ]  # fmt: skip
+    return [proxy], volumes
 
 
 def scale_cluster(pods: int, start: datetime = START, days: int = 1, seed: int = 7) -> SyntheticCluster:
@@ -487,7 +667,17 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
         who = {"namespace": pod.namespace, "pod": pod.name, "uid": pod.uid}
         life = (pod.created, pod.deleted)
         owner = {"created_by_kind": pod.owner_kind or "<none>", "created_by_name": pod.owner_name or "<none>"}
-        info = KSM | who | owner | {"node": pod.node, "host_ip": "10.0.0.1", "pod_ip": "10.0.9.9"}
+        info = (
+            KSM
+            | who
+            | owner
+            | {
+                "node": pod.node,
+                "host_ip": "10.0.0.1",
+                "pod_ip": "10.0.9.9",
+                "host_network": "true" if pod.host_network else "false",
+            }
+        )
         out.series_of("kube_pod_info", info, ((t, 1.0) for t in ksm(*life)))
         labels = KSM | who | {_sanitize(k): v for k, v in pod.labels.items()}
         out.series_of("kube_pod_labels", labels, ((t, 1.0) for t in ksm(*life)))
@@ -514,14 +704,15 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
                 if value:
                     series = KSM | who | {"container": c.name, "node": pod.node, "resource": resource, "unit": unit}
                     out.series_of("kube_pod_container_resource_requests", series, ((t, value) for t in ksm(*life)))
-        kubelet = {
-            "job": "kubelet",
-            "metrics_path": "/metrics/cadvisor",
-            "instance": f"{node.name}:10250",
-            "node": node.name,
-            "namespace": pod.namespace,
-            "pod": pod.name,
-        }
+        for volume, claim, read_only in pod.claims:
+            series = KSM | who | {"volume": volume, "persistentvolumeclaim": claim}
+            out.series_of("kube_pod_spec_volumes_persistentvolumeclaims_info", series, ((t, 1.0) for t in ksm(*life)))
+            out.series_of(
+                "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+                series,
+                ((t, 1.0 if read_only else 0.0) for t in ksm(*life)),
+            )
+        kubelet = _kubelet(node) | {"namespace": pod.namespace, "pod": pod.name}
         scrapes = list(_times(cluster, node.cadvisor_offset, pod.start, pod.end))
         for c in pod.containers:
             series = kubelet | {"container": c.name, "id": _cgroup_id(node, pod, c.name), "image": f"{c.name}:1"}
@@ -539,8 +730,83 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
             pod_cgroup,
             ((t, sum(c.memory.at(t) for c in pod.containers)) for t in scrapes),
         )
+        _write_pod_network(out, cluster, node, pod, kubelet, scrapes)
+    for node in cluster.nodes:  # the node's root cgroup (pod=""): its own interfaces, never a pod's
+        if node.network is not None:
+            scrapes = list(_times(cluster, node.cadvisor_offset, node.up, node.down))
+            _write_network(out, _kubelet(node) | {"id": "/"}, node.network, node.up, scrapes)
+    for pv in cluster.volumes:
+        _write_volume(out, pv, list(ksm(pv.created, pv.deleted)))
     out.close()
     return out.series, out.samples
+
+
+PAUSE_IMAGE = "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/pause:3.5"
+
+
+def _kubelet(node: Node) -> dict[str, str]:
+    """The target labels kube-prometheus-stack's kubelet ServiceMonitor gives cAdvisor's series."""
+    return {
+        "job": "kubelet",
+        "metrics_path": "/metrics/cadvisor",
+        "endpoint": "https-metrics",
+        "service": "kube-prometheus-stack-kubelet",
+        "instance": f"{node.name}:10250",
+        "node": node.name,
+    }
+
+
+def _write_network(out: _Writer, labels: dict[str, str], network: Network, since: float, scrapes: list[float]) -> None:
+    for name, rates in (("receive", network.receive), ("transmit", network.transmit)):
+        for interface, rate in rates.items():
+            out.series_of(
+                f"container_network_{name}_bytes_total",
+                labels | {"interface": interface},
+                ((t, network.counter(rate, since, t)) for t in scrapes),
+            )
+
+
+def _write_pod_network(
+    out: _Writer, cluster: SyntheticCluster, node: Node, pod: Pod, kubelet: dict[str, str], scrapes: list[float]
+) -> None:
+    """cAdvisor's network series of a pod under containerd: on its pause container (``container=""``, the
+    pause image, the sandbox's cgroup), and on nodes that report it there, on its pod cgroup too. A
+    host-network pod's sandbox reports the node's interfaces."""
+    network, since = (node.network, node.up) if pod.host_network else (pod.network, pod.start)
+    if network is None:
+        return
+    sandbox = _cgroup_id(node, pod, "sandbox")
+    name = sandbox.rsplit("-", 1)[-1].removesuffix(".scope").rsplit("/", 1)[-1]
+    _write_network(
+        out, kubelet | {"container": "", "id": sandbox, "image": PAUSE_IMAGE, "name": name}, network, since, scrapes
+    )
+    if node.pod_cgroup_network:
+        _write_network(out, kubelet | {"container": "", "id": sandbox.rsplit("/", 1)[0]}, network, since, scrapes)
+
+
+def _write_volume(out: _Writer, pv: PersistentVolume, scrapes: list[float]) -> None:
+    """kube-state-metrics' series of a PersistentVolume (labels it leaves empty are left out, as Prometheus does)."""
+    who = {"persistentvolume": pv.name}
+    info = KSM | who | ({"storageclass": pv.storage_class} if pv.storage_class else {})
+    if pv.csi_volume_handle:
+        info |= {"csi_driver": "ebs.csi.aws.com", "csi_volume_handle": pv.csi_volume_handle}
+    if pv.in_tree_volume_id:
+        info |= {"ebs_volume_id": pv.in_tree_volume_id}
+    out.series_of("kube_persistentvolume_info", info | {"reclaim_policy": "Retain"}, ((t, 1.0) for t in scrapes))
+    claims = list(dict.fromkeys((ns, name) for _, ns, name, _ in pv.bindings if name))
+    for namespace, name in claims:
+        out.series_of(
+            "kube_persistentvolume_claim_ref",
+            KSM | who | {"name": name, "claim_namespace": namespace},
+            ((t, 1.0) for t in scrapes if pv.at(pv.bindings, t)[1:3] == (namespace, name)),
+        )
+    for phase in ("Pending", "Available", "Bound", "Released", "Failed"):
+        out.series_of(
+            "kube_persistentvolume_status_phase",
+            KSM | who | {"phase": phase},
+            ((t, 1.0 if pv.at(pv.bindings, t)[3] == phase else 0.0) for t in scrapes),
+        )
+    out.series_of("kube_persistentvolume_capacity_bytes", KSM | who, ((t, pv.at(pv.capacity, t)[1]) for t in scrapes))
 
 
 # --- the server (benchmarks/prometheus_server.py) ----------------------------------------------
