@@ -1,4 +1,5 @@
-"""Kubernetes API snapshots: namespaces, nodes, ResourceQuotas, LimitRanges and PriorityClasses.
+"""Kubernetes API snapshots: namespaces, nodes, ResourceQuotas, LimitRanges, PriorityClasses and
+PersistentVolumes (the fallback for kube-state-metrics' PV series: EBS volume id, claimRef and phase).
 
 One ``collect`` call takes one snapshot, stamped ``collected_at`` with the collector's clock, and
 yields one Arrow batch per list page per table. Every list is paged with ``limit``/``continue``.
@@ -42,10 +43,12 @@ from chargeback.core.config import ClusterSettings
 from chargeback.core.errors import CollectError, ConfigError
 from chargeback.core.http import RETRY_STATUSES, RetryPolicy, attempts
 from collectors.base import Batch, Window
+from collectors.ebs import pv_volume_id
 from collectors.streams import (
     K8S_LIMIT_RANGES,
     K8S_NAMESPACES,
     K8S_NODES,
+    K8S_PERSISTENT_VOLUMES,
     K8S_PRIORITY_CLASSES,
     K8S_RESOURCE_QUOTAS,
     Stream,
@@ -62,7 +65,7 @@ RETRY = RetryPolicy(attempts=5, backoff_seconds=0.5, max_backoff_seconds=30.0, m
 # The one ClusterRole the collector needs; quoted in every permission error.
 RBAC_HINT = (
     "kubectl create clusterrole chargeback-reader --verb=get,list "
-    "--resource=namespaces,nodes,resourcequotas,limitranges,priorityclasses.scheduling.k8s.io && "
+    "--resource=namespaces,nodes,resourcequotas,limitranges,persistentvolumes,priorityclasses.scheduling.k8s.io && "
     "kubectl create clusterrolebinding chargeback-reader --clusterrole=chargeback-reader "
     "--serviceaccount=<namespace>:<service-account> (or --user=/--group= for a kubeconfig identity; "
     "on EKS, the group an access entry maps the IAM principal to)"
@@ -211,6 +214,26 @@ def priority_class_rows(item: dict) -> list[Row]:
     ]
 
 
+def persistent_volume_rows(item: dict) -> list[Row]:
+    """A PV with its EBS volume id (CSI ``volumeHandle``, else in-tree ``volumeID`` without ``aws://<zone>/``), its
+    claimRef (a Released PV keeps its last claim's) and phase."""
+    meta, spec, status = item.get("metadata", {}), item.get("spec", {}), item.get("status", {})
+    claim = spec.get("claimRef") or {}
+    csi, in_tree = spec.get("csi") or {}, spec.get("awsElasticBlockStore") or {}
+    return [
+        {
+            "persistent_volume": meta.get("name"),
+            "volume_handle": pv_volume_id(csi.get("volumeHandle"), in_tree.get("volumeID")),
+            "storage_class": spec.get("storageClassName") or None,
+            "capacity_bytes": quantity((spec.get("capacity") or {}).get("storage")),
+            "phase": status.get("phase"),
+            "claim_namespace": claim.get("namespace"),
+            "claim_name": claim.get("name"),
+            "created_at": _timestamp(meta.get("creationTimestamp")),
+        }
+    ]
+
+
 RESOURCES: tuple[_Resource, ...] = (
     _Resource(K8S_NAMESPACES, "", "namespaces", lambda api: k8s.CoreV1Api(api).list_namespace, namespace_rows),
     _Resource(K8S_NODES, "", "nodes", lambda api: k8s.CoreV1Api(api).list_node, node_rows),
@@ -234,6 +257,13 @@ RESOURCES: tuple[_Resource, ...] = (
         "priorityclasses",
         lambda api: k8s.SchedulingV1Api(api).list_priority_class,
         priority_class_rows,
+    ),
+    _Resource(
+        K8S_PERSISTENT_VOLUMES,
+        "",
+        "persistentvolumes",
+        lambda api: k8s.CoreV1Api(api).list_persistent_volume,
+        persistent_volume_rows,
     ),
 )
 

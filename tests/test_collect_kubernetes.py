@@ -26,6 +26,7 @@ from collectors.streams import (
     K8S_LIMIT_RANGES,
     K8S_NAMESPACES,
     K8S_NODES,
+    K8S_PERSISTENT_VOLUMES,
     K8S_PRIORITY_CLASSES,
     K8S_RESOURCE_QUOTAS,
 )
@@ -100,8 +101,16 @@ def test_snapshot_yields_every_table_conformed_and_stamped(api):
         "kubernetes/resource_quotas": 4 + 3 + 6,  # one row per resource of each quota
         "kubernetes/limit_ranges": 4 + 3,  # (Container, Pod) x (cpu, memory); Container cpu, memory + PVC storage
         "kubernetes/priority_classes": 3,
+        "kubernetes/persistent_volumes": 5,
     }
-    tables = (K8S_NAMESPACES, K8S_NODES, K8S_RESOURCE_QUOTAS, K8S_LIMIT_RANGES, K8S_PRIORITY_CLASSES)
+    tables = (
+        K8S_NAMESPACES,
+        K8S_NODES,
+        K8S_RESOURCE_QUOTAS,
+        K8S_LIMIT_RANGES,
+        K8S_PRIORITY_CLASSES,
+        K8S_PERSISTENT_VOLUMES,
+    )
     for table in tables:
         for data in batches[table.key]:
             assert data.schema == table.schema
@@ -224,6 +233,30 @@ def test_priority_classes(api):
     }
 
 
+def test_persistent_volumes_with_their_ebs_volume_claim_and_phase(api):
+    pvs = by(rows(snapshot(make_collector(api)), K8S_PERSISTENT_VOLUMES), "persistent_volume")
+
+    bound = pvs["pvc-0b8e6f2a-7c1d-4e5f-9a3b-2d4c6e8f0a11"]  # EBS CSI: the volume handle is the volume id
+    assert (bound["volume_handle"], bound["storage_class"], bound["phase"]) == ("vol-0c3a5e7f9b1d24680", "gp3", "Bound")
+    assert (bound["claim_namespace"], bound["claim_name"]) == ("payments-api", "data-ledger-db-0")
+    assert bound["capacity_bytes"] == 100 * GI  # "100Gi"
+    assert bound["created_at"] == datetime(2025, 11, 2, 9, 14, 27, tzinfo=UTC)
+    released = pvs["pvc-3d9f1b7c-5e2a-4c8d-b6f0-a1c3e5d7f922"]  # Retain: its claim is gone, its claimRef stays
+    assert (released["phase"], released["claim_namespace"], released["claim_name"]) == (
+        "Released",
+        "emr-data-eng",
+        "spark-shuffle-nightly",
+    )
+    available = pvs["pvc-6a2c4e8b-0d1f-4b3a-8c5e-7f9a1b3c5d33"]  # never claimed
+    assert (available["phase"], available["claim_namespace"], available["claim_name"]) == ("Available", None, None)
+    in_tree = pvs["pvc-8e4a6c0d-2f3b-4d5c-9e7a-b1d3f5a7c944"]  # volumeID "aws://us-east-1c/vol-04f3e2d1c0b9a8776"
+    assert (in_tree["volume_handle"], in_tree["storage_class"]) == ("vol-04f3e2d1c0b9a8776", "gp2")
+    assert in_tree["capacity_bytes"] == 8 * GI
+    efs = pvs["ml-datasets-efs"]  # not EBS: the handle as it is; an empty storageClassName is none
+    assert (efs["volume_handle"], efs["storage_class"]) == ("fs-0123456789abcdef0::fsap-0fedcba9876543210", None)
+    assert efs["capacity_bytes"] == 5 * 2**40  # "5Ti"
+
+
 def test_paged_batches_land_as_one_day_partition_per_table(api, tmp_path):
     collector = make_collector(api, page_size=3)
     with DayWriter(tmp_path, "2026-10-28", collector.streams(), str(WINDOW)) as writer:  # as `chargeback collect`
@@ -251,7 +284,7 @@ def test_lists_are_paged_with_limit_and_continue(api):
     assert tokens[0] is None
     # The server's opaque tokens, sent back verbatim: each resumes after the last name of the page before.
     assert [decode_continue(token)["start"] for token in tokens[1:]] == ["kube-system\x00", "payments-api\x00"]
-    assert len(api.requests) == 3 + 2 + 1 + 1 + 1
+    assert len(api.requests) == 3 + 2 + 1 + 1 + 1 + 2  # ... and 5 PersistentVolumes: 3 + 2
 
 
 def test_constructing_does_no_io(api):

@@ -36,6 +36,7 @@ ROUTES: dict[str, tuple[str, str, str]] = {
     "/api/v1/resourcequotas": ("resourcequotas.json", "", "resourcequotas"),
     "/api/v1/limitranges": ("limitranges.json", "", "limitranges"),
     "/apis/scheduling.k8s.io/v1/priorityclasses": ("priorityclasses.json", "scheduling.k8s.io", "priorityclasses"),
+    "/api/v1/persistentvolumes": ("persistentvolumes.json", "", "persistentvolumes"),
 }
 SERVICE_ACCOUNT = "system:serviceaccount:chargeback:collector"
 EXPIRED_MESSAGE = (
@@ -148,7 +149,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeKubeApi:
-    """A threaded HTTP server on 127.0.0.1 answering the five list endpoints from recorded JSON."""
+    """A threaded HTTP server on 127.0.0.1 answering the list endpoints of ``ROUTES`` from recorded JSON."""
 
     def __init__(self, fixtures: Path = FIXTURES, token: str | None = None):
         self.token = token
