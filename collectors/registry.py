@@ -16,7 +16,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
 from collectors.base import Collector, PeriodCollector
 
-ACCOUNT = "-"  # the target of account-wide sources (EMR, CUR, Cost Explorer), in the state file and file names
+ACCOUNT = "-"  # the target of account-wide sources (EMR, EC2, ELBv2, CUR, Cost Explorer): state file, file names
 
 Kind = Literal["window", "snapshot", "period"]
 
@@ -82,6 +82,24 @@ def _cost_explorer(config: Config, refresh: bool) -> list[tuple[str, Collector |
     return [(ACCOUNT, CostExplorerCollector.from_config(config, refresh=refresh))]
 
 
+def _ec2(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.ec2 import Ec2VolumesCollector
+
+    return [(ACCOUNT, Ec2VolumesCollector.from_config(config))]
+
+
+def _elbv2(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
+    from collectors.elbv2 import LoadBalancersCollector
+
+    return [(ACCOUNT, LoadBalancersCollector.from_config(config))]
+
+
+def _needs_clusters(config: Config) -> str | None:
+    if config.clusters:
+        return None
+    return "no [[clusters]] entry: EBS volumes and load balancers are read for the clusters' bills"
+
+
 def _needs_cur(config: Config) -> str | None:
     return None if config.cur is not None else "no [cur] table with the CUR's location (see chargeback.example.toml)"
 
@@ -96,6 +114,8 @@ SOURCES: dict[str, Source] = {
         Source("prometheus", "window", _clusters_with("prometheus"), _prometheus),
         Source("kubernetes", "snapshot", _clusters_with("kubernetes"), _kubernetes),
         Source("emr", "window", lambda config: None, _emr),
+        Source("ec2", "snapshot", _needs_clusters, _ec2),
+        Source("elbv2", "snapshot", _needs_clusters, _elbv2),
         Source("cur", "period", _needs_cur, _cur),
         Source("cost-explorer", "window", _needs_cost_explorer, _cost_explorer),
     )

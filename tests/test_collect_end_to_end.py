@@ -156,7 +156,8 @@ def test_collect_build_and_bill_match_the_generators_truth(tmp_path, moto, synth
         start, end = at(cluster.start), at(cluster.end)
         outcomes = run(config, ["all"], start=start, end=end, now=end + timedelta(hours=6))
     assert [(o.source, o.error) for o in outcomes if o.error] == []
-    assert {o.source for o in outcomes} == {"prometheus", "kubernetes", "emr", "cur", "cost_explorer"}
+    sources = {"prometheus", "kubernetes", "emr", "ec2", "elbv2", "cur", "cost_explorer"}
+    assert {o.source for o in outcomes} == sources
 
     build(config)
     bill = monthly_bill(config, "2025-03")

@@ -35,7 +35,7 @@ from chargeback.cli import app
 from chargeback.core import aws
 from chargeback.core import config as config_module
 from collectors import kubernetes as k8s_collector
-from collectors import prometheus_http
+from collectors import prometheus_http, prometheus_queries
 from collectors.base import Window
 from tests.services.k8s_api import FakeKubeApi
 
@@ -612,6 +612,44 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
     assert dockerignored(".git/config") and dockerignored("chargeback/__pycache__/cli.cpython-311.pyc")
 
 
+# --- kube-state-metrics: what the Prometheus collector reads ---------------------------------------------------
+
+KSM_VALUES = DEPLOY / "kube-state-metrics" / "values.yaml"
+# kube-state-metrics' resource (its --resources / the chart's collectors) of each series prefix.
+KSM_RESOURCES = {
+    "kube_namespace_": "namespaces",
+    "kube_node_": "nodes",
+    "kube_persistentvolume_": "persistentvolumes",
+    "kube_pod_": "pods",
+}
+
+
+def test_the_kube_state_metrics_values_keep_exactly_the_series_and_labels_the_collector_reads():
+    values = yaml.safe_load(KSM_VALUES.read_text())
+    assert set(values) == {"metricLabelsAllowlist", "collectors", "metricAllowlist"}
+    kube = sorted(m for m in prometheus_queries.METRICS if m.startswith("kube_"))
+    assert values["metricAllowlist"] == kube
+    assert values["collectors"] == sorted({KSM_RESOURCES[p] for m in kube for p in KSM_RESOURCES if m.startswith(p)})
+    for cadvisor in (m for m in prometheus_queries.METRICS if not m.startswith("kube_")):
+        assert cadvisor in KSM_VALUES.read_text(), f"{cadvisor} is not named among the cAdvisor series"
+    labels = {}
+    for entry in values["metricLabelsAllowlist"]:
+        resource, _, keys = entry.partition("=")
+        labels[resource] = keys.strip("[]").split(",")
+    tenancy = config_module.Tenancy()
+    assert labels["namespaces"] == [tenancy.namespace_label]
+    assert tenancy.node_label in labels["nodes"] and "node.kubernetes.io/instance-type" in labels["nodes"]
+    assert "emr-containers.amazonaws.com/job.id" in labels["pods"] and "spark-role" in labels["pods"]
+    for keys in labels.values():  # the collector maps each back from kube-state-metrics' sanitized name
+        assert set(keys) <= set(
+            prometheus_queries.label_key_map([tenancy.namespace_label, tenancy.node_label]).values()
+        )
+    # docs/collecting.md quotes the same allowlist.
+    docs = (ROOT / "docs" / "collecting.md").read_text()
+    for entry in values["metricLabelsAllowlist"]:
+        assert entry in docs, entry
+
+
 # --- IAM policy: covers every AWS call the code makes --------------------------------------------------------
 
 # (botocore service, operation) -> the IAM actions the call needs. Every boto3 call the code makes must be
@@ -630,6 +668,10 @@ IAM_FOR_CALL: dict[tuple[str, str], frozenset[str]] = {
     ("emr-containers", "DescribeJobRun"): frozenset({"emr-containers:DescribeJobRun"}),
     # Cost Explorer (collectors/cost_explorer.py).
     ("ce", "GetCostAndUsage"): frozenset({"ce:GetCostAndUsage"}),
+    # EBS volumes and load balancers (collectors/ec2.py, collectors/elbv2.py); Describe* take no resource ARN.
+    ("ec2", "DescribeVolumes"): frozenset({"ec2:DescribeVolumes"}),
+    ("elbv2", "DescribeLoadBalancers"): frozenset({"elasticloadbalancing:DescribeLoadBalancers"}),
+    ("elbv2", "DescribeTags"): frozenset({"elasticloadbalancing:DescribeTags"}),
     # [aws] role_arn (chargeback/core/aws.py); IRSA's own AssumeRoleWithWebIdentity needs no permission.
     ("sts", "AssumeRole"): frozenset({"sts:AssumeRole"}),
     # Billing Conductor custom line items (chargeback export --to billing-conductor --apply).
@@ -760,6 +802,9 @@ def test_the_code_scan_finds_the_calls_we_know_of():
         ("emr-containers", "DescribeJobRun"),
         ("ce", "GetCostAndUsage"),
         ("sts", "AssumeRole"),
+        ("ec2", "DescribeVolumes"),  # through get_paginator(operation)
+        ("elbv2", "DescribeLoadBalancers"),
+        ("elbv2", "DescribeTags"),
     ]:
         assert known in calls, f"the scan missed {known}"
 

@@ -1,9 +1,9 @@
 """One way to reach AWS: a boto3 session and clients built from ``[aws]`` in the configuration.
 
-Every AWS collector (EMR on EKS, the CUR in S3, Cost Explorer) gets its client from :func:`client`, so all
-of them share one retry policy (botocore's ``standard`` mode: throttling and 5xx errors are retried with
-exponential backoff and jitter, up to ``aws.max_attempts`` attempts in all), explicit connect and read
-timeouts, and the per-service endpoint overrides (S3-compatible stores, tests against moto).
+Every AWS collector (EMR on EKS, the CUR in S3, Cost Explorer, EBS volumes, load balancers) gets its client
+from :func:`client`, so all of them share one retry policy (botocore's ``standard`` mode: throttling and 5xx
+errors are retried with exponential backoff and jitter, up to ``aws.max_attempts`` attempts in all), explicit
+connect and read timeouts, and the per-service endpoint overrides (S3-compatible stores, tests against moto).
 
 Credentials come from the usual chain (environment, ``aws.profile``, instance or pod role). With
 ``aws.role_arn`` the session assumes that role through STS (with ``aws.external_id`` when set) and
@@ -16,6 +16,7 @@ names the source, the window, the AWS error code and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,14 @@ _IAM_ACTIONS = {
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
 # botocore service name -> IAM service prefix, where they differ.
-_IAM_PREFIX = {"ce": "ce", "emr-containers": "emr-containers", "s3": "s3", "sts": "sts"}
+_IAM_PREFIX = {
+    "ce": "ce",
+    "ec2": "ec2",
+    "elbv2": "elasticloadbalancing",
+    "emr-containers": "emr-containers",
+    "s3": "s3",
+    "sts": "sts",
+}
 
 _THROTTLING = {
     "Throttling",
@@ -67,6 +75,7 @@ _HINTS = {
     "RequestChangedException": "the data changed while paging; run the collection again",
     "InvalidNextTokenException": "the page token expired; run the collection again",
     "ResourceNotFoundException": "it no longer exists (deleted virtual cluster or job run?)",
+    "OptInRequired": "the region is not enabled for the account (check aws.region)",
 }
 _BAD_CREDENTIALS = {
     "ExpiredToken",
@@ -220,3 +229,8 @@ def utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def tags(pairs: list[Mapping[str, str]] | None) -> list[tuple[str, str]] | None:
+    """EC2's and Elastic Load Balancing's ``[{"Key": k, "Value": v}]`` as sorted map entries (None: no tags)."""
+    return sorted((tag["Key"], tag.get("Value", "")) for tag in pairs) if pairs else None

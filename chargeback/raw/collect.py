@@ -4,8 +4,10 @@ A source read by window (Prometheus, EMR on EKS, Cost Explorer) is asked for one
 day's batches are published together (``DayWriter``) and only then is the watermark moved, so a failed run
 leaves every earlier day intact and the next run resumes at the first day not done. The current, partial day
 is collected too but never marks the watermark: the next run redoes it. A snapshot source (the Kubernetes
-API) is stamped with its collection time and landed in today's partition. A period source (the CUR) is
-landed per billing period, whole, when its current delivery's version differs from the one landed.
+API, EBS volumes, load balancers) is stamped with its collection time and landed in today's partition beside
+the day's earlier snapshots (the APIs describe only what exists now: an object gone by the day's last
+collection is still in the snapshots taken while it lived). A period source (the CUR) is landed per billing
+period, whole, when its current delivery's version differs from the one landed.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chargeback.core import periods
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
 from chargeback.core.times import iso, parse_iso
-from chargeback.raw.landing import DEMO_MARKER, DayWriter, write_partition
+from chargeback.raw.landing import DEMO_MARKER, DayWriter, partition_path, write_partition
 from chargeback.raw.status import VERSION_KEY, SourceState, StateStore, landed_version
 from chargeback.raw.tables import CUR_LINE_ITEMS
 from collectors.base import DAY, Collector, Delivery, NotDelivered, PeriodCollector, Window
@@ -67,8 +70,11 @@ def collect_days(
     window: Window,
     state: StateStore,
     report: Report | None = None,
+    *,
+    keep_snapshots: bool = False,
 ) -> Outcome:
-    """Collect ``window`` day by day; publish each day, then move the watermark past it."""
+    """Collect ``window`` day by day; publish each day, then move the watermark past it. ``keep_snapshots``: a
+    snapshot source's day keeps the snapshots landed in it before (its rows' ``collected_at`` tell them apart)."""
     record = state.get(collector.source, target)
     outcome = Outcome(collector.source, target, window)
     started = time.perf_counter()
@@ -80,11 +86,17 @@ def collect_days(
             target_file = None if target == ACCOUNT else target
             origin = f"{collector.source} {target} {day}"
             with DayWriter(data_dir, f"{day.start:%Y-%m-%d}", collector.streams(), origin, target_file) as writer:
+                if keep_snapshots:
+                    for stream in collector.streams():
+                        earlier = partition_path(data_dir, stream, f"{day.start:%Y-%m-%d}", target_file)
+                        if earlier.exists():
+                            writer.write(stream, pq.read_table(earlier))
+                kept = dict(writer.rows)
                 for batch in collector.collect(day):
                     writer.write(batch.stream, batch.data)
                 writer.commit()
             for key, rows in writer.rows.items():
-                outcome.rows[key] = outcome.rows.get(key, 0) + rows
+                outcome.rows[key] = outcome.rows.get(key, 0) + rows - kept[key]
             outcome.days += 1
             midnight = day.start.replace(hour=0, minute=0, second=0, microsecond=0)
             done_through = day.end if day.start == midnight and day.end == midnight + DAY else midnight
@@ -247,7 +259,8 @@ def run(
                 window = Window(start or default_start(now), end or now)
                 outcomes.append(collect_periods(config.data_dir, collector, window, state, refresh, report))
                 continue
-            if source.kind == "snapshot":  # a snapshot of now, landed in today's partition
+            snapshot = source.kind == "snapshot"
+            if snapshot:  # a snapshot of now, landed in today's partition beside the day's earlier ones
                 today = now.replace(hour=0, minute=0, second=0, microsecond=0)
                 window = Window(today, max(now, today + timedelta(seconds=1)))
             else:
@@ -255,5 +268,7 @@ def run(
             if window is None:
                 outcomes.append(Outcome(collector.source, target, None))
                 continue
-            outcomes.append(collect_days(config.data_dir, collector, target, window, state, report))
+            outcomes.append(
+                collect_days(config.data_dir, collector, target, window, state, report, keep_snapshots=snapshot)
+            )
     return outcomes

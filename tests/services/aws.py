@@ -1,4 +1,4 @@
-"""AWS for tests: moto's server on 127.0.0.1 (S3, STS, EMR containers, Cost Explorer) over real HTTP.
+"""AWS for tests: moto's server on 127.0.0.1 (S3, STS, EMR containers, Cost Explorer, EC2, ELBv2) over real HTTP.
 
 One ``ThreadedMotoServer`` per test process, started on first use on a free loopback port; the
 ``moto`` fixture resets its state before each test and points the AWS environment at fake
@@ -13,6 +13,9 @@ Helpers fill the server the way AWS would have:
 - Cost Explorer: GetCostAndUsage answers are queued through moto's own API; each distinct request
   body takes the next queued answer (so two queued pages test ``NextPageToken``), and the same body
   gets the same answer again.
+- EC2 and ELBv2: instances (each with its root volume), volumes with tags and attachments, a VPC with
+  subnets in two zones, and load balancers with tags, all through the API. moto's DescribeVolumes ignores
+  MaxResults and DescribeTags accepts more than 20 ARNs: those limits are checked on the requests made.
 - Faults moto cannot produce (throttling, 5xx, AccessDenied) are injected with botocore's
   ``before-send`` event, so the client's real retry logic handles them and a later attempt reaches moto.
 """
@@ -38,7 +41,7 @@ from chargeback.core.config import AwsSettings
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
-SERVICES = ("s3", "sts", "emr-containers", "ce")
+SERVICES = ("s3", "sts", "emr-containers", "ce", "ec2", "elbv2")
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/emr-job-execution"
 RELEASE = "emr-7.2.0-latest"
 
@@ -193,6 +196,61 @@ class MotoAws:
         )
         assert response.status_code == 201, response.text
 
+    # -- EC2 and ELBv2 --
+
+    def run_instance(self, instance_type: str = "m5.xlarge", zone: str = "us-east-1a") -> str:
+        """A node: an instance (with the root volume moto attaches at /dev/sda1); returns its id."""
+        ec2 = self.client("ec2")
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        placement = {"AvailabilityZone": zone}
+        reservation = ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType=instance_type, Placement=placement
+        )
+        return reservation["Instances"][0]["InstanceId"]
+
+    def create_volume(
+        self,
+        size_gib: int,
+        volume_type: str = "gp3",
+        zone: str = "us-east-1a",
+        tags: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> str:
+        if tags:
+            options["TagSpecifications"] = [
+                {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ]
+        volume = self.client("ec2").create_volume(
+            AvailabilityZone=zone, Size=size_gib, VolumeType=volume_type, **options
+        )
+        return volume["VolumeId"]
+
+    def subnets(self) -> list[str]:
+        """A VPC with one subnet in each of two zones (a load balancer needs two)."""
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        return [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+            for i, zone in enumerate(("us-east-1a", "us-east-1b"), start=1)
+        ]
+
+    def create_load_balancer(
+        self,
+        name: str,
+        subnets: list[str],
+        tags: Mapping[str, str],
+        kind: str = "application",
+        scheme: str = "internet-facing",
+    ) -> str:
+        answer = self.client("elbv2").create_load_balancer(
+            Name=name,
+            Subnets=subnets,
+            Type=kind,
+            Scheme=scheme,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return answer["LoadBalancers"][0]["LoadBalancerArn"]
+
     # -- STS --
 
     @staticmethod
@@ -219,13 +277,22 @@ class _Body:
 
 def error_response(status: int, code: str, message: str = "injected by the test", protocol: str = "json") -> Any:
     """An AWS error as the wire carries it for the service's protocol: ``json`` (JSON 1.1, ``__type``: Cost
-    Explorer), ``rest-json`` (an ``x-amzn-ErrorType`` header: EMR containers) or ``rest-xml`` (S3)."""
+    Explorer), ``rest-json`` (an ``x-amzn-ErrorType`` header: EMR containers), ``rest-xml`` (S3), ``ec2``
+    (``<Response><Errors>``) or ``query`` (``<ErrorResponse>``: ELBv2, STS)."""
     if protocol == "json":
         headers = {"Content-Type": "application/x-amz-json-1.1"}
         body = json.dumps({"__type": code, "message": message}).encode()
     elif protocol == "rest-json":
         headers = {"Content-Type": "application/json", "x-amzn-ErrorType": f"{code}:"}
         body = json.dumps({"message": message}).encode()
+    elif protocol == "ec2":
+        headers = {"Content-Type": "text/xml"}
+        error = f"<Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+        body = f"<Response>{error}<RequestID>r-1</RequestID></Response>".encode()
+    elif protocol == "query":
+        headers = {"Content-Type": "text/xml"}
+        error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        body = f"<ErrorResponse>{error}<RequestId>r-1</RequestId></ErrorResponse>".encode()
     else:
         headers = {"Content-Type": "application/xml"}
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
