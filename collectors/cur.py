@@ -33,8 +33,10 @@ Only the columns of ``collectors.streams.CUR_LINE_ITEMS`` are read (Parquet colu
 temporary file first and deleted after).
 
 - Legacy names are matched by AWS's Athena spelling of them: ``lineItem/UsageStartDate`` and
-  ``line_item_usage_start_date`` both land as ``line_item_usage_start_date``; ``product/region`` stands in
-  for ``product_region_code`` when the latter is absent.
+  ``line_item_usage_start_date`` both land as ``line_item_usage_start_date`` (``bill/InvoiceId`` as
+  ``bill_invoice_id``, split cost allocation data's ``splitLineItem/SplitCost`` as
+  ``split_line_item_split_cost``, ...); ``product/region`` stands in for ``product_region_code`` when the
+  latter is absent.
 - ``product`` (a map in CUR 2.0): legacy ``product_vcpu``, ``product_memory``, ``product_gpu``,
   ``product_instance_family`` and ``product_operating_system`` columns become its entries ``vcpu``,
   ``memory``, ... (empty values left out).

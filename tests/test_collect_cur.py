@@ -417,9 +417,69 @@ def test_rows_of_another_period_are_refused(tmp_path):
 
 
 def test_only_the_needed_columns_are_read():
-    table = sample_slice()
+    table = with_split_columns(sample_slice())
     table = table.append_column("line_item_blended_cost", pa.array([1.0] * table.num_rows))
     table = table.append_column("identity_line_item_id", pa.array(["x"] * table.num_rows))
     plan = plan_columns(table.schema, "test")
     assert "line_item_blended_cost" not in plan.read and "identity_line_item_id" not in plan.read
     assert set(plan.read) == set(CUR_LINE_ITEMS.schema.names)
+
+
+# --- invoice id and split cost allocation data --------------------------------------------------------------
+
+SPLIT = {  # CUR 2.0 name -> (legacy name, a value on an EKSPod-EC2 row)
+    "split_line_item_parent_resource_id": ("splitLineItem/ParentResourceId", "i-0a1f3c5e7b9d20001"),
+    "split_line_item_split_cost": ("splitLineItem/SplitCost", 0.0812),
+    "split_line_item_unused_cost": ("splitLineItem/UnusedCost", 0.0123),
+}
+
+
+def with_split_columns(table: pa.Table) -> pa.Table:
+    """The sample's rows with split cost allocation columns (null but on its first row, made a split row)."""
+    for name, (_, value) in SPLIT.items():
+        table = table.append_column(name, pa.array([value] + [None] * (table.num_rows - 1)))
+    return table
+
+
+def test_cur2_lands_the_invoice_id_and_split_cost_allocation_columns(tmp_path):
+    table = with_split_columns(sample_slice(3))
+    root = local_export(tmp_path, table, version="20261103T054500Z-v2")
+    source = LocalCurSource(root)
+    split, *others = pa.concat_tables(read_batches(source, load_manifest(source, PERIOD))).to_pylist()
+    assert {name: split[name] for name in SPLIT} == {name: value for name, (_, value) in SPLIT.items()}
+    assert all(row[name] is None for row in others for name in SPLIT)
+    # v2 of the sample is invoiced: every line carries the payer's invoice id, as in the file.
+    assert [row["bill_invoice_id"] for row in [split, *others]] == table.column("bill_invoice_id").to_pylist()
+    assert split["bill_invoice_id"]
+
+
+@pytest.mark.parametrize("spelling", ["legacy", "athena"])
+def test_legacy_cur_maps_invoice_and_split_columns(tmp_path, spelling):
+    """A legacy report with split cost allocation data enabled: ``bill/InvoiceId`` and ``splitLineItem/*`` (or
+    their Athena spellings) land under the CUR 2.0 names."""
+    name = (lambda legacy: legacy) if spelling == "legacy" else athena_name
+    split_row = {
+        CSV_NAMES["type"]: "Usage",
+        CSV_NAMES["period_start"]: datetime(2026, 10, 1),
+        CSV_NAMES["period_end"]: datetime(2026, 11, 1),
+        CSV_NAMES["usage_start"]: datetime(2026, 10, 3, 5),
+        CSV_NAMES["usage_end"]: datetime(2026, 10, 3, 6),
+        CSV_NAMES["resource_id"]: "arn:aws:eks:us-east-1:111122223333:pod/prod-analytics/team-a/web-0/5f6e7d8c",
+        "lineItem/Operation": "EKSPod-EC2",
+        "bill/InvoiceId": "2065513719",
+        **{legacy: value for legacy, value in SPLIT.values()},
+    }
+    table = pa.table({name(column): [value] for column, value in split_row.items()})
+    root = tmp_path / "acme-legacy"
+    (root / "20261001-20261101" / "assembly-1").mkdir(parents=True)
+    pq.write_table(table, root / "20261001-20261101" / "assembly-1" / "acme-legacy-1.snappy.parquet")
+    keys = ["acme-legacy/20261001-20261101/assembly-1/acme-legacy-1.snappy.parquet"]
+    manifest = {"assemblyId": "assembly-1", "contentType": "application/Parquet", "reportKeys": keys}
+    (root / "20261001-20261101" / "acme-legacy-Manifest.json").write_text(json.dumps(manifest))
+
+    (result,) = land_periods(tmp_path / "data", CurCollector(LocalCurSource(root), "legacy"), [PERIOD])
+
+    assert result.landed
+    (row,) = landed(tmp_path / "data").to_pylist()
+    assert (row["bill_invoice_id"], row["line_item_operation"]) == ("2065513719", "EKSPod-EC2")
+    assert {column: row[column] for column in SPLIT} == {column: value for column, (_, value) in SPLIT.items()}
