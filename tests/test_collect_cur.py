@@ -435,9 +435,15 @@ SPLIT = {  # CUR 2.0 name -> (legacy name, a value on an EKSPod-EC2 row)
 
 
 def with_split_columns(table: pa.Table) -> pa.Table:
-    """The sample's rows with split cost allocation columns (null but on its first row, made a split row)."""
+    """The sample's rows with split cost allocation columns: null but on its first row, made a split row."""
     for name, (_, value) in SPLIT.items():
-        table = table.append_column(name, pa.array([value] + [None] * (table.num_rows - 1)))
+        column = pa.array([value] + [None] * (table.num_rows - 1))
+        if name in table.column_names:
+            table = table.set_column(
+                table.schema.get_field_index(name), name, column.cast(table.schema.field(name).type)
+            )
+        else:
+            table = table.append_column(name, column)
     return table
 
 
