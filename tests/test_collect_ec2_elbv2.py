@@ -9,6 +9,7 @@ batches of at most 20 ARNs on the calls the client really made (moto accepts mor
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pyarrow.parquet as pq
 import pytest
@@ -22,6 +23,7 @@ from chargeback.raw.landing import partitions
 from collectors.base import Window
 from collectors.ec2 import Ec2VolumesCollector
 from collectors.elbv2 import LoadBalancersCollector
+from collectors.registry import SOURCES
 from collectors.streams import EC2_VOLUMES, LOAD_BALANCERS
 from tests.services.aws import REGION, error_response, inject, moto, record_calls  # noqa: F401 - moto: a fixture
 
@@ -306,3 +308,7 @@ def test_without_clusters_they_are_refused_saying_why(tmp_path):
     for source in ("ec2", "elbv2"):
         with pytest.raises(ChargebackError, match=rf"cannot collect {source}: no \[\[clusters\]\] entry: EBS volumes"):
             run(config, [source], now=NOW)
+
+
+def test_a_scheduled_collect_job_can_name_every_source():
+    assert set(get_args(config_module.CollectSource)) == {"all", *SOURCES}
