@@ -330,6 +330,10 @@ TABLE_EXISTS = "select count(*) from information_schema.tables where table_schem
 
 # --- FOCUS -----------------------------------------------------------------------------------------------
 
+# A billing period's invoice id once AWS has invoiced it (marts.dim_billing_periods; none before). Parameter:
+# the period.
+INVOICE_ID = "select invoice_id from marts.dim_billing_periods where billing_period = ?"
+
 # The period's allocation rows in a stable order (the CSV's order). Parameter: period.
 FOCUS_ALLOCATION = """
 select cluster, date, tenant, component, namespace, emr_job_run_id, product_code, payer_account_id, amount,

@@ -15,6 +15,7 @@ final as (
         row_number() over () as line_item_id,
         strftime(bill_billing_period_start_date, '%Y-%m') as billing_period,
         bill_payer_account_id as payer_account_id,
+        nullif(bill_invoice_id, '') as invoice_id,
         line_item_usage_account_id as usage_account_id,
         line_item_line_item_type as line_item_type,
         line_item_usage_start_date as usage_start,
