@@ -154,8 +154,15 @@ def test_s3_destination_on_moto(sample, moto, tmp_path, monkeypatch):  # noqa: F
     assert first.changed and first.version == 1
     prefix = f"chargeback/exports/focus/{PERIOD}/v1/"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="finance-drop", Prefix=prefix)["Contents"]]
-    assert sorted(keys) == [f"{prefix}focus-{PERIOD}.csv", f"{prefix}manifest.json"]
-    assert first.paths == (f"s3://finance-drop/{prefix}focus-{PERIOD}.csv", f"s3://finance-drop/{prefix}manifest.json")
+    names = [f"focus-{PERIOD}.csv", f"focus-{PERIOD}.parquet", "manifest.json"]
+    assert sorted(keys) == [prefix + name for name in names]
+    assert first.paths == tuple(f"s3://finance-drop/{prefix}{name}" for name in names)
+    content_types = {k: s3.head_object(Bucket="finance-drop", Key=k)["ContentType"] for k in keys}
+    assert content_types == {
+        f"{prefix}focus-{PERIOD}.csv": "text/csv; charset=utf-8",
+        f"{prefix}focus-{PERIOD}.parquet": "application/vnd.apache.parquet",
+        f"{prefix}manifest.json": "application/json",
+    }
     local = run_export(config, PERIOD, "focus", tmp_path / "local")
     for key, path in zip(sorted(keys), local.paths, strict=True):
         assert s3.get_object(Bucket="finance-drop", Key=key)["Body"].read() == Path(path).read_bytes()

@@ -156,18 +156,18 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
     # October's files: one version of each format, its manifest naming the final CUR.
     out = data / "exports"
     files = {
-        "billing-conductor": f"custom-line-items-{PERIOD}.csv",
-        "focus": f"focus-{PERIOD}.csv",
-        "finance": f"bill-{PERIOD}.csv",
+        "billing-conductor": [f"custom-line-items-{PERIOD}.csv"],
+        "focus": [f"focus-{PERIOD}.csv", f"focus-{PERIOD}.parquet"],
+        "finance": [f"bill-{PERIOD}.csv"],
     }
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        f"{fmt}/{PERIOD}/v1/{name}" for fmt, name in files.items() for name in (name, "manifest.json")
+        f"{fmt}/{PERIOD}/v1/{name}" for fmt, names in files.items() for name in (*names, "manifest.json")
     )
     manifests = {fmt: json.loads((out / fmt / PERIOD / "v1" / "manifest.json").read_text()) for fmt in files}
     for fmt, manifest in manifests.items():
         assert (manifest["format"], manifest["period"], manifest["version"]) == (fmt, PERIOD, 1)
         assert manifest["source"]["cur_version"] == V2
-        assert [f["name"] for f in manifest["files"]] == [files[fmt]]
+        assert [f["name"] for f in manifest["files"]] == files[fmt]
 
     # Their totals are the bill's, as `chargeback bill` prints it.
     bill = json.loads(cli(config_file, "bill", "--period", PERIOD, "--format", "json"))
@@ -176,11 +176,11 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
     tenants = {"data-eng", "ml", "payments", "risk"}
     assert set(lines) == tenants | {"__idle__", "__unallocated__"}
 
-    finance = out / "finance" / PERIOD / "v1" / files["finance"]
+    finance = out / "finance" / PERIOD / "v1" / files["finance"][0]
     assert finance.read_text() == cli(config_file, "bill", "--period", PERIOD, "--format", "csv")
     assert manifests["finance"]["totals"]["total"] == "2402.32"
 
-    focus = read_csv(out / "focus" / PERIOD / "v1" / files["focus"])
+    focus = read_csv(out / "focus" / PERIOD / "v1" / files["focus"][0])
     assert len(focus) == manifests["focus"]["rows"]
     assert sum(Decimal(row["EffectiveCost"]) for row in focus) == Decimal("2402.32")
     by_tenant: dict[str, Decimal] = {}
@@ -189,7 +189,7 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
     assert by_tenant == lines
     assert manifests["focus"]["totals"]["total"] == "2402.32"
 
-    items = read_csv(out / "billing-conductor" / PERIOD / "v1" / files["billing-conductor"])
+    items = read_csv(out / "billing-conductor" / PERIOD / "v1" / files["billing-conductor"][0])
     assert {item["Name"]: Decimal(item["ChargeDetails.Flat.ChargeValue"]) for item in items} == {
         f"chargeback-{PERIOD}-{tenant}": lines[tenant] for tenant in tenants
     }

@@ -85,9 +85,11 @@ def register(app: typer.Typer) -> None:
         Formats (`--to`):
 
         - **finance**: `bill-<period>.csv`, the bill exactly as `chargeback bill --format csv` prints it.
-        - **focus**: `focus-<period>.csv`, FOCUS 1.2 cost-and-usage rows per tenant, UTC day, namespace and
-          EMR job run, with every mandatory FOCUS column; `EffectiveCost` is the allocation on the configured
-          cost basis and adds up to the bill; `x_` columns name tenant, cluster, namespace, job and method.
+        - **focus**: `focus-<period>.parquet` (FOCUS's column types) and `focus-<period>.csv` (the same rows,
+          for spreadsheets): FOCUS 1.2 cost-and-usage rows per tenant, UTC day, namespace and EMR job run,
+          every FOCUS 1.2 rule that applies to them met (docs: FOCUS conformance); `EffectiveCost` is the
+          allocation on the configured cost basis and adds up to the bill; `InvoiceId` is the month's AWS
+          invoice once issued; `x_` columns name tenant, cluster, namespace, job and method.
         - **billing-conductor**: `custom-line-items-<period>.csv`, one AWS Billing Conductor custom line
           item per bill line mapped in `[export.billing_conductor]`, one column per `CreateCustomLineItem`
           parameter (a flat FEE or CREDIT in USD, to the cent, with a deterministic client token). With

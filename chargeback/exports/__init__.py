@@ -4,7 +4,8 @@
 latest version already exported for that period, and writes a new version only when something changed:
 
 - ``finance``: the bill exactly as ``chargeback bill --format csv`` prints it (:mod:`.finance`).
-- ``focus``: FOCUS 1.2 cost-and-usage rows per tenant and day (:mod:`.focus`).
+- ``focus``: FOCUS 1.2 cost-and-usage rows per tenant and day (:mod:`.focus`), as Parquet with FOCUS's column
+  types and as CSV for spreadsheets: the same rows, two files of one version.
 - ``billing-conductor``: one AWS Billing Conductor custom line item per bill line (:mod:`.billing_conductor`);
   with ``apply`` they are also created or updated through the API.
 
@@ -34,7 +35,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
 from chargeback.core.money import to_cents
 from chargeback.core.periods import parse_period
-from chargeback.exports import billing_conductor, finance, focus
+from chargeback.exports import billing_conductor, finance, focus, focus_schema
 from chargeback.exports.billing_conductor import ApplyResult, LeftOut
 from chargeback.exports.writer import (
     MANIFEST,
@@ -46,6 +47,7 @@ from chargeback.exports.writer import (
 )
 from chargeback.reports import queries
 from chargeback.reports.bill import Bill, monthly_bill
+from chargeback.reports.period import invoice_id as invoice_id_of
 
 TARGETS = ("billing-conductor", "focus", "finance")
 DEFAULT_DIR = "exports"  # under the data directory
@@ -77,6 +79,7 @@ class _Snapshot:
     source: dict[str, Any]
     methods: focus.Methods
     rows: list[focus.Row]
+    invoice_id: str | None = None  # FOCUS: the period's invoice, once AWS issued it
 
 
 # --- reading one consistent warehouse -------------------------------------------------------------------
@@ -103,7 +106,14 @@ def _frozen(config: Config, month: ClosedMonth, with_rows: bool) -> _Snapshot:
     source["estimated"] = str(to_cents(bill.estimated))
     source["method_fingerprint"] = bill.method_fingerprint  # the method the month was closed with
     source["method"] = bill.method
-    return _Snapshot(bill, source, methods, focus.frozen_rows(month) if with_rows else [])
+    if not with_rows:
+        return _Snapshot(bill, source, methods, [])
+    # Frozen with the month if it was invoiced by then, else the invoice AWS issued since (amounts never change).
+    invoice_id = frozen.get("invoice_id")
+    if invoice_id is None and config.warehouse_path.is_file():
+        with connect(config) as con:
+            invoice_id = invoice_id_of(con, month.period)
+    return _Snapshot(bill, source, methods, focus.frozen_rows(month), invoice_id)
 
 
 def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
@@ -123,6 +133,7 @@ def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
             found = con.execute(queries.CUR_VERSION, [period]).fetchall()
             version = found[0][0] if found else None
             rows = focus.read_rows(con, period) if with_rows else []
+            invoice_id = invoice_id_of(con, period) if with_rows else None
         bill = monthly_bill(config, period)
         if _built_at(config) != built_at:
             continue
@@ -139,7 +150,7 @@ def _read(config: Config, period: str, with_rows: bool) -> _Snapshot:
             "method_fingerprint": bill.method_fingerprint,
             "method": bill.method,
         }
-        return _Snapshot(bill, source, methods, rows)
+        return _Snapshot(bill, source, methods, rows, invoice_id)
     raise ChargebackError("the warehouse was rebuilt during the export three times in a row; run the export again")
 
 
@@ -153,6 +164,11 @@ class _Rendered:
     extra: dict[str, Any]
     items: billing_conductor.Items | None = None
 
+    @property
+    def rows(self) -> int:
+        """The export's rows: every file of a format holds the same rows (FOCUS: as CSV and as Parquet)."""
+        return self.files[0].rows
+
 
 def _line_totals(bill: Bill) -> dict[str, Any]:
     return {"total": str(bill.total), "by_tenant": {line.tenant: str(line.total) for line in bill.lines}}
@@ -163,8 +179,8 @@ def _render(config: Config, target: str, snapshot: _Snapshot) -> _Rendered:
     if target == "finance":
         return _Rendered((finance.render(bill),), _line_totals(bill), {})
     if target == "focus":
-        file = focus.render(config, bill, snapshot.rows, snapshot.methods)
-        return _Rendered((file,), _line_totals(bill), {"focus_version": focus.FOCUS_VERSION})
+        files = focus.render(config, bill, snapshot.rows, snapshot.methods, snapshot.invoice_id)
+        return _Rendered(files, _line_totals(bill), {"focus_version": focus_schema.FOCUS_VERSION})
     source = f"CUR {snapshot.source['cur_version'] or 'version unknown'}, {snapshot.source['cost_basis']}"
     items = billing_conductor.line_items(config, bill, source)  # the description ends with the method's fingerprint
     signed: dict[str, Any] = {}  # a line's item and its corrections (FEE or CREDIT) add up to the line
@@ -267,7 +283,7 @@ def run_export(
         "currency": snapshot.bill.currency,
         "source": snapshot.source,
         "files": [f.describe() for f in rendered.files],
-        "rows": sum(f.rows for f in rendered.files),
+        "rows": rendered.rows,
         "totals": rendered.totals,
         **rendered.extra,
         "previous_version": None,

@@ -1,8 +1,9 @@
-"""FOCUS 1.2: the period's allocation per tenant, UTC day and traced source, as a FOCUS cost-and-usage CSV.
+"""FOCUS 1.2: the period's allocation per tenant, UTC day and traced source, as FOCUS cost-and-usage rows, written
+as Parquet with FOCUS's column types and as CSV for spreadsheets (``chargeback.exports.focus_schema``).
 
 Rows come from ``marts.fct_tenant_allocation_daily``: each (cluster, day, bill line, component) broken down
-by namespace and EMR job run where the cost can be traced that far. Every FOCUS 1.2 column the
-specification makes mandatory is present (verified against the FinOps Foundation validator's 1.2 model):
+by namespace and EMR job run where the cost can be traced that far. Every FOCUS 1.2 rule that applies to
+these rows holds, each checked by a test; docs/focus.md lists the validator's rules one by one:
 
 - Costs: the allocation on the warehouse's cost basis is the ``EffectiveCost``; being an internal
   chargeback, it is also what the tenant is billed (``BilledCost``), and with no unit prices in the data
@@ -10,14 +11,18 @@ specification makes mandatory is present (verified against the FinOps Foundation
   ``ListUnitPrice``/``ContractedUnitPrice`` are absent. Amounts are in whole cents, apportioned (largest
   remainder) so that each tenant's rows of each part add up to that part of its bill line, and all rows
   to the bill's total, exactly as ``chargeback bill`` prints them.
-- Times: ``ChargePeriodStart``/``End`` are the UTC day, ``BillingPeriodStart``/``End`` the month, both
-  ``YYYY-MM-DDTHH:mm:ssZ``, end exclusive.
-- Every row is ``ChargeCategory`` Usage, ``PricingCategory`` Other (an allocation, not a price), one ``Days``
-  of it, ``ChargeClass`` null (a restated open period is a new export version), except the adjustments booked
-  for closed months (docs/method.md#closed-periods-and-adjustments): ``ChargeClass`` ``Correction`` (FOCUS 1.2:
-  a correction to a previously invoiced billing period), one row per (cluster, bill line, closed month,
-  corrected part), in this billing period, its charge period the closed month, which its description names.
-- A closed month's rows are those frozen when it was closed (``frozen_rows``), so its export never changes.
+- Times: ``ChargePeriodStart``/``End`` are the UTC day, ``BillingPeriodStart``/``End`` the month, end
+  exclusive.
+- Every row is ``ChargeCategory`` Usage, ``PricingCategory`` Other (an allocation, not a price; EMR on EKS
+  charges, passed through at AWS's rates: Standard), one ``Days`` of it, ``ChargeClass`` null (a restated open
+  period is a new export version), except the adjustments booked for closed months
+  (docs/method.md#closed-periods-and-adjustments): ``ChargeClass`` ``Correction`` (FOCUS 1.2: a correction to a
+  previously invoiced billing period), one row per (cluster, bill line, closed month, corrected part), in this
+  billing period, its charge period the closed month, which its description names.
+- ``InvoiceId``: the billing period's invoice once AWS has issued it (the CUR's ``bill_invoice_id``,
+  ``marts.dim_billing_periods``), else null. ``ServiceName``, ``ServiceCategory`` and ``ServiceSubcategory``
+  follow the row's bill part (``focus_schema.service``).
+- A closed month's rows are those frozen when it was closed (``frozen_rows``), so its amounts never change.
 - ``x_`` columns carry what FOCUS has no column for: tenant, cluster, namespace, EMR job run, the cost
   component and how it was allocated, the cost basis, and the fingerprint of the whole allocation method
   (``x_MethodFingerprint``, also at the end of ``ChargeDescription``; ``chargeback.build.method``).
@@ -25,11 +30,9 @@ specification makes mandatory is present (verified against the FinOps Foundation
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,73 +42,14 @@ from chargeback.build.closed import BOOKED, ROWS, ClosedMonth
 from chargeback.core import periods
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError, DataError
-from chargeback.core.money import apportion
+from chargeback.core.money import CENT, apportion
+from chargeback.exports import focus_schema
 from chargeback.exports.writer import ExportFile
 from chargeback.reports import queries
 from chargeback.reports.bill import PARTS, Bill
 
-FOCUS_VERSION = "1.2"
 MART = "marts.fct_tenant_allocation_daily"
-
-COLUMNS = (
-    "BilledCost",
-    "BillingAccountId",
-    "BillingAccountName",
-    "BillingCurrency",
-    "BillingPeriodEnd",
-    "BillingPeriodStart",
-    "ChargeCategory",
-    "ChargeClass",
-    "ChargeDescription",
-    "ChargeFrequency",
-    "ChargePeriodEnd",
-    "ChargePeriodStart",
-    "ContractedCost",
-    "EffectiveCost",
-    "InvoiceIssuerName",
-    "ListCost",
-    "PricingCategory",
-    "PricingQuantity",
-    "PricingUnit",
-    "ProviderName",
-    "PublisherName",
-    "ServiceCategory",
-    "ServiceName",
-    "x_TenantName",
-    "x_ClusterName",
-    "x_NamespaceName",
-    "x_EmrJobRunId",
-    "x_CostComponent",
-    "x_AllocationMethod",
-    "x_CostBasis",
-    "x_MethodFingerprint",
-)
-
-# Service of untraced rows by component; traced CUR lines by their product code (unknown codes: as given).
-_COMPONENT_SERVICE = {
-    "compute": ("Amazon Elastic Kubernetes Service", "Compute"),
-    "idle": ("Amazon Elastic Kubernetes Service", "Compute"),
-    "shared": ("Amazon Elastic Kubernetes Service", "Compute"),
-    "emr": ("Amazon EMR", "Analytics"),
-    "tagged": ("AWS", "Other"),
-}
 CORRECTION = "Correction"
-_PRODUCT_SERVICE = {
-    "AmazonEC2": ("Amazon Elastic Compute Cloud", "Compute"),
-    "AmazonEKS": ("Amazon Elastic Kubernetes Service", "Compute"),
-    "ElasticMapReduce": ("Amazon EMR", "Analytics"),
-    "AmazonS3": ("Amazon Simple Storage Service", "Storage"),
-    "AmazonEFS": ("Amazon Elastic File System", "Storage"),
-    "AmazonRDS": ("Amazon Relational Database Service", "Databases"),
-    "AmazonDynamoDB": ("Amazon DynamoDB", "Databases"),
-    "AmazonElastiCache": ("Amazon ElastiCache", "Databases"),
-    "AmazonMSK": ("Amazon Managed Streaming for Apache Kafka", "Analytics"),
-    "AmazonSageMaker": ("Amazon SageMaker", "AI and Machine Learning"),
-    "AWSELB": ("Elastic Load Balancing", "Networking"),
-    "AmazonVPC": ("Amazon Virtual Private Cloud", "Networking"),
-    "AWSDataTransfer": ("AWS Data Transfer", "Networking"),
-    "AmazonCloudWatch": ("Amazon CloudWatch", "Management and Governance"),
-}
 
 
 @dataclass(frozen=True)
@@ -145,6 +89,8 @@ class Methods:
             "shared": f"shared:{self.shared}",
             "emr": "emr-job-run",
             "tagged": f"tag:{self.tagged_tag}",
+            "storage": "volume-claim",
+            "network": "pod-bytes-or-load-balancer-tag",
             "adjustment": "closed-period-correction",
         }[component]
 
@@ -174,12 +120,8 @@ def frozen_rows(month: ClosedMonth) -> list[Row]:
     return rows + _corrections(month.period, [tuple(r.values()) for r in booked.to_pylist()])
 
 
-def _timestamp(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
-
-
-def _money(amount: Decimal) -> str:
-    return "0.00" if amount == 0 else f"{amount:.2f}"  # never "-0.00"
+def _timestamp(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def _cents(rows: list[Row], bill: Bill) -> list[tuple[Row, Decimal]]:
@@ -219,13 +161,14 @@ def _cents(rows: list[Row], bill: Bill) -> list[tuple[Row, Decimal]]:
     return [(padded[i], cents[i]) for i in sorted(cents)]
 
 
-def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> ExportFile:
+def records(
+    config: Config, bill: Bill, rows: list[Row], methods: Methods, invoice_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The FOCUS rows of ``bill``, one dict per row with every column (``focus_schema.COLUMNS``), typed: money
+    and quantities ``Decimal``, times UTC ``datetime``, the rest ``str`` or None (null)."""
     settings = config.export.focus
     start, end = periods.first_day(bill.period), periods.first_day(periods.next_period(bill.period))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    count = 0
+    out = []
     for row, amount in _cents(rows, bill):
         account = settings.billing_account_id or row.payer_account_id
         if not account:
@@ -233,56 +176,67 @@ def render(config: Config, bill: Bill, rows: list[Row], methods: Methods) -> Exp
                 f"FOCUS needs a BillingAccountId and the CUR of {bill.period} names no payer account: "
                 "set [export.focus] billing_account_id"
             )
-        service, category = _PRODUCT_SERVICE.get(
-            row.product_code or "", _COMPONENT_SERVICE[row.corrected_part or row.component]
-        )
-        if row.product_code and row.product_code not in _PRODUCT_SERVICE:
-            service = row.product_code
-        cost = _money(amount)
-        charged = (row.day, row.day + timedelta(days=1), "1")
+        service, category, subcategory = focus_schema.service(row.corrected_part or row.component, row.product_code)
+        cost = amount.quantize(CENT)
+        charged = (row.day, row.day + timedelta(days=1), Decimal(1))
         if row.is_correction:  # charged over the month it corrects
             first = periods.first_day(row.closed_period)
             charged = (
                 first,
                 periods.first_day(periods.next_period(row.closed_period)),
-                str(periods.days_in(row.closed_period)),
+                Decimal(periods.days_in(row.closed_period)),
             )
-        values: dict[str, Any] = {
-            "BilledCost": cost,
-            "BillingAccountId": account,
-            "BillingAccountName": settings.billing_account_name,
-            "BillingCurrency": bill.currency,
-            "BillingPeriodEnd": _timestamp(end),
-            "BillingPeriodStart": _timestamp(start),
-            "ChargeCategory": "Usage",
-            "ChargeClass": CORRECTION if row.is_correction else None,
-            "ChargeDescription": _description(row, methods, bill.period),
-            "ChargeFrequency": "Usage-Based",
-            "ChargePeriodEnd": _timestamp(charged[1]),
-            "ChargePeriodStart": _timestamp(charged[0]),
-            "ContractedCost": cost,
-            "EffectiveCost": cost,
-            "InvoiceIssuerName": settings.invoice_issuer_name,
-            "ListCost": cost,
-            "PricingCategory": "Other",
-            "PricingQuantity": charged[2],
-            "PricingUnit": "Days",
-            "ProviderName": settings.provider_name,
-            "PublisherName": settings.publisher_name,
-            "ServiceCategory": category,
-            "ServiceName": service,
-            "x_TenantName": row.tenant,
-            "x_ClusterName": row.cluster,
-            "x_NamespaceName": row.namespace,
-            "x_EmrJobRunId": row.emr_job_run_id,
-            "x_CostComponent": row.component,
-            "x_AllocationMethod": methods.of(row.component),
-            "x_CostBasis": methods.cost_basis,
-            "x_MethodFingerprint": methods.fingerprint,
-        }
-        writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
-        count += 1
-    return ExportFile(f"focus-{bill.period}.csv", out.getvalue().encode(), count)
+        out.append(
+            {
+                "BilledCost": cost,
+                "BillingAccountId": account,
+                # The CUR names no account: an unnamed account is shown by its id, as AWS's console does.
+                "BillingAccountName": settings.billing_account_name or account,
+                "BillingCurrency": bill.currency,
+                "BillingPeriodEnd": _timestamp(end),
+                "BillingPeriodStart": _timestamp(start),
+                "ChargeCategory": "Usage",
+                "ChargeClass": CORRECTION if row.is_correction else None,
+                "ChargeDescription": _description(row, methods, bill.period),
+                "ChargeFrequency": "Usage-Based",
+                "ChargePeriodEnd": _timestamp(charged[1]),
+                "ChargePeriodStart": _timestamp(charged[0]),
+                "ContractedCost": cost,
+                "EffectiveCost": cost,
+                "InvoiceId": invoice_id,
+                "InvoiceIssuerName": settings.invoice_issuer_name,
+                "ListCost": cost,
+                # EMR on EKS charges are AWS's at its standard rates; an allocated row's price is the method.
+                "PricingCategory": "Standard" if row.component == "emr" else "Other",
+                "PricingQuantity": charged[2],
+                "PricingUnit": "Days",
+                "ProviderName": settings.provider_name,
+                "PublisherName": settings.publisher_name,
+                "ServiceCategory": category,
+                "ServiceName": service,
+                "ServiceSubcategory": subcategory,
+                "x_TenantName": row.tenant,
+                "x_ClusterName": row.cluster,
+                "x_NamespaceName": row.namespace,
+                "x_EmrJobRunId": row.emr_job_run_id,
+                "x_CostComponent": row.component,
+                "x_AllocationMethod": methods.of(row.component),
+                "x_CostBasis": methods.cost_basis,
+                "x_MethodFingerprint": methods.fingerprint,
+            }
+        )
+    return out
+
+
+def render(
+    config: Config, bill: Bill, rows: list[Row], methods: Methods, invoice_id: str | None = None
+) -> tuple[ExportFile, ExportFile]:
+    """The period's FOCUS rows as ``focus-<period>.parquet`` (FOCUS's column types) and ``focus-<period>.csv``."""
+    found = records(config, bill, rows, methods, invoice_id)
+    return (
+        ExportFile(f"focus-{bill.period}.csv", focus_schema.to_csv(found), len(found)),
+        ExportFile(f"focus-{bill.period}.parquet", focus_schema.to_parquet(found), len(found)),
+    )
 
 
 def _description(row: Row, methods: Methods, period: str) -> str:
@@ -303,6 +257,8 @@ def _description(row: Row, methods: Methods, period: str) -> str:
         "shared": "the cluster's shared costs",
         "emr": "EMR on EKS charges",
         "tagged": "tagged resources",
+        "storage": "volumes of its persistent volume claims",
+        "network": "data transfer and load balancers",
     }[row.component]
     method = f", method {methods.fingerprint}" if methods.fingerprint else ""
     return (

@@ -33,6 +33,7 @@ from chargeback.core import aws
 from chargeback.core.errors import ChargebackError, DataError
 
 MANIFEST = "manifest.json"
+_CONTENT_TYPES = {"json": "application/json", "parquet": "application/vnd.apache.parquet"}
 _VERSION = re.compile(r"^v([1-9][0-9]*)$")
 
 
@@ -182,7 +183,7 @@ class S3Destination:
         return f"s3://{self.bucket}/{self._key(fmt, period, f'v{version}', name)}"
 
     def _put(self, key: str, data: bytes) -> None:
-        content_type = "application/json" if key.endswith(".json") else "text/csv; charset=utf-8"
+        content_type = _CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "text/csv; charset=utf-8")
         checksum = hashlib.md5(data).digest()  # S3's Content-MD5 integrity check
         self.client.put_object(
             Bucket=self.bucket,

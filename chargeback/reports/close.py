@@ -42,6 +42,7 @@ from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.times import iso
 from chargeback.reports import queries
 from chargeback.reports.bill import Bill, bill_record, monthly_bill
+from chargeback.reports.period import invoice_id as invoice_of
 
 # FOCUS rows as frozen (the columns of queries.FOCUS_ALLOCATION).
 ROWS_SCHEMA = pa.schema(
@@ -131,6 +132,7 @@ def _close(config: Config, period: str, now: datetime, data_dir: Path, months: l
             amounts = _table(con, queries.CLOSE_AMOUNTS, params, AMOUNTS_SCHEMA)
             booked = _table(con, queries.ADJUSTMENT_ROWS, params, BOOKED_SCHEMA)
             rows = _table(con, queries.FOCUS_ALLOCATION, params, ROWS_SCHEMA)
+            invoice_id = invoice_of(con, period)
     except duckdb.Error as exc:  # a warehouse of an older release: tables or columns missing
         reason = str(exc).splitlines()[0]
         raise DataError(
@@ -169,6 +171,7 @@ def _close(config: Config, period: str, now: datetime, data_dir: Path, months: l
             "idle": idle,
             "shared": shared,
             "tagged_tag": tagged_tag,
+            "invoice_id": invoice_id,  # FOCUS InvoiceId; null: not invoiced yet when closed
         },
         "clusters": clusters,
         "bill": bill_record(bill, known),
