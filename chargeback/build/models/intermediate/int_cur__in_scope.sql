@@ -1,4 +1,4 @@
--- grain: one in-scope CUR line item; key line_item_id
+-- grain: one in-scope CUR line item in one cluster; key (line_item_id, cluster)
 -- The CUR lines a bill is made of (int_cur__scoped says which and why, docs/method.md#scope), with their cost
 -- on the configured basis.
 with scoped as (

@@ -1,7 +1,10 @@
 -- grain: one node (EC2 instance) in one UTC hour; key (cluster, node, hour)
 -- A node-hour exists where Prometheus saw the node or the CUR billed its instance. Its cost is the
 -- instance's in-scope CUR cost for the hour on the configured basis (a daily line is spread over the
--- node's observed running time that day); a node-day with no CUR line yet is estimated and flagged:
+-- node's observed running time that day): its instance lines, which alone give it billed hours and a purchase
+-- option, plus its other non-transfer lines (node_extra: an EBS-optimized fee, ...) and its attached node
+-- volumes' hours (int_node_volume_hours); data transfer is never node cost (docs/method.md#network). A
+-- node-day with no instance line yet is estimated and flagged:
 -- at Cost Explorer's cost per hour of that instance type that day (amortized cost / usage hours),
 -- else at the bundled on-demand price. Available capacity is the instance type's nominal vCPU, GiB and GPUs
 -- times the fraction of the hour it ran (the CUR's billed hours, else the observed running time).
@@ -24,24 +27,39 @@ instance_lines as (
     where scope = 'instance'
 ),
 
+node_lines as (
+    select
+        *,
+        scope = 'instance' as is_instance,
+        case when scope = 'instance' then purchase_option end as line_purchase_option,
+    from (
+        select * from instance_lines
+        union all
+        select *, cast(null as varchar) as purchase_option,
+        from intermediate.int_cur__in_scope
+        where scope = 'node_extra'
+    ) as unioned
+),
+
 hourly_pieces as (
     select
         resource_id as instance_id,
         hour,
+        is_instance,
         cost,
-        usage_amount as billed_hours,
-        purchase_option,
+        case when is_instance then usage_amount end as billed_hours,
+        line_purchase_option as purchase_option,
         instance_type,
         product_vcpu,
         product_memory_gib,
         product_gpu,
         node_tenant_tag,
-    from instance_lines
+    from node_lines
     where usage_end <= usage_start + interval 1 hour
 ),
 
 long_lines as (
-    select * from instance_lines where usage_end > usage_start + interval 1 hour
+    select * from node_lines where usage_end > usage_start + interval 1 hour
 ),
 
 long_observed as (
@@ -61,6 +79,7 @@ long_pieces as (
     select
         long_lines.resource_id as instance_id,
         coalesce(long_observed.hour, long_lines.hour) as hour,
+        long_lines.is_instance,
         case
             when long_observed.line_item_id is null then long_lines.cost
             else cast(
@@ -69,7 +88,7 @@ long_pieces as (
             )
         end as cost,
         cast(null as double) as billed_hours,
-        long_lines.purchase_option,
+        long_lines.line_purchase_option as purchase_option,
         long_lines.instance_type,
         long_lines.product_vcpu,
         long_lines.product_memory_gib,
@@ -79,19 +98,42 @@ long_pieces as (
     left join long_observed on long_observed.line_item_id = long_lines.line_item_id
 ),
 
+volume_pieces as (
+    select
+        volumes.instance_id,
+        volumes.hour,
+        false as is_instance,
+        volumes.cost,
+        cast(null as double) as billed_hours,
+        cast(null as varchar) as purchase_option,
+        cast(null as varchar) as instance_type,
+        cast(null as double) as product_vcpu,
+        cast(null as double) as product_memory_gib,
+        cast(null as double) as product_gpu,
+        cast(null as varchar) as node_tenant_tag,
+    from intermediate.int_node_volume_hours as volumes
+    inner join intermediate.int_cluster_instances as instances on instances.instance_id = volumes.instance_id
+),
+
 billed as (
     select
         instance_id,
         hour,
-        sum(cost) as cost,
+        sum(case when is_instance then cost end) as cost,
+        sum(case when not is_instance then cost end) as extra_cost,
         sum(billed_hours) as billed_hours,
-        max_by(purchase_option, coalesce(billed_hours, 0)) as purchase_option,
+        max_by(purchase_option, case when purchase_option is not null then coalesce(billed_hours, 0) end)
+            as purchase_option,
         max(instance_type) as instance_type,
         max(product_vcpu) as product_vcpu,
         max(product_memory_gib) as product_memory_gib,
         max(product_gpu) as product_gpu,
         max(node_tenant_tag) as tag_tenant,
-    from (select * from hourly_pieces union all select * from long_pieces) as pieces
+    from (
+        select * from hourly_pieces
+        union all select * from long_pieces
+        union all select * from volume_pieces
+    ) as pieces
     group by instance_id, hour
 ),
 
@@ -126,6 +168,7 @@ joined as (
         observed.running_hours as observed_hours,
         billed.billed_hours,
         billed.cost as billed_cost,
+        billed.extra_cost,
         billed.purchase_option,
         billed_days.instance_id is not null as has_cur_day,
         billed.product_vcpu,
@@ -154,7 +197,7 @@ sized as (
         coalesce(joined.product_memory_gib, types.memory_gib, joined.memory_capacity_gib, 0) as memory_gib,
         coalesce(joined.product_gpu, types.gpu, joined.gpu_capacity, 0) as gpus,
         coalesce(least(joined.billed_hours, 1.0), joined.observed_hours, 0) as running_fraction,
-        joined.billed_cost is null and not joined.has_cur_day as is_estimated,
+        joined.billed_cost is null and not joined.has_cur_day and joined.observed_hours is not null as is_estimated,
         coalesce(rates.usd_per_hour, types.on_demand_usd_per_hour) as estimate_usd_per_hour,
         case when rates.usd_per_hour is not null then 'cost_explorer' else 'price_table' end as estimate_source,
     from joined
@@ -171,7 +214,7 @@ costed as (
             when sized.is_estimated
                 then cast(coalesce(sized.estimate_usd_per_hour, 0) * sized.running_fraction as decimal(38, 12))
             else cast(0 as decimal(38, 12))
-        end as cost,
+        end + coalesce(sized.extra_cost, 0) as cost,
         case
             when sized.is_estimated and sized.capacity_type_label = 'SPOT' then 'spot'
             else coalesce(sized.purchase_option, 'on_demand')
