@@ -41,6 +41,9 @@ class Scenario:
     virtual_clusters: list[dict] = field(default_factory=list)
     job_runs: list[dict] = field(default_factory=list)
     cost_explorer: list[dict] = field(default_factory=list)
+    pv_hours: list[dict] = field(default_factory=list)
+    ec2_volumes: list[dict] = field(default_factory=list)
+    load_balancers: list[dict] = field(default_factory=list)
 
     # --- nodes and their CUR lines -------------------------------------------------------------
     def node(
@@ -162,7 +165,11 @@ class Scenario:
         running_seconds: float = 3600.0,
         labels: dict[str, str] | None = None,
         owner: tuple[str, str] | None = ("ReplicaSet", None),
+        network_bytes: float | None = None,
+        host_network: bool = False,
     ) -> str:
+        """``network_bytes``: bytes received + transmitted in each of its hours (half each way; None: no byte
+        data, as for a pod collected before network bytes were)."""
         uid = f"uid-{namespace}-{name}"
         kind, owner_name = owner if owner else (None, None)
         self.pods[uid] = {
@@ -176,6 +183,7 @@ class Scenario:
             "start_time": hour(min(hours)),
             "completion_time": None,
             "labels": list((labels or {}).items()),
+            "host_network": host_network,
         }
         for h in hours:
             self.pod_hours.append(
@@ -192,6 +200,8 @@ class Scenario:
                     "memory_request_byte_seconds": memory_request_gib * GIB * running_seconds,
                     "memory_working_set_byte_seconds": memory_usage_gib * GIB * running_seconds,
                     "gpu_request_seconds": gpus * running_seconds,
+                    "network_receive_bytes": None if network_bytes is None else network_bytes / 2,
+                    "network_transmit_bytes": None if network_bytes is None else network_bytes / 2,
                 }
             )
         return uid
@@ -272,6 +282,80 @@ class Scenario:
         )
 
     # --- writing -------------------------------------------------------------------------------
+    # --- volumes, load balancers ------------------------------------------------------------------
+    def pv(
+        self,
+        name: str,
+        volume_id: str,
+        hours: range | list[int],
+        claim: tuple[str, str] | None,
+        *,
+        seconds: float = 3600.0,
+        last_seen_minute: int = 59,
+        phase: str = "Bound",
+    ) -> None:
+        """The PV's kube-state-metrics hours: its claimRef named ``claim`` (namespace, name) for ``seconds`` of
+        each hour, last at minute ``last_seen_minute`` (None: no claimRef)."""
+        for h in hours:
+            self.pv_hours.append(
+                {
+                    "cluster": self.cluster,
+                    "persistent_volume": name,
+                    "hour": hour(h),
+                    "volume_handle": volume_id,
+                    "storage_class": "gp3",
+                    "capacity_bytes": 100 * GIB,
+                    "phase": phase,
+                    "claim_namespace": claim[0] if claim else None,
+                    "claim_name": claim[1] if claim else None,
+                    "claim_seconds": seconds,
+                    "claim_last_seen": hour(h) + timedelta(minutes=last_seen_minute) if claim else None,
+                }
+            )
+
+    def ec2_volume(
+        self, volume_id: str, at_hour: int, instance_id: str | None, tags: dict[str, str] | None = None
+    ) -> None:
+        """One DescribeVolumes snapshot of a volume, at the start of hour ``at_hour``: attached to
+        ``instance_id`` (None: attached nowhere)."""
+        self.ec2_volumes.append(
+            {
+                "collected_at": hour(at_hour),
+                "region": "us-east-1",
+                "volume_id": volume_id,
+                "volume_type": "gp3",
+                "size_gib": 100.0,
+                "iops": 3000.0,
+                "throughput_mibps": 125.0,
+                "state": "in-use" if instance_id else "available",
+                "availability_zone": "us-east-1a",
+                "created_at": START,
+                "instance_id": instance_id,
+                "device": "/dev/xvda" if instance_id else None,
+                "attachment_state": "attached" if instance_id else None,
+                "attached_at": START if instance_id else None,
+                "delete_on_termination": bool(instance_id),
+                "tags": list((tags or {}).items()),
+            }
+        )
+
+    def load_balancer(self, arn: str, at_hour: int, tags: dict[str, str]) -> None:
+        """One elbv2 snapshot of a load balancer and its tags."""
+        self.load_balancers.append(
+            {
+                "collected_at": hour(at_hour),
+                "region": "us-east-1",
+                "load_balancer_arn": arn,
+                "name": arn.rsplit("/", 2)[-2],
+                "type": "application",
+                "scheme": "internet-facing",
+                "vpc_id": "vpc-0abc",
+                "state": "active",
+                "created_at": START,
+                "tags": list(tags.items()),
+            }
+        )
+
     def write(self, data_dir: Path) -> Path:
         tables = [
             (streams.NODE_HOURS, self.node_hours),
@@ -282,6 +366,9 @@ class Scenario:
             (streams.EMR_VIRTUAL_CLUSTERS, self.virtual_clusters),
             (streams.EMR_JOB_RUNS, self.job_runs),
             (streams.COST_EXPLORER_DAILY, self.cost_explorer),
+            (streams.PERSISTENT_VOLUME_HOURS, self.pv_hours),
+            (streams.EC2_VOLUMES, self.ec2_volumes),
+            (streams.LOAD_BALANCERS, self.load_balancers),
         ]
         for table, rows in tables:
             if rows:

@@ -26,7 +26,7 @@ from chargeback.core.periods import parse_period
 from chargeback.reports import queries
 
 # The parts of a bill line: what the allocation gives (COST_PARTS), then corrections of closed months.
-COST_PARTS = ("compute", "idle", "shared", "emr", "tagged")
+COST_PARTS = ("compute", "idle", "shared", "storage", "network", "emr", "tagged")
 PARTS = (*COST_PARTS, "adjustment")
 
 Exact = dict[str, dict[str, Decimal]]  # bill line -> part (COST_PARTS) -> exact amount

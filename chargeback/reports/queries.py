@@ -16,6 +16,8 @@ select
     sum(compute_cost) as compute,
     sum(idle_cost) as idle,
     sum(shared_cost) as shared,
+    sum(storage_cost) as storage,
+    sum(network_cost) as network,
     sum(emr_cost) as emr,
     sum(tagged_cost) as tagged,
 from marts.fct_tenant_costs_daily
@@ -293,7 +295,7 @@ order by cluster
 # The month's exact amount per (cluster, bill line, part), every part of every line. Parameter: period.
 CLOSE_AMOUNTS = """
 with costs as (
-    select cluster, tenant, compute_cost, idle_cost, shared_cost, emr_cost, tagged_cost,
+    select cluster, tenant, compute_cost, idle_cost, shared_cost, storage_cost, network_cost, emr_cost, tagged_cost,
     from marts.fct_tenant_costs_daily
     where period = $period
 )
@@ -302,6 +304,8 @@ from (
     select cluster, tenant, 'compute' as part, compute_cost as amount from costs
     union all select cluster, tenant, 'idle', idle_cost from costs
     union all select cluster, tenant, 'shared', shared_cost from costs
+    union all select cluster, tenant, 'storage', storage_cost from costs
+    union all select cluster, tenant, 'network', network_cost from costs
     union all select cluster, tenant, 'emr', emr_cost from costs
     union all select cluster, tenant, 'tagged', tagged_cost from costs
 )

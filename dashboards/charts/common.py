@@ -17,6 +17,8 @@ PART_LABELS = {
     "compute": "Compute",
     "idle": "Idle share",
     "shared": "Shared share",
+    "storage": "Storage",
+    "network": "Network",
     "emr": "EMR charges",
     "tagged": "Tagged resources",
 }
@@ -25,6 +27,8 @@ PART_COLORS = {
     "Compute": "#1f77b4",
     "Idle share": "#ff7f0e",
     "Shared share": "#2ca02c",
+    "Storage": "#17becf",
+    "Network": "#bcbd22",
     "EMR charges": "#9467bd",
     "Tagged resources": "#8c564b",
 }

@@ -4,7 +4,11 @@
 --   dedicated nodes:       the whole node cost to its tenant: pods' split -> compute, the rest -> idle;
 --   what no pod took on shared nodes -> __idle__ (computed as a remainder, so nothing is lost);
 --   EMR on EKS charges -> the job's virtual cluster's tenant (unknown job: __unallocated__);
---   cluster fees (EKS control plane) -> __shared__; tenant-tagged lines -> that tenant as tagged.
+--   cluster fees (EKS control plane) and cluster overhead (NAT gateways, ...) -> __shared__;
+--   tenant-tagged lines -> that tenant as tagged;
+--   PV volumes -> their claim's namespace's tenant as storage (no claim: __unallocated__; shared namespaces:
+--   __shared__); node volumes are in their node's cost (with no node: __idle__);
+--   data transfer (int_network_costs) and load balancers (int_load_balancer_costs) -> network.
 with pods as (
     select * from intermediate.int_pod_hours_priced
 ),
@@ -118,8 +122,52 @@ other_lines as (
     group by all
 ),
 
+storage_lines as (
+    select
+        storage.cluster,
+        storage.date,
+        case when storage.namespace is null then '__unallocated__' else tenants.tenant end as tenant,
+        case when tenants.is_shared then 'shared' else 'storage' end as component,
+        sum(storage.cost) as amount,
+    from intermediate.int_storage_hours as storage
+    left join intermediate.int_namespace_tenants_hourly as tenants
+        on tenants.cluster = storage.cluster
+        and tenants.namespace = storage.namespace
+        and tenants.hour = storage.hour
+    group by all
+),
+
+detached_volume_lines as (
+    select volumes.cluster, volumes.date, '__idle__' as tenant, 'idle' as component, sum(volumes.cost) as amount,
+    from intermediate.int_node_volume_hours as volumes
+    left join intermediate.int_cluster_instances as instances on instances.instance_id = volumes.instance_id
+    where instances.instance_id is null
+    group by all
+),
+
+network_lines as (
+    select cluster, date, tenant, component, sum(amount) as amount,
+    from intermediate.int_network_costs
+    group by all
+    union all
+    select cluster, date, tenant, component, sum(cost) as amount,
+    from intermediate.int_load_balancer_costs
+    group by all
+),
+
+overhead_lines as (
+    select cluster, date, '__shared__' as tenant, 'shared' as component, sum(cost) as amount,
+    from intermediate.int_cur__line_hours
+    where scope = 'overhead'
+    group by all
+),
+
 unioned as (
     select * from pod_lines
+    union all select * from storage_lines
+    union all select * from detached_volume_lines
+    union all select * from network_lines
+    union all select * from overhead_lines
     union all select * from dedicated_lines
     union all select * from idle_lines
     union all select * from emr_lines

@@ -1,10 +1,17 @@
--- grain: one namespace in one UTC hour in which pods ran; key (cluster, namespace, hour)
+-- grain: one namespace in one UTC hour in which pods ran, a PV volume of its claims or a load balancer of its
+-- services was billed; key (cluster, namespace, hour)
 -- Soft tenancy, in the order of docs/method.md#soft-tenancy: a shared namespace is __shared__; else the
 -- tenant of the EMR virtual cluster it backs; else its tenant label in force for most of the hour (a reserved
 -- __*__ value counts as no label: docs/method.md#validation); else the
 -- first glob rule that matches, in file order; else __unallocated__ (shown, never dropped).
 with namespace_hours as (
-    select distinct cluster, namespace, hour from staging.stg_prometheus__pod_hours
+    select cluster, namespace, hour from staging.stg_prometheus__pod_hours
+    union
+    select cluster, namespace, hour from intermediate.int_storage_hours where namespace is not null
+    union
+    select cluster, split_part(load_balancer_stack, '/', 1) as namespace, hour,
+    from intermediate.int_cur__line_hours
+    where scope = 'load_balancer' and load_balancer_stack like '%/%'
 ),
 
 labels_ranked as (

@@ -1,6 +1,6 @@
 -- grain: one cluster, UTC day and tenant receiving shared cost; key (cluster, date, tenant)
 -- The __shared__ pool of a cluster-day (pods of shared namespaces on shared nodes, cluster fees) is
--- `weighted`: spread over tenants by their direct cost that day (compute + idle + EMR, sole tenants
+-- `weighted`: spread over tenants by their direct cost that day (compute + idle + storage + network + EMR, sole tenants
 -- included, sentinels not); `even`: equal parts per tenant with direct cost; `separate`: kept. What is
 -- not spread (separate mode, a day without tenants, sub-micro-cent rounding) stays on __shared__.
 with settings as (
@@ -22,7 +22,7 @@ direct as (
     select cluster, date, tenant, sum(amount) as direct_cost,
     from lines
     where tenant not in ('__idle__', '__shared__', '__unallocated__')
-        and component in ('compute', 'idle', 'emr')
+        and component in ('compute', 'idle', 'storage', 'network', 'emr')
     group by cluster, date, tenant
     having sum(amount) > 0
 ),

@@ -45,8 +45,8 @@ attached as (
 
 pv as (
     select volume_id, min(cluster) as cluster, from (
-        select * from pv_hours
-        union all select * from pv_snapshots
+        select volume_id, cluster from pv_hours
+        union all select volume_id, cluster from pv_snapshots
         union all select volume_id, cluster from tagged_pv where cluster is not null
     ) as named
     group by volume_id

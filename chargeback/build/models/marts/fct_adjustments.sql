@@ -10,7 +10,8 @@ with adjusted as (
 ),
 
 costs as (
-    select cluster, period, tenant, compute_cost, idle_cost, shared_cost, emr_cost, tagged_cost,
+    select cluster, period, tenant, compute_cost, idle_cost, shared_cost, storage_cost, network_cost, emr_cost,
+        tagged_cost,
     from marts.fct_tenant_costs_daily
     where period in (select closed_period from adjusted)
 ),
@@ -22,6 +23,10 @@ now_billed as (
     select period, cluster, tenant, 'idle', sum(idle_cost), from costs group by period, cluster, tenant
     union all
     select period, cluster, tenant, 'shared', sum(shared_cost), from costs group by period, cluster, tenant
+    union all
+    select period, cluster, tenant, 'storage', sum(storage_cost), from costs group by period, cluster, tenant
+    union all
+    select period, cluster, tenant, 'network', sum(network_cost), from costs group by period, cluster, tenant
     union all
     select period, cluster, tenant, 'emr', sum(emr_cost), from costs group by period, cluster, tenant
     union all

@@ -1,7 +1,8 @@
 -- grain: one cluster, UTC day, bill line, component and traced source; key (cluster, date, tenant, component,
 -- namespace, emr_job_run_id, product_code)
 -- fct_tenant_costs_daily broken down as far as each dollar can be traced, for the FOCUS export: pod costs by
--- namespace and EMR job run, EMR on EKS charges by job run, tagged CUR lines by product. What cannot be
+-- namespace and EMR job run, EMR on EKS charges by job run, tagged CUR lines by product, storage (PV volumes) and
+-- network (data transfer by pod, load balancers) by namespace and product. What cannot be
 -- traced further (a dedicated node's capacity no pod took, __idle__, the spread shared pool) is one row with
 -- null namespace and job, computed as a remainder, so each (cluster, date, tenant, component) adds up exactly
 -- to its bill line's part in fct_tenant_costs_daily.
@@ -13,6 +14,12 @@ with bill as (
     from marts.fct_tenant_costs_daily
     union all
     select cluster, period, date, tenant, 'shared' as component, shared_cost as amount,
+    from marts.fct_tenant_costs_daily
+    union all
+    select cluster, period, date, tenant, 'storage' as component, storage_cost as amount,
+    from marts.fct_tenant_costs_daily
+    union all
+    select cluster, period, date, tenant, 'network' as component, network_cost as amount,
     from marts.fct_tenant_costs_daily
     union all
     select cluster, period, date, tenant, 'emr' as component, emr_cost as amount,
@@ -71,8 +78,59 @@ tagged_lines as (
     group by cluster, date, tag_tenant, product_code
 ),
 
+storage as (
+    select
+        storage.cluster,
+        storage.date,
+        tenants.tenant,
+        'storage' as component,
+        storage.namespace,
+        cast(null as varchar) as emr_job_run_id,
+        'AmazonEC2' as product_code,
+        sum(storage.cost) as amount,
+    from intermediate.int_storage_hours as storage
+    inner join intermediate.int_namespace_tenants_hourly as tenants
+        on tenants.cluster = storage.cluster
+        and tenants.namespace = storage.namespace
+        and tenants.hour = storage.hour
+    where not tenants.is_shared
+    group by all
+),
+
+network as (
+    select
+        cluster,
+        date,
+        tenant,
+        'network' as component,
+        namespace,
+        cast(null as varchar) as emr_job_run_id,
+        'AmazonEC2' as product_code,
+        sum(amount) as amount,
+    from intermediate.int_network_costs
+    where component = 'network' and namespace is not null
+    group by all
+    union all
+    select
+        cluster,
+        date,
+        tenant,
+        'network' as component,
+        namespace,
+        cast(null as varchar) as emr_job_run_id,
+        'AWSELB' as product_code,
+        sum(cost) as amount,
+    from intermediate.int_load_balancer_costs
+    where component = 'network'
+    group by all
+),
+
 traced as (
     select * from pods
+    union all
+    select * from storage
+    union all
+    select * from network
     union all
     select * from emr_charges
     union all

@@ -28,6 +28,8 @@ final as (
         sum(case when component = 'compute' then amount else 0 end) as compute_cost,
         sum(case when component = 'idle' then amount else 0 end) as idle_cost,
         sum(case when component = 'shared' then amount else 0 end) as shared_cost,
+        sum(case when component = 'storage' then amount else 0 end) as storage_cost,
+        sum(case when component = 'network' then amount else 0 end) as network_cost,
         sum(case when component = 'emr' then amount else 0 end) as emr_cost,
         sum(case when component = 'tagged' then amount else 0 end) as tagged_cost,
         sum(amount) as total_cost,

@@ -16,6 +16,7 @@ final as (
         start_time,
         completion_time,
         labels,
+        coalesce(host_network, false) as host_network,
         labels['emr-containers.amazonaws.com/job.id'] as emr_job_run_id,
         labels['emr-containers.amazonaws.com/virtual-cluster-id'] as emr_virtual_cluster_id,
         labels['spark-role'] as spark_role,

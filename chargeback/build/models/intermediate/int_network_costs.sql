@@ -1,0 +1,164 @@
+-- grain: one share of a node-hour's data transfer, or a cluster-day's transfer no pod took; key (cluster, date, node, hour, pod_uid, tenant)
+-- docs/method.md#network. EC2 data-transfer lines of a node's instance id, per node-hour (a line longer than an
+-- hour spread over the node's observed running hours in it, by running time), split over the pods on that
+-- node-hour in proportion to their bytes received + transmitted in the hour; host-network pods (their counters
+-- are the host's) take no byte share. If no pod on the node-hour has byte data, by the pods' split-cost shares
+-- (all pods), else evenly. A dedicated node's transfer goes whole to its tenant (pod_uid null). What reaches no
+-- pod (a node-hour with no pods, a line with no node-hour, rounding dust) is one __idle__ row per cluster-day
+-- (node and hour null), so the rows add up to the lines. Pods of shared namespaces: __shared__.
+with transfer as (
+    select * from intermediate.int_cur__in_scope where scope = 'data_transfer'
+),
+
+nodes as (
+    select cluster, node, instance_id, hour, date, running_hours, is_dedicated, dedicated_tenant,
+    from intermediate.int_node_hours
+    where instance_id is not null
+),
+
+hourly_pieces as (
+    select cluster, resource_id as instance_id, hour, cost,
+    from transfer
+    where usage_end <= usage_start + interval 1 hour
+),
+
+long_lines as (
+    select * from transfer where usage_end > usage_start + interval 1 hour
+),
+
+long_observed as (
+    select
+        long_lines.line_item_id,
+        nodes.hour,
+        nodes.running_hours,
+        sum(nodes.running_hours) over (partition by long_lines.line_item_id) as line_running_hours,
+    from long_lines
+    inner join nodes
+        on nodes.instance_id = long_lines.resource_id
+        and nodes.hour >= long_lines.usage_start
+        and nodes.hour < long_lines.usage_end
+        and nodes.running_hours > 0
+),
+
+long_pieces as (
+    select
+        long_lines.cluster,
+        long_lines.resource_id as instance_id,
+        coalesce(long_observed.hour, long_lines.hour) as hour,
+        case
+            when long_observed.line_item_id is null then long_lines.cost
+            else cast(
+                cast(long_lines.cost as double) * long_observed.running_hours / long_observed.line_running_hours
+                as decimal(38, 12)
+            )
+        end as cost,
+    from long_lines
+    left join long_observed on long_observed.line_item_id = long_lines.line_item_id
+),
+
+pieces as (
+    select cluster, instance_id, hour, cast(hour as date) as date, sum(cost) as cost,
+    from (select * from hourly_pieces union all select * from long_pieces) as unioned
+    group by cluster, instance_id, hour
+),
+
+node_transfer as (
+    select nodes.cluster, nodes.node, nodes.hour, nodes.date, nodes.is_dedicated, nodes.dedicated_tenant,
+        sum(pieces.cost) as cost,
+    from pieces
+    inner join nodes on nodes.instance_id = pieces.instance_id and nodes.hour = pieces.hour
+    group by all
+),
+
+pods as (
+    select
+        priced.cluster,
+        priced.node,
+        priced.hour,
+        priced.pod_uid,
+        priced.namespace,
+        priced.namespace_tenant,
+        priced.is_shared,
+        priced.cpu_cost + priced.memory_cost + priced.gpu_cost as split_cost,
+        case when not coalesce(info.host_network, false) then bytes.network_bytes end as network_bytes,
+    from intermediate.int_pod_hours_priced as priced
+    left join staging.stg_prometheus__pod_hours as bytes
+        on bytes.cluster = priced.cluster and bytes.pod_uid = priced.pod_uid and bytes.hour = priced.hour
+    left join (
+        select cluster, pod_uid, bool_or(host_network) as host_network,
+        from staging.stg_prometheus__pods
+        group by cluster, pod_uid
+    ) as info on info.cluster = priced.cluster and info.pod_uid = priced.pod_uid
+),
+
+node_pods as (
+    select
+        pods.*,
+        sum(coalesce(network_bytes, 0)) over (partition by cluster, node, hour) as node_bytes,
+        sum(split_cost) over (partition by cluster, node, hour) as node_split_cost,
+        count(*) over (partition by cluster, node, hour) as node_pods,
+    from pods
+),
+
+pod_shares as (
+    select
+        node_transfer.cluster,
+        node_transfer.node,
+        node_transfer.hour,
+        node_transfer.date,
+        node_pods.pod_uid,
+        node_pods.namespace,
+        case when node_pods.is_shared then '__shared__' else node_pods.namespace_tenant end as tenant,
+        case when node_pods.is_shared then 'shared' else 'network' end as component,
+        cast(
+            cast(node_transfer.cost as double) * case
+                when node_pods.node_bytes > 0 then coalesce(node_pods.network_bytes, 0) / node_pods.node_bytes
+                when node_pods.node_split_cost > 0
+                    then cast(node_pods.split_cost as double) / cast(node_pods.node_split_cost as double)
+                else 1.0 / node_pods.node_pods
+            end as decimal(38, 12)
+        ) as amount,
+    from node_transfer
+    inner join node_pods
+        on node_pods.cluster = node_transfer.cluster
+        and node_pods.node = node_transfer.node
+        and node_pods.hour = node_transfer.hour
+    where not node_transfer.is_dedicated
+),
+
+dedicated as (
+    select cluster, node, hour, date, cast(null as varchar) as pod_uid, cast(null as varchar) as namespace,
+        dedicated_tenant as tenant, 'network' as component, cost as amount,
+    from node_transfer
+    where is_dedicated
+),
+
+allocated as (
+    select * from pod_shares
+    union all
+    select * from dedicated
+),
+
+left_over as (
+    select
+        totals.cluster,
+        cast(null as varchar) as node,
+        cast(null as timestamptz) as hour,
+        totals.date,
+        cast(null as varchar) as pod_uid,
+        cast(null as varchar) as namespace,
+        '__idle__' as tenant,
+        'network' as component,
+        totals.cost - coalesce(taken.amount, 0) as amount,
+    from (select cluster, date, sum(cost) as cost from pieces group by cluster, date) as totals
+    left join (select cluster, date, sum(amount) as amount from allocated group by cluster, date) as taken
+        on taken.cluster = totals.cluster and taken.date = totals.date
+),
+
+final as (
+    select * from allocated
+    union all
+    select * from left_over where amount <> 0
+)
+
+select * from final
