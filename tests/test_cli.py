@@ -98,7 +98,7 @@ def test_bill_for_one_tenant_matches_its_line_in_the_full_bill(demo_dir):
 def test_bill_csv_has_the_same_lines(demo_dir):
     csv_text = chargeback("bill", "-p", "2026-10", "-f", "csv", cwd=demo_dir).stdout.splitlines()
     full = json.loads(chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout)
-    assert csv_text[0] == "period,currency,tenant,compute,idle,shared,emr,tagged,adjustment,total,method"
+    assert csv_text[0] == "period,currency,tenant,compute,idle,shared,storage,network,emr,tagged,adjustment,total,method"
     assert [row.split(",")[2] for row in csv_text[1:]] == [line["tenant"] for line in full["lines"]]
     assert [row.split(",")[-2] for row in csv_text[1:]] == [line["total"] for line in full["lines"]]
 

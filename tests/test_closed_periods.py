@@ -197,7 +197,7 @@ def test_a_restated_cur_is_booked_in_the_first_open_month_and_the_closed_bill_st
     assert lines["alpha"]["adjustment"] == "0.20"
     assert lines["alpha"]["adjustments"][0]["closed_period"] == OCTOBER
     header = november.to_csv().splitlines()[0]
-    assert header == "period,currency,tenant,compute,idle,shared,emr,tagged,adjustment,total,method"
+    assert header == "period,currency,tenant,compute,idle,shared,storage,network,emr,tagged,adjustment,total,method"
     assert frozen_outputs(month, out) == frozen, "the closed bill and its exports changed"
 
     # Restated again before November closes: November's adjustment is the whole difference once ($1.60: +0.60).
@@ -367,7 +367,7 @@ def test_exports_carry_adjustments_as_corrections(month, tmp_path):
 
     finance = files[f"bill-{NOVEMBER}.csv"].decode().splitlines()
     assert finance[0].endswith(",adjustment,total,method")
-    assert any(row.startswith("2026-11,USD,alpha,12.00,4.00,0.00,0.00,0.00,-0.20,15.80,") for row in finance)
+    assert any(row.startswith("2026-11,USD,alpha,12.00,4.00,0.00,0.00,0.00,0.00,0.00,-0.20,15.80,") for row in finance)
 
 
 def test_close_restate_and_bill_on_the_command_line(month, tmp_path):
