@@ -157,9 +157,9 @@ def test_cluster_overhead_joins_shared_and_a_line_tagged_for_two_clusters_is_spl
     s.cluster = "test-cluster"
     s.line(0, product_code="AmazonEC2", resource_id="arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab", cost=1.08,
            hours=24, usage_type="USE1-NatGateway-Hours", tags={"user_eks_cluster_name": "test-cluster"})
+    both = {"user_kubernetes.io/cluster/test-cluster": "owned", "user_kubernetes.io/cluster/batch-cluster": "owned"}
     s.line(0, product_code="AmazonVPC", resource_id="arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd",
-           cost=0.50, hours=24, usage_type="USE1-VpcEndpoint-Hours",
-           tags={"user_kubernetes.io/cluster/test-cluster": "owned", "user_kubernetes.io/cluster/batch-cluster": "owned"})
+           cost=0.50, hours=24, usage_type="USE1-VpcEndpoint-Hours", tags=both)
     built = build_scenario(s, **SETTINGS)
     shared = dict(built.rows(
         "select cluster, sum(amount) from intermediate.int_cost_lines where tenant = '__shared__' group by 1"

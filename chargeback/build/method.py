@@ -33,8 +33,10 @@ from chargeback.core.config import Config
 from chargeback.core.errors import DataError, MethodChangeError
 from chargeback.core.money import apportion, to_cents
 
-# Bump when the meaning of a recorded method changes (a new setting that moves money).
-METHOD_VERSION = 1
+# Bump when the meaning of a recorded method changes (a new setting or rule that moves money). 2: the whole
+# cluster bill (storage, network, load balancers, cluster overhead; only instance lines give a node-hour its
+# billed hours and purchase option).
+METHOD_VERSION = 2
 ACCEPT_FLAG = "--accept-method-change"  # what `chargeback build` takes to publish a new method
 
 # Whether a warehouse records its method: one built before methods were recorded has no method_json column.
