@@ -44,6 +44,7 @@ class Scenario:
     pv_hours: list[dict] = field(default_factory=list)
     ec2_volumes: list[dict] = field(default_factory=list)
     load_balancers: list[dict] = field(default_factory=list)
+    volume_claims: list[dict] = field(default_factory=list)
 
     # --- nodes and their CUR lines -------------------------------------------------------------
     def node(
@@ -313,6 +314,22 @@ class Scenario:
                 }
             )
 
+    def mount(self, pod_uid: str, claim: str) -> None:
+        """The pod mounts PersistentVolumeClaim ``claim`` of its namespace (on the pod's first day)."""
+        pod = self.pods[pod_uid]
+        self.volume_claims.append(
+            {
+                "cluster": pod["cluster"],
+                "date": pod["date"],
+                "namespace": pod["namespace"],
+                "pod": pod["pod"],
+                "pod_uid": pod_uid,
+                "volume": "spark-local-dir-1",
+                "claim": claim,
+                "read_only": False,
+            }
+        )
+
     def ec2_volume(
         self, volume_id: str, at_hour: int, instance_id: str | None, tags: dict[str, str] | None = None
     ) -> None:
@@ -369,6 +386,7 @@ class Scenario:
             (streams.PERSISTENT_VOLUME_HOURS, self.pv_hours),
             (streams.EC2_VOLUMES, self.ec2_volumes),
             (streams.LOAD_BALANCERS, self.load_balancers),
+            (streams.POD_VOLUME_CLAIMS, self.volume_claims),
         ]
         for table, rows in tables:
             if rows:

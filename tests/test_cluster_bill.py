@@ -166,3 +166,28 @@ def test_cluster_overhead_joins_shared_and_a_line_tagged_for_two_clusters_is_spl
     ))
     assert float(shared["test-cluster"]) == pytest.approx(1.08 + 0.25, abs=1e-9)
     assert float(shared["batch-cluster"]) == pytest.approx(0.25, abs=1e-9)
+
+
+def test_a_spark_jobs_cost_includes_its_pods_transfer_and_its_shuffle_volume(build_scenario):
+    """Job etl-1 in a-spark: its executor moved 6 GB of the node-hour's 8 GB ($0.40 of transfer: $0.30; a-api's
+    2 GB: $0.10) and mounted the shuffle claim spark-pvc-1 (vol-0e5, $0.05 for its one hour). The job's cost
+    has storage $0.05 and network $0.30 beside its compute; a-spark's bill part is the same $0.35."""
+    s = Scenario()
+    instance = s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
+    s.virtual_cluster("vc-1", "analytics", "a-spark")
+    s.job_run("etl-1", "vc-1", "etl", 0)
+    executor = s.pod("a-spark", "etl-1-exec-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
+                     memory_usage_gib=4, network_bytes=6e9,
+                     labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"})
+    s.pod("a-api", "a-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
+          network_bytes=2e9)
+    s.mount(executor, "spark-pvc-1")
+    s.pv("pvc-e5", "vol-0e5", [0], ("a-spark", "spark-pvc-1"))
+    s.line(0, product_code="AmazonEC2", resource_id="vol-0e5", cost=0.05, usage_type="EBS:VolumeUsage.gp3")
+    s.line(0, product_code="AmazonEC2", resource_id=instance, cost=0.40, usage_type="USE1-DataTransfer-Regional-Bytes")
+    built = build_scenario(s, **SETTINGS)
+    (job,) = built.rows("select storage_cost, network_cost from marts.fct_emr_job_costs where job_run_id = 'etl-1'")
+    assert [float(v) for v in job] == pytest.approx([0.05, 0.30], abs=1e-9)
+    found = parts(built)
+    assert found[("team-a", "storage")] == pytest.approx(0.05, abs=1e-9)
+    assert found[("team-a", "network")] == pytest.approx(0.40, abs=1e-9)

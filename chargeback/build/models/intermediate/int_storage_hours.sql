@@ -4,7 +4,9 @@
 -- hour with a claim (a Released volume keeps its last claim's namespace), else of the nearest later one, else
 -- of the latest Kubernetes API snapshot naming a claim, else of the EBS CSI driver's
 -- created-for/pvc/namespace tag (a volume whose PV is gone); a PV that never had a claim: __unallocated__.
--- The namespace's tenant is resolved like a pod's (int_namespace_tenants_hourly).
+-- The namespace's tenant is resolved like a pod's (int_namespace_tenants_hourly). claim_name: the claim bound
+-- (from the PV's claimRef; null where the namespace came from a snapshot or a tag), which fct_emr_job_costs
+-- follows to the Spark jobs whose pods mount it.
 with pieces as (
     select * from intermediate.int_cur__line_hours where scope = 'pv_volume'
 ),
@@ -14,7 +16,7 @@ claims_ranked as (
         cluster,
         volume_id,
         hour,
-        claim_namespace,
+        claim_namespace || '/' || claim_name as claim_ref,
         row_number() over (
             partition by cluster, volume_id, hour order by claim_seconds desc, claim_last_seen desc nulls last
         ) as claim_rank,
@@ -23,15 +25,15 @@ claims_ranked as (
 ),
 
 claims as (
-    select cluster, volume_id, hour, claim_namespace from claims_ranked where claim_rank = 1
+    select cluster, volume_id, hour, claim_ref from claims_ranked where claim_rank = 1
 ),
 
 timeline as (
-    select cluster, resource_id as volume_id, hour, cast(null as varchar) as claim_namespace, 1 as kind,
+    select cluster, resource_id as volume_id, hour, cast(null as varchar) as claim_ref, 1 as kind,
         line_item_id,
     from pieces
     union all
-    select cluster, volume_id, hour, claim_namespace, 0 as kind, cast(null as bigint) as line_item_id,
+    select cluster, volume_id, hour, claim_ref, 0 as kind, cast(null as bigint) as line_item_id,
     from claims
 ),
 
@@ -39,15 +41,15 @@ filled as (
     select
         *,
         coalesce(
-            last_value(claim_namespace ignore nulls) over (
+            last_value(claim_ref ignore nulls) over (
                 partition by cluster, volume_id order by hour, kind
                 rows between unbounded preceding and current row
             ),
-            first_value(claim_namespace ignore nulls) over (
+            first_value(claim_ref ignore nulls) over (
                 partition by cluster, volume_id order by hour, kind
                 rows between current row and unbounded following
             )
-        ) as hour_namespace,
+        ) as hour_claim,
     from timeline
 ),
 
@@ -73,9 +75,10 @@ final as (
         pieces.hour,
         pieces.date,
         pieces.cost,
-        coalesce(filled.hour_namespace, snapshots.snapshot_namespace, tags.tag_namespace) as namespace,
+        coalesce(split_part(filled.hour_claim, '/', 1), snapshots.snapshot_namespace, tags.tag_namespace) as namespace,
+        split_part(filled.hour_claim, '/', 2) as claim_name,
         case
-            when filled.hour_namespace is not null then 'claim_ref'
+            when filled.hour_claim is not null then 'claim_ref'
             when snapshots.snapshot_namespace is not null then 'kubernetes_api'
             when tags.tag_namespace is not null then 'volume_tag'
             else 'no_claim'
