@@ -261,12 +261,14 @@ def emr_jobs(
     wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None
 ) -> pl.DataFrame:
     """The period's job runs with what the bill charges for each: compute and idle share (the cents of the
-    tenant's drill-down) and EMR charges, adding up with the tenant's other workloads to its bill parts."""
+    tenant's drill-down), storage, network and EMR charges, adding up with the tenant's other workloads to its
+    bill parts."""
     jobs = wh.query(
         f"""select job_run_id, job_name, virtual_cluster_id, virtual_cluster_name, tenant, state, created_at,
             finished_at, pod_count, executor_instances, executor_cores, executor_memory_gib,
             executor_cpu_request_core_hours, executor_cpu_usage_core_hours,
-            executor_memory_request_gib_hours, executor_memory_usage_gib_hours, emr_cost as emr
+            executor_memory_request_gib_hours, executor_memory_usage_gib_hours, storage_cost as storage,
+            network_cost as network, emr_cost as emr
         from marts.fct_emr_job_costs
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
             and ($tenant::varchar is null or tenant = $tenant::varchar)""",

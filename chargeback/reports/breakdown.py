@@ -141,6 +141,7 @@ def dollars(cents: str) -> pl.Expr:
 
 WORKLOAD_PARTS = ("compute", "idle")  # what pods cost: the parts a tenant's workloads break down
 WORKLOAD_LEVELS = (("namespace",), ("workload_kind", "workload_name"), ("emr_job_run_id",))
+JOB_PARTS = ("storage", "network", "emr")  # a job's own parts beside its pods' (fct_emr_job_costs)
 
 
 def by_day(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
@@ -172,10 +173,11 @@ def by_workload(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
 
 
 def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.DataFrame:
-    """Each job run (``jobs``: one row per run with ``tenant`` and exact ``emr``) with what the bill charges for it:
-    compute and idle share, its pods' cents in ``workload_cents`` of ``workloads`` (so they are the same cents as on
-    the tenant's drill-down), and EMR charges in cents adding up, with the tenant's other EMR lines, to the bill's
-    EMR part. Dollars (``Float64``), ``total`` their sum."""
+    """Each job run (``jobs``: one row per run with ``tenant`` and exact ``emr``, ``storage`` and ``network``) with
+    what the bill charges for it: compute and idle share, its pods' cents in ``workload_cents`` of ``workloads`` (so
+    they are the same cents as on the tenant's drill-down); storage (its claims' volumes), network (its pods'
+    transfer) and EMR charges in cents adding up, with the tenant's other lines of those parts, to the bill's parts.
+    Dollars (``Float64``), ``total`` their sum."""
     with_runs = workloads.filter(pl.col("tenant").is_in(jobs["tenant"].unique().to_list()))
     pods = (
         workload_cents(with_runs, bill)
@@ -184,16 +186,18 @@ def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.Data
         .agg(pl.col(p).sum() for p in WORKLOAD_PARTS)
         .rename({"emr_job_run_id": "job_run_id"})
     )
-    runs = jobs.select("tenant", "job_run_id", "emr")
-    charges = cascade(runs, line_targets(bill, ["emr"]), ["emr"], ["tenant"], [["job_run_id"]])
-    charges = charges.filter(~pl.col(REST)).select("job_run_id", "emr")
+    own = [p for p in JOB_PARTS if p in jobs.columns]
+    runs = jobs.select("tenant", "job_run_id", *own)
+    charges = cascade(runs, line_targets(bill, own), own, ["tenant"], [["job_run_id"]])
+    charges = charges.filter(~pl.col(REST)).select("job_run_id", *own)
+    parts = [*WORKLOAD_PARTS, *own]
     out = (
-        jobs.drop("compute", "idle", "emr", "total", strict=False)
+        jobs.drop("compute", "idle", *own, "total", strict=False)
         .join(pods, on="job_run_id", how="left")
         .join(charges, on="job_run_id", how="left")
-        .with_columns(pl.col(*WORKLOAD_PARTS, "emr").fill_null(0))
-        .with_columns(total=pl.col("compute") + pl.col("idle") + pl.col("emr"))
+        .with_columns(pl.col(*parts).fill_null(0))
+        .with_columns(total=pl.sum_horizontal(*parts))
     )
-    return out.with_columns(dollars("compute"), dollars("idle"), dollars("emr"), dollars("total")).sort(
+    return out.with_columns(*(dollars(p) for p in parts), dollars("total")).sort(
         ["total", "job_run_id"], descending=[True, False]
     )

@@ -14,6 +14,7 @@ from chargeback.reports.bill import Bill
 from dashboards.charts.common import LAYOUT, PART_COLORS, PART_LABELS, empty_figure, line_labels, with_total
 
 UNKNOWN_JOB = "(unknown job)"
+JOB_PARTS = ("compute", "idle", "storage", "network", "emr")  # what a job run's cost is made of
 JOB_TABLE_COLUMNS = [
     "job_run_id",
     "job_name",
@@ -26,6 +27,8 @@ JOB_TABLE_COLUMNS = [
     "cpu_used_share",
     "compute",
     "idle",
+    "storage",
+    "network",
     "emr",
     "total",
 ]
@@ -119,11 +122,9 @@ def by_virtual_cluster(jobs: pl.DataFrame) -> pl.DataFrame:
         jobs.with_columns(_virtual_cluster())
         .group_by("virtual_cluster", "tenant")
         .agg(
-            job_runs=pl.col("job_run_id").count().cast(pl.Int64),
-            compute=pl.col("compute").sum(),
-            idle=pl.col("idle").sum(),
-            emr=pl.col("emr").sum(),
-            total=pl.col("total").sum(),
+            pl.col("job_run_id").count().cast(pl.Int64).alias("job_runs"),
+            *(pl.col(part).sum() for part in JOB_PARTS),
+            pl.col("total").sum(),
         )
         .sort("virtual_cluster", "tenant")
         .sort("total", descending=True, maintain_order=True)
@@ -139,12 +140,12 @@ def virtual_cluster_costs(jobs: pl.DataFrame, currency: str = "USD") -> go.Figur
 
 
 def _parts_bar(frame: pl.DataFrame, key: str, title: str, currency: str, barmode: str) -> go.Figure:
-    """Compute, idle share and EMR charges summed per ``key``, as bars."""
+    """Compute, idle share, storage, network and EMR charges summed per ``key``, as bars."""
     long = (
         frame.group_by(key)
-        .agg(pl.col("compute", "idle", "emr").sum())
+        .agg(pl.col(*JOB_PARTS).sum())
         .sort(key)
-        .unpivot(index=key, on=["compute", "idle", "emr"], variable_name="part", value_name="amount")
+        .unpivot(index=key, on=list(JOB_PARTS), variable_name="part", value_name="amount")
         .with_columns(pl.col("part").replace_strict(PART_LABELS))
     )
     fig = px.bar(
@@ -192,7 +193,7 @@ def job_cost_over_time(jobs: pl.DataFrame, job_name: str, currency: str = "USD")
         x="created_at",
         y="total",
         markers=True,
-        hover_data=["job_run_id", "state", "compute", "idle", "emr"],
+        hover_data=["job_run_id", "state", *JOB_PARTS],
         labels={"total": f"Cost per run ({currency})", "created_at": ""},
         title=f"{job_name}: cost per run",
     )

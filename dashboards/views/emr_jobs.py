@@ -31,11 +31,15 @@ columns[2].metric("EMR charges", money(totals["emr"], cur), border=True)
 columns[3].metric("Compute and idle", money(totals["compute_and_idle"], cur), border=True)
 st.caption(
     "What the bill charges for each run: its pods' compute and idle share, in the cents of the tenant's drill-down "
-    "on Tenant bill, and its EMR charges. With the tenant's other workloads they add up to its bill parts, to the "
-    "cent (In the bill, below)."
+    "on Tenant bill, its pods' data transfer, the storage of the claims they mount (Spark's shuffle volumes) and its "
+    "EMR charges. With the tenant's other workloads they add up to its bill parts, to the cent (In the bill, below)."
 )
 
-money_cols = money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
+money_cols = money_columns(
+    {"compute": "Compute", "idle": "Idle share", "storage": "Storage", "network": "Network", "emr": "EMR",
+     "total": "Total"},
+    cur,
+)
 left, right = st.columns(2)
 with left:
     st.plotly_chart(job_charts.virtual_cluster_costs(jobs, cur), key="virtual_clusters")
