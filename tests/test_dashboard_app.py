@@ -184,7 +184,8 @@ def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, down
     expected = cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "csv")
     assert content.strip("\n") == expected.strip("\n")
     method = cli_ml["method"]["fingerprint"]
-    assert content.splitlines()[1:] == [f"2026-10,USD,ml,574.60,253.53,129.30,0.00,0.00,4.08,40.00,0.00,1001.51,{method}"]
+    line = f"2026-10,USD,ml,574.60,253.53,129.30,0.00,0.00,4.08,40.00,0.00,1001.51,{method}"
+    assert content.splitlines()[1:] == [line]
 
 
 def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir):

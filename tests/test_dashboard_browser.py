@@ -234,7 +234,7 @@ def test_team_ml_sees_only_ml(team_ml, page, data_dir):
     sample_method = method.fingerprint(method.describe(config_module.load(sample_data_dir() / "chargeback.toml")))
     assert content.splitlines() == [
         "period,currency,tenant,compute,idle,shared,storage,network,emr,tagged,adjustment,total,method",
-        f"2026-10,USD,ml,574.60,253.53,129.30,4.08,40.00,0.00,1001.51,{sample_method}",
+        f"2026-10,USD,ml,574.60,253.53,129.30,0.00,0.00,4.08,40.00,0.00,1001.51,{sample_method}",
     ]
     assert content.strip("\n") == cli_csv(data_dir, "--tenant", "ml").strip("\n")
     screenshot(page, "tenant_bill_team_ml")
