@@ -251,12 +251,12 @@ def reconcile(config: Config, period: str, cluster: str | None = None) -> Reconc
         basis, idle_mode, shared_mode = con.execute(queries.BUILD_SETTINGS).fetchall()[0][:3]
         currency = con.execute(queries.BILL_CURRENCY).fetchall()[0][0]
         built = [r[0] for r in con.execute(queries.RECONCILE_PERIODS).fetchall()]
-    if not rows:
+    bill = _bill_or_none(config, period, cluster)
+    if not rows and bill is None:
         raise DataError(
             f"no CUR lines and no costs for period {period} (periods with CUR lines or costs:"
             f" {', '.join(built) or 'none'}); run `chargeback collect --source cur`, then `chargeback build`"
         )
-    bill = _bill_or_none(config, period, cluster)
     if cluster is not None and bill is None:
         clusters = sorted({r["cluster"] for r in rows if r["cluster"] and r["row_kind"] != "out_of_scope"})
         raise DataError(
