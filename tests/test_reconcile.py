@@ -22,9 +22,12 @@ from chargeback.build.engines import duckdb as duckdb_engine
 from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.errors import DataError, InvariantError
+from chargeback.reports.close import close_period
 from chargeback.reports.reconcile import reconcile
+from collectors import streams
 from tests.dashboard_support import cli
 from tests.factory import ACCOUNT, Scenario
+from tests.test_closed_periods import NOW, cluster, october_cur, reland
 
 D = Decimal
 SETTINGS = {"tenancy": {"namespaces": [{"pattern": "team-a", "tenant": "team-a"}]}}
@@ -262,3 +265,30 @@ def test_a_line_counted_twice_or_lost_fails_the_build(tmp_path, monkeypatch, mod
     pattern = rf"waterfall_holds_every_cur_dollar_once None 2026-10: expected {expected}0+, got {actual}0+"
     with pytest.raises(InvariantError, match=pattern):
         engines.build(config)
+
+
+def test_a_closed_month_keeps_its_frozen_lines_and_the_next_month_its_adjustments(tmp_path):
+    """tests/test_closed_periods.py's cluster: a $1.00 node-hour for hours 0-47 of October (alpha $32.00, beta
+    $16.00) and 744-767 of November (alpha $16.00, beta $8.00). October is closed, then AWS restates hour 5 at
+    $1.30."""
+    data_dir = tmp_path / "data"
+    cluster().write(data_dir)
+    config = config_module.parse({"data_dir": str(data_dir)})
+    engines.build(config)
+    close_period(config, "2026-10", now=NOW)
+    reland(data_dir, streams.CUR_LINE_ITEMS, october_cur(cluster(restated_cost=1.30)))
+    engines.build(config)
+    october = reconcile(config, "2026-10")
+    # The CUR now holds 47 x 1.00 + 1.30 = 48.30, all in scope; the frozen bill distributed 48.00: -0.30 changed
+    # since October closed, and the lines are the frozen ones.
+    found = amounts(october)
+    assert (found[("cur", "total")], found[("in_scope", "total")]) == ("48.30", "48.30")
+    assert (found[("restated", "since_closed")], found[("source", "total")]) == ("-0.30", "48.00")
+    assert {k[1]: v for k, v in found.items() if k[0] == "bill"} == {"alpha": "32.00", "beta": "16.00"}
+    assert october.closed_at == "2026-12-06T00:00:00Z"
+    # November: its own 24.00 in scope, and the 0.30 booked as adjustments (alpha 0.20, beta 0.10) on top.
+    november = amounts(reconcile(config, "2026-11"))
+    assert (november[("source", "total")], november[("adjustments", "closed_months")]) == ("24.00", "0.30")
+    assert november[("billed", "total")] == "24.30"
+    assert {k[1]: v for k, v in november.items() if k[0] == "bill"} == {"alpha": "16.20", "beta": "8.10"}
+    assert ("restated", "since_closed") not in november

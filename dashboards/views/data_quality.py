@@ -119,8 +119,10 @@ else:
     columns[2].metric("Largest daily difference", money(totals["largest_difference"], cur), border=True)
     st.caption(
         "The whole CUR and Cost Explorer per day and service, before the bill's scope (tax, other accounts' and "
-        "other services' costs included): not billed money. The bill adds up to the in-scope part of the CUR, the "
-        "Overview's *Source bill*; the documentation's method page (Scope) says which lines that is."
+        "other services' costs included), on the amortized basis without the Savings Plan and RI fee and negation"
+        " lines and AWS's split rows: not billed money, and not the waterfall's CUR total above (every line,"
+        " unblended). The bill adds up to the in-scope part of the CUR, the Overview's *Source bill*; the waterfall"
+        " above shows which lines that is."
     )
     st.plotly_chart(quality.reconciliation(recon, cur), key="reconciliation")
     if totals["estimated_days"]:
