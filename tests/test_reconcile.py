@@ -59,7 +59,7 @@ def month() -> Scenario:
     s = Scenario()
     n1 = s.node("n1", "m5.xlarge", [0], 0.90, vcpu=4, memory_gib=16)
     s.line(0, product_code="AmazonEC2", resource_id=n1, cost=0.06, usage_type="USE1-EBSOptimized:m5.xlarge")
-    s.ec2_volume("vol-1", n1)
+    s.ec2_volume("vol-1", 0, n1)
     s.line(0, product_code="AmazonEC2", resource_id="vol-1", cost=0.04, usage_type="USE1-EBS:VolumeUsage.gp3")
     s.pod("team-a", "api", "n1", [0], cpu_request=2, cpu_usage=1, memory_request_gib=8, memory_usage_gib=4)
     s.pod("kube-system", "proxy", "n1", [0], cpu_request=1, cpu_usage=0.5, memory_request_gib=4, memory_usage_gib=1)
@@ -303,7 +303,7 @@ def whole_cluster() -> Scenario:
     n1 = s.node("n1", "m5.xlarge", [0], 1.00, vcpu=4, memory_gib=16)
     s.pod("team-a", "api", "n1", [0], cpu_request=2, cpu_usage=2, memory_request_gib=8, memory_usage_gib=8)
     s.ec2_volume(
-        "vol-0pv", None, {"kubernetes.io/created-for/pvc/namespace": "team-a", "eks_cluster_name": "test-cluster"}
+        "vol-0pv", 0, None, {"kubernetes.io/created-for/pvc/namespace": "team-a", "eks_cluster_name": "test-cluster"}
     )
     s.line(
         0, product_code="AmazonEC2", resource_id="vol-0pv", cost=0.24, usage_type="USE1-EBS:VolumeUsage.gp3", hours=24
@@ -318,12 +318,6 @@ def whole_cluster() -> Scenario:
     return s
 
 
-@pytest.mark.xfail(
-    raises=InvariantError,
-    strict=True,
-    reason="storage, data transfer, load balancers and overhead reach the bill lines with the lead's allocation"
-    " models (issue 15, deliverable 2); until then conservation fails. Remove this marker when they land.",
-)
 def test_the_whole_cluster_bill_has_a_row_per_kind(tmp_path):
     config = config_module.parse({"data_dir": str(tmp_path), **SETTINGS})
     whole_cluster().write(tmp_path)
