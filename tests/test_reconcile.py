@@ -322,9 +322,14 @@ def test_the_whole_cluster_bill_has_a_row_per_kind(tmp_path):
     config = config_module.parse({"data_dir": str(tmp_path), **SETTINGS})
     whole_cluster().write(tmp_path)
     engines.build(config)
-    found = amounts(reconcile(config, "2026-10"))
+    rec = reconcile(config, "2026-10")
+    found = amounts(rec)
     # in scope 1.00 + 0.24 + 0.02 + 0.03 + 0.04 = 1.33, each kind in its row; every line in scope, all billed
     assert found[("cur", "total")] == found[("in_scope", "total")] == found[("billed", "total")] == "1.33"
     assert [found[("in_scope", k)] for k in ("nodes", "pv_volumes", "data_transfer", "load_balancers", "overhead")] == [
         "1.00", "0.24", "0.02", "0.03", "0.04"
     ]  # fmt: skip
+    # team-a's pod is n1's only pod (its split and all the unused cost), the claim's, the transfer's and the load
+    # balancer's namespace, and the only tenant to spread the NAT gateway's overhead over: every dollar, 100%.
+    assert {k[1]: v for k, v in found.items() if k[0] == "bill"} == {"team-a": "1.33"}
+    assert rec.coverage.share == D("1.0000")
