@@ -7,7 +7,7 @@ closes it, so a running build can publish a new warehouse (``os.replace``) at an
 sees the old file or the new one, and never holds a lock the builder needs. No Streamlit here.
 
 Tables come back as polars frames (DuckDB's ``.pl()``), the reports (``bill``, ``quota_report``,
-``capacity_report``, ``rightsizing``) as the library's own objects. What is billed is the ``Bill`` of
+``capacity_report``, ``rightsizing``, ``waterfall``) as the library's own objects. What is billed is the ``Bill`` of
 ``chargeback.reports.bill``; a page's billed figures are its lines and parts, or breakdowns of them (by day,
 namespace, workload, EMR job run) in cents that add up to them (``chargeback.reports.breakdown``), read here
 as exact decimals and handed to pages as ``double`` dollars. Other money (node cost before the split, idle
@@ -35,6 +35,7 @@ from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.capacity import CapacityReport, capacity
 from chargeback.reports.quotas import QuotaReport
 from chargeback.reports.quotas import quota_report as library_quota_report
+from chargeback.reports.reconcile import Reconciliation, reconcile
 from chargeback.reports.rightsize import LimitViolation, QuotaFit, RightsizeReport, recommend
 from dashboards.identity import Viewer
 
@@ -347,6 +348,13 @@ def reconciliation(wh: Warehouse, period: str) -> pl.DataFrame:
         from marts.fct_reconciliation_daily where period = $period order by date, service""",
         {"period": period},
     )
+
+
+def waterfall(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> Reconciliation:
+    """`chargeback reconcile`'s reconciliation; all-access viewers only (it names every line of the CUR)."""
+    _all_access(viewer, "the reconciliation")
+    wh.require()
+    return reconcile(wh.config, period, cluster)
 
 
 def coverage(wh: Warehouse) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
+from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import Bill
 from dashboards import data
 from dashboards.charts.common import money
@@ -125,6 +126,10 @@ class View:
 
     def reconciliation(self) -> pl.DataFrame:
         return self._read("reconciliation", self.period)
+
+    def waterfall(self):
+        """``chargeback.reports.reconcile.Reconciliation`` of the period (cluster); all-access viewers only."""
+        return self._read("waterfall", self.period, self.cluster)
 
     def coverage(self) -> pl.DataFrame:
         return self._read("coverage")
@@ -329,3 +334,23 @@ def closed_notice(bill: Bill) -> None:
         st.info(closed, icon=":material/lock:")
     if bill.corrected_periods:
         st.info(CORRECTED.format(periods=", ".join(bill.corrected_periods)), icon=":material/published_with_changes:")
+
+
+RECONCILIATION_PAGE = "views/data_quality.py"  # where the waterfall from the CUR to the bill is drawn
+
+
+def waterfall(view: View):
+    """The period's ``Reconciliation`` for an all-access viewer, else None (and for a warehouse that cannot
+    reconcile the period, e.g. one built before the reconciliation: None, the page goes on without it)."""
+    if not view.viewer.sees_everything:
+        return None
+    try:
+        return view.waterfall()
+    except ChargebackError:
+        return None
+
+
+def reconciliation_link(view: View, label: str) -> None:
+    """A link to the waterfall (Data quality, *From the CUR to the bill*) for the same period and cluster."""
+    params = {name: value for name, value in (("period", view.period), ("cluster", view.cluster)) if value}
+    st.page_link(RECONCILIATION_PAGE, label=label, icon=":material/waterfall_chart:", query_params=params)

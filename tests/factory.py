@@ -150,6 +150,49 @@ class Scenario:
             }
         )
 
+    # --- CUR lines of each kind (docs/reconciliation.md: which row each lands in) ------------------
+    def tax(self, h: int, cost: float) -> None:
+        """A tax line (out of scope: tax)."""
+        self.line(h, product_code="AmazonEC2", resource_id="", cost=cost, line_item_type="Tax", operation="",
+                  usage_type="", hours=24 * 31 - h)  # fmt: skip
+
+    def credit(self, h: int, cost: float, line_item_type: str = "Credit") -> None:
+        """A credit, refund or discount (``line_item_type``; out of scope: credits_refunds); ``cost`` negative."""
+        self.line(h, product_code="AmazonEC2", resource_id="", cost=cost, line_item_type=line_item_type,
+                  operation="", usage_type="")  # fmt: skip
+
+    def savings_plan(self, h: int, instance_id: str, negation: float, recurring_fee: float) -> None:
+        """A Savings Plan's negation of a covered line (on its instance) and its recurring fee (out of scope:
+        commitments)."""
+        self.line(h, product_code="AmazonEC2", resource_id=instance_id, cost=negation,
+                  line_item_type="SavingsPlanNegation", usage_type="USE1-BoxUsage:m5.xlarge")  # fmt: skip
+        arn = f"arn:aws:savingsplans::{ACCOUNT}:savingsplan/sp-0001"
+        self.line(h, product_code="ComputeSavingsPlans", resource_id=arn, cost=recurring_fee,
+                  line_item_type="SavingsPlanRecurringFee", operation="", usage_type="ComputeSP:1yrNoUpf")  # fmt: skip
+
+    def split_row(
+        self,
+        h: int,
+        namespace: str,
+        pod: str,
+        instance_id: str,
+        resource: str,
+        split_cost: float,
+        unused_cost: float,
+        cost: float = 0.0,
+    ) -> None:
+        """One of AWS's split cost allocation rows (operation EKSPod-EC2; out of scope: aws_split_rows) of pod
+        ``namespace/pod`` on ``instance_id`` for ``resource`` (``vCPU`` or ``GB``), with AWS's split and unused
+        cost; ``cost`` its line_item_unblended_cost."""
+        arn = f"arn:aws:eks:us-east-1:{ACCOUNT}:pod/{self.cluster}/{namespace}/{pod}/uid-{namespace}-{pod}"
+        self.line(h, product_code="AmazonEC2", resource_id=arn, cost=cost, operation="EKSPod-EC2",
+                  usage_type=f"USE1-EKS-EC2-{resource}-Hours")  # fmt: skip
+        self.cur[-1].update(
+            split_line_item_parent_resource_id=instance_id,
+            split_line_item_split_cost=split_cost,
+            split_line_item_unused_cost=unused_cost,
+        )
+
     # --- pods ----------------------------------------------------------------------------------
     def pod(
         self,

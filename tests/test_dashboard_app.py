@@ -140,7 +140,7 @@ def test_overview_invariants_trend_and_month_over_month(env, data_dir, cli_bill)
     at = open_app()
     (checks_total,) = mart(data_dir, "select count(*) from marts.checks where period = ?", [PERIOD])[0]
     assert [s.value for s in at.success] == [
-        f"{checks_total} checks over 1 cluster × 1 period ({PERIOD}): all pass (5 invariants and 7 informational "
+        f"{checks_total} checks over 1 cluster × 1 period ({PERIOD}): all pass (8 invariants and 7 informational "
         "counts)."
     ]
     assert len(table(at, "passed")) == checks_total
@@ -290,7 +290,7 @@ def test_data_quality_page_matches_the_mart(env, data_dir):
     assert set(checks["severity"]) == {"error", "info"}
     assert checks.set_index("check_name").loc["ghost_node_hours", "actual"] == 168
     assert any("None: the CUR covers every node-day" in s.value for s in at.success)
-    assert len(plotly_charts(at)) == 2
+    assert len(plotly_charts(at)) == 4  # the waterfall and what it is made of, the CUR against CE, coverage
 
 
 # --- the address keeps the filters ----------------------------------------------------------------

@@ -117,12 +117,13 @@ def test_month_over_month_without_a_previous_month_says_no_data(env):
 
 def test_the_check_list_says_what_it_counts(env, data_dir):
     at = open_app()
-    # marts.checks for 2026-10: 12 rows, all of cluster prod-analytics; 5 of severity error, 7 info.
+    # marts.checks for 2026-10: 15 rows, 13 of cluster prod-analytics and 2 of the whole CUR (the reconciliation's
+    # dollars and lines); 8 of severity error, 7 info.
     assert [s.value for s in at.success] == [
-        "12 checks over 1 cluster × 1 period (2026-10): all pass (5 invariants and 7 informational counts)."
+        "15 checks over 1 cluster × 1 period (2026-10): all pass (8 invariants and 7 informational counts)."
     ]
     checks = table(at, "passed")
-    assert len(checks) == 12
+    assert len(checks) == 15
     # shared_cost_kept counted -0.000000000001: a difference of nothing reads 0.00, not -0.00
     kept = checks.set_index("check_name").loc["shared_cost_kept", "actual"]
     assert kept == 0 and math.copysign(1, kept) == 1

@@ -346,3 +346,43 @@ where period = $period
 order by date, cluster, tenant, component, namespace nulls first, emr_job_run_id nulls first,
     product_code nulls first
 """
+
+# --- reconcile (chargeback.reports.reconcile) ----------------------------------------------------------------
+
+# The reconciliation rows of a billing period, per cluster (null: an out-of-scope line of no cluster), row kind
+# (out_of_scope, in_scope, estimated) and category. Parameter: period.
+RECONCILE_ROWS = """
+select cluster, row_kind, category, sum(line_items) as line_items, sum(unblended_cost) as unblended_cost,
+    sum(cost) as cost,
+from marts.fct_cost_waterfall
+where period = $period
+group by cluster, row_kind, category
+order by cluster nulls first, row_kind, category
+"""
+
+# The months the reconciliation has rows for (for the error naming them).
+RECONCILE_PERIODS = "select distinct period from marts.fct_cost_waterfall order by period"
+
+# The Nodes page's figures: node cost and unused (idle) cost before it is shared. Parameters: period, cluster.
+RECONCILE_NODES = """
+select coalesce(sum(cost), 0) as cost, coalesce(sum(idle_cost), 0) as idle,
+from marts.fct_node_costs_hourly
+where period = $period and ($cluster is null or cluster = $cluster)
+"""
+
+# The idle share of shared namespaces' pods, which goes to __shared__ (then spread as part `shared`). Same
+# parameters.
+RECONCILE_SHARED_IDLE = """
+select coalesce(sum(idle_cost), 0) as idle,
+from marts.fct_workload_costs_daily
+where period = $period and tenant = '__shared__' and ($cluster is null or cluster = $cluster)
+"""
+
+# AWS's split cost allocation data against this allocation, per cluster, namespace and day. Same parameters.
+RECONCILE_SPLIT = """
+select cluster, date, namespace, billed_to, aws_pod_hours, aws_split_cost, aws_unused_cost, aws_cost,
+    split_cost, idle_cost, cost, difference,
+from marts.fct_split_comparison_daily
+where period = $period and ($cluster is null or cluster = $cluster)
+order by cluster, namespace, date
+"""

@@ -9,6 +9,7 @@ are easy to test and the pages stay a list of widgets.
 - ``jobs``: EMR on EKS job runs;
 - ``nodes``: node groups, idle, sole-tenancy nodes;
 - ``quality``: the checks, CUR against Cost Explorer, collector coverage;
+- ``reconcile``: the waterfall from the CUR to the bill, AWS's split against this allocation;
 - ``capacity``: quotas, node-group capacity, the forecast, the tenancy what-if, right-sizing.
 
 Import each from where it lives (``from dashboards.charts import bills``); this package re-exports nothing.

@@ -1,4 +1,5 @@
-"""Data quality: what the checks counted, the raw rows the validation rules corrected or ignored, the raw files
+"""Data quality: what the checks counted, the raw rows the validation rules corrected or ignored, the waterfall
+from the CUR's total to the bill (with AWS's split cost allocation data against this allocation), the raw files
 the build did not read, the CUR reconciled against Cost Explorer per day, collector coverage and gaps, and
 estimated (pre-CUR) days."""
 
@@ -6,8 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from chargeback.core.errors import ChargebackError
 from dashboards import state
 from dashboards.charts import quality
+from dashboards.charts import reconcile as waterfall_charts
 from dashboards.charts.common import money, money_columns
 
 view = state.view()
@@ -47,6 +50,48 @@ if not view.viewer.sees_everything:
     state.all_access_note("Raw files, reconciliation, collector coverage, estimated days and the informational counts")
     st.stop()
 
+st.header("From the CUR to the bill")
+try:
+    rec = view.waterfall()
+except ChargebackError as exc:
+    st.info(str(exc), icon=":material/waterfall_chart:")
+    rec = None
+if rec is not None:
+    st.caption(
+        f"Every CUR line of {view.period} in exactly one row (checked on every build): the CUR's unblended total, what"
+        " is out of scope and why, the difference the cost basis makes, the in-scope cost by category, then the bill's"
+        f" lines as billed. `chargeback reconcile --period {view.period}` prints the same rows, to the cent."
+        + (f" Cluster {view.cluster}: its in-scope lines and bill lines, from the whole CUR." if view.cluster else "")
+    )
+    columns = st.columns(4)
+    columns[0].metric("CUR total (unblended)", money(rec.row("cur").amount, cur), border=True)
+    columns[1].metric(f"In scope ({rec.cost_basis})", money(rec.row("in_scope").amount, cur), border=True)
+    columns[2].metric("Billed", money(rec.row("billed").amount, cur), border=True)
+    share = rec.coverage.share
+    columns[3].metric(
+        "Coverage",
+        "–" if share is None else f"{share * 100:.2f}%",
+        help="the share of what the bill distributes that reached a tenant's line (not __idle__, __unallocated__, or"
+        " shared cost kept on __shared__; shared cost spread to tenants counts)",
+        border=True,
+    )
+    st.plotly_chart(waterfall_charts.waterfall(rec, cur), key="waterfall")
+    st.plotly_chart(waterfall_charts.composition(rec, cur), key="waterfall_composition")
+    st.dataframe(waterfall_charts.rows_table(rec), hide_index=True, column_config=waterfall_charts.row_columns(cur))
+    st.subheader("AWS's split cost allocation data")
+    if not rec.split:
+        st.info(
+            f"The CUR carries no split cost allocation data (EKSPod-EC2 rows) for {view.period}: nothing to compare."
+            " With split cost allocation data turned on for EKS, this compares AWS's split per namespace and day"
+            " with this allocation.",
+            icon=":material/compare_arrows:",
+        )
+    else:
+        st.caption(waterfall_charts.split_differences(rec))
+        st.dataframe(
+            waterfall_charts.split_table(rec), hide_index=True, column_config=waterfall_charts.split_columns(cur)
+        )
+
 st.header("Raw files")
 issues = view.raw_file_issues()
 if issues.is_empty():
@@ -74,8 +119,10 @@ else:
     columns[2].metric("Largest daily difference", money(totals["largest_difference"], cur), border=True)
     st.caption(
         "The whole CUR and Cost Explorer per day and service, before the bill's scope (tax, other accounts' and "
-        "other services' costs included): not billed money. The bill adds up to the in-scope part of the CUR, the "
-        "Overview's *Source bill*; the documentation's method page (Scope) says which lines that is."
+        "other services' costs included), on the amortized basis without the Savings Plan and RI fee and negation"
+        " lines and AWS's split rows: not billed money, and not the waterfall's CUR total above (every line,"
+        " unblended). The bill adds up to the in-scope part of the CUR, the Overview's *Source bill*; the waterfall"
+        " above shows which lines that is."
     )
     st.plotly_chart(quality.reconciliation(recon, cur), key="reconciliation")
     if totals["estimated_days"]:

@@ -7,7 +7,8 @@ import streamlit as st
 
 from dashboards import state
 from dashboards.charts import nodes as node_charts
-from dashboards.charts.common import money_columns, with_total
+from dashboards.charts import reconcile as waterfall_charts
+from dashboards.charts.common import money, money_columns, with_total
 
 view = state.view()
 cur = view.currency
@@ -27,6 +28,27 @@ st.caption(
     "Idle modes sections say how)."
 )
 if view.viewer.sees_everything:
+    rec = state.waterfall(view)
+    if rec is not None:
+        node_cost, node_idle = rec.figure("node_cost"), rec.figure("node_idle")
+        columns = st.columns(2)
+        columns[0].metric(
+            "Node cost",
+            money(node_cost.amount, cur),
+            help="The reconciliation's rows Nodes + Node volumes + Estimated (Data quality, From the CUR to the bill).",
+            border=True,
+        )
+        columns[1].metric(
+            "Idle (unused, before sharing)",
+            money(node_idle.amount, cur),
+            help="Of the node cost, the unused capacity; how it reaches the bill's idle and shared parts is below.",
+            border=True,
+        )
+        st.caption(
+            f"*Node cost* {waterfall_charts.explained(node_cost, cur)}. *Idle*"
+            f" {waterfall_charts.explained(node_idle, cur)}."
+        )
+        state.reconciliation_link(view, "The rows behind these figures: from the CUR to the bill")
     groups = view.node_groups()
     if groups.is_empty():
         st.info(

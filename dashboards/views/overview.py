@@ -9,6 +9,7 @@ from chargeback.core.money import to_cents
 from chargeback.core.periods import previous_period
 from dashboards import state
 from dashboards.charts import bills, quality
+from dashboards.charts import reconcile as waterfall_charts
 from dashboards.charts.common import money, money_columns
 
 view = state.view()
@@ -30,7 +31,13 @@ if view.viewer.sees_everything:
     gap = bill.total - to_cents(bill.source_total + bill.adjustments)  # adjustments correct closed months
     columns = st.columns(3)
     columns[0].metric("Total billed", money(bill.total, cur), border=True)
-    columns[1].metric("Source bill (in-scope CUR)", money(bill.source_total, cur), border=True)
+    columns[1].metric(
+        "Source bill (in-scope CUR)",
+        money(bill.source_total, cur),
+        help="The reconciliation's row *Source total* (Data quality, From the CUR to the bill): the in-scope CUR"
+        " cost plus the estimates for node-days the CUR does not cover yet.",
+        border=True,
+    )
     columns[2].metric(
         "Billed minus source",
         money(gap, cur),
@@ -39,6 +46,10 @@ if view.viewer.sees_everything:
         delta_arrow="off",
         border=True,
     )
+    rec = state.waterfall(view)
+    if rec is not None:
+        st.caption(f"*Source bill* is {waterfall_charts.source_sentence(rec, cur)}.")
+        state.reconciliation_link(view, "From the CUR to the bill: every CUR dollar in one row")
     columns = st.columns(4)
     columns[0].metric("Tenants", money(split["tenants"], cur), border=True)
     columns[1].metric("Shared (kept)", money(split["shared"], cur), border=True)

@@ -116,6 +116,88 @@ null_tenants as (
     group by cluster, period
 ),
 
+-- The reconciliation (docs/reconciliation.md): per billing period, its rows hold every CUR line once (its
+-- unblended dollars and its count add up to the CUR's own, straight from staging: a line missing or counted twice
+-- fails); per cluster and period, its in-scope and estimated rows add up to the bill lines.
+cur_totals as (
+    select billing_period as period, sum(unblended_cost) as unblended_cost, count(*) as line_items,
+    from staging.stg_cur__line_items
+    group by billing_period
+),
+
+waterfall_cur as (
+    select period, sum(unblended_cost) as unblended_cost, sum(line_items) as line_items,
+    from marts.fct_cost_waterfall
+    where row_kind in ('out_of_scope', 'in_scope')
+    group by period
+),
+
+waterfall_periods as (
+    select period from cur_totals
+    union
+    select period from waterfall_cur
+),
+
+waterfall_dollars as (
+    select
+        'waterfall_holds_every_cur_dollar_once' as check_name,
+        'error' as severity,
+        cast(null as varchar) as cluster,
+        waterfall_periods.period,
+        coalesce(cur_totals.unblended_cost, 0) as expected,
+        coalesce(waterfall_cur.unblended_cost, 0) as actual,
+        'reconciliation rows (out of scope by reason, in scope by category) = the CUR''s unblended total of the'
+            || ' billing period: no line missing, none counted twice' as detail,
+    from waterfall_periods
+    left join cur_totals on cur_totals.period = waterfall_periods.period
+    left join waterfall_cur on waterfall_cur.period = waterfall_periods.period
+),
+
+waterfall_lines as (
+    select
+        'waterfall_holds_every_cur_line_once' as check_name,
+        'error' as severity,
+        cast(null as varchar) as cluster,
+        waterfall_periods.period,
+        coalesce(cur_totals.line_items, 0) as expected,
+        coalesce(waterfall_cur.line_items, 0) as actual,
+        'CUR line items counted by the reconciliation rows (a line split over n clusters: 1/n in each) = the'
+            || ' CUR''s line items of the billing period' as detail,
+    from waterfall_periods
+    left join cur_totals on cur_totals.period = waterfall_periods.period
+    left join waterfall_cur on waterfall_cur.period = waterfall_periods.period
+),
+
+waterfall_in_scope as (
+    select cluster, period, sum(cost) as cost,
+    from marts.fct_cost_waterfall
+    where row_kind in ('in_scope', 'estimated')
+    group by cluster, period
+),
+
+waterfall_bill_periods as (
+    select cluster, period from waterfall_in_scope
+    union
+    select cluster, period from bill_totals
+),
+
+waterfall_bill as (
+    select
+        'waterfall_in_scope_equals_bill_lines' as check_name,
+        'error' as severity,
+        waterfall_bill_periods.cluster,
+        waterfall_bill_periods.period,
+        coalesce(waterfall_in_scope.cost, 0) as expected,
+        coalesce(bill_totals.cost, 0) as actual,
+        'reconciliation rows in scope (by category) + estimated = sum of the bill lines' as detail,
+    from waterfall_bill_periods
+    left join waterfall_in_scope
+        on waterfall_in_scope.cluster = waterfall_bill_periods.cluster
+        and waterfall_in_scope.period = waterfall_bill_periods.period
+    left join bill_totals
+        on bill_totals.cluster = waterfall_bill_periods.cluster and bill_totals.period = waterfall_bill_periods.period
+),
+
 info as (
     select 'estimated_cost' as check_name, 'info' as severity, cluster, period, 0 as expected,
         estimated as actual, 'cost of node-days the CUR does not cover yet (estimated from Cost Explorer, else on-demand prices)' as detail,
@@ -168,6 +250,9 @@ checked as (
         union all select * from unique_pods
         union all select * from unique_nodes
         union all select * from null_tenants
+        union all select * from waterfall_dollars
+        union all select * from waterfall_lines
+        union all select * from waterfall_bill
     ) as errors
     union all
     select check_name, severity, cluster, period, cast(expected as decimal(38, 12)), cast(actual as decimal(38, 12)), detail,

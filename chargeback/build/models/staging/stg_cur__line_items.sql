@@ -6,6 +6,7 @@
 -- Validated (docs/method.md#validation): node_tenant_tag and tenant_tag are the configured tags (a reserved
 -- __*__ value is null, kept as *_raw); invalid_rules names the value rules the line breaks (an in-scope one stops
 -- the build), validation_rules and original_values every rule it breaks, source_file the raw file it came from.
+-- split_*: AWS's split cost allocation data on its EKSPod-EC2 rows (out of scope; the reconciliation compares them).
 with source as (
     select * from validated.cur__line_items
 ),
@@ -43,6 +44,9 @@ final as (
         _original_values as original_values,
         _raw_node_tenant_tag as node_tenant_tag_raw,
         _raw_tenant_tag as tenant_tag_raw,
+        split_line_item_parent_resource_id as split_parent_resource_id,
+        cast(split_line_item_split_cost as decimal(38, 12)) as split_cost,
+        cast(split_line_item_unused_cost as decimal(38, 12)) as split_unused_cost,
         cast(line_item_unblended_cost as decimal(38, 12)) as unblended_cost,
         cast(
             case line_item_line_item_type
