@@ -44,7 +44,7 @@ CUR 2.0 export ``cur_export/chargeback-cur2`` (two versions of billing period 20
   ``bill_invoice_id`` blank on every line (AWS leaves it blank until the report is final).
 - v2 ``20261103T054500Z-v2``: the whole month, restated: six spot lines of node ``ip-10-0-40-112``
   on 10-09 10:00-15:00 were billed at a wrong rate in v1 (corrected cost in v2), and the tagged EBS
-  volume's 10-20 line was metered twice in v1 (corrected in place in v2: no Credit line anywhere).
+  volume's 10-20 line was metered twice in v1 (corrected in place in v2: no Credit line for it).
   EKS, EMR and every other line of days <= 10-27 are identical in both versions. v2 is final: every
   line has the ``bill_invoice_id`` of the payer's October invoice (``INVOICE_IDS``), which the landed
   table (``CUR_LINE_ITEMS``) keeps.
@@ -57,8 +57,21 @@ CUR 2.0 export ``cur_export/chargeback-cur2`` (two versions of billing period 20
   ``SavingsPlanNegation`` (one per covered line) and ``SavingsPlanRecurringFee``, the EKS control plane
   ($0.10/h), EMR on EKS vCPU-hour and GB-hour lines per job run per hour (GB = GiB of pod memory
   requests; plus two lines of a ``data-eng-spark`` job run missing from ``emr/job_runs``), a gp3 volume
-  tagged ``user_tenant=ml``, and out-of-scope noise: an untagged bastion, S3 storage, ``EKSPod-EC2``
-  split rows, a Tax line (v2 only).
+  tagged ``user_tenant=ml``, the costs beyond the nodes below, and out-of-scope noise: an untagged bastion
+  (and its root volume), S3 storage, a daily promotional Credit of $3.00, AWS's ``EKSPod-EC2`` split rows
+  of 10-30 and 10-31 (v2 only), a Tax line (v2 only, 6% of every other line).
+
+Beyond the nodes (about a sixth of the in-scope bill)
+-----------------------------------------------------
+- ``sample_data/volumes.py``: gp3 PersistentVolumes of the stateful workloads and one shuffle claim per
+  Spark executor, kube-state-metrics' PV-hours and the claims pods mount, a Kubernetes API PV snapshot,
+  hourly DescribeVolumes snapshots (root volumes attached to their nodes, PV volumes with the EBS CSI tags, a
+  detached scratch volume), daily EBS lines per volume.
+- ``sample_data/network.py``: pods' network bytes (null for the host-network DaemonSets), hourly cross-AZ
+  transfer lines per node consistent with them (heaviest on the Spark spot nodes), an internet-facing ALB per
+  web namespace, an ingress group shared by two namespaces, an in-tree NLB known only from the elbv2
+  snapshots, the cluster-tagged NAT gateway.
+- ``sample_data/split_cost.py``: AWS's split rows, by AWS's formulas from the same pod-hours.
 
 Conventions a model writer relies on
 ------------------------------------
@@ -94,9 +107,11 @@ sys.path.insert(0, str(REPO_ROOT))
 from chargeback.raw.collect import land_billing_period  # noqa: E402
 from chargeback.raw.landing import land  # noqa: E402
 from collectors import streams  # noqa: E402
+from sample_data import network, split_cost, volumes  # noqa: E402
 from sample_data.month import (  # noqa: E402  (the old private names: generate.py and the benchmarks use them)
     ACCOUNT,
     BASE36,
+    BASTION_INSTANCE_ID,
     BILLING_PERIOD,
     CLUSTER,
     CLUSTER_ARN,
@@ -169,6 +184,7 @@ S3_GB = 1843.2
 S3_USD_PER_GB_MONTH = 0.023
 BASTION_TYPE = "t3.medium"
 TAX_RATE = 0.06
+CREDIT_USD_PER_DAY = 3.00
 
 MISSING_JOB = ("data-eng-spark", "adhoc-backfill", _epoch("2026-10-14 21:00"), 6.5, 26.0)
 """A job run the EMR collector missed: (virtual cluster, name, CUR hour, vCPU-hours, GB-hours)."""
@@ -252,6 +268,7 @@ class Workload:
     cpu_limit_factor: float = 2.0
     rollout_at: str | None = None  # Deployment: pods started after this belong to a new ReplicaSet
     app: str | None = None
+    host_network: bool = False  # the pod uses the node's network namespace (its byte counters are the node's)
 
     @property
     def app_name(self) -> str:
@@ -265,10 +282,10 @@ AIRFLOW_BURST_WORKERS: tuple[Replica, ...] = (
 )
 MONTH_CLOSE_JOB = f"month-close-{_epoch('2026-10-08 09:10') // 60}"  # CronJob job names: scheduled minute
 
-DAEMONSETS = (
-    Workload("kube-system", "aws-node", "DaemonSet", 0.025, 0.0, 0.006, 0.055, diurnal=0.1),
-    Workload("kube-system", "kube-proxy", "DaemonSet", 0.1, 0.0, 0.003, 0.024, diurnal=0.1),
-    Workload("monitoring", "node-exporter", "DaemonSet", 0.1, 0.125, 0.012, 0.021, diurnal=0.1),
+DAEMONSETS = (  # all three run in the host's network namespace, as their charts set them
+    Workload("kube-system", "aws-node", "DaemonSet", 0.025, 0.0, 0.006, 0.055, diurnal=0.1, host_network=True),
+    Workload("kube-system", "kube-proxy", "DaemonSet", 0.1, 0.0, 0.003, 0.024, diurnal=0.1, host_network=True),
+    Workload("monitoring", "node-exporter", "DaemonSet", 0.1, 0.125, 0.012, 0.021, diurnal=0.1, host_network=True),
 )
 
 WORKLOADS = (
@@ -572,6 +589,7 @@ def _service_pod(w: Workload, ordinal: int, node: Node, start: int, end: int) ->
         owner_name=owner_name,
         labels=dict(sorted(labels.items())),
         cpu_limit_cores=w.cpu_request_cores * w.cpu_limit_factor,
+        host_network=w.host_network,
     )
 
 
@@ -747,8 +765,11 @@ def usage(rng: np.random.Generator, pod: Pod, hours: np.ndarray) -> tuple[np.nda
 # --- raw tables ---------------------------------------------------------------------------------------------
 
 
-def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table, dict[tuple[str, int], list[float]]]:
-    """prometheus/pod_hours, plus each job run's requested core-seconds and byte-seconds per hour."""
+def pod_hours_table(
+    rng: np.random.Generator, pods: list[Pod], traffic: network.Traffic
+) -> tuple[pa.Table, dict[tuple[str, int], list[float]]]:
+    """prometheus/pod_hours, plus each job run's requested core-seconds and byte-seconds per hour. ``traffic`` adds
+    each pod-hour's network bytes (from its own random stream: ``rng`` draws what it drew before they existed)."""
     columns: dict[str, list] = defaultdict(list)
     emr: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for pod in pods:
@@ -768,6 +789,9 @@ def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table
         columns["memory_request_byte_seconds"].append(pod.memory_request_bytes * seconds)
         columns["memory_working_set_byte_seconds"].append(np.round(memory * seconds))
         columns["gpu_request_seconds"].append(pod.gpu * seconds)
+        received, sent = traffic.pod_hours(pod, hours, seconds) or (np.full(n, np.nan), np.full(n, np.nan))
+        columns["network_receive_bytes"].append(received)
+        columns["network_transmit_bytes"].append(sent)
         if pod.job_run_id:
             for hour, running in zip(hours.tolist(), seconds.tolist(), strict=True):
                 emr[(pod.job_run_id, hour)][0] += pod.cpu_request_cores * running
@@ -792,6 +816,10 @@ def pod_hours_table(rng: np.random.Generator, pods: list[Pod]) -> tuple[pa.Table
                     "gpu_request_seconds",
                 )
             },
+            **{  # NaN: a host-network pod, no byte data
+                key: pa.array(np.concatenate(columns[key]), pa.float64(), from_pandas=True)
+                for key in streams.POD_HOUR_NETWORK
+            },
         }
     )
     return table, emr
@@ -815,6 +843,7 @@ def pods_table(pods: list[Pod]) -> pa.Table:
                     "start_time": pod.start * 1_000_000,
                     "completion_time": None if pod.end == STILL_RUNNING else pod.end * 1_000_000,
                     "labels": pod.labels,
+                    "host_network": pod.host_network,
                 }
             )
     return pa.Table.from_pylist(rows, schema=streams.PODS.schema)
@@ -1216,7 +1245,7 @@ def node_lines(node: Node, spot: dict[int, float]) -> list[CurLine]:
 def cluster_lines() -> list[CurLine]:
     """Per hour: the EKS control plane, the Savings Plan fee, and the bastion host outside the cluster."""
     bastion = INSTANCE_TYPES[BASTION_TYPE]
-    bastion_id = "i-0" + _token("instance/bastion", 16, HEX)
+    bastion_id = BASTION_INSTANCE_ID
     lines = []
     for hour in range(MONTH_START, MONTH_END, HOUR):
         window = (hour, hour + HOUR)
@@ -1361,35 +1390,26 @@ def daily_lines() -> list[CurLine]:
     return lines
 
 
-def split_rows(pods: list[Pod]) -> list[CurLine]:
-    """A few of AWS's own EKSPod-EC2 split-cost rows (they would double count the instance lines)."""
-    hour = _epoch("2026-10-03 10:00")
-    lines = []
-    for pod in [p for p in pods if p.namespace == "payments-api" and p.start <= hour < p.end][:3]:
-        arn = f"arn:aws:eks:{REGION}:{ACCOUNT}:pod/{CLUSTER}/{pod.namespace}/{pod.name}/{pod.uid}"
-        for usage_type, amount, cost in (
-            ("USE1-EKS-EC2-vCPU-Hours", 1.0, 0.041472),
-            ("USE1-EKS-EC2-GB-Hours", 2.0, 0.010368),
-        ):
-            lines.append(
-                _line(
-                    "Usage",
-                    hour,
-                    hour + HOUR,
-                    "AmazonEC2",
-                    usage_type,
-                    "EKSPod-EC2",
-                    arn,
-                    amount,
-                    None,
-                    cost,
-                    "Split cost of an EC2 instance allocated to an EKS pod",
-                    instance_type=pod.node.instance_type,
-                    product=_ec2_product(pod.node.spec),
-                    tags={"user_eks_cluster_name": CLUSTER},
-                )
-            )
-    return lines
+def credit_lines() -> list[CurLine]:
+    """A promotional credit, applied day by day to EC2 (out of scope: it lowers the invoice, not the cluster's cost)."""
+    return [
+        _line(
+            "Credit",
+            day,
+            day + DAY,
+            "AmazonEC2",
+            None,
+            None,
+            None,
+            None,
+            None,
+            -CREDIT_USD_PER_DAY,
+            "AWS Promotional Credit",
+            public_cost=0.0,
+            pricing_term=None,
+        )
+        for day in range(MONTH_START, MONTH_END, DAY)
+    ]
 
 
 def _line_order(line: CurLine) -> tuple:
@@ -1404,11 +1424,19 @@ def _line_order(line: CurLine) -> tuple:
 
 
 def cur_lines(
-    rng: np.random.Generator, pods: list[Pod], runs: list[JobRun], emr: dict[tuple[str, int], list[float]]
+    rng: np.random.Generator,
+    pods: list[Pod],
+    runs: list[JobRun],
+    emr: dict[tuple[str, int], list[float]],
+    beyond_nodes: list[CurLine],
+    pod_hours: pa.Table,
 ) -> list[CurLine]:
+    """Every line of the month: ``beyond_nodes`` are the volumes', data transfer's, load balancers' and the NAT
+    gateway's (sample_data/volumes.py, sample_data/network.py); AWS's split rows are derived from the node lines."""
     spot = spot_prices(rng)
-    lines = [line for node in NODES.values() for line in node_lines(node, spot)]
-    lines += cluster_lines() + emr_lines(emr, runs) + daily_lines() + split_rows(pods)
+    instance_lines = [line for node in NODES.values() for line in node_lines(node, spot)]
+    lines = instance_lines + cluster_lines() + emr_lines(emr, runs) + daily_lines() + beyond_nodes + credit_lines()
+    lines += split_cost.split_rows(pod_hours, pods, NODES, instance_lines)
     lines.sort(key=_line_order)
     tax = _r(round(TAX_RATE * sum(line.values["line_item_unblended_cost"] for line in lines), 2))
     lines.append(
@@ -1553,7 +1581,9 @@ def generate(out: Path = SAMPLE_DIR) -> None:
     pods = service_pods(placement)
     runs, spark = spark_runs(rng, placement)
     pods += spark
-    pod_hours, emr = pod_hours_table(rng, pods)
+    traffic = network.Traffic(np.random.default_rng([SEED, 15]))
+    pod_hours, emr = pod_hours_table(rng, pods, traffic)
+    storage = volumes.Storage(NODES, pods, (EBS_VOLUME_ID, EBS_SIZE_GB))
     for table, data in (
         (streams.POD_HOURS, pod_hours),
         (streams.PODS, pods_table(pods)),
@@ -1566,9 +1596,16 @@ def generate(out: Path = SAMPLE_DIR) -> None:
         (streams.K8S_PRIORITY_CLASSES, k8s_priority_classes_table()),
         (streams.EMR_VIRTUAL_CLUSTERS, virtual_clusters_table()),
         (streams.EMR_JOB_RUNS, job_runs_table(runs)),
+        (streams.PERSISTENT_VOLUME_HOURS, storage.pv_hours_table()),
+        (streams.POD_VOLUME_CLAIMS, storage.pod_claims_table(pods)),
+        (streams.K8S_PERSISTENT_VOLUMES, storage.k8s_table()),
+        (streams.EC2_VOLUMES, storage.ec2_table()),
+        (streams.LOAD_BALANCERS, network.load_balancers_table()),
     ):
         land(out, table, data, origin="sample_data/generate.py")
-    write_cur_export(cur_lines(rng, pods, runs, emr), export_dir)
+    beyond_nodes = storage.cur_lines() + traffic.transfer_lines(NODES) + network.load_balancer_lines()
+    beyond_nodes += network.nat_lines(NODES)
+    write_cur_export(cur_lines(rng, pods, runs, emr, beyond_nodes, pod_hours), export_dir)
     land_billing_period(out, export_dir, BILLING_PERIOD)
     land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
 
@@ -1595,11 +1632,13 @@ SELF_CHECKS = {
             select line_item_resource_id as instance_id, line_item_usage_start_date as hour,
                    count(*) as lines, sum(line_item_usage_amount) as amount
             from cur_v2 where line_item_line_item_type in ('Usage', 'SavingsPlanCoveredUsage', 'DiscountedUsage')
+              and regexp_matches(line_item_usage_type, 'BoxUsage|SpotUsage')
             group by all) c
           on c.instance_id = split_part(n.provider_id, '/', 5) and c.hour = n.hour
         where coalesce(c.lines, 0) <> 1 or abs(c.amount * 3600 - n.running_seconds) > 1e-3""",
     "v2 instance lines without a node-hour": """
         select count(*) from cur_v2 c where line_item_line_item_type in ('Usage', 'SavingsPlanCoveredUsage')
+          and regexp_matches(line_item_usage_type, 'BoxUsage|SpotUsage')
           and line_item_resource_id in (select distinct split_part(provider_id, '/', 5) from node_hours)
           and not exists (select 1 from node_hours n where split_part(n.provider_id, '/', 5) = c.line_item_resource_id
                           and n.hour = c.line_item_usage_start_date)""",
@@ -1616,28 +1655,120 @@ DELIVERY_CHECKS = {
         select count(*) from cur_v2 where coalesce(bill_invoice_id, '') = ''""",
 }
 
+# Checks of the costs beyond the nodes (the benchmark's months have none of these tables).
+BEYOND_NODE_CHECKS = {
+    "host-network pods with byte data, or other pods without": """
+        select count(*) from pod_hours p join (select distinct pod_uid, host_network from pods) i using (pod_uid)
+        where (network_receive_bytes is not null) = i.host_network
+           or (network_transmit_bytes is not null) = i.host_network""",
+    "node-hours billed more bytes across AZs than their pods and host moved": f"""
+        select count(*) from (
+            select line_item_resource_id as instance_id, line_item_usage_start_date as hour,
+                   sum(line_item_usage_amount) filter (line_item_operation = 'InterZone-In') * {GIB} as billed_in,
+                   sum(line_item_usage_amount) filter (line_item_operation = 'InterZone-Out') * {GIB} as billed_out
+            from cur_v2 where line_item_usage_type like '%DataTransfer%' group by all) c
+        join node_hours n on split_part(n.provider_id, '/', 5) = c.instance_id and n.hour = c.hour
+        join (select node, hour, sum(network_receive_bytes) as received, sum(network_transmit_bytes) as sent
+              from pod_hours group by all) p on p.node = n.node and p.hour = n.hour
+        where billed_in > received + {network.HOST_CROSS_AZ[0]} * n.running_seconds + 1
+           or billed_out > sent + {network.HOST_CROSS_AZ[1]} * n.running_seconds + 1""",
+    "PV volumes without an EBS line on a day their PV existed": """
+        select count(*) from (select distinct volume_handle, cast(hour as date) as day from pv_hours) v
+        where not exists (select 1 from cur_v2 c where c.line_item_resource_id = v.volume_handle
+                          and cast(c.line_item_usage_start_date as date) = v.day)""",
+    "AWS split rows with a direct cost": """
+        select count(*) from cur_v2 where line_item_operation = 'EKSPod-EC2' and line_item_unblended_cost <> 0""",
+    "node-hours whose AWS split + unused cost is not the instance's amortized cost": """
+        select count(*) from (
+            select split_line_item_parent_resource_id as instance_id, line_item_usage_start_date as hour,
+                   sum(split_line_item_split_cost + split_line_item_unused_cost) as split
+            from cur_v2 where line_item_operation = 'EKSPod-EC2' group by all) s
+        join cur_v2 c on c.line_item_resource_id = s.instance_id and c.line_item_usage_start_date = s.hour
+          and c.line_item_line_item_type in ('Usage', 'SavingsPlanCoveredUsage', 'DiscountedUsage')
+          and regexp_matches(c.line_item_usage_type, 'BoxUsage|SpotUsage')
+        where abs(s.split - coalesce(c.savings_plan_savings_plan_effective_cost, c.line_item_unblended_cost)) > 1e-8""",
+}
+
+# What the in-scope query reads beyond node_hours and the CUR: view name -> raw table.
+SCOPE_TABLES = {
+    "pv_hours": streams.PERSISTENT_VOLUME_HOURS,
+    "k8s_pvs": streams.K8S_PERSISTENT_VOLUMES,
+    "ec2_volumes": streams.EC2_VOLUMES,
+    "load_balancers": streams.LOAD_BALANCERS,
+}
+
+# The in-scope cost of the final CUR by scope, read from the raw files without the models: docs/method.md's rules
+# in their order (an instance line of a node; an EBS line of a PV's volume, else of a volume EC2 saw attached to a
+# node; other lines of a node (data transfer, extras); a load balancer the cluster's tags name (elbv2 snapshot or
+# the CUR's tag); the EKS fee; EMR on EKS; a tenant tag; the cluster tag (overhead)), on the amortized basis. One
+# parameter: the cluster's ARN.
 IN_SCOPE_V2 = """
-    with nodes as (select distinct split_part(provider_id, '/', 5) as instance_id from node_hours),
+    with cluster as (
+        select arn, regexp_extract(arn, ':cluster/([^/]+)$', 1) as name from (select ?::varchar as arn)
+    ),
+    nodes as (select distinct split_part(provider_id, '/', 5) as instance_id from node_hours),
+    pv_volumes as (
+        select volume_handle as volume_id from pv_hours
+        union select volume_handle from k8s_pvs
+        union select volume_id from ec2_volumes
+        where tags['kubernetes.io/created-for/pvc/namespace'] is not null
+          and coalesce(tags['eks_cluster_name'], tags['KubernetesCluster']) = (select name from cluster)
+    ),
+    node_volumes as (
+        select volume_id from ec2_volumes where instance_id in (select instance_id from nodes)
+        except select volume_id from pv_volumes where volume_id is not null
+    ),
+    balancers as (
+        select load_balancer_arn from (
+            select load_balancer_arn, max_by(tags, collected_at) as tags from load_balancers group by all)
+        where tags['elbv2.k8s.aws/cluster'] = (select name from cluster)
+           or tags['kubernetes.io/cluster/' || (select name from cluster)] is not null
+    ),
+    lines as (
+        select *,
+               line_item_line_item_type in ('Usage', 'SavingsPlanCoveredUsage', 'DiscountedUsage')
+                 and coalesce(line_item_operation, '') <> 'EKSPod-EC2' as is_usage,
+               line_item_resource_id in (select instance_id from nodes) as of_node
+        from cur_v2
+    ),
     parts as (
         select case
-                 when line_item_product_code = 'AmazonEC2' and line_item_resource_id in (select instance_id from nodes)
-                      and line_item_line_item_type in ('Usage', 'SavingsPlanCoveredUsage', 'DiscountedUsage')
+                 when not is_usage then null
+                 when of_node and (line_item_line_item_type <> 'Usage'
+                                   or regexp_matches(line_item_usage_type, 'BoxUsage|SpotUsage|HostUsage'))
                    then 'ec2 nodes'
-                 when line_item_product_code = 'AmazonEKS' and line_item_resource_id = ? then 'eks'
+                 when line_item_resource_id in (select volume_id from pv_volumes) then 'pv volumes'
+                 when line_item_resource_id in (select volume_id from node_volumes) then 'node volumes'
+                 when of_node and line_item_usage_type like '%DataTransfer%' then 'data transfer'
+                 when of_node then 'node extras'
+                 when line_item_resource_id in (select load_balancer_arn from balancers)
+                      or resource_tags['user_elbv2.k8s.aws/cluster'] = (select name from cluster) then 'load balancers'
+                 when line_item_product_code = 'AmazonEKS' and line_item_resource_id = (select arn from cluster)
+                   then 'eks'
                  when line_item_product_code = 'ElasticMapReduce' then 'emr'
-                 when resource_tags['user_tenant'] is not null and line_item_operation <> 'EKSPod-EC2' then 'tagged'
+                 when resource_tags['user_tenant'] is not null then 'tagged'
+                 when resource_tags['user_eks_cluster_name'] = (select name from cluster) then 'overhead'
                end as part,
                case line_item_line_item_type
                  when 'SavingsPlanCoveredUsage' then savings_plan_savings_plan_effective_cost
                  when 'DiscountedUsage' then reservation_effective_cost
                  else line_item_unblended_cost end as amortized
-        from cur_v2)
+        from lines)
     select part, round(sum(amortized), 6) from parts where part is not null group by part order by part"""
 
 
-def self_check(out: Path = SAMPLE_DIR) -> None:
-    import duckdb
+def scope_views(con: duckdb.DuckDBPyConnection, raw: Path) -> None:
+    """Create the views IN_SCOPE_V2 reads beyond node_hours and cur_v2 from the raw tables under ``raw`` (empty where
+    a table was not collected)."""
+    for name, stream in SCOPE_TABLES.items():
+        files = sorted(str(f) for f in (raw / stream.source / stream.name).glob("*/*.parquet"))
+        if files:
+            con.execute(f"create view {name} as select * from read_parquet({files!r}, hive_partitioning = false)")
+        else:
+            con.register(name, stream.schema.empty_table())
 
+
+def self_check(out: Path = SAMPLE_DIR) -> None:
     raw = out / "raw"
     data = out / "cur_export" / EXPORT_NAME / "data" / f"BILLING_PERIOD={BILLING_PERIOD}"
     con = duckdb.connect()
@@ -1655,7 +1786,8 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
     for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
         file = data / execution_id / CUR_DATA_FILE
         con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
-    checks = {**SELF_CHECKS, **DELIVERY_CHECKS}
+    scope_views(con, raw)
+    checks = {**SELF_CHECKS, **DELIVERY_CHECKS, **BEYOND_NODE_CHECKS}
     failures = {name: n for name, query in checks.items() if (n := con.execute(query).fetchone()[0])}
     figures = con.execute("""select (select count(distinct node) from node_hours), (select count(*) from node_hours),
         (select count(*) from pod_hours), (select count(*) from job_runs),

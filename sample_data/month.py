@@ -13,7 +13,8 @@ import hashlib
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,14 @@ def uuid_of(seed: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
 
 
+def hex_id(prefix: str, seed: str, length: int = 17) -> str:
+    """An AWS resource id: ``vol-0`` + 16 hex digits and the like."""
+    return prefix + "0" + token(seed, length - 1, HEX)
+
+
+BASTION_INSTANCE_ID = "i-0" + token("instance/bastion", 16, HEX)  # the untagged bastion host outside the cluster
+
+
 # --- instance types ------------------------------------------------------------------------------------------
 
 
@@ -126,7 +135,7 @@ class Node:
     def spec(self) -> InstanceType:
         return INSTANCE_TYPES[self.instance_type]
 
-    @property
+    @cached_property  # the generator asks it tens of thousands of times
     def instance_id(self) -> str:
         return "i-0" + token(f"instance/{self.name}/{self.start}", 16, HEX)
 
@@ -230,6 +239,7 @@ class Pod:
     labels: dict[str, str]
     cpu_limit_cores: float = 0.0
     job_run_id: str | None = None
+    host_network: bool = False  # its network counters are the node's (kube_pod_info host_network)
 
 
 # --- hours and snapshots -------------------------------------------------------------------------------------
@@ -247,6 +257,10 @@ def hour_overlaps(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
 
 def timestamps(seconds: np.ndarray) -> pa.Array:
     return pa.array(seconds.astype(np.int64) * 1_000_000, type=pa.int64()).cast(streams.TS)
+
+
+def day_of(seconds: int) -> date:
+    return datetime.fromtimestamp(seconds, UTC).date()
 
 
 def snapshot(table: streams.Stream, rows: list[dict]) -> pa.Table:
