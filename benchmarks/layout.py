@@ -80,7 +80,8 @@ class SampleMonth:
 
     @property
     def key(self) -> str:
-        source = (REPO_ROOT / "sample_data" / "generate.py").read_bytes()
+        # generate.py and the modules it writes the month with (month.py, volumes.py, network.py, ...)
+        source = b"".join(p.read_bytes() for p in sorted((REPO_ROOT / "sample_data").glob("*.py")))
         return f"{self.name}-{hashlib.sha256(source).hexdigest()[:10]}"
 
     def describe(self) -> str:

@@ -39,17 +39,32 @@ def demo_dir(tmp_path_factory) -> Path:
     return cwd
 
 
+def raw_rows(table: str) -> list[dict]:
+    return pq.read_table(SAMPLE / "raw" / table).to_pylist()
+
+
 def in_scope_source_total() -> Decimal:
     """The sample CUR's in-scope amortized cost, computed straight from the landed Parquet.
 
-    A deliberately plain reading of the scope (docs/method.md#scope): usage lines of the cluster's node instances
-    (their ids from Prometheus' provider_id), the cluster's EKS fee, EMR on EKS job runs, and lines
-    tagged to a tenant; never the Savings Plan negation and fee lines, tax, or EKSPod-EC2 rows.
+    A deliberately plain reading of the scope (docs/method.md#which-rule-claims-a-line): usage lines of the cluster's
+    node instances (their ids from Prometheus' provider_id; instance usage, data transfer, anything else of theirs),
+    of the EBS volumes that back a PersistentVolume (kube-state-metrics' PV-hours, the API snapshot) or that EC2 saw
+    attached to a node, of load balancers whose tags name the cluster (elbv2 snapshots or the CUR's tag), the
+    cluster's EKS fee, EMR on EKS job runs, and lines tagged to a tenant or to the cluster; never the Savings Plan
+    negation and fee lines, tax, credits, or EKSPod-EC2 rows.
     """
-    nodes = pq.read_table(SAMPLE / "raw" / "prometheus" / "node_hours").column("provider_id").to_pylist()
-    instances = {p.rsplit("/", 1)[-1] for p in nodes if p}
+    instances = {r["provider_id"].rsplit("/", 1)[-1] for r in raw_rows("prometheus/node_hours") if r["provider_id"]}
+    volumes = {r["volume_handle"] for r in raw_rows("prometheus/persistent_volume_hours")}
+    volumes |= {r["volume_handle"] for r in raw_rows("kubernetes/persistent_volumes")}
+    volumes |= {r["volume_id"] for r in raw_rows("ec2/volumes") if r["instance_id"] in instances}
+    balancers = {
+        r["load_balancer_arn"]
+        for r in raw_rows("elbv2/load_balancers")
+        if dict(r["tags"]).get("elbv2.k8s.aws/cluster") == "prod-analytics"
+        or "kubernetes.io/cluster/prod-analytics" in dict(r["tags"])
+    }
     total = Decimal(0)
-    for row in pq.read_table(SAMPLE / "raw" / "cur" / "line_items").to_pylist():
+    for row in raw_rows("cur/line_items"):
         if row["line_item_line_item_type"] not in ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"):
             continue
         if row["line_item_operation"] == "EKSPod-EC2":
@@ -57,10 +72,13 @@ def in_scope_source_total() -> Decimal:
         rid, product = row["line_item_resource_id"] or "", row["line_item_product_code"]
         tags = dict(row["resource_tags"] or [])
         in_scope = (
-            (product == "AmazonEC2" and rid in instances)
+            rid in instances
+            or rid in volumes
+            or rid in balancers
             or (product == "AmazonEKS" and rid.endswith(":cluster/prod-analytics"))
             or (product == "ElasticMapReduce" and "/jobruns/" in rid)
             or "user_tenant" in tags
+            or tags.get("user_eks_cluster_name") == "prod-analytics"
         )
         if not in_scope:
             continue
@@ -78,15 +96,18 @@ def test_demo_bill_json_adds_up_to_the_cent_and_to_the_source(demo_dir):
     assert total == in_scope_source_total().quantize(Decimal("0.01"))
     assert sum(Decimal(line["total"]) for line in bill["lines"]) == total
     for line in bill["lines"]:
-        parts = [Decimal(line[p]) for p in ("compute", "idle", "shared", "emr", "tagged")]
+        parts = [Decimal(line[p]) for p in COST_PARTS]
         assert sum(parts) == Decimal(line["total"]), line
-        assert all(len(line[p].split(".")[1]) == 2 for p in ("total", "compute", "idle", "shared", "emr", "tagged"))
+        assert all(len(line[p].split(".")[1]) == 2 for p in ("total", *COST_PARTS))
     names = {line["tenant"] for line in bill["lines"]}
     assert names >= TENANTS
     assert "__unallocated__" in names  # the sandbox namespace and the EMR charge of a job nobody collected
     by_name = {line["tenant"]: line for line in bill["lines"]}
     assert Decimal(by_name["ml"]["tagged"]) > 0  # the EBS volume tagged tenant=ml
     assert Decimal(by_name["data-eng"]["emr"]) > 0 and Decimal(by_name["ml"]["emr"]) > 0
+    # PersistentVolumes (risk's report archive, ml's training data, ...), data transfer and load balancers
+    assert all(Decimal(by_name[t]["network"]) > 0 for t in TENANTS)
+    assert all(Decimal(by_name[t]["storage"]) > 0 for t in TENANTS - {"payments"})  # payments has no volume
 
 
 def test_bill_for_one_tenant_matches_its_line_in_the_full_bill(demo_dir):
@@ -138,7 +159,7 @@ def test_a_plain_build_after_the_demo_reproduces_the_demos_bill(demo_dir):
     after = chargeback("bill", "-p", "2026-10", "-f", "json", cwd=demo_dir).stdout
     assert after == before
     totals = {line["tenant"]: line["total"] for line in json.loads(after)["lines"]}
-    assert (totals["payments"], totals["__unallocated__"], totals["data-eng"]) == ("380.43", "16.26", "646.31")
+    assert (totals["payments"], totals["__unallocated__"], totals["data-eng"]) == ("457.09", "36.81", "794.58")
 
 
 def test_another_method_is_refused_and_named_by_bill(demo_dir, tmp_path):
@@ -153,7 +174,7 @@ def test_another_method_is_refused_and_named_by_bill(demo_dir, tmp_path):
     refused = chargeback("build", "--config", str(other), cwd=demo_dir, check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert 'tenancy.virtual_clusters.ml-spark: "ml" -> null' in refused.stderr
-    assert "2026-10 payments: 380.43 -> none (-380.43)" in refused.stderr
+    assert "2026-10 payments: 457.09 -> none (-457.09)" in refused.stderr
     effects = dict(re.findall(r"^  2026-10 (\S+): ([0-9,.]+) -> ", refused.stderr, re.M))
     assert {t: Decimal(v.replace(",", "")) for t, v in effects.items()} == {
         t: v for t, v in totals.items() if t in effects

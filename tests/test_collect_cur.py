@@ -92,7 +92,7 @@ def test_lands_exactly_the_files_the_manifest_lists(export, tmp_path):
     assert keys == [MANIFEST_KEY, v1_key], "the manifest, then its one data file; v2's file is never read"
     expected = pq.read_table(sample_file(V1))
     raw = landed(tmp_path)
-    assert raw.num_rows == expected.num_rows == 11884
+    assert raw.num_rows == expected.num_rows == 30106
     assert pc.sum(raw["line_item_unblended_cost"]).as_py() == pytest.approx(
         pc.sum(expected["line_item_unblended_cost"]).as_py(), abs=1e-9
     )
@@ -109,7 +109,7 @@ def test_restatement_replaces_the_period_and_an_unchanged_manifest_costs_nothing
     assert result.landed and result.version == V2 and result.previous == V1
     expected = pq.read_table(sample_file(V2))
     raw = landed(tmp_path)
-    assert raw.num_rows == expected.num_rows == 13605, "exactly v2's rows: nothing of v1 kept or appended"
+    assert raw.num_rows == expected.num_rows == 40605, "exactly v2's rows: nothing of v1 kept or appended"
     assert pc.sum(raw["line_item_unblended_cost"]).as_py() == pytest.approx(
         pc.sum(expected["line_item_unblended_cost"]).as_py(), abs=1e-9
     )
@@ -130,7 +130,7 @@ def test_restatement_replaces_the_period_and_an_unchanged_manifest_costs_nothing
     (told,) = land_periods(tmp_path, again, [PERIOD], landed={PERIOD: V2})
     assert not told.landed
     (forced,) = land_periods(tmp_path, again, [PERIOD], landed={PERIOD: V2}, force=True)
-    assert forced.landed and landed(tmp_path).num_rows == 13605
+    assert forced.landed and landed(tmp_path).num_rows == 40605
 
 
 def test_a_manifest_listing_a_missing_object_keeps_the_landed_version(export, tmp_path):
@@ -144,7 +144,7 @@ def test_a_manifest_listing_a_missing_object_keeps_the_landed_version(export, tm
         land_periods(tmp_path, collector, [PERIOD])
 
     assert collector.cur_source.downloads == 0, "nothing is downloaded before every listed file is known to exist"
-    assert landed(tmp_path).num_rows == 11884 and landed_version(tmp_path, PERIOD) == V1
+    assert landed(tmp_path).num_rows == 30106 and landed_version(tmp_path, PERIOD) == V1
 
 
 def test_a_corrupt_parquet_object_names_the_key_and_keeps_the_landed_version(export, tmp_path):
@@ -157,7 +157,7 @@ def test_a_corrupt_parquet_object_names_the_key_and_keeps_the_landed_version(exp
     with pytest.raises(DataError, match=rf"s3://{BUCKET}/{bad_key}: cannot read CUR Parquet"):
         land_periods(tmp_path, s3_collector(export), [PERIOD])
 
-    assert landed(tmp_path).num_rows == 11884 and landed_version(tmp_path, PERIOD) == V1
+    assert landed(tmp_path).num_rows == 30106 and landed_version(tmp_path, PERIOD) == V1
     leftovers = [p.name for p in partition_path(tmp_path, CUR_LINE_ITEMS, PERIOD).parent.iterdir()]
     assert leftovers == ["data.parquet"], "no temporary file is left behind"
 
@@ -190,7 +190,7 @@ def test_assume_role_when_role_arn_is_set(export, tmp_path):
 
     (result,) = land_periods(config.data_dir, collector, [PERIOD])
 
-    assert result.landed and landed(config.data_dir).num_rows == 11884
+    assert result.landed and landed(config.data_dir).num_rows == 30106
     credentials = collector.cur_source.client._request_signer._credentials
     assert credentials.method == "sts-assume-role"
     assert credentials.get_frozen_credentials().access_key.startswith("ASIA")
@@ -207,7 +207,7 @@ def test_a_delivery_is_the_current_version_of_the_period_whole(export):
     delivery = collector.delivery(PERIOD)
     assert (delivery.period, delivery.version) == (PERIOD, V1)
     batches = list(collector.collect_delivery(delivery))
-    assert sum(batch.data.num_rows for batch in batches) == 11884
+    assert sum(batch.data.num_rows for batch in batches) == 30106
     assert {batch.stream.key for batch in batches} == {"cur/line_items"}
 
 

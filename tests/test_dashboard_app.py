@@ -119,7 +119,7 @@ def test_every_page_renders_with_charts(env, page):
 def test_overview_total_equals_the_bill_and_the_source(env, cli_bill):
     at = open_app()
     lines = {line["tenant"]: Decimal(line["total"]) for line in cli_bill["lines"]}
-    assert metric(at, "Total billed") == money(cli_bill["total"]) == "$2,402.32"
+    assert metric(at, "Total billed") == money(cli_bill["total"]) == "$2,928.07"
     assert metric(at, "Source bill (in-scope CUR)") == money(cli_bill["source_total"])
     assert metric(at, "Billed minus source") == "$0.00"
     assert metric(at, "Tenants") == money(sum(v for t, v in lines.items() if not t.startswith("__")))
@@ -130,7 +130,7 @@ def test_overview_total_equals_the_bill_and_the_source(env, cli_bill):
     bill_lines = table(at, "line").set_index("line")
     for tenant in TENANTS:
         assert Decimal(str(bill_lines.loc[tenant, "total"])).quantize(Decimal("0.01")) == lines[tenant]
-        for part in ("compute", "idle", "shared", "emr", "tagged"):
+        for part in ("compute", "idle", "shared", "storage", "network", "emr", "tagged"):
             cli_part = next(line[part] for line in cli_bill["lines"] if line["tenant"] == tenant)
             assert f"{bill_lines.loc[tenant, part]:.2f}" == cli_part
     assert f"{bill_lines.loc['Total', 'total']:.2f}" == cli_bill["total"]
@@ -148,7 +148,7 @@ def test_overview_invariants_trend_and_month_over_month(env, data_dir, cli_bill)
     assert len(keys) == 3  # where the money went, by day, month over month
     mom = next(f.value for f in at.dataframe if "this_month" in f.value.columns)
     ml = next(line for line in cli_bill["lines"] if line["tenant"] == "ml")
-    assert f"{mom.set_index('line').loc['ml', 'this_month']:.2f}" == ml["total"] == "1001.51"
+    assert f"{mom.set_index('line').loc['ml', 'this_month']:.2f}" == ml["total"] == "1211.06"
     assert "previous_month" not in mom.columns  # 2026-09 has no bill: no data, not $0
 
 
@@ -163,7 +163,7 @@ def test_open_demo_says_everyone_sees_every_tenant(env):
 def test_tenant_bill_for_ml_matches_chargeback_bill(env, cli_ml):
     at = open_app("tenant_bill", period=PERIOD, tenant="ml")
     assert [t.value for t in at.title] == [f"Bill · ml · {PERIOD}"]
-    assert metric(at, "ml total") == money(cli_ml["total"]) == "$1,001.51"
+    assert metric(at, "ml total") == money(cli_ml["total"]) == "$1,211.06"
     (line,) = cli_ml["lines"]
     parts = table(at, "item").set_index("item")["amount"]
     assert {k: f"{v:.2f}" for k, v in parts.items()} == {
@@ -184,8 +184,8 @@ def test_tenant_bill_csv_download_is_exactly_chargeback_bill(env, data_dir, down
     expected = cli(data_dir, "bill", "--period", PERIOD, "--tenant", "ml", "--format", "csv")
     assert content.strip("\n") == expected.strip("\n")
     method = cli_ml["method"]["fingerprint"]
-    line = f"2026-10,USD,ml,574.60,253.53,129.30,0.00,0.00,4.08,40.00,0.00,1001.51,{method}"
-    assert content.splitlines()[1:] == [line]
+    line = "2026-10,USD,ml,594.45,260.58,189.57,52.25,70.14,4.07,40.00,0.00,1211.06"
+    assert content.splitlines()[1:] == [f"{line},{method}"]
 
 
 def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir):
@@ -200,10 +200,10 @@ def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir
         )
     )
     # Billed cents: each namespace within a cent of its exact cost (largest remainder gives the floor or one cent
-    # more), and all of them the bill's compute + idle share, 574.60 + 253.53 (tests/test_dashboard_figures.py).
+    # more), and all of them the bill's compute + idle share, 594.45 + 260.58 (tests/test_dashboard_figures.py).
     for namespace, total in expected.items():
         assert abs(namespaces.loc[namespace, "total"] - float(total)) < 0.01
-    assert f"{namespaces.loc['Total', 'total']:.2f}" == "828.13"
+    assert f"{namespaces.loc['Total', 'total']:.2f}" == "855.03"
 
     namespace_box = next(s for s in at.main.selectbox if s.label == "Namespace")
     namespace_box.select("emr-ml").run()
@@ -355,7 +355,7 @@ def test_restricted_viewer_sees_no_other_tenant_anywhere(restricted, page):
     for other in ("data-eng", "payments", "risk"):
         assert other not in text, f"{other!r} on the {page} page of an ml viewer"
     if page in {"overview", "tenant_bill"}:
-        assert "$1,001.51" in text
+        assert "$1,211.06" in text
 
 
 def test_restricted_viewer_gets_no_idle_shared_or_unallocated_lines(restricted):

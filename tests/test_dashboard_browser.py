@@ -39,12 +39,12 @@ OTHER_TENANTS = ("data-eng", "payments", "risk")
 
 # page address -> (screenshot name, charts drawn, figures that must be on it)
 PAGES = {
-    "": ("overview", 3, ["Overview · 2026-10", "$2,402.32", "all pass (5 invariants"]),
-    "bill?tenant=ml": ("tenant_bill", 2, ["Bill · ml · 2026-10", "$1,001.51", "Download CSV"]),
+    "": ("overview", 3, ["Overview · 2026-10", "$2,928.07", "all pass (5 invariants"]),
+    "bill?tenant=ml": ("tenant_bill", 2, ["Bill · ml · 2026-10", "$1,211.06", "Download CSV"]),
     "emr": ("emr_jobs", 5, ["EMR jobs · 2026-10", "160", "$7.17"]),  # 159 runs + the charge of one nobody collected
     "nodes-and-idle": ("nodes", 3, ["Nodes and idle · 2026-10", "risk-dedicated", "Savings Plan"]),
-    "quality": ("data_quality", 2, ["Data quality · 2026-10", "$2,624.52", "No gaps"]),
-    "capacity": ("capacity", 2, ["Capacity and quotas · 2026-10", "Quota use per namespace", "$62.58"]),
+    "quality": ("data_quality", 2, ["Data quality · 2026-10", "$3,085.77", "No gaps"]),
+    "capacity": ("capacity", 2, ["Capacity and quotas · 2026-10", "Quota use per namespace", "$64.70"]),
 }
 
 
@@ -225,7 +225,7 @@ def test_team_ml_sees_only_ml(team_ml, page, data_dir):
     settle(page, 2)
     assert sidebar_options(page, "Tenant") == ["ml"]
     text = visible_text(page)
-    assert "Bill · ml · 2026-10" in text and "$1,001.51" in text
+    assert "Bill · ml · 2026-10" in text and "$1,211.06" in text
     for other in OTHER_TENANTS:
         assert other not in text, f"{other!r} shown to a member of team-ml"
     with page.expect_download() as download:
@@ -234,7 +234,7 @@ def test_team_ml_sees_only_ml(team_ml, page, data_dir):
     sample_method = method.fingerprint(method.describe(config_module.load(sample_data_dir() / "chargeback.toml")))
     assert content.splitlines() == [
         "period,currency,tenant,compute,idle,shared,storage,network,emr,tagged,adjustment,total,method",
-        f"2026-10,USD,ml,574.60,253.53,129.30,0.00,0.00,4.08,40.00,0.00,1001.51,{sample_method}",
+        f"2026-10,USD,ml,594.45,260.58,189.57,52.25,70.14,4.07,40.00,0.00,1211.06,{sample_method}",
     ]
     assert content.strip("\n") == cli_csv(data_dir, "--tenant", "ml").strip("\n")
     screenshot(page, "tenant_bill_team_ml")

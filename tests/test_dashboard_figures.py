@@ -60,7 +60,7 @@ def billed(data_dir) -> dict:
 
 
 def cents(value) -> Decimal:
-    """A figure as the page shows it (a float or a formatted "$1,001.51"), in cents."""
+    """A figure as the page shows it (a float or a formatted "$1,211.06"), in cents."""
     if isinstance(value, str):
         return D(value.replace("$", "").replace(",", ""))
     return D(repr(float(value))).quantize(CENT)
@@ -90,13 +90,13 @@ def values(array) -> list[float]:
 
 def test_overview_month_over_month_and_days_add_up_to_the_bill(env, billed):
     at = open_app()
-    # Month over month, this month, line by line: the bill's cents (ml $1,001.51, risk $331.81), the total the
-    # bill's $2,402.32, and the rows add up to it.
+    # Month over month, this month, line by line: the bill's cents (ml $1,211.06, risk $389.50), the total the
+    # bill's $2,928.07, and the rows add up to it.
     mom = next(f.value for f in at.dataframe if "this_month" in f.value.columns)
     rows = {line: cents(v) for line, v in zip(mom["line"], mom["this_month"], strict=True)}
-    assert rows.pop("Total") == billed["total"] == D("2402.32")
+    assert rows.pop("Total") == billed["total"] == D("2928.07")
     assert rows == {LABELS.get(t, t): line["total"] for t, line in billed["lines"].items()}
-    assert rows["ml"] == D("1001.51") and rows["risk"] == D("331.81")
+    assert rows["ml"] == D("1211.06") and rows["risk"] == D("389.50")
     assert sum(rows.values()) == billed["total"]
     # Cost by day: each line's days add up to its bill line.
     days = {trace["name"]: sum(values(trace["y"])) for trace in chart(at, "daily_trend")["data"]}
@@ -167,22 +167,22 @@ def test_emr_job_runs_add_up_to_the_bill(env, data_dir, billed):
     lines = billed["lines"]
     in_bill = table(at, "tenant").set_index("tenant")
     # Per tenant with runs: runs + other workloads = the bill's compute + idle share; runs' EMR charges + other
-    # EMR lines = the bill's EMR charges (data-eng: 194.94 + 357.13 = 552.07 and 3.00; ml: 574.60 + 253.53 =
-    # 828.13 and 4.08; the unknown run's EMR line is Unallocated's 0.09).
+    # EMR lines = the bill's EMR charges (data-eng: 203.85 + 379.55 = 583.40 and 3.00; ml: 594.45 + 260.58 =
+    # 855.03 and 4.07; the unknown run's EMR line is Unallocated's 0.10).
     assert set(in_bill.index) == {"data-eng", "ml", "Unallocated", "Total"}
     for tenant in ("data-eng", "ml", "__unallocated__"):
         row, line = in_bill.loc[LABELS.get(tenant, tenant)], lines[tenant]
         assert cents(row["bill_compute_idle"]) == line["compute"] + line["idle"]
         assert cents(row["runs_compute_idle"]) + cents(row["other_compute_idle"]) == line["compute"] + line["idle"]
         assert cents(row["bill_emr"]) == cents(row["runs_emr"]) + cents(row["other_emr"]) == line["emr"]
-    assert cents(in_bill.loc["ml", "bill_compute_idle"]) == D("828.13")
+    assert cents(in_bill.loc["ml", "bill_compute_idle"]) == D("855.03")
     runs = table(at, "job_run_id")
     for tenant in ("data-eng", "ml"):
         mine = runs[runs["tenant"] == tenant]
         compute_idle = sum(cents(v) for v in mine["compute"]) + sum(cents(v) for v in mine["idle"])
         assert compute_idle == cents(in_bill.loc[tenant, "runs_compute_idle"])
         assert sum(cents(v) for v in mine["emr"]) == cents(in_bill.loc[tenant, "runs_emr"])
-    # The headline figures are the runs' own sums; EMR charges are the bill's EMR parts, 3.00 + 4.08 + 0.09.
+    # The headline figures are the runs' own sums; EMR charges are the bill's EMR parts, 3.00 + 4.07 + 0.10.
     assert cents(metric(at, "Total cost")) == sum(cents(v) for v in runs["total"])
     assert cents(metric(at, "EMR charges")) == D("7.17") == sum(line["emr"] for line in lines.values())
     assert cents(metric(at, "Compute and idle")) == sum(cents(v) for v in [*runs["compute"], *runs["idle"]])
@@ -194,7 +194,7 @@ def test_whatif_cost_now_is_the_billed_compute_and_idle_share(env, data_dir, bil
     for tenant in ("data-eng", "ml", "payments"):  # soft tenants; risk is sole (its nodes' cost)
         line = billed["lines"][tenant]
         assert cents(whatif.loc[tenant, "current_cost"]) == line["compute"] + line["idle"]
-    assert cents(whatif.loc["data-eng", "current_cost"]) == D("552.07")  # 194.94 + 357.13, not 552.08
+    assert cents(whatif.loc["data-eng", "current_cost"]) == D("583.40")  # 203.85 + 379.55 (exactly 583.404759)
     report = json.loads(cli(data_dir, "capacity", "--period", PERIOD, "--format", "json"))
     assert {w["tenant"]: w["current_cost"] for w in report["tenancy_whatif"] if w["tenancy"] == "soft"} == {
         t: str(billed["lines"][t]["compute"] + billed["lines"][t]["idle"]) for t in ("data-eng", "ml", "payments")
@@ -254,7 +254,7 @@ def test_someone_elses_tenant_in_the_address_says_so_and_shows_nothing(env):
     ]
     assert shows_nothing(at) and at.selectbox(key="filter_tenant").options == ["ml"]
     at.selectbox(key="filter_tenant").select("ml").run()
-    assert not at.error and metric(at, "Total billed") == "$1,001.51"
+    assert not at.error and metric(at, "Total billed") == "$1,211.06"
 
 
 # --- parts come from the bill -----------------------------------------------------------------------

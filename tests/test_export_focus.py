@@ -86,11 +86,15 @@ def test_each_service_name_has_one_category_and_one_subcategory(focus):
     for pairs in by_name.values():
         ((category, subcategory),) = pairs
         assert focus_rules.SUBCATEGORIES[subcategory] == category, (category, subcategory)
-    # The sample month's pods and shared costs (EKS), its EMR charges and its tagged gp3 volume (an EC2 line).
+    # The sample month's pods and shared costs (EKS), its EMR charges, its tagged gp3 volume (an EC2 line), its
+    # PersistentVolumes (EBS), its pods' cross-AZ transfer and its load balancers.
     assert {name: pair for name, (pair,) in by_name.items()} == {
         "Amazon Elastic Kubernetes Service": ("Compute", "Containers"),
         "Amazon EMR": ("Analytics", "Data Processing"),
         "Amazon Elastic Compute Cloud": ("Compute", "Virtual Machines"),
+        "Amazon Elastic Block Store": ("Storage", "Block Storage"),
+        "AWS Data Transfer": ("Networking", "Network Connectivity"),
+        "Elastic Load Balancing": ("Networking", "Application Networking"),
     }
 
 
@@ -306,17 +310,17 @@ def test_effective_cost_adds_up_to_the_bill_and_to_the_cur(focus, sample):  # no
     bill = sample.bill_json()
     for rows in (focus.rows, focus.text):
         effective = sum((Decimal(r["EffectiveCost"]) for r in rows), Decimal(0))
-        assert effective == Decimal(bill["total"]) == Decimal("2402.32")
+        assert effective == Decimal(bill["total"]) == Decimal("2928.07")
         assert effective == cli_tests.in_scope_source_total().quantize(Decimal("0.01"))
         assert sum(Decimal(r["BilledCost"]) for r in rows) == effective
     per_part: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row in focus.rows:
         per_part[(row["x_TenantName"], row["x_CostComponent"])] += row["EffectiveCost"]
     for line in bill["lines"]:
-        for part in ("compute", "idle", "shared", "emr", "tagged", "adjustment"):
+        for part in ("compute", "idle", "shared", "storage", "network", "emr", "tagged", "adjustment"):
             assert per_part.get((line["tenant"], part), Decimal(0)) == Decimal(line[part]), (line["tenant"], part)
     assert focus.result.manifest["totals"]["total"] == bill["total"]
-    assert focus.result.manifest["rows"] == len(focus.rows) == 1472
+    assert focus.result.manifest["rows"] == len(focus.rows) == 2199
 
 
 @covers(
@@ -335,7 +339,7 @@ def test_no_row_is_paid_to_a_third_party(focus):
     # BilledCost must be 0 where a third party is paid (the validator: ProviderName differs from
     # InvoiceIssuerName). Every row is AWS's charge, invoiced by AWS, so billed as allocated.
     assert all(row["ProviderName"] == row["InvoiceIssuerName"] == "AWS" for row in focus.rows)
-    assert sum(row["BilledCost"] for row in focus.rows) == Decimal("2402.32")
+    assert sum(row["BilledCost"] for row in focus.rows) == Decimal("2928.07")
 
 
 @covers(

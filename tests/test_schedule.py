@@ -421,7 +421,7 @@ def test_export_waits_until_the_landed_cur_is_final_then_runs_once_per_version(t
     built_after(config, landed)
     scheduler.tick()
     assert waiting() == (
-        "the CUR of 2026-10 is not final: version 20261101T0400Z-v1: 13,605 of 13,605 lines have no invoice id yet"
+        "the CUR of 2026-10 is not final: version 20261101T0400Z-v1: 40,605 of 40,605 lines have no invoice id yet"
     )
     clock.moment = utc("2026-11-02 06:00")
     scheduler.tick()  # still waiting (and not logged again)
@@ -461,13 +461,13 @@ def test_final_verdict_says_why_a_cur_is_not_final(tmp_path):
     deliver(export, "v1", ["inv-1", ""])
     land_billing_period(data_dir, export, "2026-10")
     assert final_verdict(config, "2026-10", "v1") == Verdict(
-        False, "version v1: 6,802 of 13,605 lines have no invoice id yet"
+        False, "version v1: 20,302 of 40,605 lines have no invoice id yet"
     )
     deliver(export, "v2", ["inv-1"])
     assert final_verdict(config, "2026-10", "v1") == Verdict(
         False, "landed version v1 is superseded by v2; the next collect lands it"
     )
-    assert final_verdict(config, "2026-10", "v2") == Verdict(True, "version v2: all 13,605 lines have an invoice id")
+    assert final_verdict(config, "2026-10", "v2") == Verdict(True, "version v2: all 40,605 lines have an invoice id")
     deliver(export, "v3", None)  # a Data Export whose query leaves bill_invoice_id out
     verdict = final_verdict(config, "2026-10", "v3")
     assert not verdict.final and "has no bill_invoice_id column" in verdict.reason

@@ -137,7 +137,7 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
     october = ScheduleState(state_path(config)).jobs["export"].periods[PERIOD]
     assert october.due_since == "2026-11-01T06:00:00Z"
     assert october.waiting == (
-        f"the CUR of {PERIOD} is not final: version {V1}: 11,884 of 11,884 lines have no invoice id yet"
+        f"the CUR of {PERIOD} is not final: version {V1}: 30,106 of 30,106 lines have no invoice id yet"
     )
     assert october.exported_version is None
     assert not (data / "exports").exists(), "nothing is exported from a CUR that is not final"
@@ -171,23 +171,23 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
 
     # Their totals are the bill's, as `chargeback bill` prints it.
     bill = json.loads(cli(config_file, "bill", "--period", PERIOD, "--format", "json"))
-    assert bill["total"] == "2402.32"
+    assert bill["total"] == "2928.07"
     lines = {line["tenant"]: Decimal(line["total"]) for line in bill["lines"]}
     tenants = {"data-eng", "ml", "payments", "risk"}
     assert set(lines) == tenants | {"__idle__", "__unallocated__"}
 
     finance = out / "finance" / PERIOD / "v1" / files["finance"][0]
     assert finance.read_text() == cli(config_file, "bill", "--period", PERIOD, "--format", "csv")
-    assert manifests["finance"]["totals"]["total"] == "2402.32"
+    assert manifests["finance"]["totals"]["total"] == "2928.07"
 
     focus = read_csv(out / "focus" / PERIOD / "v1" / files["focus"][0])
     assert len(focus) == manifests["focus"]["rows"]
-    assert sum(Decimal(row["EffectiveCost"]) for row in focus) == Decimal("2402.32")
+    assert sum(Decimal(row["EffectiveCost"]) for row in focus) == Decimal("2928.07")
     by_tenant: dict[str, Decimal] = {}
     for row in focus:
         by_tenant[row["x_TenantName"]] = by_tenant.get(row["x_TenantName"], Decimal(0)) + Decimal(row["EffectiveCost"])
     assert by_tenant == lines
-    assert manifests["focus"]["totals"]["total"] == "2402.32"
+    assert manifests["focus"]["totals"]["total"] == "2928.07"
 
     items = read_csv(out / "billing-conductor" / PERIOD / "v1" / files["billing-conductor"][0])
     assert {item["Name"]: Decimal(item["ChargeDetails.Flat.ChargeValue"]) for item in items} == {
@@ -196,6 +196,6 @@ def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
     assert {item["ChargeDetails.Type"] for item in items} == {"FEE"}
     assert {item["BillingGroupArn"] for item in items} == {ARN}
     left_out = {left["tenant"]: Decimal(left["amount"]) for left in manifests["billing-conductor"]["left_out"]}
-    assert left_out == {"__idle__": Decimal("26.00"), "__unallocated__": Decimal("16.26")}
-    assert manifests["billing-conductor"]["totals"]["total"] == "2360.06"
-    assert Decimal("2360.06") + sum(left_out.values()) == Decimal("2402.32")
+    assert left_out == {"__idle__": Decimal("39.03"), "__unallocated__": Decimal("36.81")}
+    assert manifests["billing-conductor"]["totals"]["total"] == "2852.23"
+    assert Decimal("2852.23") + sum(left_out.values()) == Decimal("2928.07")
