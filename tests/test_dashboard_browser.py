@@ -39,7 +39,7 @@ OTHER_TENANTS = ("data-eng", "payments", "risk")
 
 # page address -> (screenshot name, charts drawn, figures that must be on it)
 PAGES = {
-    "": ("overview", 3, ["Overview · 2026-10", "$2,928.07", "all pass (5 invariants"]),
+    "": ("overview", 3, ["Overview · 2026-10", "$2,928.07", "all pass (8 invariants"]),
     "bill?tenant=ml": ("tenant_bill", 2, ["Bill · ml · 2026-10", "$1,211.06", "Download CSV"]),
     "emr": ("emr_jobs", 5, ["EMR jobs · 2026-10", "160", "$7.17"]),  # 159 runs + the charge of one nobody collected
     "nodes-and-idle": ("nodes", 3, ["Nodes and idle · 2026-10", "risk-dedicated", "Savings Plan"]),
