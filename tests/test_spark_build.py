@@ -225,11 +225,16 @@ def test_spark_marts_equal_the_duckdb_builds(spark_dir, duckdb_dir):
             else f'abs(a."{c}" - b."{c}") > 1e-9 * greatest(1, abs(b."{c}"))'
             for c, t in amounts
         ) or "false"
+        # A group only one engine has counts unless all its money is dust (a remainder row of 1e-11 that one engine's
+        # additions leave and the other's do not: a mart drops rows of exactly 0, not rows of 0 within $0.000001).
+        dust = " and ".join(
+            f'abs(coalesce(a."{c}", b."{c}")) <= 0.000001' for c, t in amounts if t.startswith("DECIMAL")
+        ) or "false"
         grouped = f"select {key_list}, count(*) as n, {sums} from {{}}.marts.{name} group by all"
         mismatched = con.execute(
             f"with a as ({grouped.format('on_spark')}), b as ({grouped.format('on_duckdb')})"
             f" select count(*) from a full outer join b on {joined}"
-            f" where a.n is null or b.n is null or a.n <> b.n or {off}"
+            f" where ((a.n is null or b.n is null) and not ({dust})) or a.n <> b.n or {off}"
         ).fetchall()[0][0]
         assert mismatched == 0, f"marts.{name}: {mismatched} group(s) differ between the Spark and DuckDB builds"
 
