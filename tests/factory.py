@@ -6,6 +6,7 @@ by ``tests/reference.py``, never read back from the models.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,7 @@ class Scenario:
     ec2_volumes: list[dict] = field(default_factory=list)
     load_balancers: list[dict] = field(default_factory=list)
     volume_claims: list[dict] = field(default_factory=list)
+    persistent_volumes: list[dict] = field(default_factory=list)
 
     # --- nodes and their CUR lines -------------------------------------------------------------
     def node(
@@ -62,8 +64,10 @@ class Scenario:
         effective_cost_per_hour: float | None = None,
         net_cost_per_hour: float | None = None,
         tags: dict[str, str] | None = None,
+        usage_amount: float = 1.0,
     ) -> str:
-        instance_id = f"i-{abs(hash((self.cluster, name))) % 16**17:017x}"
+        """``usage_amount``: the instance line's billed hours in each hour (1: the whole hour)."""
+        instance_id = self.instance_id(self.cluster, name)
         for h in hours:
             self.node_hours.append(
                 {
@@ -92,11 +96,17 @@ class Scenario:
                     cost=cost_per_hour,
                     effective_cost=effective_cost_per_hour,
                     net_cost=net_cost_per_hour,
+                    usage_amount=usage_amount,
                     instance_type=instance_type,
                     product=product,
                     tags=tags,
                 )
         return instance_id
+
+    @staticmethod
+    def instance_id(cluster: str, node: str) -> str:
+        """The EC2 instance id ``node()`` gives a node: the same in every process, so a test can name it."""
+        return "i-" + hashlib.sha256(f"{cluster}/{node}".encode()).hexdigest()[:17]
 
     def line(
         self,
@@ -399,6 +409,26 @@ class Scenario:
             }
         )
 
+    def pv_snapshot(
+        self, name: str, volume_id: str, at_hour: int, claim: tuple[str, str] | None, *, phase: str = "Bound"
+    ) -> None:
+        """One Kubernetes API snapshot of a PersistentVolume at the start of hour ``at_hour`` (the fallback for
+        kube-state-metrics' series): its CSI volume handle and the claim its claimRef names (None: none)."""
+        self.persistent_volumes.append(
+            {
+                "cluster": self.cluster,
+                "collected_at": hour(at_hour),
+                "persistent_volume": name,
+                "volume_handle": volume_id,
+                "storage_class": "gp3",
+                "capacity_bytes": 100 * GIB,
+                "phase": phase,
+                "claim_namespace": claim[0] if claim else None,
+                "claim_name": claim[1] if claim else None,
+                "created_at": START,
+            }
+        )
+
     def load_balancer(self, arn: str, at_hour: int, tags: dict[str, str]) -> None:
         """One elbv2 snapshot of a load balancer and its tags."""
         self.load_balancers.append(
@@ -430,6 +460,7 @@ class Scenario:
             (streams.EC2_VOLUMES, self.ec2_volumes),
             (streams.LOAD_BALANCERS, self.load_balancers),
             (streams.POD_VOLUME_CLAIMS, self.volume_claims),
+            (streams.K8S_PERSISTENT_VOLUMES, self.persistent_volumes),
         ]
         for table, rows in tables:
             if rows:
