@@ -33,6 +33,14 @@ EXAMPLES = int(os.environ.get("CHARGEBACK_PROPERTY_EXAMPLES", "10"))
 TOLERANCE = Fraction(1, 10**6)
 CLUSTER = "test-cluster"
 EKS_ARN = f"arn:aws:eks:us-east-1:111122223333:cluster/{CLUSTER}"
+OTHER_CLUSTER = "batch-cluster"
+ALB = "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/{}/50dc6c495c0c9188"
+# (product, usage type) of EC2 data-transfer lines that carry the instance id.
+TRANSFER_KINDS = [
+    ("AWSDataTransfer", "USE1-DataTransfer-Out-Bytes"),
+    ("AmazonEC2", "USE1-DataTransfer-Regional-Bytes"),
+    ("AmazonEC2", "USE1-USW2-AWS-Out-Bytes"),
+]
 TENANTS = ("alpha", "beta", "gamma")
 with INSTANCE_TABLE.open() as _handle:
     INSTANCE_TYPES = [
@@ -56,7 +64,10 @@ class Recipe:
     def scenario(self) -> Scenario:
         scenario = Scenario(cluster=CLUSTER)
         for method, args, kwargs in self.calls:
-            getattr(scenario, method)(*args, **kwargs)
+            if method == "cluster":  # the calls after it build another cluster
+                scenario.cluster = args[0]
+            else:
+                getattr(scenario, method)(*args, **kwargs)
         return scenario
 
     def config(self, data_dir: str, idle: str, shared: str) -> dict:
@@ -65,6 +76,8 @@ class Recipe:
 
     def __repr__(self) -> str:
         def call(method, args, kwargs):
+            if method == "cluster":
+                return f"s.cluster = {args[0]!r}"
             return f"s.{method}({', '.join([*map(repr, args), *(f'{k}={v!r}' for k, v in kwargs.items())])})"
 
         body = "\n".join(call(*c) for c in self.calls)
@@ -183,15 +196,22 @@ def recipes(draw) -> Recipe:
             kwargs |= {"line_item_type": "SavingsPlanCoveredUsage", "effective_cost_per_hour": draw(money)}
         if draw(st.booleans()):
             kwargs["net_cost_per_hour"] = draw(money)  # the net column (null unless given on covered lines)
+        if (billed := draw(st.sampled_from([1.0, 1.0, 1.0, 0.5]))) != 1.0:  # started in the hour: half the capacity
+            kwargs["usage_amount"] = billed
         recipe.add("node", f"node-{i}", instance_type, node_hours, draw(money), **kwargs)
         nodes.append((f"node-{i}", node_hours, vcpu, memory, gpus))
 
     # Pods: requests and usage drawn apart (usage above request, zeros, over-committed nodes).
+    # Network bytes: none collected, zero, or some; a host-network pod's counters are the host's.
     for j in range(draw(st.sampled_from([*range(1, 9), 0]))):  # no pods: rarely, not the simplest case
         node, node_hours, vcpu, memory, gpus = draw(st.sampled_from(nodes))
+        namespace = draw(st.sampled_from(namespaces))
+        network = {"network_bytes": draw(st.sampled_from([None, 0.0, 1e8, 3e8, 2e9]))}
+        if namespace == "kube-system" and draw(st.booleans()):
+            network |= {"network_bytes": 5e9, "host_network": True}
         recipe.add(
             "pod",
-            draw(st.sampled_from(namespaces)),
+            namespace,
             f"pod-{j}",
             node,
             draw(sub_range(node_hours)),
@@ -201,21 +221,24 @@ def recipes(draw) -> Recipe:
             memory_usage_gib=draw(quantity(memory)),
             gpus=float(draw(st.integers(0, gpus))),
             running_seconds=draw(st.sampled_from([3600.0, 3600.0, 1800.0])),
+            **{k: v for k, v in network.items() if v is not None},
         )
 
     # Other lines: the EKS fee, tenant-tagged resources, and lines that are out of scope.
     if draw(st.booleans()):
         for h in draw(st.lists(st.sampled_from(hours), min_size=1, unique=True)):
             recipe.add("line", h, product_code="AmazonEKS", resource_id=EKS_ARN, cost=draw(st.sampled_from([0.1, 2.5])))
-    for k in range(draw(st.integers(0, 2))):
+    for k in range(draw(st.integers(0, 2))):  # tenant-tagged (or, with [tagged] off, cluster overhead)
+        cluster_tag = draw(st.sampled_from([{"user_eks_cluster_name": CLUSTER}, {"aws_eks_cluster_name": CLUSTER}, {}]))
         recipe.add(
             "line",
             draw(st.sampled_from(hours)),
             product_code="AmazonS3",
             resource_id=f"bucket-{k}",
             cost=draw(money),
-            tags={"user_tenant": draw(st.sampled_from([*tenants, "delta"])), "user_eks_cluster_name": CLUSTER},
+            tags={"user_tenant": draw(st.sampled_from([*tenants, "delta"])), **cluster_tag},
         )
+    cluster_bill(draw, recipe, hours, namespaces, nodes)
     if draw(st.booleans()):
         h = draw(st.sampled_from(hours))
         recipe.add("line", h, product_code="AmazonS3", resource_id="untagged-bucket", cost=draw(money))
@@ -240,6 +263,107 @@ def recipes(draw) -> Recipe:
     return recipe
 
 
+def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], nodes: list[tuple]) -> None:
+    """What a cluster costs beyond its nodes (docs/method.md#the-whole-cluster-bill): data transfer, node and PV
+    volumes, load balancers, cluster overhead (one line for two clusters), AWS's own split rows. Lines are hourly,
+    or daily (24 hours from the first hour: most of them after the scenario's hours)."""
+
+    def lines(resource: str, **kwargs) -> None:
+        if draw(st.integers(0, 3)) == 0:
+            recipe.add("line", hours[0], resource_id=resource, cost=draw(money), hours=24, **kwargs)
+            return
+        for h in draw(st.lists(st.sampled_from(hours), min_size=1, max_size=2, unique=True)):
+            recipe.add("line", h, resource_id=resource, cost=draw(money), **kwargs)
+
+    def instance() -> str:
+        return Scenario.instance_id(CLUSTER, draw(st.sampled_from(nodes))[0])
+
+    # Data transfer on a node (by bytes, by split cost, no pods, no node-hour) and other lines of its instance.
+    for _ in range(draw(st.integers(0, 3))):
+        product, usage_type = draw(st.sampled_from(TRANSFER_KINDS))
+        lines(instance(), product_code=product, usage_type=usage_type, usage_amount=draw(st.sampled_from([0.5, 5.0])))
+    if draw(st.integers(0, 3)) == 0:
+        lines(instance(), product_code="AmazonEC2", usage_type="EBSOptimized:m5.xlarge", operation="Hourly")
+    if draw(st.integers(0, 3)) == 0:  # AWS's split row for a pod: never in scope (its instance's line is)
+        lines(instance(), product_code="AmazonEC2", usage_type="USE1-BoxUsage:m5.xlarge", operation="EKSPod-EC2")
+
+    # Node volumes: attached at the first hour, maybe detached (or moved) later.
+    for k in range(draw(st.integers(0, 2))):
+        volume = f"vol-0e{k}"
+        recipe.add("ec2_volume", volume, hours[0], instance())
+        if len(hours) > 1 and draw(st.booleans()):
+            moved = draw(st.sampled_from([None, instance()]))  # detached, or attached to another node
+            recipe.add("ec2_volume", volume, draw(st.sampled_from(hours[1:])), moved)
+        lines(volume, product_code="AmazonEC2", usage_type="EBS:VolumeUsage.gp3", operation="CreateVolume-Gp3")
+
+    # PersistentVolumes: bound, released, re-bound mid-range (a tie), never claimed, seen in part, known only
+    # from the API snapshot or from the EBS CSI driver's tag; some attached to a node as well.
+    for k in range(draw(st.integers(0, 2))):
+        volume, pv, namespace = f"vol-0a{k}", f"pv-{k}", draw(st.sampled_from(namespaces))
+        kind = draw(st.sampled_from(["bound", "released", "rebound", "unclaimed", "part", "api", "csi"]))
+        if kind in ("bound", "released", "rebound", "part"):
+            seen = draw(sub_range(hours)) if kind == "part" else hours
+            recipe.add("pv", pv, volume, seen[:1], (namespace, "data"))
+            if kind == "rebound" and len(seen) > 1:
+                other, (first, second) = draw(st.sampled_from(namespaces)), draw(st.permutations([29, 59]))
+                recipe.add("pv", pv, volume, seen[1:2], (namespace, "data"), seconds=1800.0, last_seen_minute=first)
+                recipe.add("pv", pv, volume, seen[1:2], (other, "data"), seconds=1800.0, last_seen_minute=second)
+                recipe.add("pv", pv, volume, seen[2:], (other, "data"))
+            else:
+                phase = "Released" if kind == "released" else "Bound"
+                recipe.add("pv", pv, volume, seen[1:], (namespace, "data"), phase=phase)
+        elif kind == "unclaimed":
+            recipe.add("pv", pv, volume, hours, None, phase="Available")
+        elif kind == "api":
+            recipe.add("pv_snapshot", pv, volume, hours[0], draw(st.sampled_from([(namespace, "data"), None])))
+        else:
+            tags = {"kubernetes.io/created-for/pvc/namespace": namespace,
+                    draw(st.sampled_from(["eks_cluster_name", f"kubernetes.io/cluster/{CLUSTER}"])): CLUSTER}
+            recipe.add("ec2_volume", volume, hours[0], None, tags)
+        if kind != "csi" and draw(st.integers(0, 2)) == 0:
+            recipe.add("ec2_volume", volume, hours[0], instance())  # attached: still the claim's storage
+        lines(volume, product_code="AmazonEC2", usage_type="EBS:VolumeUsage.gp3", operation="CreateVolume-Gp3")
+
+    # Load balancers: by stack (service or ingress), an ingress group, no stack, the in-tree controller, another
+    # cluster's; tags from the elbv2 snapshot, from the CUR, or the cluster from the CUR and the stack from EC2.
+    for k in range(draw(st.integers(0, 2))):
+        arn, namespace = ALB.format(f"k8s-lb{k}"), draw(st.sampled_from(namespaces))
+        owner = {"elbv2.k8s.aws/cluster": CLUSTER}
+        stack = draw(st.sampled_from([
+            {"service.k8s.aws/stack": f"{namespace}/web"}, {"ingress.k8s.aws/stack": f"{namespace}/web"},
+            {"ingress.k8s.aws/stack": "shop"}, {}, "in-tree", "elsewhere",
+        ]))
+        if stack == "in-tree":
+            owner = {f"kubernetes.io/cluster/{CLUSTER}": "owned"}
+            stack = {"kubernetes.io/service-name": f"{namespace}/web"}
+        elif stack == "elsewhere":
+            owner, stack = {"elbv2.k8s.aws/cluster": "someone-else"}, {"service.k8s.aws/stack": f"{namespace}/web"}
+        source = draw(st.sampled_from(["elbv2", "elbv2", "cur", "both"]))
+        on_ec2 = {"elbv2": owner | stack, "cur": {}, "both": stack}[source]
+        in_cur = {"elbv2": {}, "cur": owner | stack, "both": owner}[source]
+        if on_ec2:
+            recipe.add("load_balancer", arn, hours[0], on_ec2)
+        lines(arn, product_code="AWSELB", usage_type="USE1-LoadBalancerUsage", operation="LoadBalancing:Application",
+              tags={f"user_{key}": value for key, value in in_cur.items()})
+
+    # Cluster overhead: a NAT gateway tagged with the cluster (three spellings); a VPC endpoint of two clusters.
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(["aws_eks_cluster_name", "user_eks_cluster_name",
+                                    f"user_kubernetes.io/cluster/{CLUSTER}"]))
+        value = "owned" if key.startswith("user_kubernetes.io") else CLUSTER
+        lines("arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab", product_code="AmazonEC2",
+              usage_type="USE1-NatGateway-Hours", operation="NatGateway", tags={key: value})
+    if draw(st.integers(0, 3)) == 0:
+        recipe.add("cluster", OTHER_CLUSTER)
+        recipe.add("node", "other-0", "m5.large", hours, draw(money), vcpu=2, memory_gib=8)
+        recipe.add("pod", "team-alpha", "other-pod", "other-0", hours, cpu_request=1.0, cpu_usage=0.5,
+                   memory_request_gib=2.0, memory_usage_gib=1.0)
+        recipe.add("cluster", CLUSTER)
+        lines("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd", product_code="AmazonVPC",
+              usage_type="USE1-VpcEndpoint-Hours", operation="VpcEndpoint",
+              tags={f"user_kubernetes.io/cluster/{c}": "owned" for c in (CLUSTER, OTHER_CLUSTER)})
+
+
 def round_half_up(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
@@ -253,9 +377,8 @@ def run_pipeline(recipe: Recipe, idle: str, shared: str):
         build(config)
         with connect(config) as con:
             tenant_rows = con.execute(
-                f"select date, tenant, {', '.join(f'{c}_cost' for c in COMPONENTS)}, total_cost"
-                " from marts.fct_tenant_costs_daily where cluster = ?",
-                [CLUSTER],
+                f"select cluster, date, tenant, {', '.join(f'{c}_cost' for c in COMPONENTS)}, total_cost"
+                " from marts.fct_tenant_costs_daily"
             ).fetchall()
             pod_rows = con.execute(
                 "select pod_uid, epoch(hour)::bigint, cpu_cost, memory_cost, gpu_cost, idle_cost, total_cost, tenant"
@@ -275,18 +398,23 @@ def compare(recipe: Recipe, idle: str, shared: str) -> None:
         if abs(Fraction(got) - Fraction(want)) > tolerance:
             problems.append(f"{what}: pipeline {float(got):.9f}, reference {float(want):.9f}")
 
-    # (a) conservation against the reference's in-scope total.
+    # (a) conservation: per cluster, the bill lines add up to the reference's in-scope source cost (the invariant).
     check("sum of fct_tenant_costs_daily.total_cost", sum((r[-1] for r in tenant_rows), Decimal(0)), ref.total)
     check("sum of fct_source_costs_daily.cost", source, ref.total)
+    for cluster in {r[0] for r in tenant_rows} | {c for c, _ in ref.in_scope_by_cluster}:
+        got = sum((r[-1] for r in tenant_rows if r[0] == cluster), Decimal(0))
+        want = sum((v for (c, _), v in ref.in_scope_by_cluster.items() if c == cluster), Fraction(0))
+        check(f"{cluster}: bill lines vs in-scope source cost", got, want)
 
-    # (b) per day, tenant line and component; each mart row's parts add up to its total.
+    # (b) per cluster, day, tenant line and part; each mart row's parts add up to its total.
     mart = {}
-    for day, tenant, *parts, total in tenant_rows:
-        check(f"{day} {tenant} parts vs total_cost", sum(parts, Decimal(0)), total)
+    for cluster, day, tenant, *parts, total in tenant_rows:
+        check(f"{cluster} {day} {tenant} parts vs total_cost", sum(parts, Decimal(0)), total)
         for component, amount in zip(COMPONENTS, parts, strict=True):
-            mart[(day, tenant, component)] = mart.get((day, tenant, component), Decimal(0)) + amount
-    for key in sorted(set(mart) | set(ref.lines), key=str):
-        check(" ".join(map(str, key)), mart.get(key, 0), ref.lines.get(key, 0))
+            key = (cluster, day, tenant, component)
+            mart[key] = mart.get(key, Decimal(0)) + amount
+    for key in sorted(set(mart) | set(ref.by_cluster), key=str):
+        check(" ".join(map(str, key)), mart.get(key, 0), ref.by_cluster.get(key, 0))
 
     # (c) per pod-hour: split per resource for every pod, total for pods of shared (non-dedicated) nodes.
     got_pods = {(uid, epoch): rest for uid, epoch, *rest in pod_rows}
@@ -326,7 +454,7 @@ def compare(recipe: Recipe, idle: str, shared: str) -> None:
 
     if problems:
         lines = "\n  ".join(problems)
-        breakdown = "\n  ".join(f"{k}: {float(v):.9f}" for k, v in sorted(ref.lines.items(), key=str))
+        breakdown = "\n  ".join(f"{k}: {float(v):.9f}" for k, v in sorted(ref.by_cluster.items(), key=str))
         pytest.fail(
             f"idle={idle} shared={shared}\n  {lines}\nreference lines:\n  {breakdown}\nrecipe:{recipe!r}", pytrace=False
         )
