@@ -196,7 +196,12 @@ sized as (
         coalesce(joined.product_vcpu, types.vcpu, joined.cpu_capacity_cores, 0) as vcpu,
         coalesce(joined.product_memory_gib, types.memory_gib, joined.memory_capacity_gib, 0) as memory_gib,
         coalesce(joined.product_gpu, types.gpu, joined.gpu_capacity, 0) as gpus,
-        coalesce(least(joined.billed_hours, 1.0), joined.observed_hours, 0) as running_fraction,
+        -- (least() skips nulls in DuckDB: without the case, no billed hours would read as a whole hour)
+        coalesce(
+            case when joined.billed_hours is not null then least(joined.billed_hours, 1.0) end,
+            joined.observed_hours,
+            0
+        ) as running_fraction,
         joined.billed_cost is null and not joined.has_cur_day and joined.observed_hours is not null as is_estimated,
         coalesce(rates.usd_per_hour, types.on_demand_usd_per_hour) as estimate_usd_per_hour,
         case when rates.usd_per_hour is not null then 'cost_explorer' else 'price_table' end as estimate_source,

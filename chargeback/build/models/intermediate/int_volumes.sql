@@ -19,6 +19,20 @@ ec2 as (
     select * from staging.stg_ec2__volumes
 ),
 
+-- the in-tree kubernetes.io/cluster/<name> key, which the EBS CSI driver sets (--k8s-tag-cluster-id)
+in_tree_keys as (
+    select volume_id, unnest(map_keys(tags)) as tag_key,
+    from ec2
+    where pvc_namespace is not null
+),
+
+in_tree as (
+    select volume_id, max(substr(tag_key, length('kubernetes.io/cluster/') + 1)) as cluster,
+    from in_tree_keys
+    where tag_key like 'kubernetes.io/cluster/%'
+    group by volume_id
+),
+
 tagged_pv as (
     select
         ec2.volume_id,
@@ -27,11 +41,13 @@ tagged_pv as (
                 nullif(ec2.tags['aws:eks:cluster-name'], ''),
                 nullif(ec2.tags['eks:cluster-name'], ''),
                 nullif(ec2.tags[settings.tagged_cluster_tag], ''),
-                nullif(ec2.tags['KubernetesCluster'], '')
+                nullif(ec2.tags['KubernetesCluster'], ''),
+                in_tree.cluster
             )
         ) as cluster,
     from ec2
     cross join settings
+    left join in_tree on in_tree.volume_id = ec2.volume_id
     where ec2.pvc_namespace is not null
     group by ec2.volume_id
 ),
