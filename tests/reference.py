@@ -21,8 +21,9 @@ Choices where the method leaves room (docs/method.md#choices-where-the-method-le
 shared pool is the ``shared`` component of ``__shared__``; ``net_amortized`` falls back to the non-net column
 where the net one is null; a namespace label is the value with the most seconds in force in that hour; a
 pod's idle share on a dedicated node is not modelled (the node's unused cost is its tenant's ``idle``); pods
-whose byte counts add up to 0 are "no byte data" (the transfer goes by split cost); a node-hour's transfer
-with no pod to take it (no pods, or none with bytes or split cost) is ``__idle__``'s.
+whose byte counts add up to 0 are "no byte data" (the transfer goes by split cost), and pods whose split
+costs add up to 0 share it evenly. Estimates (a node-day the CUR has not billed) use Cost Explorer's rate of
+the type that day, else the instance table's on-demand price, times the running fraction.
 """
 
 from __future__ import annotations
