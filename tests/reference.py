@@ -214,32 +214,38 @@ def reference(scenario, config: Config) -> Reference:
     jobs = {(job["virtual_cluster_id"], job["job_run_id"]) for job in scenario.job_runs}
     book = _Book()
 
-    # 1. Every in-scope CUR line, by the rule that claims it, hour by hour.
+    # 1. Every in-scope CUR line, by the rule that claims it, hour by hour. A node-hour exists where Prometheus saw
+    # the node or an instance line billed it; node extras and node volumes of an hour without one are idle.
+    claims = []
+    for claim in classify(scenario, config, inventory):
+        if claim.scope in ("instance", "node_extra", "data_transfer"):
+            hours = inventory.on_node(claim.key, claim.line, claim.cost)
+        elif claim.scope in ("pv_volume", "node_volume", "load_balancer", "overhead"):
+            hours = evenly(claim.line, claim.cost)
+        else:
+            hours = [(claim.line["line_item_usage_start_date"], claim.cost)]
+        claims.append((claim, hours))
+    node_hours = {(i, h) for i, seen in inventory.node_hours.items() for h in seen}
+    node_hours |= {(c.key, h) for c, hours in claims if c.scope == "instance" for h, _ in hours}
     node_cost: dict[tuple[str, datetime], Fraction] = defaultdict(Fraction)
     billed_hours: dict[tuple[str, datetime], Fraction] = defaultdict(Fraction)
     transfer: dict[tuple[str, datetime], Fraction] = defaultdict(Fraction)
     billed_days: set[tuple[str, date]] = set()  # (instance, UTC day) with an instance line
     instance_tags: dict[str, dict[str, str]] = {}
-    for claim in classify(scenario, config, inventory):
+    for claim, hours in claims:
         line, cluster, scope = claim.line, claim.cluster, claim.scope
         start = line["line_item_usage_start_date"]
-        if scope in ("instance", "node_extra", "data_transfer"):
-            hours = inventory.on_node(claim.key, line, claim.cost)
-        elif scope in ("pv_volume", "node_volume", "load_balancer", "overhead"):
-            hours = evenly(line, claim.cost)
-        else:
-            hours = [(start, claim.cost)]
         for hour, amount in hours:
             book.in_scope[(cluster, hour.date())] += amount
-            if scope in ("instance", "node_extra") and hour in inventory.node_hours[claim.key]:
+            if scope in ("instance", "node_extra") and (claim.key, hour) in node_hours:
                 node_cost[(claim.key, hour)] += amount
-            elif scope in ("instance", "node_extra"):  # an hour the node was not seen: no pod took it
+            elif scope in ("instance", "node_extra"):  # an hour the node was neither seen nor billed
                 book.charge(cluster, hour, IDLE, "idle", amount)
             elif scope == "data_transfer":
                 transfer[(claim.key, hour)] += amount
             elif scope == "node_volume":  # the node-hour of the instance it was attached to, else idle
                 instance = inventory.attached_to(claim.key, hour)
-                if hour in inventory.node_hours.get(instance, {}):
+                if (instance, hour) in node_hours:
                     node_cost[(instance, hour)] += amount
                 else:
                     book.charge(cluster, hour, IDLE, "idle", amount)
@@ -341,6 +347,12 @@ def reference(scenario, config: Config) -> Reference:
                 )
         for r in RESOURCES:
             unused_pool[(cluster, hour)][r] += unused[r]
+    observed = {(i, h) for i, seen in inventory.node_hours.items() for h in seen}
+    for instance, hour in sorted(node_hours - observed):  # billed, not seen: no pods; its tag's tenant pays it all
+        owner = instance_tags.get(instance, {}).get(f"user_{config.tenancy.node_tag}")
+        cluster = inventory.instances[instance]
+        book.charge(cluster, hour, owner or IDLE, "idle", node_cost.pop((instance, hour), Fraction(0)))
+        book.charge(cluster, hour, owner or IDLE, "network", transfer.pop((instance, hour), Fraction(0)))
     for (instance, hour), amount in transfer.items():  # data transfer of an hour the node has no node-hour
         book.charge(inventory.instances[instance], hour, IDLE, "network", amount)
 

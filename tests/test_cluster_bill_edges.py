@@ -78,3 +78,25 @@ def test_a_node_hour_without_billed_hours_runs_for_the_time_prometheus_observed(
     assert found[("team-b", "compute")] == pytest.approx(2.40, abs=1e-9)
     assert ("__idle__", "idle") not in found
     agrees_with_reference(s, built)
+
+
+def test_a_volume_still_attached_after_its_dedicated_node_is_gone_is_idle(build_scenario):
+    """n1 is dedicated to team-a by its instance's tenant tag (in the CUR, not a node label), billed $1.00 an hour
+    for hours 0-5. Its data volume vol-0d4 ($0.02 an hour, one 8-hour line) was last seen attached to it: hours
+    0-5 are n1's cost (team-a: 6 × $1.02 = $6.12), hours 6 and 7 have no node-hour (neither Prometheus nor an
+    instance line saw n1), so they are __idle__'s, $0.04 (docs/method.md#storage), not team-a's. Hour 6 also has
+    an instance line of the tag-dedicated n2 ($0.50) that Prometheus missed: a node-hour all the same, team-a's
+    idle."""
+    s = Scenario()
+    tag = {"user_tenant": "team-a"}
+    n1 = s.node("n1", "m5.xlarge", range(6), 1.0, vcpu=4, memory_gib=16, tags=tag)
+    s.node("n2", "m5.xlarge", range(6), 0.5, vcpu=4, memory_gib=16, tags=tag)
+    s.line(6, product_code="AmazonEC2", resource_id=Scenario.instance_id("test-cluster", "n2"), cost=0.5,
+           usage_type="BoxUsage:m5.xlarge", instance_type="m5.xlarge", tags=tag)
+    s.ec2_volume("vol-0d4", 0, n1)
+    s.line(0, product_code="AmazonEC2", resource_id="vol-0d4", cost=0.16, hours=8, usage_type="EBS:VolumeUsage.gp3")
+    built = build_scenario(s, **SETTINGS)
+    found = parts(built)
+    assert found[("team-a", "idle")] == pytest.approx(6.12 + 6 * 0.5 + 0.5, abs=1e-9)
+    assert found[("__idle__", "idle")] == pytest.approx(0.04, abs=1e-9)
+    agrees_with_reference(s, built)

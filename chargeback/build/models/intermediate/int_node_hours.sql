@@ -177,7 +177,10 @@ joined as (
         observed.cpu_capacity_cores,
         observed.memory_capacity_gib,
         observed.gpu_capacity,
-        coalesce(observed.tenant_label, instance_tags.tag_tenant) as dedicated_tenant,
+        -- an hour only a node volume or a node extra line bills is no node-hour of the node
+        -- (docs/method.md#storage): it stays undedicated, so its cost is __idle__'s
+        case when observed.hour is not null or billed.cost is not null
+            then coalesce(observed.tenant_label, instance_tags.tag_tenant) end as dedicated_tenant,
     from observed
     full outer join billed
         on billed.instance_id = observed.instance_id and billed.hour = observed.hour
