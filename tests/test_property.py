@@ -199,9 +199,12 @@ def recipes(draw) -> Recipe:
         instance_type, vcpu, memory, gpus = draw(st.one_of(st.sampled_from(CPU_TYPES), st.sampled_from(GPU_TYPES)))
         node_hours = draw(st.one_of(st.just(hours), sub_range(hours)))
         labels = {"kubernetes.io/os": "linux"}
-        if owner := draw(st.one_of(st.none(), st.none(), st.sampled_from([*tenants, "delta"]))):
-            labels["chargeback.io/tenant"] = owner
         kwargs = {"vcpu": vcpu, "memory_gib": memory, "gpus": gpus, "labels": labels}
+        if owner := draw(st.one_of(st.none(), st.none(), st.sampled_from([*tenants, "delta"]))):
+            if draw(st.booleans()):  # dedicated by the node's label, or by its instance's tag in the CUR
+                labels["chargeback.io/tenant"] = owner
+            else:
+                kwargs["tags"] = {"user_tenant": owner}
         if draw(st.booleans()):
             kwargs |= {"line_item_type": "SavingsPlanCoveredUsage", "effective_cost_per_hour": draw(money)}
         if draw(st.booleans()):
@@ -210,6 +213,17 @@ def recipes(draw) -> Recipe:
             kwargs["usage_amount"] = billed
         recipe.add("node", f"node-{i}", instance_type, node_hours, draw(money), **kwargs)
         nodes.append((f"node-{i}", node_hours, vcpu, memory, gpus))
+        if (missed := [h for h in hours if h not in node_hours]) and draw(st.integers(0, 3)) == 0:
+            recipe.add(  # an hour the CUR bills and Prometheus missed: a node-hour without pods
+                "line",
+                draw(st.sampled_from(missed)),
+                product_code="AmazonEC2",
+                resource_id=Scenario.instance_id(CLUSTER, f"node-{i}"),
+                cost=draw(money),
+                usage_type=f"BoxUsage:{instance_type}",
+                instance_type=instance_type,
+                tags=kwargs.get("tags"),
+            )
 
     # Pods: requests and usage drawn apart (usage above request, zeros, over-committed nodes).
     # Network bytes: none collected, zero, or some; a host-network pod's counters are the host's.
@@ -297,13 +311,14 @@ def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], 
     if draw(st.integers(0, 3)) == 0:  # AWS's split row for a pod: never in scope (its instance's line is)
         lines(instance(), product_code="AmazonEC2", usage_type="USE1-BoxUsage:m5.xlarge", operation="EKSPod-EC2")
 
-    # Node volumes: attached at the first hour, maybe detached (or moved) later.
+    # Node volumes: first seen attached at some hour (the hours before it take that snapshot), maybe detached (or
+    # moved) later.
     for k in range(draw(st.integers(0, 2))):
-        volume = f"vol-0e{k}"
-        recipe.add("ec2_volume", volume, hours[0], instance())
-        if len(hours) > 1 and draw(st.booleans()):
+        volume, seen = f"vol-0e{k}", draw(st.sampled_from(hours))
+        recipe.add("ec2_volume", volume, seen, instance())
+        if seen < hours[-1] and draw(st.booleans()):
             moved = draw(st.sampled_from([None, instance()]))  # detached, or attached to another node
-            recipe.add("ec2_volume", volume, draw(st.sampled_from(hours[1:])), moved)
+            recipe.add("ec2_volume", volume, draw(st.sampled_from([h for h in hours if h > seen])), moved)
         lines(volume, product_code="AmazonEC2", usage_type="EBS:VolumeUsage.gp3", operation="CreateVolume-Gp3")
 
     # PersistentVolumes: bound, released, re-bound mid-range (a tie), never claimed, seen in part, known only
@@ -322,8 +337,10 @@ def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], 
             else:
                 phase = "Released" if kind == "released" else "Bound"
                 recipe.add("pv", pv, volume, seen[1:], (namespace, "data"), phase=phase)
-        elif kind == "unclaimed":
+        elif kind == "unclaimed":  # no claimRef in kube-state-metrics; maybe one in the API snapshot
             recipe.add("pv", pv, volume, hours, None, phase="Available")
+            if draw(st.booleans()):
+                recipe.add("pv_snapshot", pv, volume, hours[-1], (namespace, "data"))
         elif kind == "api":
             recipe.add("pv_snapshot", pv, volume, hours[0], draw(st.sampled_from([(namespace, "data"), None])))
         else:
