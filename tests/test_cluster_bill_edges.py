@@ -100,3 +100,23 @@ def test_a_volume_still_attached_after_its_dedicated_node_is_gone_is_idle(build_
     assert found[("team-a", "idle")] == pytest.approx(6.12 + 6 * 0.5 + 0.5, abs=1e-9)
     assert found[("__idle__", "idle")] == pytest.approx(0.04, abs=1e-9)
     agrees_with_reference(s, built)
+
+
+def test_a_daily_transfer_line_follows_the_hours_prometheus_saw_the_node(build_scenario):
+    """n1 ran hours 0 and 1 (Prometheus saw it; a-api ran on it both hours, with bytes) and the CUR also bills
+    hour 2, which Prometheus missed. One daily data-transfer line of $0.30 from hour 0 is spread over the node's
+    observed running hours in it (docs/method.md#lines-longer-than-an-hour): $0.15 each to hours 0 and 1, all
+    a-api's (team-a). Spread over every node-hour instead, hour 2 (no pods) took a third to __idle__."""
+    s = Scenario()
+    n1 = s.node("n1", "m5.xlarge", [0, 1], 1.0, vcpu=4, memory_gib=16)
+    s.line(2, product_code="AmazonEC2", resource_id=n1, cost=1.0, usage_type="BoxUsage:m5.xlarge",
+           instance_type="m5.xlarge")
+    s.line(0, product_code="AmazonEC2", resource_id=n1, cost=0.30, hours=24, usage_amount=5.0,
+           usage_type="USE1-DataTransfer-Regional-Bytes", operation="InterZone-In")
+    s.pod("a-api", "a-1", "n1", [0, 1], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
+          network_bytes=1e9)
+    built = build_scenario(s, **SETTINGS)
+    found = parts(built)
+    assert found[("team-a", "network")] == pytest.approx(0.30, abs=1e-9)
+    assert ("__idle__", "network") not in found
+    agrees_with_reference(s, built)

@@ -26,18 +26,20 @@ long_lines as (
     select * from transfer where usage_end > usage_start + interval 1 hour
 ),
 
+-- the node's observed running time (Prometheus), as for its instance lines in int_node_hours: not an hour only the
+-- CUR billed, which has no pods to take a share
 long_observed as (
     select
         long_lines.line_item_id,
-        nodes.hour,
-        nodes.running_hours,
-        sum(nodes.running_hours) over (partition by long_lines.line_item_id) as line_running_hours,
+        observed.hour,
+        observed.running_hours,
+        sum(observed.running_hours) over (partition by long_lines.line_item_id) as line_running_hours,
     from long_lines
-    inner join nodes
-        on nodes.instance_id = long_lines.resource_id
-        and nodes.hour >= long_lines.usage_start
-        and nodes.hour < long_lines.usage_end
-        and nodes.running_hours > 0
+    inner join staging.stg_prometheus__node_hours as observed
+        on observed.instance_id = long_lines.resource_id
+        and observed.hour >= long_lines.usage_start
+        and observed.hour < long_lines.usage_end
+        and observed.running_hours > 0
 ),
 
 long_pieces as (
