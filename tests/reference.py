@@ -283,7 +283,12 @@ def reference(scenario, config: Config) -> Reference:
         lambda: dict.fromkeys(RESOURCES, Fraction(0))
     )
     idle_left: dict[tuple[str, date], Fraction] = defaultdict(Fraction)  # shared nodes' unused, before pods take it
-    for node in scenario.node_hours:
+    # An hour the CUR billed and Prometheus missed is a node-hour too: no pods, no label (its tag may dedicate it).
+    missed = [
+        {**next(iter(inventory.node_hours[instance].values())), "hour": hour, "labels": []}
+        for instance, hour in sorted(node_hours - {(i, h) for i, seen in inventory.node_hours.items() for h in seen})
+    ]
+    for node in [*scenario.node_hours, *missed]:
         cluster, name, hour = node["cluster"], node["node"], node["hour"]
         instance = node["provider_id"].rsplit("/", 1)[-1]
         cost = node_cost.get((instance, hour), Fraction(0))
@@ -347,12 +352,6 @@ def reference(scenario, config: Config) -> Reference:
                 )
         for r in RESOURCES:
             unused_pool[(cluster, hour)][r] += unused[r]
-    observed = {(i, h) for i, seen in inventory.node_hours.items() for h in seen}
-    for instance, hour in sorted(node_hours - observed):  # billed, not seen: no pods; its tag's tenant pays it all
-        owner = instance_tags.get(instance, {}).get(f"user_{config.tenancy.node_tag}")
-        cluster = inventory.instances[instance]
-        book.charge(cluster, hour, owner or IDLE, "idle", node_cost.pop((instance, hour), Fraction(0)))
-        book.charge(cluster, hour, owner or IDLE, "network", transfer.pop((instance, hour), Fraction(0)))
     for (instance, hour), amount in transfer.items():  # data transfer of an hour the node has no node-hour
         book.charge(inventory.instances[instance], hour, IDLE, "network", amount)
 

@@ -120,3 +120,23 @@ def test_a_daily_transfer_line_follows_the_hours_prometheus_saw_the_node(build_s
     assert found[("team-a", "network")] == pytest.approx(0.30, abs=1e-9)
     assert ("__idle__", "network") not in found
     agrees_with_reference(s, built)
+
+
+def test_an_hour_the_cur_bills_and_prometheus_missed_joins_the_cluster_idle_pool(build_scenario):
+    """Idle mode `cluster`. Hour 0: n1 ($1.00, m5.xlarge) runs a-api (1 vCPU, 4 GiB: 13 of 52 weight units, split
+    $0.25, unused $0.75); n2 ($1.00) is billed by the CUR but Prometheus missed it: a node-hour with no pods and
+    nobody's label, so its whole $1.00 is unused capacity of a shared node (docs/method.md#node-hours-and-their-cost,
+    #idle-modes). The cluster-hour's pool, $1.75, goes to its only pod: team-a pays $0.25 + $1.75 = $2.00. Hour 1:
+    n2 is seen, without pods: $1.00 on __idle__. (The reference once sent the missed hour straight to __idle__.)"""
+    s = Scenario()
+    s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
+    n2 = s.node("n2", "m5.xlarge", [1], 1.0, vcpu=4, memory_gib=16)
+    s.line(0, product_code="AmazonEC2", resource_id=n2, cost=1.0, usage_type="BoxUsage:m5.xlarge",
+           instance_type="m5.xlarge")
+    s.pod("a-api", "a-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4)
+    built = build_scenario(s, tenancy=TEAMS, allocation={"idle": "cluster", "shared": "separate"})
+    found = parts(built)
+    assert found[("team-a", "compute")] == pytest.approx(0.25, abs=1e-9)
+    assert found[("team-a", "idle")] == pytest.approx(1.75, abs=1e-9)
+    assert found[("__idle__", "idle")] == pytest.approx(1.00, abs=1e-9)
+    agrees_with_reference(s, built)
