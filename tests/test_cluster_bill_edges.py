@@ -99,6 +99,12 @@ def test_a_volume_still_attached_after_its_dedicated_node_is_gone_is_idle(build_
     found = parts(built)
     assert found[("team-a", "idle")] == pytest.approx(6.12 + 6 * 0.5 + 0.5, abs=1e-9)
     assert found[("__idle__", "idle")] == pytest.approx(0.04, abs=1e-9)
+    # on the Nodes page hours 6 and 7 of n1 are its volume's cost, not node-hours bought on demand
+    volume_only = built.rows(
+        "select hour(hour), purchase_option, running_hours, cost from marts.fct_node_costs_hourly"
+        " where node = 'n1' and hour(hour) >= 6 order by hour"
+    )
+    assert [(h, p, r, float(c)) for h, p, r, c in volume_only] == [(6, None, 0, 0.02), (7, None, 0, 0.02)]
     agrees_with_reference(s, built)
 
 

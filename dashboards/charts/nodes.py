@@ -18,11 +18,12 @@ PURCHASE_LABELS = {
 
 
 def _purchase() -> pl.Expr:
-    """The purchase option as finance names it; an unknown one as it is, a missing one as "(unknown)"."""
+    """The purchase option as finance names it; an unknown one as it is; none (an hour only the node's volumes
+    billed, after the instance was gone: docs/method.md#storage) as "(volumes only)"."""
     option = pl.col("purchase_option")
     return (
         pl.when(option.is_null() | (option == ""))
-        .then(pl.lit("(unknown)"))
+        .then(pl.lit("(volumes only)"))
         .otherwise(option.replace(PURCHASE_LABELS))
         .alias("purchase_option")
     )

@@ -224,6 +224,8 @@ costed as (
             else cast(0 as decimal(38, 12))
         end + coalesce(sized.extra_cost, 0) as cost,
         case
+            -- an hour only a node volume or extra line bills is no node-hour: it was bought on no terms
+            when sized.observed_hours is null and sized.billed_cost is null then null
             when sized.is_estimated and sized.capacity_type_label = 'SPOT' then 'spot'
             else coalesce(sized.purchase_option, 'on_demand')
         end as purchase_option_final,
