@@ -238,12 +238,22 @@ def freshness(wh: Warehouse) -> pl.DataFrame:
 
 
 def _workload_rows(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, tenant: str | None):
-    """Exact compute and idle share per tenant, namespace, workload and EMR job run (the drill-down's leaves)."""
+    """Exact compute and idle share, storage and network per tenant, namespace, workload and EMR job run (the
+    drill-down's leaves; a namespace's own storage and load balancers have no workload)."""
     return wh.query(
         f"""select tenant, namespace, workload_kind, workload_name, emr_job_run_id,
             sum(pods)::bigint as pods, sum(pod_hours) as pod_hours,
-            sum(compute_cost) as compute, sum(idle_cost) as idle
-        from marts.fct_workload_costs_daily
+            sum(compute) as compute, sum(idle) as idle, sum(storage) as storage, sum(network) as network
+        from (
+            select cluster, period, tenant, namespace, workload_kind, workload_name, emr_job_run_id, pods, pod_hours,
+                compute_cost as compute, idle_cost as idle, 0::decimal(38, 12) as storage,
+                0::decimal(38, 12) as network
+            from marts.fct_workload_costs_daily
+            union all
+            select cluster, period, tenant, namespace, workload_kind, workload_name, emr_job_run_id, 0, 0,
+                0::decimal(38, 12), 0::decimal(38, 12), storage_cost, network_cost
+            from marts.fct_workload_storage_network_daily
+        )
         where period = $period and ($tenant::varchar is null or tenant = $tenant::varchar)
             and {CLUSTER_FILTER} and {TENANT_FILTER}
         group by all""",
@@ -252,8 +262,8 @@ def _workload_rows(wh: Warehouse, viewer: Viewer, period: str, cluster: str | No
 
 
 def workloads(wh: Warehouse, viewer: Viewer, period: str, tenant: str, cluster: str | None = None) -> pl.DataFrame:
-    """Tenant -> namespace -> workload -> EMR job run, with compute and idle share in cents that add up, level by
-    level, to the tenant's compute and idle share on the bill (``chargeback.reports.breakdown``)."""
+    """Tenant -> namespace -> workload -> EMR job run, with compute, idle share, storage and network in cents that
+    add up, level by level, to those parts of the tenant's bill (``chargeback.reports.breakdown``)."""
     rows = _workload_rows(wh, viewer, period, cluster, tenant)
     return breakdown.by_workload(rows, bill(wh, viewer, period, cluster))
 
@@ -268,8 +278,7 @@ def emr_jobs(
         f"""select job_run_id, job_name, virtual_cluster_id, virtual_cluster_name, tenant, state, created_at,
             finished_at, pod_count, executor_instances, executor_cores, executor_memory_gib,
             executor_cpu_request_core_hours, executor_cpu_usage_core_hours,
-            executor_memory_request_gib_hours, executor_memory_usage_gib_hours, storage_cost as storage,
-            network_cost as network, emr_cost as emr
+            executor_memory_request_gib_hours, executor_memory_usage_gib_hours, emr_cost as emr
         from marts.fct_emr_job_costs
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
             and ($tenant::varchar is null or tenant = $tenant::varchar)""",

@@ -191,3 +191,48 @@ def test_a_spark_jobs_cost_includes_its_pods_transfer_and_its_shuffle_volume(bui
     found = parts(built)
     assert found[("team-a", "storage")] == pytest.approx(0.05, abs=1e-9)
     assert found[("team-a", "network")] == pytest.approx(0.40, abs=1e-9)
+
+
+def test_storage_and_network_reach_the_namespace_workload_and_job_run_that_caused_them(build_scenario):
+    """The drill-down's storage and network (marts.fct_workload_storage_network_daily). In a-spark, job etl-1's
+    executor moved 6 GB and the Deployment api's pod 2 GB of the node-hour's transfer ($0.40: $0.30 and $0.10). The
+    executor mounts the shuffle claim spark-pvc-1 (vol-0e5, $0.05); both pods mount the claim cache (vol-0c6, $0.02:
+    $0.01 each); no pod mounts the claim orphan (vol-0f7, $0.03), so it is a-spark's own, as is a-web's load
+    balancer ($0.0305). team-a's bill parts: storage $0.10 and network $0.4305, the rows' sums; the job's cost
+    holds the same $0.06 of storage and $0.30 of network as its row."""
+    s = Scenario()
+    instance = s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
+    s.virtual_cluster("vc-1", "analytics", "a-spark")
+    s.job_run("etl-1", "vc-1", "etl", 0)
+    executor = s.pod("a-spark", "etl-1-exec-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
+                     memory_usage_gib=4, network_bytes=6e9,
+                     labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"})
+    api = s.pod("a-spark", "api-7d9f8-x2k4q", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
+                memory_usage_gib=4, network_bytes=2e9, owner=("ReplicaSet", "api-7d9f8"))
+    s.mount(executor, "spark-pvc-1")
+    s.mount(executor, "cache")
+    s.mount(api, "cache")
+    for pv, volume, claim, cost in (("pvc-e5", "vol-0e5", "spark-pvc-1", 0.05), ("pvc-c6", "vol-0c6", "cache", 0.02),
+                                    ("pvc-f7", "vol-0f7", "orphan", 0.03)):
+        s.pv(pv, volume, [0], ("a-spark", claim))
+        s.line(0, product_code="AmazonEC2", resource_id=volume, cost=cost, usage_type="EBS:VolumeUsage.gp3")
+    s.line(0, product_code="AmazonEC2", resource_id=instance, cost=0.40, usage_type="USE1-DataTransfer-Regional-Bytes")
+    web = ALB.format("k8s-aweb-frontend")
+    s.load_balancer(web, 0, {"elbv2.k8s.aws/cluster": "test-cluster", "service.k8s.aws/stack": "a-web/frontend"})
+    s.line(0, product_code="AWSELB", resource_id=web, cost=0.0305, usage_type="LoadBalancerUsage")
+    built = build_scenario(s, **SETTINGS)
+    rows = built.rows(
+        "select tenant, namespace, workload_kind, workload_name, emr_job_run_id, storage_cost, network_cost"
+        " from marts.fct_workload_storage_network_daily order by namespace, workload_kind nulls first"
+    )
+    assert [(*r[:5], round(float(r[5]), 9), round(float(r[6]), 9)) for r in rows] == [
+        ("team-a", "a-spark", None, None, None, 0.03, 0.0),
+        ("team-a", "a-spark", "Deployment", "api", None, 0.01, 0.10),
+        ("team-a", "a-spark", "SparkApplication", "etl-1", "etl-1", 0.06, 0.30),
+        ("team-a", "a-web", None, None, None, 0.0, 0.0305),
+    ]
+    found = parts(built)
+    assert found[("team-a", "storage")] == pytest.approx(0.10, abs=1e-9)
+    assert found[("team-a", "network")] == pytest.approx(0.4305, abs=1e-9)
+    (job,) = built.rows("select storage_cost, network_cost from marts.fct_emr_job_costs where job_run_id = 'etl-1'")
+    assert [float(v) for v in job] == pytest.approx([0.06, 0.30], abs=1e-9)

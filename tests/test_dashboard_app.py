@@ -194,16 +194,20 @@ def test_tenant_bill_drills_down_to_namespace_workload_and_job_run(env, data_dir
     expected = dict(
         mart(
             data_dir,
-            "select namespace, sum(total_cost) from marts.fct_workload_costs_daily"
-            " where period = ? and tenant = 'ml' group by namespace",
-            [PERIOD],
+            "select namespace, sum(cost) from ("
+            " select namespace, total_cost as cost from marts.fct_workload_costs_daily"
+            " where period = ? and tenant = 'ml'"
+            " union all select namespace, storage_cost + network_cost from marts.fct_workload_storage_network_daily"
+            " where period = ? and tenant = 'ml') group by namespace",
+            [PERIOD, PERIOD],
         )
     )
     # Billed cents: each namespace within a cent of its exact cost (largest remainder gives the floor or one cent
-    # more), and all of them the bill's compute + idle share, 594.45 + 260.58 (tests/test_dashboard_figures.py).
+    # more), and all of them the bill's compute + idle share + storage + network, 594.45 + 260.58 + 52.25 + 70.14
+    # (tests/test_dashboard_figures.py).
     for namespace, total in expected.items():
         assert abs(namespaces.loc[namespace, "total"] - float(total)) < 0.01
-    assert f"{namespaces.loc['Total', 'total']:.2f}" == "855.03"
+    assert f"{namespaces.loc['Total', 'total']:.2f}" == "977.42"
 
     namespace_box = next(s for s in at.main.selectbox if s.label == "Namespace")
     namespace_box.select("emr-ml").run()

@@ -140,10 +140,12 @@ def test_tenant_bill_parts_and_namespaces_add_up_to_the_bill(env, billed, tenant
     namespaces = table(at, "namespace").set_index("namespace")
     total = namespaces.loc["Total"]
     body = namespaces.drop("Total")
-    # The namespaces break down the tenant's compute and idle share: each column adds up to the bill's part.
-    for part in ("compute", "idle"):
+    # The namespaces break down the tenant's compute, idle share, storage and network: each column adds up to the
+    # bill's part.
+    drilled = ("compute", "idle", "storage", "network")
+    for part in drilled:
         assert cents(total[part]) == line[part] == sum(cents(v) for v in body[part])
-    assert cents(total["total"]) == line["compute"] + line["idle"] == sum(cents(v) for v in body["total"])
+    assert cents(total["total"]) == sum(line[p] for p in drilled) == sum(cents(v) for v in body["total"])
 
 
 def test_workloads_and_job_runs_add_up_to_their_namespace(env, data_dir):
@@ -151,14 +153,14 @@ def test_workloads_and_job_runs_add_up_to_their_namespace(env, data_dir):
     namespace_row = table(at, "namespace").set_index("namespace").loc["emr-ml"]
     next(s for s in at.main.selectbox if s.label == "Namespace").select("emr-ml").run()
     workloads = table(at, "workload_kind").set_index("workload_name")
-    for part in ("compute", "idle", "total"):
+    for part in ("compute", "idle", "storage", "network", "total"):
         body = workloads.drop("Total")[part]
         assert cents(workloads.loc["Total", part]) == cents(namespace_row[part]) == sum(cents(v) for v in body)
     next(s for s in at.main.selectbox if s.label == "Spark application").select("feature-build").run()
     runs = table(at, "job_run_id")
     body = runs.iloc[:-1]
-    # The runs' compute and idle share are the feature-build workload's, cent for cent.
-    for part in ("compute", "idle"):
+    # The runs' compute and idle share, storage and network are the feature-build workload's, cent for cent.
+    for part in ("compute", "idle", "storage", "network"):
         assert sum(cents(v) for v in body[part]) == cents(workloads.loc["feature-build", part])
 
 
@@ -175,6 +177,9 @@ def test_emr_job_runs_add_up_to_the_bill(env, data_dir, billed):
         assert cents(row["bill_compute_idle"]) == line["compute"] + line["idle"]
         assert cents(row["runs_compute_idle"]) + cents(row["other_compute_idle"]) == line["compute"] + line["idle"]
         assert cents(row["bill_emr"]) == cents(row["runs_emr"]) + cents(row["other_emr"]) == line["emr"]
+        on_bill = line["storage"] + line["network"]
+        assert cents(row["bill_storage_network"]) == on_bill
+        assert cents(row["runs_storage_network"]) + cents(row["other_storage_network"]) == on_bill
     assert cents(in_bill.loc["ml", "bill_compute_idle"]) == D("855.03")
     runs = table(at, "job_run_id")
     for tenant in ("data-eng", "ml"):
@@ -182,6 +187,8 @@ def test_emr_job_runs_add_up_to_the_bill(env, data_dir, billed):
         compute_idle = sum(cents(v) for v in mine["compute"]) + sum(cents(v) for v in mine["idle"])
         assert compute_idle == cents(in_bill.loc[tenant, "runs_compute_idle"])
         assert sum(cents(v) for v in mine["emr"]) == cents(in_bill.loc[tenant, "runs_emr"])
+        storage_network = sum(cents(v) for v in [*mine["storage"], *mine["network"]])
+        assert storage_network == cents(in_bill.loc[tenant, "runs_storage_network"]) > 0
     # The headline figures are the runs' own sums; EMR charges are the bill's EMR parts, 3.00 + 4.07 + 0.10.
     assert cents(metric(at, "Total cost")) == sum(cents(v) for v in runs["total"])
     assert cents(metric(at, "EMR charges")) == D("7.17") == sum(line["emr"] for line in lines.values())

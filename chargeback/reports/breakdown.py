@@ -139,9 +139,11 @@ def dollars(cents: str) -> pl.Expr:
 
 # --- the dashboard's breakdowns -------------------------------------------------------------------
 
-WORKLOAD_PARTS = ("compute", "idle")  # what pods cost: the parts a tenant's workloads break down
+# what a tenant's workloads break down: its pods' compute and idle share, the storage of the claims they mount
+# (and its namespaces' own) and their data transfer (and its namespaces' load balancers)
+WORKLOAD_PARTS = ("compute", "idle", "storage", "network")
 WORKLOAD_LEVELS = (("namespace",), ("workload_kind", "workload_name"), ("emr_job_run_id",))
-JOB_PARTS = ("storage", "network", "emr")  # a job's own parts beside its pods' (fct_emr_job_costs)
+JOB_PARTS = ("emr",)  # a job's own parts beside its pods' (fct_emr_job_costs)
 
 
 def by_day(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
@@ -154,18 +156,18 @@ def by_day(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
 
 
 def workload_cents(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
-    """The tenants' compute and idle share (``rows``: one row per tenant, namespace, workload and EMR job run, exact
-    ``compute`` and ``idle``) in cents adding up to the bill's parts: by namespace, then workload, then job run.
+    """The tenants' ``WORKLOAD_PARTS`` (``rows``: one row per tenant, namespace, workload and EMR job run, each
+    part exact) in cents adding up to the bill's parts: by namespace, then workload, then job run.
     Only the tenants of ``rows`` (a tenant's cents do not depend on the others')."""
     targets = line_targets(bill, WORKLOAD_PARTS).filter(pl.col("tenant").is_in(rows["tenant"].unique().to_list()))
     return cascade(rows, targets, WORKLOAD_PARTS, ["tenant"], WORKLOAD_LEVELS)
 
 
 def by_workload(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
-    """``workload_cents`` in dollars with ``total`` = compute + idle share, the largest first; each tenant's rest
-    (compute or idle share booked to it but to no workload) has no namespace and ``rest`` true."""
-    out = workload_cents(rows, bill).with_columns(total=pl.col("compute") + pl.col("idle"))
-    return out.with_columns(dollars("compute"), dollars("idle"), dollars("total")).sort(
+    """``workload_cents`` in dollars with ``total`` their sum, the largest first; each tenant's rest (what those
+    parts hold beyond its namespaces: booked to it but to none of them) has no namespace and ``rest`` true."""
+    out = workload_cents(rows, bill).with_columns(total=pl.sum_horizontal(*WORKLOAD_PARTS))
+    return out.with_columns(*(dollars(p) for p in WORKLOAD_PARTS), dollars("total")).sort(
         ["total", "namespace", "workload_kind", "workload_name", "emr_job_run_id"],
         descending=[True, False, False, False, False],
         nulls_last=True,
@@ -173,11 +175,11 @@ def by_workload(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
 
 
 def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.DataFrame:
-    """Each job run (``jobs``: one row per run with ``tenant`` and exact ``emr``, ``storage`` and ``network``) with
-    what the bill charges for it: compute and idle share, its pods' cents in ``workload_cents`` of ``workloads`` (so
-    they are the same cents as on the tenant's drill-down); storage (its claims' volumes), network (its pods'
-    transfer) and EMR charges in cents adding up, with the tenant's other lines of those parts, to the bill's parts.
-    Dollars (``Float64``), ``total`` their sum."""
+    """Each job run (``jobs``: one row per run with ``tenant`` and exact ``emr``) with what the bill charges for it:
+    compute and idle share, storage (its claims' volumes) and network (its pods' transfer), its cents in
+    ``workload_cents`` of ``workloads`` (so they are the same cents as on the tenant's drill-down); EMR charges in
+    cents adding up, with the tenant's other EMR lines, to the bill's part. Dollars (``Float64``), ``total`` their
+    sum."""
     with_runs = workloads.filter(pl.col("tenant").is_in(jobs["tenant"].unique().to_list()))
     pods = (
         workload_cents(with_runs, bill)
@@ -192,7 +194,7 @@ def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.Data
     charges = charges.filter(~pl.col(REST)).select("job_run_id", *own)
     parts = [*WORKLOAD_PARTS, *own]
     out = (
-        jobs.drop("compute", "idle", *own, "total", strict=False)
+        jobs.drop(*WORKLOAD_PARTS, *own, "total", strict=False)
         .join(pods, on="job_run_id", how="left")
         .join(charges, on="job_run_id", how="left")
         .with_columns(pl.col(*parts).fill_null(0))

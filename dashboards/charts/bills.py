@@ -16,6 +16,7 @@ import polars as pl
 
 from chargeback.core.config import SENTINELS
 from chargeback.reports.bill import PARTS, Bill
+from chargeback.reports.breakdown import WORKLOAD_PARTS
 from dashboards.charts.common import (
     DUST,
     LAYOUT,
@@ -177,17 +178,24 @@ def bill_parts(parts: dict[str, Decimal], currency: str = "USD") -> go.Figure:
 
 # --- the drill-down: namespace -> workload -> EMR job run ------------------------------------------
 
+NAMESPACE_ITSELF = "(the namespace's own)"  # its volumes no pod mounted and its load balancers: no workload
+
 
 def drilldown(workloads: pl.DataFrame, tenant: str, currency: str = "USD") -> go.Figure:
-    """Tenant -> namespace -> workload -> EMR job run, sized by compute plus idle share (what the tenant's part holds
-    beyond its workloads is a box of its own)."""
+    """Tenant -> namespace -> workload -> EMR job run, sized by compute, idle share, storage and network (what the
+    tenant's parts hold beyond its namespaces is a box of its own; a namespace's own storage and load balancers,
+    with no workload, are the box ``NAMESPACE_ITSELF``)."""
     if workloads.is_empty():
         return empty_figure("Drill-down", f"no workloads for {tenant}")
     rest = pl.col("namespace").is_null()
     frame = workloads.with_columns(
         tenant=pl.lit(tenant),
         namespace=pl.col("namespace").fill_null(REST_LABEL),
-        workload=pl.when(~rest).then(
+        workload=pl.when(rest)
+        .then(None)
+        .when(pl.col("workload_kind").is_null() & pl.col("workload_name").is_null())
+        .then(pl.lit(NAMESPACE_ITSELF))
+        .otherwise(
             pl.concat_str(
                 [pl.col("workload_kind").fill_null("pods"), pl.col("workload_name").fill_null("(none)")], separator=" "
             )
@@ -199,7 +207,7 @@ def drilldown(workloads: pl.DataFrame, tenant: str, currency: str = "USD") -> go
         frame,
         path=["tenant", "namespace", "workload", "job_run"],
         values="size",
-        title="Compute and idle share: tenant → namespace → workload → job run",
+        title="Compute, idle share, storage and network: tenant → namespace → workload → job run",
     )
     fig.update_traces(hovertemplate="%{label}<br>%{value:,.2f} " + currency + "<extra></extra>", root_color="#f5f5f5")
     fig.update_layout(**LAYOUT)
@@ -218,18 +226,18 @@ def spark_applications(workloads: pl.DataFrame, namespace: str) -> list[str]:
 
 
 def namespaces_table(workloads: pl.DataFrame) -> pl.DataFrame:
-    """The tenant's namespaces, the largest first, then what its compute and idle share hold beyond its workloads
-    (if a cent); the total is the bill's compute plus idle share."""
+    """The tenant's namespaces, the largest first, then what its parts hold beyond its namespaces (if a cent); the
+    total is the bill's compute, idle share, storage and network."""
     frame = (
         workloads.with_columns(rest=pl.col("namespace").is_null(), namespace=pl.col("namespace").fill_null(REST_LABEL))
         .group_by("namespace", "rest")
         .agg(
+            *(pl.col(part).sum() for part in WORKLOAD_PARTS),
             workloads=pl.col("workload_name").drop_nulls().n_unique().cast(pl.Int64),
             pod_hours=pl.col("pod_hours").sum(),
-            compute=pl.col("compute").sum(),
-            idle=pl.col("idle").sum(),
             total=pl.col("total").sum(),
         )
+        .select("namespace", "rest", "workloads", "pod_hours", *WORKLOAD_PARTS, "total")
         .sort("rest", pl.col("total"), "namespace", descending=[False, True, False])
         .drop("rest")
     )
@@ -237,17 +245,21 @@ def namespaces_table(workloads: pl.DataFrame) -> pl.DataFrame:
 
 
 def workloads_table(workloads: pl.DataFrame, namespace: str) -> pl.DataFrame:
+    """The workloads of ``namespace``, the largest first; its own volumes and load balancers (no workload) as
+    ``NAMESPACE_ITSELF``."""
+    own = pl.col("workload_kind").is_null() & pl.col("workload_name").is_null()
     frame = (
         workloads.filter(pl.col("namespace") == namespace)
+        .with_columns(workload_name=pl.when(own).then(pl.lit(NAMESPACE_ITSELF)).otherwise("workload_name"))
         .group_by("workload_kind", "workload_name")
         .agg(
+            *(pl.col(part).sum() for part in WORKLOAD_PARTS),
             job_runs=pl.col("emr_job_run_id").drop_nulls().n_unique().cast(pl.Int64),
             pods=pl.col("pods").sum(),
             pod_hours=pl.col("pod_hours").sum(),
-            compute=pl.col("compute").sum(),
-            idle=pl.col("idle").sum(),
             total=pl.col("total").sum(),
         )
+        .select("workload_kind", "workload_name", "job_runs", "pods", "pod_hours", *WORKLOAD_PARTS, "total")
         .sort("workload_kind", "workload_name", nulls_last=True)
         .sort("total", descending=True, maintain_order=True)
     )
@@ -260,7 +272,7 @@ def job_runs_table(workloads: pl.DataFrame, jobs: pl.DataFrame, namespace: str, 
     runs = mine["emr_job_run_id"].drop_nulls().unique().to_list()
     frame = (
         jobs.filter(pl.col("job_run_id").is_in(runs))
-        .select("job_run_id", "state", "created_at", "finished_at", "pod_count", "compute", "idle", "emr", "total")
+        .select("job_run_id", "state", "created_at", "finished_at", "pod_count", *WORKLOAD_PARTS, "emr", "total")
         .sort("created_at", nulls_last=True, maintain_order=True)
     )
     return with_total(frame, "job_run_id")

@@ -61,47 +61,52 @@ IN_THE_BILL_COLUMNS = {
     "runs_compute_idle": "Job runs: compute and idle",
     "other_compute_idle": "Other workloads: compute and idle",
     "bill_compute_idle": "Bill: compute + idle share",
+    "runs_storage_network": "Job runs: storage and network",
+    "other_storage_network": "Other: storage and network",
+    "bill_storage_network": "Bill: storage + network",
     "runs_emr": "Job runs: EMR",
     "other_emr": "Other EMR lines",
     "bill_emr": "Bill: EMR charges",
 }
+IN_THE_BILL_GROUPS = {  # each group of columns: the bill parts it adds up to
+    "compute_idle": ("compute", "idle"),
+    "storage_network": ("storage", "network"),
+    "emr": ("emr",),
+}
 
 
 def in_the_bill(jobs: pl.DataFrame, bill: Bill) -> pl.DataFrame:
-    """Per tenant with job runs: the runs' compute and idle share beside the tenant's other workloads, adding up to
-    its bill's compute plus idle share; the runs' EMR charges beside EMR lines of no listed run, adding up to its
-    bill's EMR charges part. Then a total row."""
+    """Per tenant with job runs, for compute and idle share, storage and network, and EMR charges: the runs' cents
+    beside the tenant's other workloads and lines, adding up to those parts of its bill. Then a total row."""
     billed = {
-        line.tenant: (
-            int((line.parts.get("compute", 0) + line.parts.get("idle", 0)) * 100),
-            int(line.parts.get("emr", 0) * 100),
-        )
+        line.tenant: {
+            group: int(sum(line.parts.get(part, 0) for part in parts) * 100)
+            for group, parts in IN_THE_BILL_GROUPS.items()
+        }
         for line in bill.lines
     }
     runs = (
         jobs.group_by("tenant")
         .agg(
-            job_runs=pl.len().cast(pl.Int64),
-            runs_ci=(_cents("compute") + _cents("idle")).sum(),
-            runs_emr=_cents("emr").sum(),
+            pl.len().cast(pl.Int64).alias("job_runs"),
+            *(
+                pl.sum_horizontal(*(_cents(part) for part in parts)).sum().alias(group)
+                for group, parts in IN_THE_BILL_GROUPS.items()
+            ),
         )
         .sort("tenant")
     )
     rows = []
     for r in runs.iter_rows(named=True):
-        compute_idle, emr = billed.get(r["tenant"], (0, 0))
-        rows.append(
-            {
-                "tenant": r["tenant"],
-                "job_runs": r["job_runs"],
-                "runs_compute_idle": r["runs_ci"] / 100,
-                "other_compute_idle": (compute_idle - r["runs_ci"]) / 100,
-                "bill_compute_idle": compute_idle / 100,
-                "runs_emr": r["runs_emr"] / 100,
-                "other_emr": (emr - r["runs_emr"]) / 100,
-                "bill_emr": emr / 100,
+        row = {"tenant": r["tenant"], "job_runs": r["job_runs"]}
+        for group in IN_THE_BILL_GROUPS:
+            on_bill = billed.get(r["tenant"], {}).get(group, 0)
+            row |= {
+                f"runs_{group}": r[group] / 100,
+                f"other_{group}": (on_bill - r[group]) / 100,
+                f"bill_{group}": on_bill / 100,
             }
-        )
+        rows.append(row)
     schema = {"tenant": pl.String, "job_runs": pl.Int64, **dict.fromkeys(IN_THE_BILL_COLUMNS, pl.Float64)}
     return with_total(pl.DataFrame(rows, schema=schema).with_columns(line_labels("tenant")), "tenant")
 

@@ -69,10 +69,13 @@ with right:
 
 st.header("Drill-down")
 st.caption(
-    f"{tenant}'s compute ({money(line.parts.get('compute', 0), cur)}) and idle share "
-    f"({money(line.parts.get('idle', 0), cur)}) on the bill, by namespace, workload (Deployment, StatefulSet, Spark "
-    "application) and EMR job run, in cents that add up level by level to the bill's figures. Its other parts "
-    "(shared share, EMR charges, tagged resources) are charged to the tenant as a whole."
+    f"{tenant}'s compute ({money(line.parts.get('compute', 0), cur)}), idle share "
+    f"({money(line.parts.get('idle', 0), cur)}), storage ({money(line.parts.get('storage', 0), cur)}) and network "
+    f"({money(line.parts.get('network', 0), cur)}) on the bill, by namespace, workload (Deployment, StatefulSet, "
+    "Spark application) and EMR job run, in cents that add up level by level to the bill's figures. A volume goes "
+    "to the workloads whose pods mounted its claim that day, a pod's data transfer to its workload; a namespace's "
+    "volumes no pod mounted and its load balancers are the namespace's own. Its other parts (shared share, EMR "
+    "charges, tagged resources) are charged to the tenant as a whole."
 )
 workloads = view.workloads(tenant)
 if workloads.is_empty():
@@ -80,7 +83,11 @@ if workloads.is_empty():
     st.stop()
 st.plotly_chart(bills.drilldown(workloads, tenant, cur), key="drilldown")
 
-money_cols = money_columns({"compute": "Compute", "idle": "Idle share", "emr": "EMR", "total": "Total"}, cur)
+money_cols = money_columns(
+    {"compute": "Compute", "idle": "Idle share", "storage": "Storage", "network": "Network", "emr": "EMR",
+     "total": "Total"},
+    cur,
+)
 hours = {"pod_hours": st.column_config.NumberColumn("Pod-hours", format="%.1f")}
 st.subheader("Namespaces")
 st.dataframe(

@@ -1,8 +1,9 @@
 -- grain: one EMR on EKS job run; key job_run_id
 -- A job's cost = its pods' cost (split plus idle share under the active idle mode) + its pods' share of data
--- transfer (int_network_costs) + the storage of the claims its pods mount (a claim's PV volume hours of each day
--- one of its pods mounted it, split evenly between the jobs that mounted it that day: Spark's shuffle volumes) +
--- its EMR charges from the CUR. Requested (spark-submit shape) and used executor resources sit beside the cost.
+-- transfer + the storage of the claims its pods mount (a claim's PV volume hours of each day one of its pods
+-- mounted it, split evenly between the workloads and job runs that mounted it that day: Spark's shuffle
+-- volumes), both as fct_workload_storage_network_daily has them, + its EMR charges from the CUR. Requested
+-- (spark-submit shape) and used executor resources sit beside the cost.
 with job_runs as (
     select * from intermediate.int_job_runs
 ),
@@ -32,39 +33,12 @@ pods as (
     group by emr_job_run_id
 ),
 
-job_pods as (
-    select distinct cluster, pod_uid, emr_job_run_id as job_run_id,
-    from staging.stg_prometheus__pods
+-- a job run's storage and network as the tenant's drill-down has them (one definition for both pages)
+storage_network as (
+    select emr_job_run_id as job_run_id, sum(storage_cost) as storage_cost, sum(network_cost) as network_cost,
+    from marts.fct_workload_storage_network_daily
     where emr_job_run_id is not null
-),
-
-network as (
-    select job_pods.job_run_id, sum(costs.amount) as network_cost,
-    from intermediate.int_network_costs as costs
-    inner join job_pods on job_pods.cluster = costs.cluster and job_pods.pod_uid = costs.pod_uid
-    group by job_pods.job_run_id
-),
-
-job_claims as (
-    select distinct claims.cluster, claims.namespace, claims.claim, claims.date, job_pods.job_run_id,
-    from staging.stg_prometheus__pod_volume_claims as claims
-    inner join job_pods on job_pods.cluster = claims.cluster and job_pods.pod_uid = claims.pod_uid
-),
-
-claim_jobs as (
-    select *, count(*) over (partition by cluster, namespace, claim, date) as jobs,
-    from job_claims
-),
-
-storage as (
-    select claim_jobs.job_run_id, sum(cast(pieces.cost as double) / claim_jobs.jobs) as storage_cost,
-    from intermediate.int_storage_hours as pieces
-    inner join claim_jobs
-        on claim_jobs.cluster = pieces.cluster
-        and claim_jobs.namespace = pieces.namespace
-        and claim_jobs.claim = pieces.claim_name
-        and claim_jobs.date = pieces.date
-    group by claim_jobs.job_run_id
+    group by emr_job_run_id
 ),
 
 charges as (
@@ -122,18 +96,17 @@ final as (
         coalesce(pods.executor_memory_usage_gib_hours, 0) as executor_memory_usage_gib_hours,
         coalesce(pods.compute_cost, 0) as compute_cost,
         coalesce(pods.idle_cost, 0) as idle_cost,
-        cast(coalesce(storage.storage_cost, 0) as decimal(38, 12)) as storage_cost,
-        coalesce(network.network_cost, 0) as network_cost,
+        coalesce(storage_network.storage_cost, 0) as storage_cost,
+        coalesce(storage_network.network_cost, 0) as network_cost,
         coalesce(charges.emr_cost, 0) as emr_cost,
         coalesce(pods.compute_cost, 0) + coalesce(pods.idle_cost, 0)
-            + cast(coalesce(storage.storage_cost, 0) as decimal(38, 12)) + coalesce(network.network_cost, 0)
+            + coalesce(storage_network.storage_cost, 0) + coalesce(storage_network.network_cost, 0)
             + coalesce(charges.emr_cost, 0) as total_cost,
     from job_ids
     left join job_runs on job_runs.job_run_id = job_ids.job_run_id
     left join pods on pods.job_run_id = job_ids.job_run_id
     left join charges on charges.job_run_id = job_ids.job_run_id
-    left join network on network.job_run_id = job_ids.job_run_id
-    left join storage on storage.job_run_id = job_ids.job_run_id
+    left join storage_network on storage_network.job_run_id = job_ids.job_run_id
 )
 
 select * from final
