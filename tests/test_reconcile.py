@@ -262,7 +262,7 @@ def test_a_line_counted_twice_or_lost_fails_the_build(tmp_path, monkeypatch, mod
         return [dataclasses.replace(m, sql=m.sql.replace(*bug)) if m.relation == model else m for m in real()]
 
     monkeypatch.setattr(duckdb_engine, "discover_models", buggy)
-    pattern = rf"waterfall_holds_every_cur_dollar_once None 2026-10: expected {expected}0+, got {actual}0+"
+    pattern = rf"waterfall_holds_every_cur_dollar_once \(whole CUR\) 2026-10: expected {expected}0+, got {actual}0+"
     with pytest.raises(InvariantError, match=pattern):
         engines.build(config)
 

@@ -169,12 +169,20 @@ def read_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
+WHOLE_CUR = "(whole CUR)"  # the cluster of a check over the whole CUR (the reconciliation's), which has none
+
+
+def check_scope(check: dict) -> str:
+    """Where a row of ``marts.checks`` was counted: its cluster, else the whole CUR."""
+    return check["cluster"] or WHOLE_CUR
+
+
 def refuse_broken_invariants(checks: list[dict], target: Path) -> None:
     """Raise ``InvariantError`` naming every failed error-severity check: the build is not published."""
     failures = [c for c in checks if c["severity"] == "error" and not c["passed"]]
     if failures:
         lines = "\n  ".join(
-            f"{c['check_name']} {c['cluster']} {c['period']}: expected {c['expected']}, got {c['actual']}"
+            f"{c['check_name']} {check_scope(c)} {c['period']}: expected {c['expected']}, got {c['actual']}"
             for c in failures
         )
         raise InvariantError(f"build broke {len(failures)} invariant(s); {target} left as it was:\n  {lines}")

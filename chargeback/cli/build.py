@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargeback.build import method
+from chargeback.build.bookkeeping import check_scope
 from chargeback.build.engines import build
 from chargeback.cli.options import ConfigOption, DataDirOption, console, with_build_progress
 from chargeback.core.config import load
@@ -115,7 +116,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(
                 c["check_name"],
                 c["severity"],
-                c["cluster"],
+                check_scope(c),
                 c["period"],
                 f"{c['expected']:.6f}",
                 f"{c['actual']:.6f}",
