@@ -32,6 +32,20 @@ class Built:
         return {t: float(v) for t, v in rows if abs(v) > 1e-9}
 
 
+# The longest test files, longest first: `make pytest` hands whole files to its workers in collection order
+# (pytest-xdist's --dist loadfile), so these start at once instead of one of them starting last and running alone
+# while the other worker idles. Measured on CI's two cores: each takes five to ten minutes; most files take seconds.
+SLOWEST_FIRST = ("test_property.py", "test_spark_engine.py", "test_spark_build.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: every file's own order, and the rest's, is kept
+
+
 @pytest.fixture
 def build_scenario(tmp_path: Path) -> Callable[..., Built]:
     def run(scenario: Scenario, *, accept_method_change: bool = False, **settings) -> Built:
@@ -64,3 +78,36 @@ def downloads(monkeypatch):
     from tests.dashboard_support import record_downloads
 
     return record_downloads(monkeypatch)
+
+
+# --- the Spark build's tests (tests/test_spark_build.py, tests/test_spark_engine.py; see tests/spark_support.py) ---
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's server over HTTP on a free loopback port, for the process's tests that read S3."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(moto_s3):
+    """The process's one SparkSession, as `chargeback build --engine spark` gets it, with the s3a connector
+    pointed at ``moto_s3`` (a session's jars and Hadoop settings are fixed when it starts)."""
+    from pyspark.sql import SparkSession  # the test extra installs pyspark: missing, the suite fails
+
+    from chargeback.build.engines import spark as spark_engine
+    from chargeback.core.config import SparkSettings
+    from tests.spark_support import S3A_COMPATIBILITY, s3a_jars
+
+    if SparkSession.getActiveSession() is not None:
+        pytest.fail("a SparkSession was already started in this process without the s3a connector")
+    conf = {**S3A_COMPATIBILITY, "spark.jars": ",".join(s3a_jars()), "spark.hadoop.fs.s3a.endpoint": moto_s3}
+    session = spark_engine.session(SparkSettings(master="local[2]", conf=conf))
+    yield session
+    session.stop()
