@@ -10,8 +10,9 @@ APT_PACKAGES := prometheus chromium openjdk-17-jre-headless
 # S3 test puts on its classpath; --no-deps, as it pins an old pyspark.
 S3A_JARS := sagemaker-pyspark==1.4.5
 PYTEST_ARGS ?=
-# pytest-xdist workers, each taking whole test files (module fixtures such as the Spark session and the
-# backfilled Prometheus are set up once per file): two for CI's two cores; PYTEST_WORKERS=0 runs in one process.
+# pytest-xdist workers, each taking whole test files (module fixtures such as the backfilled Prometheus are set
+# up once per file) in collection order, the longest first (tests/conftest.py, SLOWEST_FIRST): two for CI's two
+# cores; PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test system-packages venv install install-test lint pytest docs
@@ -39,7 +40,7 @@ lint:
 	$(VENV)/bin/ruff check .
 
 pytest:
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing from
 # the navigation, fails. site/ is git-ignored. NO_MKDOCS_2_WARNING quiets mkdocs-material's notice.

@@ -32,10 +32,13 @@ class Built:
         return {t: float(v) for t, v in rows if abs(v) > 1e-9}
 
 
-# The longest test files, longest first: `make pytest` hands whole files to its workers in collection order
-# (pytest-xdist's --dist loadfile), so these start at once instead of one of them starting last and running alone
-# while the other worker idles. Measured on CI's two cores: each takes five to ten minutes; most files take seconds.
-SLOWEST_FIRST = ("test_property.py", "test_spark_engine.py", "test_spark_build.py")
+# The longest test files first, in this order: `make pytest` runs pytest-xdist with --dist loadfile and
+# --no-loadscope-reorder, which hands whole files to its workers in collection order, two to each worker at the
+# start (the first and third to the first worker, the second and fourth to the second). So the two Spark files
+# share the first worker and its one SparkSession (the `spark` fixture below), the property test starts at once
+# on the second, and every other file follows on whichever worker is free; none of the three starts last and
+# runs alone while the other worker idles. On CI's two cores each takes five to ten minutes; most files seconds.
+SLOWEST_FIRST = ("test_spark_build.py", "test_property.py", "test_spark_engine.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
