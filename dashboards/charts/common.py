@@ -32,7 +32,7 @@ PART_COLORS = {
     "EMR charges": "#9467bd",
     "Tagged resources": "#8c564b",
 }
-REST_LABEL = "(in no workload)"  # what a tenant's part holds beyond its workloads (chargeback.reports.breakdown)
+REST_LABEL = "(in no namespace)"  # what a tenant's parts hold beyond its namespaces (chargeback.reports.breakdown)
 DUST = 0.005  # below half a cent a series is rounding dust, not a line anyone pays
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend_title_text": ""}
 
