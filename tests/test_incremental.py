@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -194,3 +195,56 @@ def test_a_changed_configuration_reprices_every_day(tmp_path):
     other_method = config_module.parse(settings | {"allocation": {"idle": "cluster"}})
     changed = build(other_method, accept_method_change=True).refreshed[PRICED]
     assert changed.whole and changed.rebuilt == 3 and "configuration" in changed.reason
+
+
+# --- the layout: day partitions outside the warehouse file ------------------------------------------------------
+
+
+def priced_files(data_dir: Path) -> dict[str, dict[str, int]]:
+    """Each build folder's priced pod-hour files, by day: the inode of each day's file."""
+    found = {}
+    for version in sorted((data_dir / "builds").iterdir()):
+        days = {}
+        for file in (version / PRICED).glob("day=*/cluster=*/*.parquet"):
+            days[file.parent.parent.name] = file.stat().st_ino
+        found[version.name] = days
+    return found
+
+
+def test_an_unchanged_day_is_linked_not_rewritten_and_two_builds_are_kept(tmp_path):
+    data_dir = tmp_path / "data"
+    scenario().write(data_dir)
+    config = config_module.parse({"data_dir": str(data_dir), "tenancy": {"namespace_label": "tenant"}})
+    build(config)
+    (first,) = priced_files(data_dir).values()
+    assert sorted(first) == ["day=2026-10-01", "day=2026-10-02", "day=2026-10-03"]
+
+    rebuild_with(data_dir, streams.CUR_LINE_ITEMS, scenario(day_two_cost=0.52).cur)  # day two restated
+    build(config)
+    _, second = priced_files(data_dir).values()
+    assert second["day=2026-10-01"] == first["day=2026-10-01"] and second["day=2026-10-03"] == first["day=2026-10-03"]
+    assert second["day=2026-10-02"] != first["day=2026-10-02"], "the restated day is written afresh"
+
+    build(config)  # nothing changed: every day linked; the first build's folder is pruned, two kept
+    builds = priced_files(data_dir)
+    assert len(builds) == 2 and list(builds.values())[-1] == second
+    with connect(config) as con:
+        kind = con.execute(
+            "select table_type from information_schema.tables where table_schema = 'intermediate'"
+            " and table_name = 'int_pod_hours_priced'"
+        ).fetchall()
+        rows = con.execute("select count(*), count(distinct cast(hour as date)) from marts.fct_pod_costs_hourly")
+        assert kind == [("VIEW",)] and rows.fetchall() == [(3 * 72, 3)]  # 3 pods, 72 hours: read from the files
+
+
+def test_a_day_whose_files_are_gone_is_computed_again(tmp_path):
+    data_dir = tmp_path / "data"
+    scenario().write(data_dir)
+    config = config_module.parse({"data_dir": str(data_dir), "tenancy": {"namespace_label": "tenant"}})
+    build(config)
+    before = snapshot(config)
+    (version,) = (data_dir / "builds").iterdir()
+    shutil.rmtree(version / PRICED / "day=2026-10-02")  # someone deleted a day of the published build
+    result = build(config)
+    assert (result.refreshed[PRICED].rebuilt, result.refreshed[PRICED].whole) == (1, False)
+    assert_same_marts(snapshot(config), before)

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from chargeback.build.demo import sample_data_dir
 from chargeback.build.engines import build
-from chargeback.build.engines import spark as spark_engine
 from chargeback.build.engines.spark_sql import NotPortableError, to_spark
 from chargeback.build.runner import discover_models
 from chargeback.cli import app
@@ -177,17 +176,9 @@ def test_bill_json_is_the_same_from_either_build(spark_dir, duckdb_dir):
 
 
 def test_marts_are_parquet_partitioned_by_day_and_cluster(spark_dir):
-    (version,) = [p for p in (spark_dir / "marts").iterdir() if p.is_dir()]
-    days = sorted(p.name for p in (version / "fct_tenant_costs_daily").glob("day=*"))
+    version = max(p for p in (spark_dir / "builds").iterdir() if p.is_dir())  # the Spark build, the last
+    days = sorted(p.name for p in (version / "marts.fct_tenant_costs_daily").glob("day=*"))
     assert days[0] == "day=2026-10-01" and len(days) == 31
-    assert (version / "fct_pod_costs_hourly" / "day=2026-10-15" / "cluster=prod-analytics").is_dir()
-    assert list((version / "fct_quota_use_hourly").glob("day=2026-10-15/cluster=prod-analytics/*.parquet"))
-    assert not list((version / "fct_rightsizing").glob("day=*")), "a mart without a date or hour has no day"
-
-
-def test_the_marts_of_the_last_two_builds_are_kept(tmp_path):
-    for name in ("20261101T000000Z-a", "20261102T000000Z-b", "20261103T000000Z-c", "20261104T000000Z-d"):
-        (tmp_path / name).mkdir()
-    spark_engine._prune(tmp_path, keep="20261103T000000Z-c")  # d: a build that started later, still running
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261102T000000Z-b", "20261103T000000Z-c",
-                                                          "20261104T000000Z-d"]
+    assert (version / "marts.fct_pod_costs_hourly" / "day=2026-10-15" / "cluster=prod-analytics").is_dir()
+    assert list((version / "marts.fct_quota_use_hourly").glob("day=2026-10-15/cluster=prod-analytics/*.parquet"))
+    assert not list((version / "marts.fct_rightsizing").glob("day=*")), "a mart without a date or hour has no day"

@@ -40,16 +40,17 @@ def test_a_model_only_duckdb_can_run_fails_the_spark_build_naming_it(spark, tmp_
     with pytest.raises(ChargebackError, match=r"model staging\.stg_list_lambda \(stg_list_lambda\.sql\)"):
         spark_engine.build(sample_config(data_dir, engine="spark"))
     assert not (data_dir / "warehouse.duckdb").exists()
-    assert not (data_dir / "marts").exists() or not list((data_dir / "marts").iterdir())
+    assert not (data_dir / "builds").exists() or not list((data_dir / "builds").iterdir())
 
 
 def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_warehouse(spark, tmp_path, monkeypatch):
     """The published warehouse is a DuckDB build's (the Spark build replaces it only when publishing; the kept
-    Spark marts are covered by test_the_marts_of_the_last_two_builds_are_kept)."""
+    Spark marts are covered by tests/test_layout.py)."""
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS, "build": {"engine": "spark"}})
     two_teams().write(tmp_path)
     build(config.model_copy(update={"build": config.build.model_copy(update={"engine": "duckdb"})}))
     published = config.warehouse_path.read_bytes()
+    folders = sorted((tmp_path / "builds").iterdir())  # the DuckDB build's
 
     def dropping_team_a():  # a model bug: one tenant's lines vanish from the daily mart
         return [
@@ -62,8 +63,7 @@ def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_wareho
     with pytest.raises(InvariantError, match=r"conservation test-cluster 2026-10: expected 2\.0+, got 1\.0+"):
         spark_engine.build(config)
     assert config.warehouse_path.read_bytes() == published, "the published warehouse is untouched"
-    marts = tmp_path / "marts"
-    assert not marts.exists() or not list(marts.iterdir()), "the failed build wrote no marts"
+    assert sorted((tmp_path / "builds").iterdir()) == folders, "the failed build left no marts"
     assert not list(tmp_path.glob(".warehouse.*")), "the failed build leaves no files behind"
     bill = monthly_bill(config, "2026-10")
     assert {line.tenant: str(line.total) for line in bill.lines} == {"team-a": "1.00", "team-b": "1.00"}
@@ -77,6 +77,7 @@ def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
     two_teams().write(tmp_path)
     build(config)
     published = config.warehouse_path.read_bytes()
+    folders = sorted((tmp_path / "builds").iterdir())  # the DuckDB build's
     separate = config_module.parse(
         {"data_dir": str(tmp_path), "tenancy": TEAMS, "allocation": {"idle": "separate"}, "build": {"engine": "spark"}}
     )
@@ -87,7 +88,7 @@ def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
     for line in ("__idle__: 0.00 -> 1.50 (+1.50)", "team-a: 1.00 -> 0.25 (-0.75)", "team-b: 1.00 -> 0.25 (-0.75)"):
         assert f"2026-10 {line}" in message, message
     assert config.warehouse_path.read_bytes() == published, "the published warehouse is untouched"
-    assert not list((tmp_path / "marts").iterdir()), "the refused build's marts are removed"
+    assert sorted((tmp_path / "builds").iterdir()) == folders, "the refused build's marts are removed"
     assert not list(tmp_path.glob(".warehouse.*")), "the refused build leaves no files behind"
 
 

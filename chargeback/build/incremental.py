@@ -2,10 +2,13 @@
 
 Pricing every pod-hour (``intermediate.int_pod_hours_priced``, one row per pod per hour) is the largest
 write of a build. A model whose header says ``-- incremental: day`` (the priced pod-hours and the pod-level
-roll-ups read from them) is kept from the previous warehouse and brought up to date a day at a time: a
-build starts from a copy of the published warehouse, deletes the days whose fingerprint changed (or whose
-data is gone) and inserts those days computed afresh; every other model is rebuilt as usual.
-``chargeback build --full`` (or a changed model, configuration, data directory or DuckDB) builds it whole.
+roll-ups read from them) is stored as Parquet outside the warehouse file, a folder per day and cluster in
+the build's folder (``chargeback.build.layout``), and published as a view over those files. A build reads
+the day fingerprints the published warehouse recorded (``carry_state``), links each day whose fingerprint
+is unchanged from the earlier build's files (hard links: the day is not rewritten), computes the others,
+and drops the days whose data is gone; every other model is rebuilt as usual. ``chargeback build --full``
+(or a changed model, configuration, data directory or DuckDB, or the earlier build's files gone) builds it
+whole.
 
 A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, those the model reaches):
 the day's pod-hour files, the day's node-hour files (the node capacities that bound a pod-hour's measures
@@ -22,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
+from chargeback.build import layout
 from chargeback.build.runner import Model, Refresh, closure
 from chargeback.core.errors import ChargebackError
 from chargeback.raw.landing import partitions
@@ -36,7 +39,7 @@ from chargeback.raw.tables import NODE_HOURS, POD_HOURS, PODS
 
 STATE_SCHEMA = "build_state"
 STATE_TABLE = f"{STATE_SCHEMA}.day_fingerprints"
-FORMAT = "2"  # bump when the fingerprint itself changes meaning
+FORMAT = "3"  # bump when the fingerprint itself changes meaning
 
 # Inputs fingerprinted per day: raw tables by their files, built relations by the content of the day's rows.
 DAY_INPUTS = {
@@ -64,6 +67,7 @@ DAY_DERIVED = {
     "intermediate.int_pod_days",
     "marts.fct_pod_costs_hourly",
 }
+_STATE_COLUMNS = "model, model_fingerprint, date, fingerprint, rows, location"
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
 _POD_HOURS, _PODS, _NODE_HOURS = POD_HOURS.relation, PODS.relation, NODE_HOURS.relation
 _RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
@@ -94,41 +98,31 @@ def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str,
     return sorted(walk(relation, sql_of, depends_on)[1])
 
 
-# --- starting from the published warehouse -----------------------------------------------------------------
+# --- the previous build's record ----------------------------------------------------------------------------
 
 
-def start_from(published: Path, building: Path, incremental: Iterable[str]) -> bool:
-    """Copy the published warehouse to ``building`` and drop everything but the incremental models' tables
-    and their fingerprints; False (nothing copied) when there is nothing to reuse."""
-    keep = set(incremental)
+def carry_state(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
+    """Create the day fingerprints table on ``con`` with what the published warehouse recorded (each day's
+    fingerprint, rows and the folder holding its files); False (an empty record) when there is nothing to reuse:
+    no published warehouse, or one from another DuckDB or an older format."""
+    con.execute(f"create schema if not exists {STATE_SCHEMA}")
+    con.execute(
+        f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
+        " fingerprint varchar, rows bigint, location varchar)"
+    )
     if not published.is_file():
         return False
     try:
-        with duckdb.connect(str(published), read_only=True) as con:
-            has_state = con.execute(
-                "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-                [STATE_SCHEMA, STATE_TABLE.split(".")[1]],
-            ).fetchone()[0]
+        con.execute(f"attach {layout.literal(str(published))} as published (read_only)")
     except duckdb.Error:
         return False  # unreadable or from another DuckDB version: build whole
-    if not has_state:
-        return False
-    shutil.copyfile(published, building)
-    with duckdb.connect(str(building)) as con:
-        views = (
-            "select schema_name, view_name from duckdb_views()"
-            " where not internal and database_name = current_database()"
-        )
-        for schema, name in con.execute(views).fetchall():
-            con.execute(f'drop view "{schema}"."{name}"')
-        for schema, name in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall():
-            if f"{schema}.{name}" not in keep and schema != STATE_SCHEMA:
-                con.execute(f'drop table "{schema}"."{name}"')
-        for schema in ("raw", "config", "validated", "staging"):  # views and small tables only, registered afresh
-            con.execute(f"drop schema if exists {schema} cascade")
-    return True
+    try:
+        con.execute(f"insert into {STATE_TABLE} select {_STATE_COLUMNS} from published.{STATE_TABLE}")
+        return True
+    except duckdb.Error:
+        return False  # no record, or one of an older format
+    finally:
+        con.execute("detach published")
 
 
 # --- fingerprints ------------------------------------------------------------------------------------------
@@ -205,23 +199,6 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _day_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str:
-    """The condition selecting a range of days of ``model``: on the header's column if it names one, else
-    on ``hour`` where the model has one (the filter reaches the pod-hour Parquet files' statistics), else on
-    ``date``."""
-    named = model.day_column
-    if named:
-        return f"{named} >= $from_day and {named} < $to_day"
-    schema, name = model.layer, model.name
-    columns = {
-        c
-        for (c,) in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ?", [schema, name]
-        ).fetchall()
-    }
-    return "hour >= $from_hour and hour < $to_hour" if "hour" in columns else "date >= $from_day and date < $to_day"
-
-
 class DayFingerprints:
     """The day fingerprints of one build, taken once for each set of inputs that models reach."""
 
@@ -236,16 +213,33 @@ class DayFingerprints:
         return self._taken[key]
 
 
+def _write(con: duckdb.DuckDBPyConnection, sql: str, day: str, parts: list[str], target: Path, where: str = "",
+           params: dict | None = None) -> None:  # fmt: skip
+    """Write the rows of ``sql`` (those matching ``where``) as Parquet under ``target``, a folder per day and
+    cluster, the partition columns kept in the files too."""
+    target.mkdir(parents=True, exist_ok=True)
+    by = ", ".join(parts)
+    con.execute(
+        f"copy (select *, cast({layout.quote(day)} as date) as day from (\n{sql}\n) {where}) to"
+        f" {layout.literal(str(target))} (format parquet, partition_by ({by}), write_partition_columns true,"
+        " overwrite_or_ignore true, filename_pattern 'part_{uuid}')",
+        params or {},
+    )
+
+
 def refresh(
     con: duckdb.DuckDBPyConnection,
     model: Model,
     models: Mapping[str, Model],
     fingerprints: DayFingerprints,
     full: bool,
+    version: Path,
 ) -> Refresh:
-    """Create or bring up to date the model built by day ``model`` (it has a ``date`` column, and an ``hour``
-    one if its grain is hourly; ``models``: every model by relation) for the days its inputs have, and record
-    their fingerprints. Raises if it reads anything the fingerprint does not cover."""
+    """Write the model built by day ``model`` (it has a ``date`` column, or an ``hour`` one if its grain is
+    hourly, or the column its header names) as Parquet under the build's folder ``version``
+    (``chargeback.build.layout``): the days whose fingerprint matches the previous build's record are linked
+    from that build's files, the others computed; then publish it on ``con`` as a view over those files and
+    record each day's fingerprint. Raises if it reads anything the fingerprint does not cover."""
     relation = model.relation
     sql_of = closure(model, dict(models))
     depends_on = {k: models[k].depends_on for k in sql_of}
@@ -257,59 +251,66 @@ def refresh(
             " `-- incremental: day` header"
         )
     sql, data_dir, days = sql_of[relation], fingerprints.data_dir, fingerprints.of(inputs)
-    con.execute(f"create schema if not exists {STATE_SCHEMA}")
-    con.execute(
-        f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
-        " fingerprint varchar)"
-    )
+    types = [(row[0], row[1]) for row in con.execute(f"describe select * from (\n{sql}\n)").fetchall()]
+    columns = [name for name, _ in types]
+    day = layout.day_source(columns, model.day_column)
+    if day is None or "cluster" not in columns:
+        raise ChargebackError(f"model {relation} is built by day but has no cluster, date or hour column")
+    parts = ["day", "cluster"]  # the day of its ``day`` column, whatever that is named
     whole_print = model_fingerprint(con, sql_of, data_dir)
-    schema, name = relation.split(".")
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
-    ).fetchone()[0]
-    recorded = dict(
-        con.execute(
-            f"select date, fingerprint from {STATE_TABLE} where model = ? and model_fingerprint = ?",
+    recorded = {
+        row[0]: (row[1], row[2], Path(row[3]))
+        for row in con.execute(
+            f"select date, fingerprint, rows, location from {STATE_TABLE} where model = ? and model_fingerprint = ?",
             [relation, whole_print],
         ).fetchall()
-    )
+    }
+    any_record = con.execute(f"select count(*) from {STATE_TABLE} where model = ?", [relation]).fetchone()[0]
+    locations = {location for _, _, location in recorded.values()}
+    target = layout.folder(version, relation)
     if full:
         reason = "--full"
-    elif not exists:
+    elif not any_record:
         reason = "no earlier build"
     elif not recorded:
         reason = "its SQL, the configuration or the data directory changed"
+    elif not all(location.is_dir() for location in locations):
+        reason = "the earlier build's files are gone"
     else:
         reason = ""
     if reason:
-        con.execute(f"drop table if exists {relation}")
-        con.execute(f"create table {relation} as\n{sql}")
+        _write(con, sql, day, parts, target)
         changed = sorted(days)
     else:
-        changed = sorted(day for day, mark in days.items() if recorded.get(day) != mark)
-        gone = sorted(day for day in recorded if day not in days)
-        condition = _day_filter(con, model)
-
-        def bounds(first: date, last: date) -> dict:
-            return {
-                k: v
-                for k, v in {
-                    "from_hour": _midnight(first),
-                    "to_hour": _midnight(last + timedelta(days=1)),
-                    "from_day": first,
-                    "to_day": last + timedelta(days=1),
-                }.items()
-                if f"${k}" in condition
-            }
-
-        for first, last in _ranges(changed + gone):
-            con.execute(f"delete from {relation} where {condition}", bounds(first, last))
+        # A day is computed afresh when its fingerprint changed or its files are missing; a recorded day no longer
+        # in the inputs is dropped; every other day of the earlier build's files is linked.
+        changed = sorted(
+            d for d, mark in days.items()
+            if d not in recorded or recorded[d][0] != mark
+            or (recorded[d][1] and not layout.day_folder(recorded[d][2], d).is_dir())
+        )  # fmt: skip
+        dropped = {str(d) for d in changed} | {str(d) for d in recorded if d not in days}
+        for location in locations:
+            for source in sorted(location.glob("day=*")):
+                if source.name.removeprefix("day=") not in dropped and not (target / source.name).exists():
+                    layout.carry_forward(source, target / source.name)
+        column = layout.quote(day)  # on ``hour`` itself, the filter reaches the pod-hour files' statistics
         for first, last in _ranges(changed):
-            con.execute(f"insert into {relation} select * from (\n{sql}\n) where {condition}", bounds(first, last))
+            since, until = first, last + timedelta(days=1)
+            if day == "hour":
+                since, until = _midnight(since), _midnight(until)
+            where = f"where {column} >= $since and {column} < $until"
+            _write(con, sql, day, parts, target, where, {"since": since, "until": until})
+    con.execute(layout.parquet_view(relation, types, target, hive=False))
+    rows = dict(
+        con.execute(
+            f"select day, count(*) from read_parquet({layout.literal(str(target / '**' / '*.parquet'))}) group by day"
+        ).fetchall()
+    ) if layout.files(target) else {}  # fmt: skip
     con.execute(f"delete from {STATE_TABLE} where model = ?", [relation])
     if days:
         con.executemany(
-            f"insert into {STATE_TABLE} values (?, ?, ?, ?)",
-            [[relation, whole_print, day, mark] for day, mark in sorted(days.items())],
+            f"insert into {STATE_TABLE} values (?, ?, ?, ?, ?, ?)",
+            [[relation, whole_print, d, mark, rows.get(d, 0), str(target)] for d, mark in sorted(days.items())],
         )
     return Refresh(len(days), len(changed), bool(reason), reason)

@@ -1,25 +1,27 @@
 """The DuckDB engine: raw Parquet exposed to DuckDB, the SQL models run in order, checks, atomic publish.
 
-A build writes a new DuckDB file beside the published one (starting from a copy of it when a model is built
-by day: see ``chargeback.build.incremental``), registers the raw tables as views over their partition files
+A build writes a new DuckDB file beside the published one, and the models built by day as Parquet in a new
+build folder (``chargeback.build.layout``; days unchanged since the published build linked, not rewritten:
+see ``chargeback.build.incremental``), registers the raw tables as views over their partition files
 (each footer checked, and each file not verified before checked page by page: ``chargeback.raw.integrity``)
 and the configuration as tables, runs ``validated`` and ``staging`` (views) then ``intermediate`` and
 ``marts`` (tables, unless a model's header says view), runs the checks, records the bookkeeping tables, and
-only then publishes it (``chargeback.build.warehouse``). A build that breaks an invariant raises
-``InvariantError``, one whose in-scope CUR lines break a value rule ``DataError``, one whose method differs
-from the published one's ``MethodChangeError`` unless the change is accepted (``chargeback.build.method``);
-any of them leaves the published warehouse as it was.
+only then publishes it (``chargeback.build.warehouse``) and deletes the build folders no reader needs. A
+build that breaks an invariant raises ``InvariantError``, one whose in-scope CUR lines break a value rule
+``DataError``, one whose method differs from the published one's ``MethodChangeError`` unless the change is
+accepted (``chargeback.build.method``); any of them leaves the published warehouse as it was.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from chargeback.build import incremental, validation
+from chargeback.build import incremental, layout, validation
 from chargeback.build.adjustments import ClosedPlan, register_closed
 from chargeback.build.bookkeeping import (
     notes,
@@ -73,9 +75,11 @@ def run_models(
     progress: Progress | None,
     data_dir: Path,
     full: bool,
+    version: Path,
 ) -> tuple[dict[str, int], dict[str, Refresh]]:
-    """Create every model on ``con`` in order (those built by day brought up to date by day, or whole with
-    ``full``); the row counts of tables and marts, and what each model built by day did."""
+    """Create every model on ``con`` in order (those built by day written under the build folder ``version``,
+    brought up to date by day, or whole with ``full``); the row counts of tables and marts, and what each model
+    built by day did."""
     for layer in LAYERS:
         con.execute(f"create schema if not exists {layer}")
     by_relation = {m.relation: m for m in models}
@@ -86,7 +90,7 @@ def run_models(
             progress(model.relation, index, len(models))
         try:
             if model.incremental:
-                refreshed[model.relation] = incremental.refresh(con, model, by_relation, days, full)
+                refreshed[model.relation] = incremental.refresh(con, model, by_relation, days, full, version)
             else:
                 con.execute(f"create {model.materialized} {model.relation} as\n{model.sql}")
         except duckdb.OutOfMemoryException as exc:
@@ -113,7 +117,8 @@ def mart_types(config: Config, models: list[Model]) -> dict[str, list[tuple[str,
             register_raw(con, Path(nothing))
             register_config(con, config)
             register_closed(con, ClosedPlan())
-            run_models(con, models, None, Path(nothing), full=True)
+            incremental.carry_state(con, Path(nothing) / "none")
+            run_models(con, models, None, Path(nothing), full=True, version=Path(nothing) / "build")
         return {
             model.relation: [(row[0], row[1]) for row in con.execute(f"describe {model.relation}").fetchall()]
             for model in models
@@ -129,6 +134,7 @@ def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -
     data directory."""
     con.execute("set TimeZone = 'UTC'")
     con.execute("set preserve_insertion_order = false")
+    con.execute("set partitioned_write_flush_threshold = 122880")  # a row group: a day's rows are not all held
     con.execute("set memory_limit = ?", [config.build.memory_limit])
     if config.build.threads:
         con.execute("set threads = ?", [config.build.threads])
@@ -161,26 +167,36 @@ def build(
     data_dir = Path(config.data_dir)
     models = discover_models()
     target = config.warehouse_path
-    with building(config) as path:
-        if not full:
-            incremental.start_from(target, path, [m.relation for m in models if m.incremental])
-        con = duckdb.connect(str(path))
-        try:
-            _configure(con, config, data_dir)
-            register_raw(con, data_dir)
-            register_config(con, config)
-            register_closed(con, closed)
-            counts, refreshed = run_models(con, models, progress, data_dir, full)
-            checks = read_checks(con)
-            register_bookkeeping(con, config, data_dir, closed)
-            still_open = open_periods(con, closed)
-            found = notes(con)
-        except duckdb.OutOfMemoryException as exc:
-            raise out_of_memory(exc, config) from exc
-        finally:
-            con.close()
-        refuse_broken_invariants(checks, target)
-        change = refuse_method_change(path, config, accept_method_change, still_open)
-        publish(path, config)
+    builds = layout.root(data_dir)
+    build_id = layout.new_build_id()
+    version = builds / build_id
+    published = False
+    try:
+        with building(config) as path:
+            con = duckdb.connect(str(path))
+            try:
+                _configure(con, config, data_dir)
+                register_raw(con, data_dir)
+                register_config(con, config)
+                register_closed(con, closed)
+                incremental.carry_state(con, target)
+                counts, refreshed = run_models(con, models, progress, data_dir, full, version)
+                checks = read_checks(con)
+                register_bookkeeping(con, config, data_dir, closed)
+                still_open = open_periods(con, closed)
+                found = notes(con)
+            except duckdb.OutOfMemoryException as exc:
+                raise out_of_memory(exc, config) from exc
+            finally:
+                con.close()
+            refuse_broken_invariants(checks, target)
+            change = refuse_method_change(path, config, accept_method_change, still_open)
+            layout.mark_published(version)
+            publish(path, config)
+            published = True
+    finally:
+        if not published:
+            shutil.rmtree(version, ignore_errors=True)
+    layout.prune(builds, build_id)
     found = [*closed.notes, *found]
     return BuildResult(target, time.perf_counter() - started, counts, checks, refreshed, change, found)

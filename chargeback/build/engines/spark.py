@@ -10,11 +10,13 @@ A Spark build
    views, the rest checkpointed, so no plan grows with the depth of the model graph;
 4. refuses to publish, like the DuckDB build, when an error-severity check fails, or when the method differs
    from the published one's and the change is not accepted (``chargeback.build.method``);
-5. writes every mart as Parquet under ``<data_dir>/marts/<build id>/<mart>/``, partitioned by ``day`` (of
-   its ``date``, else its ``hour``) and ``cluster`` where it has them, with the column types the DuckDB build
-   gives the mart, and publishes a DuckDB warehouse (built beside, then renamed) whose ``marts.*`` are views
-   over that Parquet, plus the tables a DuckDB build has beside the marts (``config.*`` and ``bookkeeping.*``:
-   build info, CUR versions, raw coverage, collection status). Readers cannot tell the engines apart.
+5. writes every mart as Parquet in the build's folder (``chargeback.build.layout``:
+   ``<data_dir>/builds/<build id>/marts.<mart>/``), partitioned by ``day`` (of its ``date``, else its ``hour``)
+   and ``cluster`` where it has them, with the column types the DuckDB build gives the mart, and publishes
+   a DuckDB warehouse (built beside, then renamed) whose ``marts.*`` are views over that Parquet, plus the
+   tables a DuckDB build has beside the marts (``config.*`` and ``bookkeeping.*``: build info, CUR versions,
+   raw coverage, collection status). Readers cannot tell the engines apart. Earlier builds' folders are
+   pruned as the DuckDB build prunes them (``layout.prune``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from chargeback.build import validation
+from chargeback.build import layout, validation
 from chargeback.build.adjustments import ClosedPlan, register_closed
 from chargeback.build.bookkeeping import notes, open_periods, refuse_broken_invariants, register_bookkeeping
 from chargeback.build.config_tables import register_config
@@ -53,8 +53,6 @@ from chargeback.raw import integrity
 from chargeback.raw.landing import FILE_PATTERN, PARTITION_GLOB, check_partition, is_partition_file, partitions
 from chargeback.raw.tables import RAW_TABLES, RawTable
 
-MARTS_DIR = "marts"  # in the data directory: one folder per Spark build, <build id>/<mart>/
-KEEP_BUILDS = 2  # the published build's marts and the one before, which a reader may still be querying
 # What the models' results depend on, set on every session, a pre-configured one included: times in UTC;
 # DECIMAL arithmetic that keeps its scale (Spark otherwise drops digits past 38 where DuckDB keeps 12);
 # Parquet timestamps stored as UTC instants, which DuckDB reads back as TIMESTAMPTZ.
@@ -75,7 +73,6 @@ LOCAL_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
 }
-DAY_SOURCES = ("date", "hour")  # the column a mart's day partition is taken from, first found
 _SPARK_TYPES = {"INT128": "DECIMAL(38, 0)"}  # DuckDB's HUGEINT (sums of integers)
 
 
@@ -185,7 +182,8 @@ def _register_raw_views(spark: SparkSession, raw: list[RawFiles]) -> None:
         schema = from_arrow_schema(files.table.schema)
         if files.spark_paths:
             frame = spark.read.schema(schema).parquet(*files.spark_paths)
-            frame = frame.selectExpr("*", f"regexp_extract(_metadata.file_path, {_literal(FILE_PATTERN)}, 0) as _file")
+            pattern = layout.literal(FILE_PATTERN)
+            frame = frame.selectExpr("*", f"regexp_extract(_metadata.file_path, {pattern}, 0) as _file")
         else:
             frame = spark.createDataFrame([], schema).selectExpr("*", "cast(null as string) as _file")
         frame.createOrReplaceTempView(view_name(files.table.relation))
@@ -222,49 +220,21 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _dquote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def partition_columns(columns: list[str]) -> list[str]:
-    """A mart's Parquet partitions: ``day`` where it has a date or an hour, ``cluster`` where it has one."""
-    return (["day"] if any(c in columns for c in DAY_SOURCES) else []) + (["cluster"] if "cluster" in columns else [])
-
-
 def _write_mart(frame: DataFrame, types: list[tuple[str, str]], path: str) -> None:
     columns = [name for name, _ in types]
     selected = []
     for name, duckdb_type in types:
         spark_type = _spark_type(duckdb_type)
         selected.append(f"cast({_quote(name)} as {spark_type}) as {_quote(name)}" if spark_type else _quote(name))
-    parts = partition_columns(columns)
+    parts = layout.partition_columns(columns)
     if "day" in parts:
-        source = next(c for c in DAY_SOURCES if c in columns)
+        source = layout.day_source(columns)
         selected.append(f"cast({_quote(source)} as date) as day")
     out = frame.selectExpr(*selected)
     if parts:
         out.repartition(*parts).write.partitionBy(*parts).parquet(path)
     else:
         out.coalesce(1).write.parquet(path)
-
-
-def _mart_view(relation: str, types: list[tuple[str, str]], path: Path, rows: int) -> str:
-    """The DuckDB statement publishing one mart: a view over its Parquet with the DuckDB build's types."""
-    columns = ", ".join(f"{_dquote(name)} {duckdb_type}" for name, duckdb_type in types)
-    if rows == 0:  # Spark writes no file for an empty partitioned result
-        return f"create table {relation} ({columns})"
-    parts = partition_columns([name for name, _ in types])
-    hive = {"day": "DATE", "cluster": "VARCHAR"}
-    options = ""
-    if parts:
-        options = ", hive_partitioning = true, hive_types = {" + ", ".join(f"'{p}': {hive[p]}" for p in parts) + "}"
-    casts = ", ".join(f"cast({_dquote(name)} as {duckdb_type}) as {_dquote(name)}" for name, duckdb_type in types)
-    pattern = _literal(str(path / "**" / "*.parquet"))
-    return f"create view {relation} as select {casts} from read_parquet({pattern}{options})"
 
 
 # --- the build -----------------------------------------------------------------------------------------
@@ -313,9 +283,9 @@ def build(
     models = discover_models()
     types = mart_types(config, models)
     target = config.warehouse_path
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    marts_root = (data_dir / MARTS_DIR).resolve()
-    version = marts_root / build_id
+    builds = layout.root(data_dir)
+    build_id = layout.new_build_id()
+    version = builds / build_id
     published = False
     try:
         spark = session(config.build.spark)
@@ -329,7 +299,7 @@ def build(
         try:
             for model in marts:
                 frame = spark.table(view_name(model.relation))
-                _write_mart(frame, types[model.relation], str(version / model.name))
+                _write_mart(frame, types[model.relation], str(layout.folder(version, model.relation)))
         except SPARK_ERRORS as exc:
             raise ChargebackError(f"writing the marts under {version} failed: {_reason(exc)}") from None
         with building(config) as path:
@@ -338,8 +308,8 @@ def build(
                 con.execute("set TimeZone = 'UTC'")
                 con.execute("create schema marts")
                 for model in marts:
-                    relation, rows = model.relation, counts[model.relation]
-                    con.execute(_mart_view(relation, types[relation], version / model.name, rows))
+                    where = layout.folder(version, model.relation)
+                    con.execute(layout.parquet_view(model.relation, types[model.relation], where, hive=True))
                 register_config(con, config)
                 register_bookkeeping(con, config, data_dir, closed)
                 still_open = open_periods(con, closed)
@@ -347,19 +317,13 @@ def build(
             finally:
                 con.close()
             change = refuse_method_change(path, config, accept_method_change, still_open)
+            layout.mark_published(version)
             publish(path, config)
         published = True
     finally:
         if not published and version.exists():
             shutil.rmtree(version)
-    _prune(marts_root, keep=build_id)
+    layout.prune(builds, build_id)
     return BuildResult(
         target, time.perf_counter() - started, counts, checks, method_change=change, notes=[*closed.notes, *found]
     )
-
-
-def _prune(marts_root: Path, keep: str) -> None:
-    """Delete the marts of builds before the last ``KEEP_BUILDS`` (build ids sort by time)."""
-    versions = sorted(p for p in marts_root.iterdir() if p.is_dir() and p.name <= keep)
-    for old in versions[:-KEEP_BUILDS]:
-        shutil.rmtree(old, ignore_errors=True)
