@@ -413,8 +413,8 @@ def run_pipeline(recipe: Recipe, idle: str, shared: str):
                 "select pod_uid, epoch(hour)::bigint, cpu_cost, memory_cost, gpu_cost, idle_cost, total_cost, tenant"
                 " from marts.fct_pod_costs_hourly"
             ).fetchall()
-            network = con.execute(  # each pod-hour's share of its node-hour's data transfer
-                "select pod_uid, epoch(hour)::bigint, sum(amount) from intermediate.int_network_costs"
+            network = con.execute(  # each pod-day's shares of its node-hours' data transfer
+                "select pod_uid, date, sum(amount) from intermediate.int_network_costs"
                 " where pod_uid is not null group by all"
             ).fetchall()
             source = con.execute("select coalesce(sum(cost), 0) from marts.fct_source_costs_daily").fetchall()[0][0]
@@ -464,11 +464,14 @@ def compare(recipe: Recipe, idle: str, shared: str) -> None:
             check(f"pod {uid} {hour:%d %H}h idle_cost", pod_idle, pod.idle)
             check(f"pod {uid} {hour:%d %H}h total_cost", total, pod.total)
     problems += [f"pod-hour {key} in the mart but not in the reference" for key in got_pods]
-    got_network = {(uid, epoch): amount for uid, epoch, amount in network}
+    got_network = {(uid, day): amount for uid, day, amount in network}
+    want_network: dict[tuple, Fraction] = {}
     for (uid, hour), pod in ref.pods.items():
-        got = got_network.pop((uid, int(hour.timestamp())), 0)
-        check(f"pod {uid} {hour:%d %H}h network share", got, pod.network)
-    problems += [f"pod-hour {key} has a network share in int_network_costs only" for key in got_network]
+        key = (uid, hour.date())
+        want_network[key] = want_network.get(key, Fraction(0)) + Fraction(pod.network)
+    for (uid, day), want in want_network.items():
+        check(f"pod {uid} {day:%d} network share", got_network.pop((uid, day), 0), want)
+    problems += [f"pod-day {key} has a network share in int_network_costs only" for key in got_network]
 
     # (d) the bill: exact to the cent, lines add up to the total, parts to their line.
     if bill.total != round_half_up(Decimal(bill.source_total)):

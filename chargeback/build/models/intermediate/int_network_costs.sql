@@ -1,11 +1,14 @@
--- grain: one share of a node-hour's data transfer, or a cluster-day's transfer no pod took; key (cluster, date, node, hour, pod_uid, tenant)
+-- grain: one pod's shares of its node's data transfer in a UTC day, a dedicated node's transfer in a day, or a
+-- cluster-day's transfer no pod took; key (cluster, date, node, pod_uid, namespace, tenant, component)
 -- docs/method.md#network. EC2 data-transfer lines of a node's instance id, per node-hour (a line longer than an
 -- hour spread over the node's observed running hours in it, by running time), split over the pods on that
 -- node-hour in proportion to their bytes received + transmitted in the hour; host-network pods (their counters
 -- are the host's) take no byte share. If no pod on the node-hour has byte data, by the pods' split-cost shares
 -- (all pods), else evenly. A dedicated node's transfer goes whole to its tenant (pod_uid null). What reaches no
 -- pod (a node-hour with no pods, a line with no node-hour, rounding dust) is one __idle__ row per cluster-day
--- (node and hour null), so the rows add up to the lines. Pods of shared namespaces: __shared__.
+-- (node null), so the rows add up to the lines. Pods of shared namespaces: __shared__. Each pod-hour's share is
+-- computed (and rounded to DECIMAL(38, 12)) per node-hour, then summed per pod and day: a pod-day row, not a
+-- row per pod-hour, is what the bill and the drill-down read.
 with transfer as (
     select * from intermediate.int_cur__in_scope where scope = 'data_transfer'
 ),
@@ -72,6 +75,7 @@ node_transfer as (
     group by all
 ),
 
+-- the pod-hours of node-hours with transfer to split (not a dedicated node's), with their bytes
 pods as (
     select
         priced.cluster,
@@ -79,11 +83,16 @@ pods as (
         priced.hour,
         priced.pod_uid,
         priced.namespace,
-        priced.namespace_tenant,
-        priced.is_shared,
+        case when priced.is_shared then '__shared__' else priced.namespace_tenant end as tenant,
+        case when priced.is_shared then 'shared' else 'network' end as component,
         priced.cpu_cost + priced.memory_cost + priced.gpu_cost as split_cost,
         case when not coalesce(info.host_network, false) then bytes.network_bytes end as network_bytes,
     from intermediate.int_pod_hours_priced as priced
+    inner join node_transfer
+        on node_transfer.cluster = priced.cluster
+        and node_transfer.node = priced.node
+        and node_transfer.hour = priced.hour
+        and not node_transfer.is_dedicated
     left join staging.stg_prometheus__pod_hours as bytes
         on bytes.cluster = priced.cluster and bytes.pod_uid = priced.pod_uid and bytes.hour = priced.hour
     left join (
@@ -93,46 +102,55 @@ pods as (
     ) as info on info.cluster = priced.cluster and info.pod_uid = priced.pod_uid
 ),
 
-node_pods as (
+node_totals as (
     select
-        pods.*,
-        sum(coalesce(network_bytes, 0)) over (partition by cluster, node, hour) as node_bytes,
-        sum(split_cost) over (partition by cluster, node, hour) as node_split_cost,
-        count(*) over (partition by cluster, node, hour) as node_pods,
+        cluster,
+        node,
+        hour,
+        sum(coalesce(network_bytes, 0)) as node_bytes,
+        sum(split_cost) as node_split_cost,
+        count(*) as node_pods,
     from pods
+    group by cluster, node, hour
 ),
 
+-- each pod's shares of its node-hours' transfer, summed over the day
 pod_shares as (
     select
         node_transfer.cluster,
         node_transfer.node,
-        node_transfer.hour,
         node_transfer.date,
-        node_pods.pod_uid,
-        node_pods.namespace,
-        case when node_pods.is_shared then '__shared__' else node_pods.namespace_tenant end as tenant,
-        case when node_pods.is_shared then 'shared' else 'network' end as component,
-        cast(
+        pods.pod_uid,
+        pods.namespace,
+        pods.tenant,
+        pods.component,
+        sum(cast(
             cast(node_transfer.cost as double) * case
-                when node_pods.node_bytes > 0 then coalesce(node_pods.network_bytes, 0) / node_pods.node_bytes
-                when node_pods.node_split_cost > 0
-                    then cast(node_pods.split_cost as double) / cast(node_pods.node_split_cost as double)
-                else 1.0 / node_pods.node_pods
+                when totals.node_bytes > 0 then coalesce(pods.network_bytes, 0) / totals.node_bytes
+                when totals.node_split_cost > 0
+                    then cast(pods.split_cost as double) / cast(totals.node_split_cost as double)
+                else 1.0 / totals.node_pods
             end as decimal(38, 12)
-        ) as amount,
+        )) as amount,
     from node_transfer
-    inner join node_pods
-        on node_pods.cluster = node_transfer.cluster
-        and node_pods.node = node_transfer.node
-        and node_pods.hour = node_transfer.hour
-    where not node_transfer.is_dedicated
+    inner join node_totals as totals
+        on totals.cluster = node_transfer.cluster
+        and totals.node = node_transfer.node
+        and totals.hour = node_transfer.hour
+    inner join pods
+        on pods.cluster = node_transfer.cluster
+        and pods.node = node_transfer.node
+        and pods.hour = node_transfer.hour
+    group by node_transfer.cluster, node_transfer.node, node_transfer.date, pods.pod_uid, pods.namespace, pods.tenant,
+        pods.component
 ),
 
 dedicated as (
-    select cluster, node, hour, date, cast(null as varchar) as pod_uid, cast(null as varchar) as namespace,
-        dedicated_tenant as tenant, 'network' as component, cost as amount,
+    select cluster, node, date, cast(null as varchar) as pod_uid, cast(null as varchar) as namespace,
+        dedicated_tenant as tenant, 'network' as component, sum(cost) as amount,
     from node_transfer
     where is_dedicated
+    group by cluster, node, date, dedicated_tenant
 ),
 
 allocated as (
@@ -145,7 +163,6 @@ left_over as (
     select
         totals.cluster,
         cast(null as varchar) as node,
-        cast(null as timestamptz) as hour,
         totals.date,
         cast(null as varchar) as pod_uid,
         cast(null as varchar) as namespace,
