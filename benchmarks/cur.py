@@ -44,6 +44,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
     hours = np.arange(lo, lo + DAY, HOUR, dtype=np.int64)
     spot = _spot_prices(layout.size, day)
     kinds = {"spot": [], "sp": [], "od": []}
+    all_tags = network.node_tags(layout)
     for i, node in enumerate(layout.nodes):
         kinds["spot" if node.capacity_type == "SPOT" else "sp" if node.savings_plan else "od"].append(i)
     blocks = []
@@ -57,7 +58,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
         od = np.array([x.spec.on_demand_usd_per_hour for x in nodes])[which]
         itype = pa.array([x.instance_type for x in nodes]).take(take)
         products = maps([sample._ec2_product(x.spec) for x in nodes], which)
-        tag_sets = [network.node_tags(layout)[i] for i in members]
+        tag_sets = [all_tags[i] for i in members]
         common = dict(
             line_item_usage_start_date=np.tile(hours, len(nodes)),
             line_item_usage_end_date=np.tile(hours, len(nodes)) + HOUR,
