@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from benchmarks.layout import DAY, GIB, HOUR, MONTH_START, Layout, Size
+from benchmarks.basics import DAY, GIB, HOUR, MONTH_START, Size
+from benchmarks.layout import Layout
 from benchmarks.prometheus_server import KSM, KSM_OFFSET, PrometheusServer, backfill, cgroup_id
 from benchmarks.tables import label_at, namespace_label_set, pod_hours_table, spark_identity, spark_pods_of
 from collectors.prometheus_queries import sanitize
@@ -141,7 +142,7 @@ def day_pods(layout: Layout, lo: int, hi: int) -> DayPods:
 def write_day(layout: Layout, day: int, path: Path, step: int) -> tuple[int, int, pa.Table]:
     """The day's series as OpenMetrics text; returns (series, samples, the generated pod-hours)."""
     lo, hi = MONTH_START + day * DAY, MONTH_START + (day + 1) * DAY
-    truth, _ = pod_hours_table(layout, day)
+    truth, *_ = pod_hours_table(layout, day)
     pods = day_pods(layout, lo, hi)
     out = OpenMetricsWriter(path)
     ksm_offset = int(KSM_OFFSET) % step

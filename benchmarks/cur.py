@@ -3,6 +3,7 @@ and Cost Explorer's daily view of it."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,20 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from benchmarks.layout import (
-    DAY,
-    GIB,
-    HOUR,
-    MONTH_DAYS,
-    MONTH_START,
-    OTHER_GROUPS,
-    SPARK_GROUP,
-    Layout,
-    Size,
-    join,
-    maps,
-    ts,
-)
+from benchmarks import network
+from benchmarks.basics import DAY, GIB, HOUR, MONTH_DAYS, MONTH_START, Size, join, maps
+from benchmarks.layout import OTHER_GROUPS, SPARK_GROUP, Layout
+from benchmarks.lines import cur_block
+from benchmarks.storage import Storage
 from benchmarks.tables import day_rng
 from chargeback.raw.collect import land_billing_period
 from collectors import streams
@@ -35,39 +27,6 @@ ORIGIN = "benchmarks/generate.py"
 SPLIT_ROWS_HOUR = 10  # EKSPod-EC2 rows of three payments-api pods at 10:00 on the third day (as the sample)
 
 # --- lines -------------------------------------------------------------------------------------------------
-
-CUR_DEFAULTS = {
-    "bill_billing_period_start_date": sample.MONTH_START,
-    "bill_billing_period_end_date": sample.MONTH_END,
-    "bill_payer_account_id": sample.PAYER_ACCOUNT,
-    "line_item_usage_account_id": sample.ACCOUNT,
-    "line_item_currency_code": "USD",
-    "pricing_term": "OnDemand",
-    "product_region_code": sample.REGION,
-}
-
-
-def _cur_block(n: int, **columns) -> pa.Table:
-    """``n`` CUR rows: each column an array of ``n`` or a scalar (times in epoch seconds), as ``sample._line``
-    fills them."""
-    values = {**CUR_DEFAULTS, **columns}
-    values.setdefault("line_item_net_unblended_cost", values["line_item_unblended_cost"])
-    values.setdefault("pricing_public_on_demand_cost", values["line_item_unblended_cost"])
-    arrays = []
-    for field in streams.CUR_LINE_ITEMS.schema:
-        value = values.get(field.name)
-        if isinstance(value, pa.Array | pa.ChunkedArray):
-            arrays.append(value.cast(field.type))
-        elif isinstance(value, np.ndarray):
-            arrays.append(ts(value) if field.type == streams.TS else pa.array(value).cast(field.type))
-        elif isinstance(value, dict) or (value is None and field.type == streams.LABELS):
-            arrays.append(maps([value or {}], np.zeros(n, np.int64)))
-        elif field.type == streams.TS:
-            arrays.append(ts(np.full(n, value, np.int64)))
-        else:
-            arrays.append(pa.repeat(pa.scalar(value, field.type), n))
-    return pa.Table.from_arrays(arrays, schema=streams.CUR_LINE_ITEMS.schema)
-
 
 def _spot_prices(size: Size, day: int) -> dict[str, float]:
     """Spot price per instance type that day: a share of on-demand in the sample's range."""
@@ -85,6 +44,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
     hours = np.arange(lo, lo + DAY, HOUR, dtype=np.int64)
     spot = _spot_prices(layout.size, day)
     kinds = {"spot": [], "sp": [], "od": []}
+    all_tags = network.node_tags(layout)
     for i, node in enumerate(layout.nodes):
         kinds["spot" if node.capacity_type == "SPOT" else "sp" if node.savings_plan else "od"].append(i)
     blocks = []
@@ -98,9 +58,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
         od = np.array([x.spec.on_demand_usd_per_hour for x in nodes])[which]
         itype = pa.array([x.instance_type for x in nodes]).take(take)
         products = maps([sample._ec2_product(x.spec) for x in nodes], which)
-        tag_sets = [
-            {"user_eks_cluster_name": sample.CLUSTER, **({"user_tenant": x.tenant} if x.tenant else {})} for x in nodes
-        ]
+        tag_sets = [all_tags[i] for i in members]
         common = dict(
             line_item_usage_start_date=np.tile(hours, len(nodes)),
             line_item_usage_end_date=np.tile(hours, len(nodes)) + HOUR,
@@ -126,7 +84,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
             ).take(take)
             rates = pa.array([sample._rate(spot[x.instance_type]) for x in nodes]).take(take)
             blocks.append(
-                _cur_block(
+                cur_block(
                     n,
                     **common,
                     line_item_line_item_type="Usage",
@@ -149,7 +107,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
                 ]
             ).take(take)
             blocks.append(
-                _cur_block(
+                cur_block(
                     n,
                     **common,
                     line_item_line_item_type="SavingsPlanCoveredUsage",
@@ -162,7 +120,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
                 )
             )
             blocks.append(
-                _cur_block(
+                cur_block(
                     n,
                     **common,
                     line_item_line_item_type="SavingsPlanNegation",
@@ -177,7 +135,7 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
         else:
             rates = pa.array([sample._rate(x.spec.on_demand_usd_per_hour) for x in nodes]).take(take)
             blocks.append(
-                _cur_block(
+                cur_block(
                     n,
                     **common,
                     line_item_line_item_type="Usage",
@@ -191,7 +149,8 @@ def _node_lines(layout: Layout, day: int) -> list[pa.Table]:
 
 
 def _hourly_lines(layout: Layout, day: int) -> list[pa.Table]:
-    """Per hour: the EKS control plane, the Savings Plan fee and the bastion outside the cluster."""
+    """Per hour: the EKS control plane, the Savings Plan fee and the bastion outside the cluster (the account's
+    fee and bastion with a fleet's first cluster only; its Savings Plan covers that cluster's general-sp nodes)."""
     lo = MONTH_START + day * DAY
     hours = np.arange(lo, lo + DAY, HOUR, dtype=np.int64)
     n = len(hours)
@@ -202,22 +161,22 @@ def _hourly_lines(layout: Layout, day: int) -> list[pa.Table]:
         sum(x.spec.on_demand_usd_per_hour for x in layout.nodes if x.savings_plan) * sample.SP_EFFECTIVE_RATIO * 1.01, 2
     )
     bastion = sample.INSTANCE_TYPES[sample.BASTION_TYPE]
-    return [
-        _cur_block(
+    blocks = [
+        cur_block(
             n,
             **window,
             line_item_line_item_type="Usage",
             line_item_product_code="AmazonEKS",
             line_item_usage_type="USE1-AmazonEKS-Hours:perCluster",
             line_item_operation="CreateOperation",
-            line_item_resource_id=sample.CLUSTER_ARN,
+            line_item_resource_id=layout.cluster_arn,
             line_item_unblended_rate=sample._rate(sample.EKS_USD_PER_HOUR),
             line_item_unblended_cost=sample.EKS_USD_PER_HOUR,
             line_item_line_item_description="Amazon EKS cluster usage",
             product={"product_name": "Amazon Elastic Kubernetes Service", "servicecode": "AmazonEKS"},
-            resource_tags={"user_eks_cluster_name": sample.CLUSTER},
+            resource_tags={"user_eks_cluster_name": layout.cluster},
         ),
-        _cur_block(
+        cur_block(
             n,
             **window,
             line_item_line_item_type="SavingsPlanRecurringFee",
@@ -232,7 +191,7 @@ def _hourly_lines(layout: Layout, day: int) -> list[pa.Table]:
             product_region_code=None,
             product={"product_name": "Savings Plans for AWS Compute usage"},
         ),
-        _cur_block(
+        cur_block(
             n,
             **window,
             line_item_line_item_type="Usage",
@@ -248,13 +207,14 @@ def _hourly_lines(layout: Layout, day: int) -> list[pa.Table]:
             product=sample._ec2_product(bastion),
         ),
     ]
+    return blocks[:1] if layout.size.member else blocks
 
 
 def _emr_lines(layout: Layout, emr: pa.Table) -> list[pa.Table]:
     """EMR on EKS vCPU-hour and GB-hour lines per job run per hour its pods ran (``sample.emr_lines``)."""
     s = layout.spark
     job = emr.column("job").to_numpy()
-    vcs = [sample.VIRTUAL_CLUSTERS[j.virtual_cluster] for j in sample.SPARK_JOBS]
+    vcs = layout.virtual_clusters
     arn = join(
         pa.array([v.arn for v in vcs]).take(pa.array(s.template[job])),
         "/jobruns/",
@@ -279,7 +239,7 @@ def _emr_lines(layout: Layout, emr: pa.Table) -> list[pa.Table]:
     ):
         amount = np.round(amount, 10)
         blocks.append(
-            _cur_block(
+            cur_block(
                 len(job),
                 line_item_line_item_type="Usage",
                 line_item_usage_start_date=hours,
@@ -305,7 +265,7 @@ def _daily_lines(day: int) -> list[pa.Table]:
     amount = sample._r(sample.EBS_SIZE_GB / MONTH_DAYS)
     s3_amount = sample._r(sample.S3_GB / MONTH_DAYS)
     return [
-        _cur_block(
+        cur_block(
             1,
             **window,
             line_item_line_item_type="Usage",
@@ -325,7 +285,7 @@ def _daily_lines(day: int) -> list[pa.Table]:
             },
             resource_tags={"user_eks_cluster_name": sample.CLUSTER, "user_tenant": "ml"},
         ),
-        _cur_block(
+        cur_block(
             1,
             **window,
             line_item_line_item_type="Usage",
@@ -351,13 +311,13 @@ def _split_rows(layout: Layout, day: int) -> list[pa.Table]:
     pods = [p for p in layout.pods if p.namespace.startswith("payments-api")][:3]
     blocks = []
     for pod in pods:
-        arn = f"arn:aws:eks:{sample.REGION}:{sample.ACCOUNT}:pod/{sample.CLUSTER}/{pod.namespace}/{pod.name}/{pod.uid}"
+        arn = f"arn:aws:eks:{sample.REGION}:{sample.ACCOUNT}:pod/{layout.cluster}/{pod.namespace}/{pod.name}/{pod.uid}"
         for usage_type, amount, cost in (
             ("USE1-EKS-EC2-vCPU-Hours", 1.0, 0.041472),
             ("USE1-EKS-EC2-GB-Hours", 2.0, 0.010368),
         ):
             blocks.append(
-                _cur_block(
+                cur_block(
                     1,
                     line_item_line_item_type="Usage",
                     line_item_usage_start_date=np.array([hour]),
@@ -371,7 +331,7 @@ def _split_rows(layout: Layout, day: int) -> list[pa.Table]:
                     line_item_line_item_description="Split cost of an EC2 instance allocated to an EKS pod",
                     product_instance_type=pod.node.instance_type,
                     product=sample._ec2_product(pod.node.spec),
-                    resource_tags={"user_eks_cluster_name": sample.CLUSTER},
+                    resource_tags={"user_eks_cluster_name": layout.cluster},
                 )
             )
     return blocks
@@ -389,21 +349,24 @@ CUR_ORDER = [
 ]
 
 
-def cur_day_table(layout: Layout, day: int, emr: pa.Table) -> pa.Table:
-    """One day's CUR lines, in the sample's line order."""
+def cur_day_table(layout: Layout, day: int, emr: pa.Table, crossed: np.ndarray, storage: Storage) -> pa.Table:
+    """One day's CUR lines, in the sample's line order (``crossed``: the bytes ``network.transfer_lines`` bills)."""
     blocks = (
         _node_lines(layout, day)
         + _hourly_lines(layout, day)
         + _emr_lines(layout, emr)
-        + _daily_lines(day)
+        + (_daily_lines(day) if not layout.size.member else [])  # the account's, with a fleet's first cluster
         + _split_rows(layout, day)
+        + storage.cur_lines(day)
+        + [network.transfer_lines(layout, day, crossed)]
+        + network.load_balancer_lines(layout, day)
     )
     return pa.concat_tables(blocks).sort_by(CUR_ORDER)
 
 
-def _tax_line(lines: pa.Table) -> pa.Table:
-    tax = sample._r(round(sample.TAX_RATE * pc.sum(lines.column("line_item_unblended_cost")).as_py(), 2))
-    return _cur_block(
+def _tax_line(total: float) -> pa.Table:
+    tax = sample._r(round(sample.TAX_RATE * total, 2))
+    return cur_block(
         1,
         line_item_line_item_type="Tax",
         line_item_usage_start_date=sample.MONTH_START,
@@ -430,25 +393,48 @@ def cur_file(out: Path, execution_id: str) -> Path:
     return export_dir(out) / "data" / f"BILLING_PERIOD={sample.BILLING_PERIOD}" / execution_id / sample.CUR_DATA_FILE
 
 
-def deliver_cur(out: Path, lines: pa.Table, days: int) -> Path:
-    """Write a CUR 2.0 export version of the period holding ``lines`` (landed columns, plus tax), point the
-    manifest at it and land it, as the CUR collector would; returns the export's data file."""
-    execution_id = _execution_id(days)
-    data = cur_file(out, execution_id)
-    data.parent.mkdir(parents=True, exist_ok=True)
-    table = streams.CUR_LINE_ITEMS.conform(pa.concat_tables([lines, _tax_line(lines)]), ORIGIN)
-    # AWS leaves bill_invoice_id blank until the month's report is final; month to date, it is not
-    column = table.schema.get_field_index("bill_invoice_id")
-    table = table.set_column(column, table.schema.field(column), pa.repeat("", table.num_rows).cast(pa.string()))
-    pq.write_table(table, data, compression="snappy")
+class CurVersion:
+    """A CUR 2.0 export version of the period, written as its lines come (a day, a cluster's day at a time, so
+    they are never all in memory), then delivered: the tax line, the manifest pointing at it, and its landing, as
+    the CUR collector would land it."""
+
+    def __init__(self, out: Path, days: int):
+        self.out = Path(out)
+        self.execution_id = _execution_id(days)
+        self.path = cur_file(self.out, self.execution_id)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = self.path.with_name(f".{self.path.name}.tmp")
+        self._writer = pq.ParquetWriter(self._temporary, streams.CUR_LINE_ITEMS.schema, compression="snappy")
+        self._total = 0.0
+
+    def add(self, lines: pa.Table) -> None:
+        """Append lines (landed columns); AWS leaves bill_invoice_id blank until the month's report is final."""
+        table = streams.CUR_LINE_ITEMS.conform(lines, ORIGIN)
+        column = table.schema.get_field_index("bill_invoice_id")
+        table = table.set_column(column, table.schema.field(column), pa.repeat("", table.num_rows).cast(pa.string()))
+        self._writer.write_table(table)
+        self._total += pc.sum(table.column("line_item_unblended_cost")).as_py() or 0.0
+
+    def deliver(self) -> Path:
+        """Add the tax line, publish the file and the manifest, land the period; returns the export's data file."""
+        self.add(_tax_line(self._total))
+        self._writer.close()
+        self._temporary.replace(self.path)
+        metadata = export_dir(self.out) / "metadata" / f"BILLING_PERIOD={sample.BILLING_PERIOD}"
+        metadata.mkdir(parents=True, exist_ok=True)
+        manifest = metadata / f"{sample.EXPORT_NAME}-Manifest.json"
+        temporary = manifest.with_name(f".{manifest.name}.tmp")  # replaced, never rewritten: a copy may share its inode
+        temporary.write_text(sample._manifest(self.execution_id))
+        temporary.replace(manifest)
+        land_billing_period(self.out, export_dir(self.out), sample.BILLING_PERIOD)
+        return self.path
+
+
+def current_cur_file(out: Path) -> Path:
+    """The data file of the period's version the manifest points at."""
     metadata = export_dir(out) / "metadata" / f"BILLING_PERIOD={sample.BILLING_PERIOD}"
-    metadata.mkdir(parents=True, exist_ok=True)
     manifest = metadata / f"{sample.EXPORT_NAME}-Manifest.json"
-    temporary = manifest.with_name(f".{manifest.name}.tmp")  # replaced, never rewritten: a copy may share its inode
-    temporary.write_text(sample._manifest(execution_id))
-    temporary.replace(manifest)
-    land_billing_period(out, export_dir(out), sample.BILLING_PERIOD)
-    return data
+    return cur_file(out, json.loads(manifest.read_text())["executionId"])
 
 
 def cost_explorer_table(cur_file: Path, collected_at: int) -> pa.Table:

@@ -9,7 +9,9 @@ Sizes
 - ``S`` *is* the sample month: ``sample_data/generate.py`` writes it, byte for byte.
 - ``M``: 100 nodes, 3,000 long-running pods, 300 Spark jobs a day of 1 driver and 20 executors, 30 days.
 - ``L``: 500 nodes, 20,000 long-running pods, 2,000 such jobs a day, 30 days (about 16 million pod-hours).
-- any ``Size(...)``: the tests use a tiny one.
+- ``XL``: a fleet, four clusters of size L (``prod-analytics``, ``prod-analytics-2``, ``-3``, ``-4``) in one
+  account, one payer CUR and one data directory; the first is L itself, the others L with seeds of their own.
+- any ``Size(...)`` or ``Fleet(...)``: the tests use tiny ones.
 
 Everything but S comes from this module, which takes its vocabulary from ``sample_data/generate.py``
 rather than keeping a second copy: the cluster, account, region and month (October 2026); instance types
@@ -40,12 +42,23 @@ The scaled cluster (all times UTC; month = [2026-10-01, 2026-10-01 + days))
   template shape (7 per m5.4xlarge) for its span; with all lanes busy, a job waits (its pods start later),
   as pods stay Pending on a full cluster. 2% of runs fail, 1% are cancelled (their pods have run).
 - Requests never exceed allocatable capacity at any moment; usage may exceed requests.
+- Beyond the nodes (``benchmarks/storage.py``, ``benchmarks/network.py``): every node's root EBS volume and a
+  gp3 PersistentVolume per StatefulSet pod (PV-hours, pods' claims, a PV snapshot, hourly DescribeVolumes
+  snapshots, daily EBS lines); every pod-hour's network bytes (none for the host-network DaemonSets, Spark's
+  heaviest) and per node-hour two cross-AZ data-transfer lines consistent with them; an internet-facing ALB
+  per web namespace (hourly elbv2 snapshots, daily lines).
 - CUR: one EC2 line per node-hour (spot ``Usage`` at a daily price per type, ``SavingsPlanCoveredUsage``
   plus its ``SavingsPlanNegation``, or on-demand ``Usage``), per hour the EKS fee, the Savings Plan fee and
   the bastion, EMR on EKS vCPU-hour and GB-hour lines per job run and hour, the tagged gp3 volume and S3
-  per day, six ``EKSPod-EC2`` split rows and a tax line. One version per delivery: landing one more day
-  (``land_next_day``) writes a new version of the billing period whose earlier lines are unchanged.
+  per day, six ``EKSPod-EC2`` split rows, the lines beyond the nodes below and a tax line. One version per
+  delivery: landing one more day (``land_next_day``) writes a new version of the billing period whose earlier
+  lines are unchanged.
 - Kubernetes snapshots and the virtual clusters are collected once, five minutes after the last day.
+- A fleet (``Fleet``): each cluster lands its Prometheus and Kubernetes files as its collection does
+  (``data-<cluster>.parquet``); the account's EMR, EC2 and ELBv2 partitions hold every cluster's rows; one CUR
+  holds every cluster's lines (each its own instance ids, volumes, load balancers, EKS ARN and tags) and the
+  account's (Savings Plan fee, bastion, S3, the ml team's tagged volume) once. Node addresses, pod uids,
+  virtual cluster and job run ids differ from cluster to cluster.
 
 Rows are produced per day with numpy and pyarrow (no Python loop per pod-hour; Python loops only over
 nodes, long-running pods and jobs), and each day is landed through ``chargeback.raw.landing`` as soon as it is
@@ -72,8 +85,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script or from another directory
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.cur import ORIGIN, cost_explorer_table, cur_day_table, cur_file, deliver_cur, export_dir  # noqa: E402
-from benchmarks.layout import DAY, MONTH_DAYS, MONTH_START, SIZES, Layout, SampleMonth, Size  # noqa: E402
+from benchmarks.basics import DAY, MONTH_DAYS, MONTH_START, SIZES, Fleet, SampleMonth, Size  # noqa: E402
+from benchmarks.cur import (  # noqa: E402
+    ORIGIN,
+    CurVersion,
+    cost_explorer_table,
+    cur_day_table,
+    current_cur_file,
+    export_dir,  # noqa: E402
+)
+from benchmarks.layout import Layout  # noqa: E402
+from benchmarks.network import load_balancers_table  # noqa: E402
+from benchmarks.storage import Storage  # noqa: E402
 from benchmarks.tables import (  # noqa: E402
     job_runs_table,
     namespace_labels_table,
@@ -83,28 +106,77 @@ from benchmarks.tables import (  # noqa: E402
     snapshot_tables,
 )
 from chargeback.raw.collect import land_billing_period  # noqa: E402
-from chargeback.raw.landing import land, partitions  # noqa: E402
+from chargeback.raw.landing import DayWriter, land, partitions, table_dir, write_partition  # noqa: E402
+from chargeback.raw.tables import of  # noqa: E402
 from collectors import streams  # noqa: E402
 from sample_data import generate as sample  # noqa: E402
 
 # --- writing --------------------------------------------------------------------------------------------
 
 Log = Callable[[str], None]
+ACCOUNT_SOURCES = ("emr", "ec2", "elbv2")  # collected once per account (collectors.registry.ACCOUNT): data.parquet
 
 
-def _land_day(layout: Layout, out: Path, day: int) -> tuple[pa.Table, int]:
-    """Land one day's Prometheus and EMR job-run partitions; return its CUR lines and its pod-hours."""
-    pod_hours, emr = pod_hours_table(layout, day)
-    land(out, streams.POD_HOURS, pod_hours, ORIGIN)
-    land(out, streams.PODS, pods_table(layout, day), ORIGIN)
-    land(out, streams.NAMESPACE_LABELS, namespace_labels_table(layout, day), ORIGIN)
-    land(out, streams.NODE_HOURS, node_hours_table(layout, day), ORIGIN)
-    land(out, streams.EMR_JOB_RUNS, job_runs_table(layout, day), ORIGIN)
-    return cur_day_table(layout, day, emr), pod_hours.num_rows
+def _land(out: Path, stream: streams.Stream, data: pa.Table, target: str | None) -> None:
+    """Land ``data`` as ``chargeback.raw.landing.land`` does; with a ``target`` (a fleet's cluster), into that
+    target's file of each partition (``data-<target>.parquet``), as a cluster's collection lands."""
+    if target is None:
+        land(out, stream, data, ORIGIN)
+        return
+    table = of(stream)
+    keys = pc.strftime(table.conform(data, ORIGIN).column(table.day_column), format="%Y-%m-%d")
+    for value in sorted(pc.unique(keys).to_pylist()):
+        with DayWriter(out, value, [table], ORIGIN, target) as writer:
+            writer.write(table, data.filter(pc.equal(keys, value)))
+            writer.commit()
 
 
-def generate(size: Size | SampleMonth, out: Path, log: Log = lambda _: None) -> dict:
-    """Write the size's month under ``out`` (``raw/`` as landing writes it, and ``cur_export/``)."""
+def _merge_account_partitions(out: Path) -> None:
+    """A fleet's account-wide tables (EMR, EC2, ELBv2), landed per cluster: each partition's cluster files as the
+    one ``data.parquet`` the account's collection writes."""
+    for stream in streams.STREAMS:
+        if stream.source not in ACCOUNT_SOURCES or not table_dir(out, stream).is_dir():
+            continue
+        for folder in sorted(table_dir(out, stream).iterdir()):
+            parts = sorted(folder.glob("data-*.parquet"))
+            if not parts:
+                continue
+            merged = pa.concat_tables([pq.read_table(f) for f in parts])
+            write_partition(out, stream, folder.name.partition("=")[2], [merged])
+            for f in parts:
+                f.unlink()
+
+
+def _land_day(layout: Layout, storage: Storage, out: Path, day: int, cur: CurVersion, target: str | None) -> int:
+    """Land one day of a cluster (Prometheus, EMR job runs, EC2 volumes, load balancers) and add its CUR lines to
+    ``cur``; return its pod-hours."""
+    pod_hours, emr, crossed = pod_hours_table(layout, day)
+    for stream, data in (
+        (streams.POD_HOURS, pod_hours),
+        (streams.PODS, pods_table(layout, day)),
+        (streams.NAMESPACE_LABELS, namespace_labels_table(layout, day)),
+        (streams.NODE_HOURS, node_hours_table(layout, day)),
+        (streams.PERSISTENT_VOLUME_HOURS, storage.pv_hours_table(day)),
+        (streams.POD_VOLUME_CLAIMS, storage.pod_claims_table(day)),
+        (streams.EMR_JOB_RUNS, job_runs_table(layout, day)),
+        (streams.EC2_VOLUMES, storage.ec2_table(day)),
+        (streams.LOAD_BALANCERS, load_balancers_table(layout, day)),
+    ):
+        _land(out, stream, data, target)
+    cur.add(cur_day_table(layout, day, emr, crossed, storage))
+    return pod_hours.num_rows
+
+
+def _members(size: Size | Fleet) -> list[tuple[Size, str | None]]:
+    """Each cluster to generate and the target its files land as (None: the one cluster, ``data.parquet``)."""
+    if isinstance(size, Fleet):
+        return [(member, member.cluster) for member in size.members()]
+    return [(size, None)]
+
+
+def generate(size: Size | Fleet | SampleMonth, out: Path, log: Log = lambda _: None) -> dict:
+    """Write the size's month under ``out`` (``raw/`` as landing writes it, and ``cur_export/``). A fleet's
+    clusters are generated one after the other (one cluster's layout and one day's rows in memory at a time)."""
     out = Path(out)
     started = time.perf_counter()
     if isinstance(size, SampleMonth):
@@ -112,27 +184,35 @@ def generate(size: Size | SampleMonth, out: Path, log: Log = lambda _: None) -> 
         return {"size": size.name, "seconds": time.perf_counter() - started}
     for stale in (out / "raw", out / "cur_export"):
         shutil.rmtree(stale, ignore_errors=True)
-    layout = Layout.build(size)
-    log(
-        f"{size.name}: layout of {len(layout.nodes):,} nodes, {len(layout.pods):,} long-running pods,"
-        f" {len(layout.spark.job):,} Spark pods in {time.perf_counter() - started:.1f} s"
-    )
-    cur_days, pod_hours = [], 0
-    for day in range(size.days):
-        cur, rows = _land_day(layout, out, day)
-        cur_days.append(cur)
-        pod_hours += rows
-        log(f"{size.name}: day {day + 1}/{size.days} landed ({rows:,} pod-hours)")
-    for table, data in snapshot_tables(layout).items():
-        land(out, table, data, ORIGIN)
-    data_file = deliver_cur(out, pa.concat_tables(cur_days), size.days)
-    land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(data_file, layout.collected_at), ORIGIN)
+    cur, pod_hours = CurVersion(out, size.days), 0
+    for member, target in _members(size):
+        began = time.perf_counter()
+        layout = Layout.build(member)
+        storage = Storage(layout)
+        log(
+            f"{member.name} ({member.cluster}): layout of {len(layout.nodes):,} nodes, {len(layout.pods):,}"
+            f" long-running pods, {len(layout.spark.job):,} Spark pods in {time.perf_counter() - began:.1f} s"
+        )
+        for day in range(size.days):
+            rows = _land_day(layout, storage, out, day, cur, target)
+            pod_hours += rows
+            log(f"{member.name}: day {day + 1}/{size.days} landed ({rows:,} pod-hours)")
+        snapshots = snapshot_tables(layout) | {streams.K8S_PERSISTENT_VOLUMES: storage.k8s_table(layout.collected_at)}
+        for table, data in snapshots.items():
+            _land(out, table, data, target)
+        collected_at = layout.collected_at
+        del layout, storage
+    if isinstance(size, Fleet):
+        _merge_account_partitions(out)
+    data_file = cur.deliver()
+    _land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(data_file, collected_at), None)
     return {"size": size.name, "pod_hours": pod_hours, "seconds": time.perf_counter() - started}
 
 
-def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
-    """Land the day after the generated month, as a day's collection would: its Prometheus, job-run and
-    Cost Explorer partitions, and a new CUR version of the period adding that day (earlier lines unchanged).
+def land_next_day(size: Size | Fleet | SampleMonth, out: Path) -> dict:
+    """Land the day after the generated month, as a day's collection would: its Prometheus, job-run, EC2, ELBv2
+    and Cost Explorer partitions (every cluster's, for a fleet), and a new CUR version of the period adding that
+    day (earlier lines unchanged).
 
     The sample month (S) is whole, so for it the last day (2026-10-31) is landed again instead: each of its
     partitions is replaced by a copy of itself, and the CUR period is landed again.
@@ -149,25 +229,30 @@ def land_next_day(size: Size | SampleMonth, out: Path) -> dict:
                     temporary.replace(target)
         land_billing_period(out, export_dir(out), sample.BILLING_PERIOD)
         return {"day": day.removeprefix("day="), "seconds": time.perf_counter() - started}
-    layout = Layout.build(size)
     day = size.days
     if day >= MONTH_DAYS:
         raise ValueError(f"size {size.name}: the month is whole ({size.days} days); no next day in the period")
-    cur, rows = _land_day(layout, out, day)
-    manifest = json.loads(
-        (
-            export_dir(out)
-            / "metadata"
-            / f"BILLING_PERIOD={sample.BILLING_PERIOD}"
-            / f"{sample.EXPORT_NAME}-Manifest.json"
-        ).read_text()
-    )
-    previous = pq.read_table(cur_file(out, manifest["executionId"]), columns=streams.CUR_LINE_ITEMS.schema.names)
-    previous = previous.filter(pc.not_equal(previous.column("line_item_line_item_type"), "Tax"))
-    data_file = deliver_cur(out, pa.concat_tables([previous, cur]), day + 1)
-    date = datetime.fromtimestamp(MONTH_START + day * DAY, UTC).date()
-    estimates = cost_explorer_table(data_file, layout.collected_at + DAY)
-    land(out, streams.COST_EXPLORER_DAILY, estimates.filter(pc.equal(estimates.column("date"), date)), ORIGIN)
+    start = MONTH_START + day * DAY
+    previous = pq.ParquetFile(current_cur_file(out))
+    cur, rows = CurVersion(out, day + 1), 0
+    for batch in previous.iter_batches(columns=streams.CUR_LINE_ITEMS.schema.names):
+        lines = pa.Table.from_batches([batch])
+        keep = pc.and_(  # the earlier days' lines, unchanged (not the tax, nor a next day landed before)
+            pc.not_equal(lines.column("line_item_line_item_type"), "Tax"),
+            pc.less(lines.column("line_item_usage_start_date"), pa.scalar(start * 1_000_000, streams.TS)),
+        )
+        cur.add(lines.filter(keep))
+    for member, target in _members(size):
+        layout = Layout.build(member)
+        rows += _land_day(layout, Storage(layout), out, day, cur, target)
+        collected_at = layout.collected_at
+        del layout
+    if isinstance(size, Fleet):
+        _merge_account_partitions(out)
+    data_file = cur.deliver()
+    date = datetime.fromtimestamp(start, UTC).date()
+    estimates = cost_explorer_table(data_file, collected_at + DAY)
+    _land(out, streams.COST_EXPLORER_DAILY, estimates.filter(pc.equal(estimates.column("date"), date)), None)
     return {"day": str(date), "pod_hours": rows, "seconds": time.perf_counter() - started}
 
 
@@ -195,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     size = SIZES[args.size or "M"]
     if custom:
-        if isinstance(size, SampleMonth):
-            parser.error("size S is the sample month; it takes no custom counts")
+        if not isinstance(size, Size):
+            parser.error(f"size {size.name} takes no custom counts (S is the sample month, XL a fleet of L)")
         size = dataclasses.replace(size, name="custom", **custom)
     result = generate(size, args.out, log=print)
     print(json.dumps(result))

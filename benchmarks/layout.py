@@ -1,4 +1,4 @@
-"""The shape of a generated cluster month: sizes, nodes, long-running pods and the Spark schedule.
+"""The shape of a generated cluster month: nodes, long-running pods, the Spark schedule, virtual clusters.
 
 See ``benchmarks.generate`` for the scenario. Everything here is fixed for a size (it does not change
 from day to day) and is built once: ``Layout.build(size)``.
@@ -7,92 +7,16 @@ from day to day) and is built once: ``Layout.build(size)``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import heapq
-import json
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as a script or from another directory
-    sys.path.insert(0, str(REPO_ROOT))
-
-from collectors import streams  # noqa: E402
-from sample_data import generate as sample  # noqa: E402
-
-GENERATOR_VERSION = 1  # bump when the raw data of a given Size changes: it keys the benchmark's cache
-HOUR, DAY, GIB, MIB = sample.HOUR, sample.DAY, sample.GIB, sample.MIB
-MONTH_START = sample.MONTH_START
-MONTH_DAYS = (sample.MONTH_END - sample.MONTH_START) // DAY
-
-# --- sizes ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Size:
-    """A generated month. ``long_running_pods`` counts every pod running all month, the three DaemonSet
-    pods of each node included; each Spark job is one driver and ``executors_per_job`` executors."""
-
-    name: str
-    nodes: int
-    long_running_pods: int
-    spark_jobs_per_day: int
-    executors_per_job: int
-    days: int = 30
-    executor_seconds: tuple[int, int] = (600, 3600)
-    seed: int = 7
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.days <= MONTH_DAYS:
-            raise ValueError(f"size {self.name}: days must be 1 to {MONTH_DAYS} (one billing period)")
-        if self.nodes < 6 or self.spark_jobs_per_day < 1 or self.executors_per_job < 1:
-            raise ValueError(f"size {self.name}: needs at least 6 nodes, 1 Spark job a day and 1 executor")
-        low, high = self.executor_seconds
-        if not 60 <= low <= high <= 6 * HOUR:
-            raise ValueError(f"size {self.name}: executor_seconds must be within 60 s to 6 h, low first")
-
-    @property
-    def key(self) -> str:
-        """Names its cache: changes with any parameter or with the generator's version."""
-        text = json.dumps([GENERATOR_VERSION, dataclasses.asdict(self)], sort_keys=True)
-        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
-
-    def describe(self) -> str:
-        return (
-            f"{self.nodes:,} nodes, {self.long_running_pods:,} long-running pods, {self.spark_jobs_per_day:,} Spark"
-            f" jobs/day of 1 driver + {self.executors_per_job} executors living"
-            f" {self.executor_seconds[0] // 60}-{self.executor_seconds[1] // 60} min, {self.days} days"
-        )
-
-
-@dataclass(frozen=True)
-class SampleMonth:
-    """Size S: the bundled sample month, written by ``sample_data/generate.py`` byte for byte."""
-
-    name: str = "S"
-    days: int = MONTH_DAYS
-
-    @property
-    def key(self) -> str:
-        # generate.py and the modules it writes the month with (month.py, volumes.py, network.py, ...)
-        source = b"".join(p.read_bytes() for p in sorted((REPO_ROOT / "sample_data").glob("*.py")))
-        return f"{self.name}-{hashlib.sha256(source).hexdigest()[:10]}"
-
-    def describe(self) -> str:
-        return f"the sample month ({len(sample.NODES)} nodes, {MONTH_DAYS} days; sample_data/generate.py)"
-
-
-SIZES: dict[str, Size | SampleMonth] = {
-    "S": SampleMonth(),
-    "M": Size("M", nodes=100, long_running_pods=3_000, spark_jobs_per_day=300, executors_per_job=20),
-    "L": Size("L", nodes=500, long_running_pods=20_000, spark_jobs_per_day=2_000, executors_per_job=20),
-}
+from benchmarks.basics import DAY, GIB, HOUR, MONTH_START, Size
+from benchmarks.spark import SparkSchedule, spark_schedule
+from collectors import streams
+from sample_data import generate as sample
 
 # --- the cluster's shape -----------------------------------------------------------------------------
 
@@ -123,55 +47,13 @@ PODS_PER_NAMESPACE_COPY = 1_000
 REPLICAS = (2, 3, 4, 5, 6)
 TARGET_REQUEST_SHARE = 0.65  # requests fill this share of a node class's allocatable capacity
 LANE_HEADROOM = 1.3  # Spark lanes = expected concurrent jobs x this (+1)
-FAILED_SHARE, CANCELLED_SHARE = 0.02, 0.01
 
 
-# --- helpers ---------------------------------------------------------------------------------------------
+# --- usage ---------------------------------------------------------------------------------------------
 
 
-def ts(seconds: np.ndarray) -> pa.Array:
-    return sample._timestamps(np.asarray(seconds))
-
-
-def uuids(rng: np.random.Generator, n: int) -> pa.Array:
-    """``n`` random version-4 UUIDs as strings, without a Python loop."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    hexed = np.empty((n, 32), dtype=np.uint8)
-    hexed[:, 0::2], hexed[:, 1::2] = digits[raw >> 4], digits[raw & 0x0F]
-    dashed = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for a, b, c in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
-        dashed[:, a:b] = hexed[:, c : c + b - a]
-    return pa.array(dashed.reshape(-1).view("S36")).cast(pa.string())
-
-
-def join(*parts: pa.Array | str) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, "")
-
-
-def maps(dicts: list[dict[str, str]], index: np.ndarray) -> pa.Array:
-    """A map column: ``dicts[index[i]]`` for each row (each distinct dict converted once)."""
-    return pa.array(dicts, type=streams.LABELS).take(pa.array(index))
-
-
-def hour_slices(start: np.ndarray, end: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each interval's UTC hours inside [lo, hi): (interval index, hour start, seconds covered)."""
-    s, e = np.maximum(start, lo), np.minimum(end, hi)
-    keep = np.nonzero(e > s)[0]
-    s, e = s[keep], e[keep]
-    first = s - s % HOUR
-    count = (e - first + HOUR - 1) // HOUR
-    which = np.repeat(keep, count)
-    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    hours = np.repeat(first, count) + offset * HOUR
-    seconds = np.minimum(hours + HOUR, np.repeat(e, count)) - np.maximum(hours, np.repeat(s, count))
-    return which, hours, seconds.astype(np.float64)
-
-
-def _smooth_noise(rng: np.random.Generator, rows: int, columns: int, window: int) -> np.ndarray:
-    """``sample._smooth_noise`` for many series at once: unit variance, moving-average memory of ``window``."""
+def smooth_noise(rng: np.random.Generator, rows: int, columns: int, window: int) -> np.ndarray:
+    """``sample.smooth_noise`` for many series at once: unit variance, moving-average memory of ``window``."""
     raw = rng.standard_normal((rows, columns + window - 1))
     total = np.cumsum(np.pad(raw, ((0, 0), (1, 0))), axis=1)
     return (total[:, window:] - total[:, :-window]) / np.sqrt(window)
@@ -186,9 +68,9 @@ def usage_matrix(
     amplitude = diurnal[:, None]
     cycle = 1 + amplitude * np.sin(2 * np.pi * (hour_of_day - 9) / 24)[None, :]
     cycle = cycle * np.where(weekend[None, :], 1 - 0.5 * amplitude, 1.0)
-    cpu = cpu_use[:, None] * cycle * (1 + 0.12 * _smooth_noise(rng, len(cpu_use), len(hours), 4))
+    cpu = cpu_use[:, None] * cycle * (1 + 0.12 * smooth_noise(rng, len(cpu_use), len(hours), 4))
     cpu = np.clip(cpu, 0.05 * cpu_use[:, None], 2.5 * cpu_use[:, None])
-    memory = memory_use[:, None] * (1 + 0.04 * _smooth_noise(rng, len(cpu_use), len(hours), 12))
+    memory = memory_use[:, None] * (1 + 0.04 * smooth_noise(rng, len(cpu_use), len(hours), 12))
     memory = np.clip(memory, 0.5 * memory_use[:, None], 1.3 * memory_use[:, None])
     return cpu, memory
 
@@ -236,7 +118,7 @@ def _nodes(size: Size, counts: list[int]) -> list[sample.Node]:
     for (group, instance_type, capacity), count in zip(groups, counts, strict=True):
         for _ in range(count):
             a, b, c = index // 62_500, index // 250 % 250, index % 250
-            host = f"ip-10-{a + 1}-{b}-{c + 4}"
+            host = f"ip-10-{16 * size.member + a + 1}-{b}-{c + 4}"  # a fleet member: its own /12
             zone = f"{sample.REGION}{ZONES[index % 3]}"
             start = MONTH_START - 9 * DAY + 13 * index  # up well before the month, still running after it
             nodes.append(
@@ -366,115 +248,6 @@ def _long_running_pods(size: Size, nodes: list[sample.Node], rng: np.random.Gene
 
 
 @dataclass
-class SparkSchedule:
-    """Every job run (of the month and the day after it) and its pods, as columns."""
-
-    # per job
-    day: np.ndarray
-    template: np.ndarray
-    name: list[str]
-    run_id: list[str]
-    executor_prefix: list[str]  # "<name>-<16 hex>-exec-"
-    selector: list[str]
-    created: np.ndarray
-    finished: np.ndarray
-    state: np.ndarray  # 0 completed, 1 failed, 2 cancelled
-    # per pod (driver first, then executors 1..E, job after job)
-    job: np.ndarray
-    index: np.ndarray  # 0 driver, k executor k
-    start: np.ndarray
-    end: np.ndarray
-    node: np.ndarray  # index into the layout's nodes
-    cpu_request_cores: np.ndarray
-    memory_request_bytes: np.ndarray
-    cpu_share: np.ndarray
-    memory_share: np.ndarray
-    uid: pa.Array
-
-
-def _spark_schedule(
-    size: Size, lanes: int, spark_nodes: list[int], per_node: int, rng: np.random.Generator
-) -> SparkSchedule:
-    jobs_per_day, executors = size.spark_jobs_per_day, size.executors_per_job
-    days = size.days + 1  # the day after the month too: the benchmark lands it as "one more day"
-    n = days * jobs_per_day
-    day = np.repeat(np.arange(days), jobs_per_day)
-    # submitted at random times of its day, created (and so partitioned) on that day too
-    offset = np.sort(rng.uniform(0, DAY - 10, (days, jobs_per_day)), axis=1).ravel().astype(np.int64)
-    created = MONTH_START + day * DAY + offset + rng.integers(2, 10, n)
-    wanted = created + rng.integers(25, 46, n)
-    ordinal = np.tile(np.arange(jobs_per_day), days)
-    template = ordinal % len(sample.SPARK_JOBS)
-    base = rng.uniform(*size.executor_seconds, n)
-    executor_offset = rng.integers(60, 121, (n, executors))
-    executor_life = np.clip(base[:, None] - rng.uniform(0, 45, (n, executors)), *size.executor_seconds).astype(np.int64)
-    driver_life = (executor_offset + executor_life).max(axis=1) + rng.integers(15, 46, n)
-    finished_after = driver_life + rng.integers(5, 16, n)
-    # each job takes the lane that frees first; it waits when every lane is busy
-    lane_of, driver_start = np.empty(n, np.int64), np.empty(n, np.int64)
-    free = [(0, lane) for lane in range(lanes)]
-    for i in range(n):
-        free_at, lane = heapq.heappop(free)
-        lane_of[i] = lane
-        driver_start[i] = max(int(wanted[i]), free_at)
-        heapq.heappush(free, (int(driver_start[i] + driver_life[i] + 10), lane))
-    draw = rng.random(n)
-    state = np.where(draw < FAILED_SHARE, 1, np.where(draw < FAILED_SHARE + CANCELLED_SHARE, 2, 0))
-    names = [
-        f"{sample.SPARK_JOBS[k % len(sample.SPARK_JOBS)].name}-{k // len(sample.SPARK_JOBS):04d}"
-        for k in range(jobs_per_day)
-    ]
-    name = [names[k] for k in ordinal.tolist()]
-    run_id = [sample._job_run_id(f"{job}/{at}") for job, at in zip(name, created.tolist(), strict=True)]
-    executor_prefix = [
-        f"{job}-{sample._token(f'exec/{rid}', 16, sample.HEX)}-exec-" for job, rid in zip(name, run_id, strict=True)
-    ]
-    selector = ["spark-" + sample._token(f"app/{rid}", 32, sample.HEX) for rid in run_id]
-    # pods: a driver and the executors of each job, on the job's lane's slots
-    width = 1 + executors
-    job = np.repeat(np.arange(n), width)
-    index = np.tile(np.arange(width), n)
-    offsets = np.concatenate([np.zeros((n, 1), np.int64), executor_offset], axis=1)
-    lives = np.concatenate([driver_life[:, None], executor_life], axis=1)
-    start = (driver_start[:, None] + offsets).ravel()
-    end = start + lives.ravel()
-    slot = lane_of[job] * width + index
-    node = np.asarray(spark_nodes)[slot // per_node]
-    specs = sample.SPARK_JOBS
-    driver_cores = np.array([j.driver_cores for j in specs], np.float64)
-    executor_cores = np.array([j.executor_cores for j in specs], np.float64)
-    driver_bytes = np.array([sample._memory_with_overhead(j.driver_memory_mib) for j in specs], np.float64)
-    executor_bytes = np.array([sample._memory_with_overhead(j.executor_memory_mib) for j in specs], np.float64)
-    is_driver = index == 0
-    pod_template = template[job]
-    cpu = np.where(is_driver, driver_cores[pod_template], executor_cores[pod_template])
-    memory = np.where(is_driver, driver_bytes[pod_template], executor_bytes[pod_template])
-    cpu_share = np.where(is_driver, rng.uniform(0.1, 0.3, len(job)), rng.uniform(0.55, 0.9, len(job)))
-    memory_share = np.where(is_driver, rng.uniform(0.35, 0.6, len(job)), rng.uniform(0.45, 0.8, len(job)))
-    return SparkSchedule(
-        day,
-        template,
-        name,
-        run_id,
-        executor_prefix,
-        selector,
-        created,
-        driver_start + finished_after,
-        state,
-        job,
-        index,
-        start,
-        end,
-        node,
-        cpu,
-        memory,
-        cpu_share,
-        memory_share,
-        uuids(rng, len(job)),
-    )
-
-
-@dataclass
 class Layout:
     """A size's cluster: what does not change from day to day."""
 
@@ -490,8 +263,23 @@ class Layout:
         lanes, counts, per_node = _node_counts(size)
         nodes = _nodes(size, counts)
         pods = _long_running_pods(size, nodes, rng)
-        spark = _spark_schedule(size, lanes, list(range(counts[0])), per_node, rng)
+        spark = spark_schedule(size, lanes, list(range(counts[0])), per_node, rng)
+        if size.member:  # a fleet's other clusters: pod uids of their own (pod names repeat across clusters)
+            pods = [dataclasses.replace(p, uid=sample._uuid(f"pod/{size.cluster}/{p.namespace}/{p.name}/{p.start}"))
+                    for p in pods]  # fmt: skip
         return cls(size, nodes, pods, spark, namespaces(size))
+
+    @property
+    def cluster(self) -> str:
+        return self.size.cluster
+
+    @property
+    def cluster_arn(self) -> str:
+        return f"arn:aws:eks:{sample.REGION}:{sample.ACCOUNT}:cluster/{self.cluster}"
+
+    def namespace_uid(self, namespace: str) -> str:
+        seed = f"namespace/{namespace}" if not self.size.member else f"namespace/{self.cluster}/{namespace}"
+        return sample._uuid(seed)
 
     @property
     def collected_at(self) -> int:
@@ -501,12 +289,16 @@ class Layout:
     # columns of the long-running pods and the nodes, built once
     def __post_init__(self) -> None:
         p = self.pods
+        # the sample's two virtual clusters, one of each per cluster (ids of their own beyond the first member)
+        self.virtual_clusters = [virtual_cluster(self.size, j.virtual_cluster) for j in sample.SPARK_JOBS]
         self.node_index = {node.name: i for i, node in enumerate(self.nodes)}
         self.node_names = pa.array([n.name for n in self.nodes])
         self.pod_namespace = pa.array([x.namespace for x in p])
         self.pod_name = pa.array([x.name for x in p])
         self.pod_uid = pa.array([x.uid for x in p])
         self.pod_node = pa.array([x.node.name for x in p])
+        self.pod_node_index = np.array([self.node_index[x.node.name] for x in p], np.int64)
+        self.pod_host_network = pa.array([x.host_network for x in p], pa.bool_())
         self.pod_labels = pa.array([x.labels for x in p], type=streams.LABELS)
         self.pod_owner_kind = pa.array([x.owner_kind for x in p], pa.string())
         self.pod_owner_name = pa.array([x.owner_name for x in p], pa.string())
@@ -517,3 +309,26 @@ class Layout:
         self.pod_cpu_use = np.array([x.cpu_use_cores for x in p])
         self.pod_memory_use = np.array([x.memory_use_bytes for x in p])
         self.pod_diurnal = np.array([x.diurnal for x in p])
+
+
+@dataclass(frozen=True)
+class VirtualCluster:
+    """One of a cluster's EMR virtual clusters: the sample's, with an id of its own in a fleet's other members."""
+
+    name: str
+    namespace: str
+    created: str
+    tags: dict[str, str]
+    id: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:emr-containers:{sample.REGION}:{sample.ACCOUNT}:/virtualclusters/{self.id}"
+
+
+def virtual_cluster(size: Size, name: str) -> VirtualCluster:
+    vc = sample.VIRTUAL_CLUSTERS[name]
+    vc_id = vc.id
+    if size.member:
+        vc_id = "vc0" + vc.name.replace("-", "")[:7] + sample._token(f"vc/{size.cluster}/{vc.name}", 15, sample.BASE36)
+    return VirtualCluster(vc.name, vc.namespace, vc.created, vc.tags, vc_id)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.generate import SIZES, SampleMonth, Size, generate, land_next_day
+from benchmarks.generate import SIZES, Fleet, SampleMonth, Size, generate, land_next_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT / "benchmarks" / "data"
@@ -75,7 +75,7 @@ FLEET_SIZES = {"XL": "L"}  # a fleet size -> the size each of its clusters is
 # --- the generated month, cached ------------------------------------------------------------------------
 
 
-def month(size: Size | SampleMonth, log: Callable[[str], None]) -> Path:
+def month(size: Size | SampleMonth | Fleet, log: Callable[[str], None]) -> Path:
     """The size's generated month (``raw/``, ``cur_export/``), generated once per size key."""
     folder = DATA / size.key
     done, ready = folder / "month.json", folder / "month"
@@ -229,7 +229,7 @@ def previous_results() -> dict[str, dict]:
     return {name: result for name, result in found.items() if result.get("engine", "duckdb") == "duckdb"}
 
 
-def run_spark(size: Size | SampleMonth, log: Callable[[str], None]) -> dict:
+def run_spark(size: Size | SampleMonth | Fleet, log: Callable[[str], None]) -> dict:
     """The month built on Spark (``[build] engine = "spark"``, local mode on this machine's cores), against
     the last DuckDB run of the size; and what a fleet of such clusters would take in executor-hours."""
     from chargeback.core.config import SparkSettings
@@ -295,7 +295,7 @@ def scaling(result: dict, others: dict[str, dict]) -> dict | None:
             "time_ratio": time_ratio, "per_unit": time_ratio / data_ratio}  # fmt: skip
 
 
-def run(size: Size | SampleMonth, keep: Path | None, collection: bool, log: Callable[[str], None]) -> dict:
+def run(size: Size | SampleMonth | Fleet, keep: Path | None, collection: bool, log: Callable[[str], None]) -> dict:
     host = machine()  # the commit measured is the one at the start; other work on the machine skews every
     cached = month(size, log)  # figure, so the load is reported at the start and at the end
     work = keep or Path(tempfile.mkdtemp(prefix=f"run-{size.name}-", dir=DATA))
@@ -473,7 +473,7 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="M", help="S, M or L (default M)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="M", help="S, M, L or XL (four L clusters; default M)")
     parser.add_argument("--json", type=Path, help="also write every figure (and each query's runs) here")
     parser.add_argument("--keep", type=Path, help="keep the built data directory here (must not exist yet)")
     collection = parser.add_mutually_exclusive_group()

@@ -9,7 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from benchmarks.layout import DAY, GIB, HOUR, MIB, MONTH_START, Layout, Size, hour_slices, join, maps, ts, usage_matrix
+from benchmarks import network
+from benchmarks.basics import DAY, GIB, HOUR, MIB, MONTH_START, Size, hour_slices, join, maps, ts
+from benchmarks.layout import Layout, usage_matrix
 from collectors import streams
 from sample_data import generate as sample
 
@@ -43,7 +45,7 @@ def spark_identity(layout: Layout, ids: np.ndarray) -> dict[str, pa.Array]:
     driver = join("spark-", run_id, "-driver")
     executor = join(pa.array(s.executor_prefix).take(job_ids), pc.cast(pa.array(s.index[ids]), pa.string()))
     pod = pc.if_else(pa.array(is_driver), driver, executor)
-    vc = [sample.VIRTUAL_CLUSTERS[j.virtual_cluster] for j in sample.SPARK_JOBS]
+    vc = layout.virtual_clusters
     template = pa.array(s.template[job])
     namespace = pa.array([v.namespace for v in vc]).take(template)
     vc_id = pa.array([v.id for v in vc]).take(template)
@@ -83,14 +85,17 @@ def spark_identity(layout: Layout, ids: np.ndarray) -> dict[str, pa.Array]:
     }
 
 
-def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
-    """prometheus/pod_hours of one day, and the requested core- and byte-seconds per job run and hour."""
+def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """prometheus/pod_hours of one day, the requested core- and byte-seconds per job run and hour, and the pods'
+    bytes in and out that crossed an AZ per node and hour (``network.crossed_bytes``)."""
     size = layout.size
     rng = day_rng(size, day, 1)
     lo, hi = MONTH_START + day * DAY, MONTH_START + (day + 1) * DAY
     hours = np.arange(lo, hi, HOUR, dtype=np.int64)
     n = len(layout.pods)
     cpu, memory = usage_matrix(rng, layout.pod_cpu_use, layout.pod_memory_use, layout.pod_diurnal, hours)
+    traffic = day_rng(size, day, 5)  # the bytes' own stream: every figure drawn before they existed is unchanged
+    received, sent, crossing = network.long_running_bytes(layout, traffic, hours)
     which = pa.array(np.tile(np.arange(n), len(hours)))
     seconds = np.full(n * len(hours), float(HOUR))
     long_running = pa.table(
@@ -106,6 +111,8 @@ def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
             "memory_request_byte_seconds": np.tile(layout.pod_memory_request, len(hours)) * seconds,
             "memory_working_set_byte_seconds": np.round(memory.T.ravel() * seconds),
             "gpu_request_seconds": np.tile(layout.pod_gpu, len(hours)) * seconds,
+            "network_receive_bytes": pa.array(received, pa.float64(), from_pandas=True),  # NaN: host network
+            "network_transmit_bytes": pa.array(sent, pa.float64(), from_pandas=True),
         }
     )
     s = layout.spark
@@ -119,6 +126,16 @@ def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
     memory_use = s.memory_request_bytes[pod] * s.memory_share[pod] * (1 + 0.04 * rng.standard_normal(len(pod)))
     cpu_request = s.cpu_request_cores[pod] * running
     memory_request = s.memory_request_bytes[pod] * running
+    spark_received, spark_sent, spark_crossing = network.spark_bytes(layout, traffic, pod, hour, running)
+    crossed = network.crossed_bytes(
+        layout,
+        lo,
+        np.concatenate([np.tile(layout.pod_node_index, len(hours)), s.node[pod]]),
+        np.concatenate([np.repeat(hours, n), hour]),
+        np.concatenate([received, spark_received]),
+        np.concatenate([sent, spark_sent]),
+        np.concatenate([crossing, spark_crossing]),
+    )
     spark = pa.table(
         {
             "namespace": identity["namespace"].take(take),
@@ -132,10 +149,12 @@ def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
             "memory_request_byte_seconds": memory_request,
             "memory_working_set_byte_seconds": np.round(memory_use * running),
             "gpu_request_seconds": np.zeros(len(pod)),
+            "network_receive_bytes": spark_received,
+            "network_transmit_bytes": spark_sent,
         }
     )
     table = pa.concat_tables([long_running, spark])
-    table = table.add_column(0, "cluster", pa.repeat(sample.CLUSTER, table.num_rows)).sort_by("hour")
+    table = table.add_column(0, "cluster", pa.repeat(layout.cluster, table.num_rows)).sort_by("hour")
     # EMR on EKS meters each job run's requested vCPU and memory per hour
     key = s.job[pod] * 24 + (hour - lo) // HOUR
     keys, inverse = np.unique(key, return_inverse=True)
@@ -147,7 +166,7 @@ def pod_hours_table(layout: Layout, day: int) -> tuple[pa.Table, pa.Table]:
             "memory_byte_seconds": np.bincount(inverse, memory_request),
         }
     )
-    return table, emr
+    return table, emr, crossed
 
 
 def pods_table(layout: Layout, day: int) -> pa.Table:
@@ -164,6 +183,7 @@ def pods_table(layout: Layout, day: int) -> pa.Table:
             "start_time": ts(layout.pod_start),
             "completion_time": pa.nulls(n, streams.TS),
             "labels": layout.pod_labels,
+            "host_network": layout.pod_host_network,
         }
     )
     ids = spark_pods_of(layout, lo, hi)
@@ -178,12 +198,13 @@ def pods_table(layout: Layout, day: int) -> pa.Table:
             "start_time": ts(layout.spark.start[ids]),
             "completion_time": ts(layout.spark.end[ids]),
             "labels": identity["labels"],
+            "host_network": pa.repeat(False, len(ids)),
         }
     )
     table = pa.concat_tables([long_running, spark])
     date = datetime.fromtimestamp(lo, UTC).date()
     table = table.add_column(0, "date", pa.repeat(pa.scalar(date, pa.date32()), table.num_rows))
-    return table.add_column(0, "cluster", pa.repeat(sample.CLUSTER, table.num_rows))
+    return table.add_column(0, "cluster", pa.repeat(layout.cluster, table.num_rows))
 
 
 def namespace_label_set(namespace: str, label: str | None) -> dict[str, str]:
@@ -211,7 +232,7 @@ def namespace_labels_table(layout: Layout, day: int) -> pa.Table:
             for at, seconds in pieces:
                 rows.append(
                     {
-                        "cluster": sample.CLUSTER,
+                        "cluster": layout.cluster,
                         "namespace": namespace,
                         "hour": hour * 1_000_000,
                         "seconds_in_force": float(seconds),
@@ -228,7 +249,7 @@ def node_hours_table(layout: Layout, day: int) -> pa.Table:
     take = pa.array(which)
     return pa.table(
         {
-            "cluster": pa.repeat(sample.CLUSTER, len(which)),
+            "cluster": pa.repeat(layout.cluster, len(which)),
             "node": layout.node_names.take(take),
             "hour": ts(np.tile(hours, len(nodes))),
             "provider_id": pa.array([n.provider_id for n in nodes]).take(take),
@@ -247,7 +268,7 @@ def job_runs_table(layout: Layout, day: int) -> pa.Table:
     jobs = np.nonzero(s.day == day)[0]
     specs = sample.SPARK_JOBS
     template = s.template[jobs]
-    vcs = [sample.VIRTUAL_CLUSTERS[j.virtual_cluster] for j in specs]
+    vcs = layout.virtual_clusters
     take = pa.array(template)
     run_id = pa.array([s.run_id[i] for i in jobs.tolist()], pa.string())
     name = pa.array([s.name[i] for i in jobs.tolist()], pa.string())
@@ -286,19 +307,42 @@ def job_runs_table(layout: Layout, day: int) -> pa.Table:
 # --- Kubernetes and EMR snapshots ------------------------------------------------------------------------
 
 
-def _with_collected_at(table: pa.Table, at: int) -> pa.Table:
+def _snapshot_of(layout: Layout, table: pa.Table) -> pa.Table:
+    """A sample snapshot table, taken from the layout's cluster at its collection."""
     column = table.schema.get_field_index("collected_at")
-    return table.set_column(column, "collected_at", ts(np.full(table.num_rows, at)))
+    table = table.set_column(column, "collected_at", ts(np.full(table.num_rows, layout.collected_at)))
+    column = table.schema.get_field_index("cluster")
+    return table.set_column(column, "cluster", pa.repeat(layout.cluster, table.num_rows))
+
+
+def virtual_clusters_table(layout: Layout) -> pa.Table:
+    """emr/virtual_clusters: the cluster's two (``sample.virtual_clusters_table``'s, with the layout's ids)."""
+    vcs = list({vc.id: vc for vc in layout.virtual_clusters}.values())
+    rows = [
+        {
+            "collected_at": layout.collected_at * 1_000_000,
+            "virtual_cluster_id": vc.id,
+            "name": vc.name,
+            "arn": vc.arn,
+            "state": "RUNNING",
+            "eks_cluster": layout.cluster,
+            "namespace": vc.namespace,
+            "created_at": sample._epoch(vc.created) * 1_000_000,
+            "tags": vc.tags,
+        }
+        for vc in sorted(vcs, key=lambda vc: list(sample.VIRTUAL_CLUSTERS).index(vc.name))
+    ]
+    return pa.Table.from_pylist(rows, schema=streams.EMR_VIRTUAL_CLUSTERS.schema)
 
 
 def snapshot_tables(layout: Layout) -> dict[streams.Stream, pa.Table]:
     at = layout.collected_at
-    common = {"cluster": sample.CLUSTER, "collected_at": at * 1_000_000}
+    common = {"cluster": layout.cluster, "collected_at": at * 1_000_000}
     namespace_rows = [
         {
             **common,
             "namespace": ns,
-            "uid": sample._uuid(f"namespace/{ns}"),
+            "uid": layout.namespace_uid(ns),
             "created_at": sample._epoch(created) * 1_000_000,
             "labels": namespace_label_set(ns, label_at(base, label, at)),
             "annotations": {},
@@ -345,7 +389,7 @@ def snapshot_tables(layout: Layout) -> dict[streams.Stream, pa.Table]:
         add(p.namespace, p.cpu_request_cores, float(p.memory_request_bytes), p.cpu_limit_cores, float(p.gpu))
     s = layout.spark
     running = np.nonzero((s.start <= at) & (s.end > at))[0]
-    spark_namespaces = [sample.VIRTUAL_CLUSTERS[j.virtual_cluster].namespace for j in sample.SPARK_JOBS]
+    spark_namespaces = [vc.namespace for vc in layout.virtual_clusters]
     for i in running.tolist():
         cores = float(s.cpu_request_cores[i])
         add(spark_namespaces[s.template[s.job[i]]], cores, float(s.memory_request_bytes[i]), cores, 0.0)
@@ -384,6 +428,6 @@ def snapshot_tables(layout: Layout) -> dict[streams.Stream, pa.Table]:
         streams.K8S_NODES: pa.Table.from_pylist(node_rows, schema=streams.K8S_NODES.schema),
         streams.K8S_RESOURCE_QUOTAS: pa.Table.from_pylist(quota_rows, schema=streams.K8S_RESOURCE_QUOTAS.schema),
         streams.K8S_LIMIT_RANGES: pa.Table.from_pylist(limit_rows, schema=streams.K8S_LIMIT_RANGES.schema),
-        streams.K8S_PRIORITY_CLASSES: _with_collected_at(sample.k8s_priority_classes_table(), at),
-        streams.EMR_VIRTUAL_CLUSTERS: _with_collected_at(sample.virtual_clusters_table(), at),
+        streams.K8S_PRIORITY_CLASSES: _snapshot_of(layout, sample.k8s_priority_classes_table()),
+        streams.EMR_VIRTUAL_CLUSTERS: virtual_clusters_table(layout),
     }
