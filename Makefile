@@ -14,13 +14,18 @@ PYTEST_ARGS ?=
 # up once per file) in collection order, the longest first (tests/conftest.py, SLOWEST_FIRST): two for CI's two
 # cores; PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
+# EMR 7's Spark 3.5 (deploy/emr's image) beside pyspark 4: two Spark versions cannot share one virtual environment,
+# so a second one runs the Spark parity tests on 3.5 while the main suite runs (the test-emr7 extra).
+SPARK35_VENV ?= .venv-spark35
+SPARK35_TESTS ?= tests/test_spark_build.py
+SPARK35_TMP ?= /tmp/chargeback-spark35-tests
 
-.PHONY: demo test system-packages venv install install-test lint pytest docs
+.PHONY: demo test system-packages venv install install-test install-spark35 lint pytest pytest-spark35 docs
 
 demo: install  ## build the sample month, print its bill and serve the dashboard (DEMO_ARGS=--no-dashboard)
 	$(VENV)/bin/chargeback demo $(DEMO_ARGS)
 
-test: system-packages install-test lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
+test: system-packages install-test install-spark35 lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
 
 system-packages:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
@@ -36,11 +41,24 @@ install-test: venv
 	$(VENV)/bin/pip install -q -e '.[test]'
 	$(VENV)/bin/pip install -q --no-deps $(S3A_JARS)
 
+install-spark35:
+	test -x $(SPARK35_VENV)/bin/python || $(PYTHON) -m venv $(SPARK35_VENV)
+	$(SPARK35_VENV)/bin/pip install -q -e '.[test-emr7]'
+	$(SPARK35_VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+
 lint:
 	$(VENV)/bin/ruff check .
 
+# The main suite on pyspark 4 and, beside it in the background, the Spark parity tests on Spark 3.5; fails if either
+# fails, printing the Spark 3.5 run's output after the main suite's.
 pytest:
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	@$(SPARK35_VENV)/bin/python -m pytest -p no:cacheprovider -q --basetemp=$(SPARK35_TMP) $(SPARK35_TESTS) > .pytest-spark35.log 2>&1 & spark35=$$!; \
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS); main=$$?; \
+	wait $$spark35; other=$$?; echo "--- the Spark tests on Spark 3.5 ($(SPARK35_VENV)): $(SPARK35_TESTS)"; \
+	cat .pytest-spark35.log; rm -f .pytest-spark35.log; test $$main -eq 0 -a $$other -eq 0
+
+pytest-spark35:  ## only the Spark parity tests on Spark 3.5
+	$(SPARK35_VENV)/bin/python -m pytest -p no:cacheprovider $(SPARK35_TESTS)
 
 # The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing from
 # the navigation, fails. site/ is git-ignored. NO_MKDOCS_2_WARNING quiets mkdocs-material's notice.
