@@ -86,20 +86,13 @@ pods as (
         case when priced.is_shared then '__shared__' else priced.namespace_tenant end as tenant,
         case when priced.is_shared then 'shared' else 'network' end as component,
         priced.cpu_cost + priced.memory_cost + priced.gpu_cost as split_cost,
-        case when not coalesce(info.host_network, false) then bytes.network_bytes end as network_bytes,
+        priced.network_bytes,
     from intermediate.int_pod_hours_priced as priced
     inner join node_transfer
         on node_transfer.cluster = priced.cluster
         and node_transfer.node = priced.node
         and node_transfer.hour = priced.hour
         and not node_transfer.is_dedicated
-    left join staging.stg_prometheus__pod_hours as bytes
-        on bytes.cluster = priced.cluster and bytes.pod_uid = priced.pod_uid and bytes.hour = priced.hour
-    left join (
-        select cluster, pod_uid, bool_or(host_network) as host_network,
-        from staging.stg_prometheus__pods
-        group by cluster, pod_uid
-    ) as info on info.cluster = priced.cluster and info.pod_uid = priced.pod_uid
 ),
 
 node_totals as (

@@ -34,6 +34,8 @@ final as (
         pod_hours.cpu_allocated_core_hours,
         pod_hours.memory_allocated_gib_hours,
         pod_hours.gpu_allocated_hours,
+        -- bytes received + transmitted; none for a host-network pod, whose counters are the host's
+        case when not coalesce(pods.host_network, false) then pod_hours.network_bytes end as network_bytes,
     from pod_hours
     left join intermediate.int_pods as pods
         on pods.cluster = pod_hours.cluster

@@ -105,6 +105,7 @@ final as (
         memory_allocated_gib_hours,
         gpu_request_hours,
         gpu_allocated_hours,
+        network_bytes,
         cpu_split + memory_split + gpu_split as split_cost_unrounded,
         cast(cpu_split as decimal(18, 12)) as cpu_cost,
         cast(memory_split as decimal(18, 12)) as memory_cost,

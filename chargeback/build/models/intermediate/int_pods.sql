@@ -29,6 +29,7 @@ ranked as (
         records.emr_virtual_cluster_id,
         records.spark_role,
         records.spark_app_name,
+        records.host_network,
         -- two records of a pod on one day are the same pod landed twice: keep one
         row_number() over (partition by records.cluster, records.pod_uid order by records.pod) as day_rank,
     from records
@@ -50,6 +51,7 @@ final as (
         emr_job_run_id,
         emr_virtual_cluster_id,
         spark_role,
+        host_network,
         case
             when spark_role is not null then 'SparkApplication'
             when owner_kind = 'ReplicaSet' then 'Deployment'
