@@ -134,17 +134,16 @@ where period = ? and is_dedicated and dedicated_tenant is not null
 group by cluster, dedicated_tenant
 """
 
+# A dedicated node's own tenant's pods (not another tenant's, nor a shared namespace's, placed on it).
 CAPACITY_SOLE_PODS = """
 select
-    pods.cluster,
-    nodes.dedicated_tenant as tenant,
-    sum(pods.cpu_allocated_core_hours) as cpu_allocated,
-    sum(pods.memory_allocated_gib_hours) as memory_allocated,
-from marts.fct_pod_costs_hourly as pods
-inner join marts.fct_node_costs_hourly as nodes
-    on nodes.cluster = pods.cluster and nodes.node = pods.node and nodes.hour = pods.hour
-where pods.period = ? and nodes.is_dedicated and pods.namespace_tenant = nodes.dedicated_tenant
-group by pods.cluster, nodes.dedicated_tenant
+    cluster,
+    tenant,
+    sum(cpu_allocated_core_hours) as cpu_allocated,
+    sum(memory_allocated_gib_hours) as memory_allocated,
+from marts.fct_tenant_requests_hourly
+where period = ? and is_own_dedicated_node
+group by cluster, tenant
 """
 
 CAPACITY_SOFT_COSTS = """
@@ -162,12 +161,12 @@ with hourly as (
         cluster,
         tenant,
         hour,
-        case when gpu_request_hours > 0 then 'gpu' else 'general' end as pool,
+        pool,
         sum(cpu_request_core_hours) as cpu,
         sum(memory_request_gib_hours) as memory,
         sum(gpu_request_hours) as gpus,
-    from marts.fct_pod_costs_hourly
-    where period = ? and not is_dedicated and tenant is not null
+    from marts.fct_tenant_requests_hourly
+    where period = ? and not is_dedicated
     group by cluster, tenant, hour, pool
 ),
 
