@@ -1,19 +1,22 @@
-"""The series one day of a generated size would have in Prometheus, as OpenMetrics text for promtool.
+"""The series a span of a generated size (a day, or some hours of it) would have in Prometheus, as
+OpenMetrics text for promtool.
 
-The day's pods, nodes and namespaces are written as the series cAdvisor and kube-state-metrics expose
+The span's pods, nodes and namespaces are written as the series cAdvisor and kube-state-metrics expose
 (the shapes of ``tests/services/prometheus.py``: ``kube_pod_info``, ``kube_pod_labels``,
 ``kube_pod_start_time``, ``kube_pod_completion_time``, ``kube_pod_status_phase`` (the ``Running`` phase,
 the one the collector reads), ``kube_pod_container_resource_requests``, ``container_cpu_usage_seconds_total``
 and ``container_memory_working_set_bytes`` of each container and of the pod's own cgroup,
 ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels``, ``kube_node_status_capacity``), scraped
 every ``step`` seconds, with usage following the generated pod-hours (a CPU counter rising at each hour's
-mean rate, the working set at its hour's mean). The text is built column-wise with pyarrow (no Python per
-sample); ``benchmarks.collection`` backfills and serves it.
+mean rate, the working set at its hour's mean). A span of some hours is written with the samples a
+Prometheus holds when the hourly collect fires at :15 (``Span.written``). The text is built column-wise
+with pyarrow (no Python per sample); ``benchmarks.collection`` backfills and serves it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,59 @@ from sample_data import generate as sample
 
 CHUNK_PODS = 100  # pods written per batch: bounds the text held in memory
 SPARK_CREATED_BEFORE, SPARK_DELETED_AFTER = 15, 120  # seconds a Spark pod exists before it runs and after it ends
+
+
+@dataclass(frozen=True)
+class Span:
+    """``hours`` UTC hours of day ``day`` (0-based) of the generated month, from ``first_hour``: what one
+    collection run is asked for (``start``, ``end``), and the samples the Prometheus holds for it."""
+
+    day: int
+    first_hour: int = 0
+    hours: int = 24
+
+    LEAD = 300  # seconds of samples before the first hour: the queries look up to three scrapes back
+    TAIL = 900  # and after the last: the hourly collect fires at :15 (docs/scheduling.md)
+
+    def __post_init__(self) -> None:
+        if self.first_hour < 0 or self.hours < 1 or self.first_hour + self.hours > 24:
+            raise ValueError(f"a span lies within one day: hours {self.first_hour} + {self.hours} do not")
+
+    @property
+    def day_start(self) -> int:
+        return MONTH_START + self.day * DAY
+
+    @property
+    def start(self) -> int:
+        return self.day_start + self.first_hour * HOUR
+
+    @property
+    def end(self) -> int:
+        return self.start + self.hours * HOUR
+
+    @property
+    def whole_day(self) -> bool:
+        return self.hours == 24
+
+    @property
+    def key(self) -> str:
+        """Names its cached blocks (``day1``: a whole day, as before spans had hours)."""
+        return f"day{self.day}" if self.whole_day else f"day{self.day}-{self.first_hour:02d}h-{self.hours}h"
+
+    def written(self, step: int) -> tuple[int, int]:
+        """The samples' interval [lo, hi): the span, ``LEAD`` before and ``TAIL`` after it, within the day
+        (a whole day has no margins, as the day of M was always measured), on the day's scrape phase."""
+        lo = max(self.day_start, self.start - self.LEAD)
+        lo -= (lo - self.day_start) % step
+        return lo, min(self.day_start + DAY, self.end + self.TAIL)
+
+    def describe(self) -> str:
+        day = datetime.fromtimestamp(self.start, UTC)
+        if self.whole_day:
+            return f"one day ({day:%Y-%m-%d})"
+        end = datetime.fromtimestamp(self.end, UTC)
+        hours = "one hour" if self.hours == 1 else f"{self.hours} hours"
+        return f"{hours} ({day:%Y-%m-%d %H:%M}–{end:%H:%M} UTC)"
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -134,17 +190,18 @@ def day_pods(layout: Layout, lo: int, hi: int) -> DayPods:
     )
 
 
-def write_day(layout: Layout, day: int, path: Path, step: int) -> tuple[int, int, pa.Table]:
-    """The day's series as OpenMetrics text; returns (series, samples, the generated pod-hours)."""
-    lo, hi = MONTH_START + day * DAY, MONTH_START + (day + 1) * DAY
-    truth, *_ = pod_hours_table(layout, day)
-    pods = day_pods(layout, lo, hi)
+def write_span(layout: Layout, span: Span, path: Path, step: int) -> tuple[int, int, pa.Table]:
+    """The span's series as OpenMetrics text; returns (series, samples, the span's generated pod-hours)."""
+    day_lo = span.day_start
+    lo, hi = span.written(step)
+    truth, *_ = pod_hours_table(layout, span.day)
+    pods = day_pods(layout, max(day_lo, lo - SPARK_DELETED_AFTER), min(day_lo + DAY, hi + SPARK_CREATED_BEFORE))
     out = OpenMetricsWriter(path)
     ksm_offset = int(KSM_OFFSET) % step
     node_offset = np.arange(len(layout.nodes)) % step  # each kubelet scraped at its own offset
     nodes = layout.nodes
     every = np.full(len(nodes), lo)
-    owner, t = scrapes(lo, hi, np.full(len(nodes), ksm_offset), every, every + DAY, step)
+    owner, t = scrapes(lo, hi, np.full(len(nodes), ksm_offset), every, every + (hi - lo), step)
     info = [
         "kube_node_info"
         + _labels(
@@ -177,18 +234,20 @@ def write_day(layout: Layout, day: int, path: Path, step: int) -> tuple[int, int
         out.write(series, owner, t, np.asarray(values)[owner])
     gpus = [i for i, n in enumerate(nodes) if n.spec.gpu]
     if gpus:
-        g_owner, g_t = scrapes(lo, hi, np.full(len(gpus), ksm_offset), every[gpus], every[gpus] + DAY, step)
+        g_owner, g_t = scrapes(lo, hi, np.full(len(gpus), ksm_offset), every[gpus], every[gpus] + (hi - lo), step)
         gpu = {"resource": "nvidia_com_gpu", "unit": "integer"}
         series = ["kube_node_status_capacity" + _labels(KSM | {"node": nodes[i].name} | gpu) for i in gpus]
         out.write(series, g_owner, g_t, np.array([float(nodes[i].spec.gpu) for i in gpus])[g_owner])
     _write_namespaces(out, layout, lo, hi, ksm_offset, step)
-    rate, memory, cumulative = _hourly_usage(pods, truth, lo)
-    for first in range(0, len(pods.uid), CHUNK_PODS):
+    rate, memory, cumulative = _hourly_usage(pods, truth, day_lo)
+    alive = np.flatnonzero((pods.created < hi) & (pods.deleted > lo))  # the pods with samples in [lo, hi)
+    for first in range(0, len(alive), CHUNK_PODS):
         _write_pods(
             out,
             layout,
             pods,
-            np.arange(first, min(first + CHUNK_PODS, len(pods.uid))),
+            alive[first : first + CHUNK_PODS],
+            day_lo,
             lo,
             hi,
             step,
@@ -199,7 +258,10 @@ def write_day(layout: Layout, day: int, path: Path, step: int) -> tuple[int, int
             cumulative,
         )
     out.close()
-    return out.series, out.samples, truth
+    hour = truth.column("hour").cast(pa.int64())
+    lo_us, hi_us = span.start * 1_000_000, span.end * 1_000_000
+    in_span = pc.and_(pc.greater_equal(hour, lo_us), pc.less(hour, hi_us))
+    return out.series, out.samples, truth.filter(in_span)
 
 
 def _write_namespaces(out: OpenMetricsWriter, layout: Layout, lo: int, hi: int, offset: float, step: int) -> None:
@@ -220,9 +282,11 @@ def _write_namespaces(out: OpenMetricsWriter, layout: Layout, lo: int, hi: int, 
 
 def _hourly_usage(pods: DayPods, truth: pa.Table, lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pod and hour of the day: CPU cores (the hour's mean rate), working-set bytes, and the CPU
-    core-seconds used in the day before that hour."""
+    core-seconds used in the day before that hour. ``pods`` may be some of the day's (those of a span)."""
     n = len(pods.uid)
-    index = pc.index_in(truth.column("pod_uid"), value_set=pa.array(pods.uid)).to_numpy(zero_copy_only=False)
+    index = pc.index_in(truth.column("pod_uid"), value_set=pa.array(pods.uid))
+    truth = truth.filter(pc.is_valid(index))
+    index = index.drop_null().to_numpy()
     hour = (truth.column("hour").cast(pa.int64()).to_numpy() // 1_000_000 - lo) // HOUR
     running = truth.column("running_seconds").to_numpy()
     used = np.zeros((n, 24))
@@ -235,7 +299,11 @@ def _hourly_usage(pods: DayPods, truth: pa.Table, lo: int) -> tuple[np.ndarray, 
     return used / seconds, memory, cumulative
 
 
-def _write_pods(out, layout, pods: DayPods, chunk, lo, hi, step, ksm_offset, node_offset, rate, memory, cumulative):
+def _write_pods(
+    out, layout, pods: DayPods, chunk, day_lo, lo, hi, step, ksm_offset, node_offset, rate, memory, cumulative
+):
+    """The series of some pods, sampled in [lo, hi) of the day starting at ``day_lo`` (whose hours index
+    ``rate``, ``memory`` and ``cumulative``)."""
     nodes = layout.nodes
     who = [{"namespace": pods.namespace[i], "pod": pods.pod[i], "uid": pods.uid[i]} for i in chunk]
     node = pods.node[chunk]
@@ -311,9 +379,9 @@ def _write_pods(out, layout, pods: DayPods, chunk, lo, hi, step, ksm_offset, nod
     # cAdvisor, from each node's kubelet at its own offset, while the pod runs
     ran, t_run = scrapes(lo, hi, node_offset[node], pods.start[chunk], pods.end[chunk], step)
     pod = chunk[ran]
-    hour = (t_run - lo) // HOUR
-    segment = np.maximum(lo + hour * HOUR, pods.start[pod])
-    before_day = np.maximum(lo - pods.start[pod], 0) * pods.cpu_request[pod] * 0.5
+    hour = (t_run - day_lo) // HOUR
+    segment = np.maximum(day_lo + hour * HOUR, pods.start[pod])
+    before_day = np.maximum(day_lo - pods.start[pod], 0) * pods.cpu_request[pod] * 0.5
     counter = before_day + cumulative[pod, hour] + rate[pod, hour] * (t_run - segment)
     working_set = memory[pod, hour]
     for cgroup in ("container", "pod"):

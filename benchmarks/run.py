@@ -1,6 +1,7 @@
 """The benchmark: generate a size (cached), build it, and measure what issue 7 holds the product to.
 
     python -m benchmarks.run --size M [--json out.json] [--keep DIR] [--collection | --no-collection]
+    python -m benchmarks.run --size L --collection-only   # only the collection figure: one hour of L
     python -m benchmarks.run --size L --engine spark   # the month's build on Spark (local mode) against DuckDB
 
 Figures (each build and query runs in a child process of its own, so that its peak RSS is its own):
@@ -14,8 +15,13 @@ Figures (each build and query runs in a child process of its own, so that its pe
   reprice only the days whose inputs changed (chargeback/build/incremental.py);
 - dashboard: every ``dashboards.data`` call each page makes (the sidebar's on every page), as an all-access
   viewer, median of three; the slowest per page;
-- collection: one day of size M from a real local Prometheus (TSDB blocks cached), pod-hours per second,
-  with ``--size M`` (or ``--collection`` with any size);
+- collection (``benchmarks/collection.py``): a span of a size written as cAdvisor and kube-state-metrics
+  series, served by a real local Prometheus (TSDB blocks cached) and collected as the hourly collect job
+  collects: pod-hours per second, series and samples, and the pod-hours and totals found against the
+  generated ones. ``--size L``: one hour of L (2026-10-02 10:00–11:00 UTC, Spark jobs running); any other
+  size: one day of M (2026-10-02). Measured by default with ``--size M``, with ``--collection`` at any
+  size, and alone (no month generated or built) with ``--collection-only``, whose result goes to
+  ``benchmarks/data/results/collection/``;
 - scaling: build time against the last run of a smaller size (kept in ``benchmarks/data/results/``).
 
 Generated months are cached under ``benchmarks/data/<size key>/`` (git-ignored); each run builds a
@@ -41,13 +47,16 @@ from pathlib import Path
 
 import duckdb
 
+from benchmarks.collection_series import Span
 from benchmarks.generate import SIZES, Fleet, SampleMonth, Size, generate, land_next_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT / "benchmarks" / "data"
 CONFIG = REPO_ROOT / "sample_data" / "chargeback.toml"  # the sample month's tenants serve every size
 GIB = 2**30
-COLLECTION_SIZE, COLLECTION_DAY = "M", 1  # one day of M: 2026-10-02, with the first night's jobs spilling in
+# The collection measured with each size: one hour of L, a busy one (the hourly collect's new data); else
+# one day of M, 2026-10-02, with the first night's jobs spilling in.
+COLLECTION_DEFAULT_SIZE, COLLECTION_SPANS = "M", {"L": Span(1, 10, 1), "M": Span(1)}
 COLLECTION_STEP = 30  # seconds between scrapes, the collector's default
 SCALING_MIN_POD_HOURS = 1_000_000
 FLEET_CLUSTERS = 20  # the fleet the Spark figures are projected to (issue 8)
@@ -318,14 +327,7 @@ def run(size: Size | SampleMonth | Fleet, keep: Path | None, collection: bool, l
         landed["seconds"] = time.perf_counter() - began
         incremental = child("build", CONFIG, work)
         incremental["disk"] = disk_use(work)
-        collected = None
-        if collection:
-            log(f"collection: one day of size {COLLECTION_SIZE} from a local Prometheus")
-            from benchmarks.collection import measure
-
-            m = SIZES[COLLECTION_SIZE]
-            cache = DATA / m.key / f"prometheus-day{COLLECTION_DAY}-{COLLECTION_STEP}s"
-            collected = measure(m, COLLECTION_DAY, COLLECTION_STEP, cache, log=log)
+        collected = collect(size.name, log) if collection else None
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -346,6 +348,34 @@ def run(size: Size | SampleMonth | Fleet, keep: Path | None, collection: bool, l
     result["scaling"] = scaling(result, previous_results())
     result["targets"] = judge(result)
     return result
+
+
+def collect(size_name: str, log: Callable[[str], None]) -> dict:
+    """The collection figure measured with ``size_name`` (``COLLECTION_SPANS``), its blocks cached by size."""
+    from benchmarks.collection import measure
+
+    name = size_name if size_name in COLLECTION_SPANS else COLLECTION_DEFAULT_SIZE
+    size, span = SIZES[name], COLLECTION_SPANS[name]
+    assert isinstance(size, Size)
+    cache = DATA / size.key / f"prometheus-{span.key}-{COLLECTION_STEP}s"
+    return measure(size, span, COLLECTION_STEP, cache, log=log)
+
+
+def run_collection(size_name: str, log: Callable[[str], None]) -> dict:
+    """``--collection-only``: the collection figure alone, with the machine it ran on."""
+    host = machine()
+    collected = collect(size_name, log)
+    return {"size": size_name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": host | {"load_at_end": os.getloadavg()}, "collection": collected}  # fmt: skip
+
+
+def collection_table(result: dict) -> str:
+    from benchmarks.collection import rows
+
+    host = result["machine"]
+    lines = [f"Collection ({host['cpus']} cores, load {host['load_average'][0]:.1f} → {host['load_at_end'][0]:.1f},"
+             f" commit {host['commit']}, {result['when']})", "", "| figure | value | target | |", "|---|---|---|---|"]
+    return "\n".join(lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(result["collection"])])
 
 
 def machine() -> dict:
@@ -438,14 +468,10 @@ def table(result: dict) -> str:
         passed = TARGETS["dashboard_query_seconds"][1](timing["slowest_seconds"])
         rows.append((f"dashboard · {page}: slowest query", f"{timing['slowest_seconds']:.3f} s ({timing['slowest']})",
                      TARGETS["dashboard_query_seconds"][0], "pass" if passed else "**miss**"))  # fmt: skip
-    collected = result["collection"]
-    if collected:
-        rows.append((
-            f"collection, one day of {COLLECTION_SIZE} ({collected['step_seconds']} s scrapes, "
-            f"{collected['series']:,} series)",
-            f"{collected['pod_hours_per_second']:,.0f} pod-hours/s ({collected['pod_hours']:,} in "
-            f"{collected['seconds']:.1f} s)", "", "",
-        ))  # fmt: skip
+    if result["collection"]:
+        from benchmarks.collection import rows as collection_rows
+
+        rows += collection_rows(result["collection"])
     scaled = result["scaling"]
     if scaled:
         rows.append((f"scaling against {scaled['against']}", f"data ×{scaled['data_ratio']:.1f}, time "
@@ -477,8 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every figure (and each query's runs) here")
     parser.add_argument("--keep", type=Path, help="keep the built data directory here (must not exist yet)")
     collection = parser.add_mutually_exclusive_group()
-    collection.add_argument("--collection", action="store_true", help="measure collection (one day of M) too")
+    collection.add_argument("--collection", action="store_true", help="measure collection too (--size L: one hour"
+                            " of L, else one day of M)")  # fmt: skip
     collection.add_argument("--no-collection", action="store_true", help="skip collection even at size M")
+    collection.add_argument(
+        "--collection-only", action="store_true", help="measure only collection: no month is generated or built"
+    )
     parser.add_argument(
         "--engine",
         choices=("duckdb", "spark"),
@@ -488,18 +518,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists; name a new directory")
-    measure_collection = args.collection or (args.size == COLLECTION_SIZE and not args.no_collection)
+    measure_collection = args.collection or (args.size == COLLECTION_DEFAULT_SIZE and not args.no_collection)
 
     def log(message: str) -> None:
         print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
-    if args.engine == "spark":
+    if args.collection_only:  # kept apart from the builds that `scaling` compares
+        result = run_collection(args.size, log)
+        name, printed = f"collection/{args.size}", collection_table(result)
+    elif args.engine == "spark":
         result = run_spark(SIZES[args.size], log)
         name, printed = f"{args.size}-spark", spark_table(result)
     else:
         result = run(SIZES[args.size], args.keep, measure_collection, log)
         name, printed = args.size, table(result)
-    (DATA / "results").mkdir(parents=True, exist_ok=True)
+    (DATA / "results" / name).parent.mkdir(parents=True, exist_ok=True)
     (DATA / "results" / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str))
