@@ -365,7 +365,7 @@ def run_collection(size_name: str, log: Callable[[str], None]) -> dict:
     """``--collection-only``: the collection figure alone, with the machine it ran on."""
     host = machine()
     collected = collect(size_name, log)
-    return {"size": size_name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    return {"size": collected["size"], "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": host | {"load_at_end": os.getloadavg()}, "collection": collected}  # fmt: skip
 
 
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.collection_only:  # kept apart from the builds that `scaling` compares
         result = run_collection(args.size, log)
-        name, printed = f"collection/{args.size}", collection_table(result)
+        name, printed = f"collection/{result['size']}", collection_table(result)
     elif args.engine == "spark":
         result = run_spark(SIZES[args.size], log)
         name, printed = f"{args.size}-spark", spark_table(result)
