@@ -30,6 +30,10 @@ from benchmarks.collection_series import Span, write_span
 from benchmarks.layout import Layout
 from benchmarks.prometheus_server import PrometheusServer, backfill
 
+# The span measured with each size: one hour of L, a busy one (the hourly collect's new data, Spark jobs
+# running); with any other size, one day of M, 2026-10-02, with the first night's jobs spilling in.
+SPANS, OTHERWISE = {"L": Span(1, 10, 1), "M": Span(1)}, "M"
+STEP = 30  # seconds between scrapes, the collector's default
 CLUSTER = "benchmark"  # the cluster's name in the configuration: the landed files' target
 TRUTH_COLUMNS = ["pod_uid", "hour", "running_seconds", "cpu_usage_core_seconds", "memory_working_set_byte_seconds"]
 TOTALS = ("running_seconds", "cpu_usage_core_seconds", "memory_working_set_byte_seconds")
@@ -113,6 +117,7 @@ def measure(size: Size, span: Span, step: int, cache: Path, concurrency: int = 4
         **result,
         "size": size.name,
         "span": span.describe(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "concurrency": concurrency,
         "landed_rows": outcome.rows,
         "pod_hours": len(collected),
@@ -123,7 +128,26 @@ def measure(size: Size, span: Span, step: int, cache: Path, concurrency: int = 4
     }
 
 
-def rows(result: dict) -> list[tuple[str, str, str, str]]:
+def collection_for(size_name: str, data: Path, log=print) -> dict:
+    """The collection measured with ``size_name`` (``SPANS``), its blocks cached under ``data/<size key>/``."""
+    from benchmarks.generate import SIZES
+
+    name = size_name if size_name in SPANS else OTHERWISE
+    size, span = SIZES[name], SPANS[name]
+    assert isinstance(size, Size)
+    return measure(size, span, STEP, data / size.key / f"prometheus-{span.key}-{STEP}s", log=log)
+
+
+def collection_table(result: dict) -> str:
+    """``benchmarks.run --collection-only``'s table: the rows of ``result["collection"]`` and the machine."""
+    host, collected = result["machine"], result["collection"]
+    lines = [f"Collection ({host['cpus']} cores, load {host['load_average'][0]:.1f} → {host['load_at_end'][0]:.1f},"
+             f" commit {host['commit']}, {collected['when']})", "",
+             "| figure | value | target | |", "|---|---|---|---|"]  # fmt: skip
+    return "\n".join(lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in collection_rows(collected)])
+
+
+def collection_rows(result: dict) -> list[tuple[str, str, str, str]]:
     """The benchmark table's rows for one collection result: (figure, value, target, verdict)."""
     name = f"collection, {result['span']} of {result['size']}"
     worst = max(abs(e) for e in result["error"].values()) if result["error"] else 0.0

@@ -15,13 +15,10 @@ Figures (each build and query runs in a child process of its own, so that its pe
   reprice only the days whose inputs changed (chargeback/build/incremental.py);
 - dashboard: every ``dashboards.data`` call each page makes (the sidebar's on every page), as an all-access
   viewer, median of three; the slowest per page;
-- collection (``benchmarks/collection.py``): a span of a size written as cAdvisor and kube-state-metrics
-  series, served by a real local Prometheus (TSDB blocks cached) and collected as the hourly collect job
-  collects: pod-hours per second, series and samples, and the pod-hours and totals found against the
-  generated ones. ``--size L``: one hour of L (2026-10-02 10:00–11:00 UTC, Spark jobs running); any other
-  size: one day of M (2026-10-02). Measured by default with ``--size M``, with ``--collection`` at any
-  size, and alone (no month generated or built) with ``--collection-only``, whose result goes to
-  ``benchmarks/data/results/collection/``;
+- collection (``benchmarks/collection.py``): one hour of L (2026-10-02 10:00–11:00 UTC) with ``--size L``,
+  else one day of M (2026-10-02), from a real local Prometheus (TSDB blocks cached), collected as the hourly
+  collect job does: pod-hours per second and found against generated; by default at M, with ``--collection``,
+  or alone (``--collection-only``: no month built; result in ``benchmarks/data/results/collection/``);
 - scaling: build time against the last run of a smaller size (kept in ``benchmarks/data/results/``).
 
 Generated months are cached under ``benchmarks/data/<size key>/`` (git-ignored); each run builds a
@@ -47,17 +44,13 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.collection_series import Span
+from benchmarks.collection import collection_for, collection_rows, collection_table
 from benchmarks.generate import SIZES, Fleet, SampleMonth, Size, generate, land_next_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT / "benchmarks" / "data"
 CONFIG = REPO_ROOT / "sample_data" / "chargeback.toml"  # the sample month's tenants serve every size
 GIB = 2**30
-# The collection measured with each size: one hour of L, a busy one (the hourly collect's new data); else
-# one day of M, 2026-10-02, with the first night's jobs spilling in.
-COLLECTION_DEFAULT_SIZE, COLLECTION_SPANS = "M", {"L": Span(1, 10, 1), "M": Span(1)}
-COLLECTION_STEP = 30  # seconds between scrapes, the collector's default
 SCALING_MIN_POD_HOURS = 1_000_000
 FLEET_CLUSTERS = 20  # the fleet the Spark figures are projected to (issue 8)
 
@@ -327,7 +320,7 @@ def run(size: Size | SampleMonth | Fleet, keep: Path | None, collection: bool, l
         landed["seconds"] = time.perf_counter() - began
         incremental = child("build", CONFIG, work)
         incremental["disk"] = disk_use(work)
-        collected = collect(size.name, log) if collection else None
+        collected = collection_for(size.name, DATA, log) if collection else None
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -348,34 +341,6 @@ def run(size: Size | SampleMonth | Fleet, keep: Path | None, collection: bool, l
     result["scaling"] = scaling(result, previous_results())
     result["targets"] = judge(result)
     return result
-
-
-def collect(size_name: str, log: Callable[[str], None]) -> dict:
-    """The collection figure measured with ``size_name`` (``COLLECTION_SPANS``), its blocks cached by size."""
-    from benchmarks.collection import measure
-
-    name = size_name if size_name in COLLECTION_SPANS else COLLECTION_DEFAULT_SIZE
-    size, span = SIZES[name], COLLECTION_SPANS[name]
-    assert isinstance(size, Size)
-    cache = DATA / size.key / f"prometheus-{span.key}-{COLLECTION_STEP}s"
-    return measure(size, span, COLLECTION_STEP, cache, log=log)
-
-
-def run_collection(size_name: str, log: Callable[[str], None]) -> dict:
-    """``--collection-only``: the collection figure alone, with the machine it ran on."""
-    host = machine()
-    collected = collect(size_name, log)
-    return {"size": collected["size"], "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": host | {"load_at_end": os.getloadavg()}, "collection": collected}  # fmt: skip
-
-
-def collection_table(result: dict) -> str:
-    from benchmarks.collection import rows
-
-    host = result["machine"]
-    lines = [f"Collection ({host['cpus']} cores, load {host['load_average'][0]:.1f} → {host['load_at_end'][0]:.1f},"
-             f" commit {host['commit']}, {result['when']})", "", "| figure | value | target | |", "|---|---|---|---|"]
-    return "\n".join(lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(result["collection"])])
 
 
 def machine() -> dict:
@@ -469,8 +434,6 @@ def table(result: dict) -> str:
         rows.append((f"dashboard · {page}: slowest query", f"{timing['slowest_seconds']:.3f} s ({timing['slowest']})",
                      TARGETS["dashboard_query_seconds"][0], "pass" if passed else "**miss**"))  # fmt: skip
     if result["collection"]:
-        from benchmarks.collection import rows as collection_rows
-
         rows += collection_rows(result["collection"])
     scaled = result["scaling"]
     if scaled:
@@ -506,9 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     collection.add_argument("--collection", action="store_true", help="measure collection too (--size L: one hour"
                             " of L, else one day of M)")  # fmt: skip
     collection.add_argument("--no-collection", action="store_true", help="skip collection even at size M")
-    collection.add_argument(
-        "--collection-only", action="store_true", help="measure only collection: no month is generated or built"
-    )
+    collection.add_argument("--collection-only", action="store_true", help="measure only collection (no month is"
+                            " generated or built)")  # fmt: skip
     parser.add_argument(
         "--engine",
         choices=("duckdb", "spark"),
@@ -518,13 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists; name a new directory")
-    measure_collection = args.collection or (args.size == COLLECTION_DEFAULT_SIZE and not args.no_collection)
+    measure_collection = args.collection or (args.size == "M" and not args.no_collection)
 
     def log(message: str) -> None:
         print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
     if args.collection_only:  # kept apart from the builds that `scaling` compares
-        result = run_collection(args.size, log)
+        host, collected = machine(), collection_for(args.size, DATA, log)
+        result = {"size": collected["size"], "machine": host | {"load_at_end": os.getloadavg()},
+                  "collection": collected}  # fmt: skip
         name, printed = f"collection/{result['size']}", collection_table(result)
     elif args.engine == "spark":
         result = run_spark(SIZES[args.size], log)
