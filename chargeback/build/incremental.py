@@ -294,10 +294,13 @@ def refresh(
             for source in sorted(location.glob("day=*")):
                 if source.name.removeprefix("day=") not in dropped and not (target / source.name).exists():
                     layout.carry_forward(source, target / source.name)
-        column = layout.quote(day)  # on ``hour`` itself, the filter reaches the pod-hour files' statistics
+        # on ``hour`` itself where the model has one: the filter then reaches the raw pod-hour files' statistics
+        # (a ``date`` derived from it does not, and would scan every day)
+        by_hour = model.day_column is None and "hour" in columns
+        column = layout.quote("hour" if by_hour else day)
         for first, last in _ranges(changed):
             since, until = first, last + timedelta(days=1)
-            if day == "hour":
+            if by_hour:
                 since, until = _midnight(since), _midnight(until)
             where = f"where {column} >= $since and {column} < $until"
             _write(con, sql, day, parts, target, where, {"since": since, "until": until})
