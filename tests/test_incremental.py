@@ -58,7 +58,8 @@ def test_the_day_fingerprint_covers_everything_a_model_built_by_day_reads():
     models = {m.relation: m for m in discover_models()}
     built_by_day = sorted(m.relation for m in models.values() if m.incremental)
     assert built_by_day == [
-        "intermediate.int_namespace_hours", "intermediate.int_pod_days", "intermediate.int_pod_hour_corrections",
+        "intermediate.int_namespace_hours", "intermediate.int_network_pod_shares", "intermediate.int_pod_days",
+        "intermediate.int_pod_hour_corrections",
         PRICED, "intermediate.int_pods", "marts.fct_tenant_requests_hourly", "marts.fct_workload_costs_daily",
     ]  # fmt: skip
     sql_of = {k: m.sql for k, m in models.items()}

@@ -14,7 +14,8 @@ A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, 
 the day's pod-hour files, the day's node-hour files (the node capacities that bound a pod-hour's measures
 in the ``validated`` layer), the pod metadata files up to that day (a pod's first record names its workload:
 ``int_pods``), and the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and
-instance types) and namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules).
+instance types), namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules) and node-hour
+data transfer (the CUR's transfer lines spread over the node-hours).
 Everything else such a model reads is derived from those within the day (DAY_DERIVED); a build refuses a
 model built by day that reads anything else. ``tests/test_incremental.py`` checks that an incremental
 build's marts equal a full rebuild's.
@@ -48,6 +49,7 @@ DAY_INPUTS = {
     "raw.prometheus__pods": "files of the day and of every day before it",
     "intermediate.int_node_hours": "content of the day's rows",
     "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
+    "intermediate.int_node_transfer_hours": "content of the day's rows",
 }
 # Relations between those inputs and the models built by day whose rows of a day come only from the same day
 # of their inputs (int_pods: from the pod records up to the day, as its fingerprint covers); config.* enters
