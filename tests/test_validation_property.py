@@ -24,8 +24,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -175,8 +177,9 @@ def build_in_memory(scenario: Scenario, config: config_module.Config) -> duckdb.
         con.execute(f"create table {table.relation} as select * from incoming")
         con.unregister("incoming")
     register_config(con, config)
-    with tempfile.TemporaryDirectory() as nothing:
-        run_models(con, SUBSET, None, Path(nothing), full=True)
+    work = Path(tempfile.mkdtemp(prefix="validation-property-"))  # the models built by day are Parquet in it
+    weakref.finalize(con, shutil.rmtree, work, ignore_errors=True)  # as long as the connection reads them
+    run_models(con, SUBSET, None, work, full=True, version=work / "build")
     return con
 
 

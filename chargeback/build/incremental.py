@@ -103,15 +103,20 @@ def uncovered(relation: str, sql_of: Mapping[str, str], depends_on: Mapping[str,
 # --- the previous build's record ----------------------------------------------------------------------------
 
 
-def carry_state(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
-    """Create the day fingerprints table on ``con`` with what the published warehouse recorded (each day's
-    fingerprint, rows and the folder holding its files); False (an empty record) when there is nothing to reuse:
-    no published warehouse, or one from another DuckDB or an older format."""
+def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
+    """The day fingerprints table on ``con``, empty unless there already."""
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(
         f"create table if not exists {STATE_TABLE} (model varchar, model_fingerprint varchar, date date,"
         " fingerprint varchar, rows bigint, location varchar)"
     )
+
+
+def carry_state(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
+    """Create the day fingerprints table on ``con`` with what the published warehouse recorded (each day's
+    fingerprint, rows and the folder holding its files); False (an empty record) when there is nothing to reuse:
+    no published warehouse, or one from another DuckDB or an older format."""
+    ensure_state(con)
     if not published.is_file():
         return False
     try:
@@ -259,6 +264,7 @@ def refresh(
     if day is None or "cluster" not in columns:
         raise ChargebackError(f"model {relation} is built by day but has no cluster, date or hour column")
     parts = ["day", "cluster"]  # the day of its ``day`` column, whatever that is named
+    ensure_state(con)
     whole_print = model_fingerprint(con, sql_of, data_dir)
     recorded = {
         row[0]: (row[1], row[2], Path(row[3]))

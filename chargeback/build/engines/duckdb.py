@@ -117,7 +117,6 @@ def mart_types(config: Config, models: list[Model]) -> dict[str, list[tuple[str,
             register_raw(con, Path(nothing))
             register_config(con, config)
             register_closed(con, ClosedPlan())
-            incremental.carry_state(con, Path(nothing) / "none")
             run_models(con, models, None, Path(nothing), full=True, version=Path(nothing) / "build")
         return {
             model.relation: [(row[0], row[1]) for row in con.execute(f"describe {model.relation}").fetchall()]

@@ -241,7 +241,8 @@ def _write_mart(frame: DataFrame, types: list[tuple[str, str]], path: str) -> No
 
 
 def _run(spark: SparkSession, models: list[Model], progress: Progress | None) -> dict[str, int]:
-    """Each model as a Spark view, in order; tables are checkpointed (computed once, lineage cut)."""
+    """Each model as a Spark view, in order; tables are checkpointed (computed once, lineage cut); the marts'
+    row counts (an intermediate table is not counted: a count is one more Spark job per model)."""
     counts = {}
     for index, model in enumerate(models, start=1):
         if progress:
@@ -252,7 +253,8 @@ def _run(spark: SparkSession, models: list[Model], progress: Progress | None) ->
             if model.layer not in VIEW_LAYERS:
                 if model.materialized == "table" or model.layer == "marts":
                     frame = frame.localCheckpoint()
-                counts[model.relation] = frame.count()
+                if model.layer == "marts":
+                    counts[model.relation] = frame.count()
             frame.createOrReplaceTempView(view_name(model.relation))
             gate = frame.collect() if model.relation == validation.CUR_GATE else None
         except SPARK_ERRORS as exc:

@@ -19,7 +19,8 @@ with node_transfer as (
     group by node_cluster, node, hour, date
 ),
 
--- the pod-hours of node-hours with transfer to split (not a dedicated node's), with their bytes
+-- the pod-hours of node-hours with transfer to split, with their bytes and the node-hour's transfer (each relation
+-- here is read once, so a build of one day reads one day of the priced pod-hours)
 pods as (
     select
         priced.cluster,
@@ -32,6 +33,7 @@ pods as (
         case when priced.is_shared then 'shared' else 'network' end as component,
         priced.cpu_cost + priced.memory_cost + priced.gpu_cost as split_cost,
         priced.network_bytes,
+        node_transfer.cost as node_cost,
     from intermediate.int_pod_hours_priced as priced
     inner join node_transfer
         on node_transfer.cluster = priced.cluster
@@ -39,47 +41,45 @@ pods as (
         and node_transfer.hour = priced.hour
 ),
 
+-- every node-hour's pods (those of node-hours without transfer too: only the ones joined are used)
 node_totals as (
     select
         cluster,
         node,
         hour,
+        date,
         sum(coalesce(network_bytes, 0)) as node_bytes,
-        sum(split_cost) as node_split_cost,
+        sum(cpu_cost + memory_cost + gpu_cost) as node_split_cost,
         count(*) as node_pods,
-    from pods
-    group by cluster, node, hour
+    from intermediate.int_pod_hours_priced
+    group by cluster, node, hour, date
 ),
 
 -- each pod's shares of its node-hours' transfer, summed over the day
 pod_shares as (
     select
-        node_transfer.cluster,
-        node_transfer.node,
+        pods.cluster,
+        pods.node,
         pods.date,
         pods.pod_uid,
         pods.namespace,
         pods.tenant,
         pods.component,
         sum(cast(
-            cast(node_transfer.cost as double) * case
+            cast(pods.node_cost as double) * case
                 when totals.node_bytes > 0 then coalesce(pods.network_bytes, 0) / totals.node_bytes
                 when totals.node_split_cost > 0
                     then cast(pods.split_cost as double) / cast(totals.node_split_cost as double)
                 else 1.0 / totals.node_pods
             end as decimal(38, 12)
         )) as amount,
-    from node_transfer
+    from pods
     inner join node_totals as totals
-        on totals.cluster = node_transfer.cluster
-        and totals.node = node_transfer.node
-        and totals.hour = node_transfer.hour
-    inner join pods
-        on pods.cluster = node_transfer.cluster
-        and pods.node = node_transfer.node
-        and pods.hour = node_transfer.hour
-    group by node_transfer.cluster, node_transfer.node, pods.date, pods.pod_uid, pods.namespace, pods.tenant,
-        pods.component
+        on totals.cluster = pods.cluster
+        and totals.node = pods.node
+        and totals.hour = pods.hour
+        and totals.date = pods.date
+    group by pods.cluster, pods.node, pods.date, pods.pod_uid, pods.namespace, pods.tenant, pods.component
 )
 
 select * from pod_shares
