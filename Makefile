@@ -25,7 +25,7 @@ SPARK35_TMP ?= /tmp/chargeback-spark35-tests
 demo: install  ## build the sample month, print its bill and serve the dashboard (DEMO_ARGS=--no-dashboard)
 	$(VENV)/bin/chargeback demo $(DEMO_ARGS)
 
-test: system-packages install-test install-spark35 lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
+test: system-packages install-test lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
 
 system-packages:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
@@ -41,18 +41,22 @@ install-test: venv
 	$(VENV)/bin/pip install -q -e '.[test]'
 	$(VENV)/bin/pip install -q --no-deps $(S3A_JARS)
 
+# The second environment's setup, one shell command (the pytest target runs it in the background).
+INSTALL_SPARK35 = (test -x $(SPARK35_VENV)/bin/python || $(PYTHON) -m venv $(SPARK35_VENV)) \
+	&& $(SPARK35_VENV)/bin/pip install -q -e '.[test-emr7]' && $(SPARK35_VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+
 install-spark35:
-	test -x $(SPARK35_VENV)/bin/python || $(PYTHON) -m venv $(SPARK35_VENV)
-	$(SPARK35_VENV)/bin/pip install -q -e '.[test-emr7]'
-	$(SPARK35_VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+	$(INSTALL_SPARK35)
 
 lint:
 	$(VENV)/bin/ruff check .
 
-# The main suite on pyspark 4 and, beside it in the background, the Spark parity tests on Spark 3.5; fails if either
-# fails, printing the Spark 3.5 run's output after the main suite's.
+# The main suite on pyspark 4 and, beside it in the background, the second environment's setup (a download, on a
+# fresh machine) then the Spark parity tests on Spark 3.5; fails if either fails, printing the Spark 3.5 run's output
+# after the main suite's.
 pytest:
-	@$(SPARK35_VENV)/bin/python -m pytest -p no:cacheprovider -q --basetemp=$(SPARK35_TMP) $(SPARK35_TESTS) > .pytest-spark35.log 2>&1 & spark35=$$!; \
+	@($(INSTALL_SPARK35) && $(SPARK35_VENV)/bin/python -m pytest -p no:cacheprovider -q \
+		--basetemp=$(SPARK35_TMP) $(SPARK35_TESTS)) > .pytest-spark35.log 2>&1 & spark35=$$!; \
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS); main=$$?; \
 	wait $$spark35; other=$$?; echo "--- the Spark tests on Spark 3.5 ($(SPARK35_VENV)): $(SPARK35_TESTS)"; \
 	cat .pytest-spark35.log; rm -f .pytest-spark35.log; test $$main -eq 0 -a $$other -eq 0
