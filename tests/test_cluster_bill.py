@@ -236,3 +236,15 @@ def test_storage_and_network_reach_the_namespace_workload_and_job_run_that_cause
     assert found[("team-a", "network")] == pytest.approx(0.4305, abs=1e-9)
     (job,) = built.rows("select storage_cost, network_cost from marts.fct_emr_job_costs where job_run_id = 'etl-1'")
     assert [float(v) for v in job] == pytest.approx([0.06, 0.30], abs=1e-9)
+    # the month's leaves the Tenant bill and EMR jobs pages read: each pod a quarter of the $1.00 node-hour
+    # (1 of 4 cores, 4 of 16 GiB), the storage and network above, pods counted once for their one day
+    monthly = built.rows(
+        "select namespace, workload_kind, workload_name, emr_job_run_id, pods, compute_cost, idle_cost, storage_cost,"
+        " network_cost from marts.fct_workload_costs_monthly order by namespace, workload_kind nulls first"
+    )
+    assert [(*r[:5], *(round(float(v), 9) for v in r[5:])) for r in monthly] == [
+        ("a-spark", None, None, None, 0, 0.0, 0.0, 0.03, 0.0),
+        ("a-spark", "Deployment", "api", None, 1, 0.25, 0.0, 0.01, 0.10),
+        ("a-spark", "SparkApplication", "etl-1", "etl-1", 1, 0.25, 0.0, 0.06, 0.30),
+        ("a-web", None, None, None, 0, 0.0, 0.0, 0.0, 0.0305),
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from chargeback.reports.bill import Bill
@@ -32,25 +33,57 @@ def apportion_frame(
     rounded so they sum to the group's ``target`` (whole cents, the same on every row of the group). Each row
     first gets its amount truncated to the cent (toward zero); the cents still missing (or in excess) go one at a
     time to the rows with the largest (or most negative) remainders, ties broken by ``order`` (ascending, nulls
-    first): ``money.apportion``'s rule. (A single integer ``by`` column is the fastest.)"""
+    first): ``money.apportion``'s rule. (A single integer ``by`` and ``order`` column is the fastest.)"""
     cents = pl.col(amount).cast(EXACT) * 100
-    group = pl.col(by[0]) if len(by) == 1 else pl.struct(*by).rank("dense")
-    work = frame.select(*by, *order, amount, target).with_row_index("_row")
     truncated = pl.when(cents >= 0).then(cents.floor()).otherwise(cents.ceil())  # toward zero, as money.apportion
-    work = work.with_columns(_floor=truncated, _group=group)
+    work = frame.select(amount, target, _group=_group_ids(frame, by), _order=_ordinal(frame, order))
+    work = work.with_columns(_floor=truncated)
     work = work.with_columns(
         _remainder=((cents - pl.col("_floor")) * 10**SCALE).cast(pl.Int64),  # in (-10^12, 10^12): exact at the scale
         _floor=pl.col("_floor").cast(pl.Int64),
     )
     work = work.with_columns(_missing=pl.col(target).cast(pl.Int64) - pl.col("_floor").sum().over("_group"))
-    work = work.with_columns(
-        _key=pl.when(pl.col("_missing") >= 0).then(-pl.col("_remainder")).otherwise(pl.col("_remainder"))
-    ).sort(["_group", "_key", *order], nulls_last=False)  # (key, order) is unique in a group: no stable sort needed
-    rank = pl.int_range(pl.len()).over("_group")
+    # the largest remainders first where cents are missing, the most negative where there are too many; then
+    # order. One Int128 sort key (group, key, order), several times faster than a sort on three columns.
+    key = pl.when(pl.col("_missing") >= 0).then(-pl.col("_remainder")).otherwise(pl.col("_remainder")) + 10**SCALE
+    orders = (work["_order"].max() or 0) + 1
+    sort_key = (pl.col("_group").cast(pl.Int128) * (2 * 10**SCALE + 1) + key) * orders + pl.col("_order")
+    place = work.select(sort_key).to_series().arg_sort()  # (key, order) is unique in a group: no stable sort needed
+    ranked = work.select("_group", "_floor", "_missing")[place]
+    # each row's rank in its group and the group's size, from where the group starts and ends in that order
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = pl.col("_group") != pl.col("_group").shift(1, fill_value=-1)
+    ends = pl.col("_group") != pl.col("_group").shift(-1, fill_value=-1)
+    first = pl.when(starts).then(row).forward_fill()
+    size = pl.when(ends).then(row).backward_fill() - first + 1
     missing = pl.col("_missing").abs()
-    extra = missing // pl.len().over("_group") + (rank < missing % pl.len().over("_group")).cast(pl.Int64)
-    work = work.with_columns(_cents=pl.col("_floor") + pl.col("_missing").sign() * extra)
-    return work.sort("_row")["_cents"]
+    extra = missing // size + (row - first < missing % size).cast(pl.Int64)
+    cents_ranked = ranked.select(pl.col("_floor") + pl.col("_missing").sign() * extra).to_series().to_numpy()
+    out = np.empty(len(work), dtype=np.int64)
+    out[place.to_numpy()] = cents_ranked  # back in the frame's row order, without a second sort
+    return pl.Series(out)
+
+
+def _group_ids(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """A non-negative ``Int64`` per row, the same for rows equal on ``columns`` (a single integer column shifted,
+    else their dense rank)."""
+    if len(columns) == 1 and frame.schema[columns[0]].is_integer():
+        return _ordinal(frame, columns)
+    return frame.select(pl.struct(*columns).rank("dense").cast(pl.Int64)).to_series().alias("_group")
+
+
+def _ordinal(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """A non-negative ``Int64`` per row that orders the rows as ``columns`` do (ascending, nulls first): a single
+    integer column shifted, else the rows' place in that order (rows equal on ``columns`` get different numbers,
+    which only ever break ties between rows of different groups)."""
+    if len(columns) == 1 and frame.schema[columns[0]].is_integer():
+        values = frame[columns[0]].cast(pl.Int64)
+        low = values.min()
+        return (values - (low if low is not None else 0) + 1).fill_null(0).alias("_ordinal")
+    places = frame.select(pl.int_range(pl.len(), dtype=pl.Int64).sort_by(list(columns), nulls_last=False))
+    out = np.empty(len(frame), dtype=np.int64)
+    out[places.to_series().to_numpy()] = np.arange(len(frame), dtype=np.int64)
+    return pl.Series("_ordinal", out)
 
 
 def line_targets(bill: Bill, parts: Sequence[str]) -> pl.DataFrame:
@@ -122,9 +155,10 @@ def cascade(
         last = depth == len(levels) - 1  # the leaves themselves: one row per key already
         grouped = rows if last else rows.group_by(*keys, *items).agg(pl.col(p).sum() for p in parts)
         grouped = grouped.join(parent.with_row_index("_parent"), on=keys, how="left", nulls_equal=True)
+        grouped = grouped.with_columns(_ordinal(grouped, items).alias("_items"))  # one order for every part
         grouped = grouped.with_columns(
-            apportion_frame(grouped, p, f"_target_{p}", ["_parent"], items).alias(f"_target_{p}") for p in parts
-        ).drop("_parent")
+            apportion_frame(grouped, p, f"_target_{p}", ["_parent"], ["_items"]).alias(f"_target_{p}") for p in parts
+        ).drop("_parent", "_items")
         keys = [*keys, *items]
         parent = grouped if last else grouped.select(*keys, *(f"_target_{p}" for p in parts))
     out = parent.drop(parts).rename({f"_target_{p}": p for p in parts}).drop(code.values())
