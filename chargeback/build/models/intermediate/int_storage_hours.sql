@@ -28,13 +28,38 @@ claims as (
     select cluster, volume_id, hour, claim_ref from claims_ranked where claim_rank = 1
 ),
 
-timeline as (
-    select cluster, resource_id as volume_id, hour, cast(null as varchar) as claim_ref, 1 as kind,
-        line_item_id,
+-- most hours of a volume have a claim in the hour itself; only the others need the nearest hour's, found by
+-- windows over those volumes alone (over every volume's pieces and claims they took most of the model's time)
+same_hour as (
+    select pieces.line_item_id, pieces.cluster, pieces.hour, claims.claim_ref,
     from pieces
+    inner join claims
+        on claims.cluster = pieces.cluster and claims.volume_id = pieces.resource_id and claims.hour = pieces.hour
+),
+
+unmatched as (
+    select pieces.cluster, pieces.resource_id as volume_id, pieces.hour, pieces.line_item_id,
+    from pieces
+    left join same_hour
+        on same_hour.line_item_id = pieces.line_item_id
+        and same_hour.cluster = pieces.cluster
+        and same_hour.hour = pieces.hour
+    where same_hour.line_item_id is null
+),
+
+unmatched_volumes as (
+    select distinct cluster, volume_id from unmatched
+),
+
+timeline as (
+    select cluster, volume_id, hour, cast(null as varchar) as claim_ref, 1 as kind, line_item_id,
+    from unmatched
     union all
-    select cluster, volume_id, hour, claim_ref, 0 as kind, cast(null as bigint) as line_item_id,
+    select claims.cluster, claims.volume_id, claims.hour, claims.claim_ref, 0 as kind,
+        cast(null as bigint) as line_item_id,
     from claims
+    inner join unmatched_volumes
+        on unmatched_volumes.cluster = claims.cluster and unmatched_volumes.volume_id = claims.volume_id
 ),
 
 filled as (
@@ -53,6 +78,12 @@ filled as (
     from timeline
 ),
 
+nearest as (
+    select line_item_id, cluster, hour, hour_claim as claim_ref, from filled where kind = 1
+    union all
+    select line_item_id, cluster, hour, claim_ref, from same_hour
+),
+
 snapshots as (
     select cluster, volume_id, max_by(claim_namespace, collected_at) as snapshot_namespace,
     from staging.stg_kubernetes__persistent_volumes
@@ -61,10 +92,7 @@ snapshots as (
 ),
 
 tags as (
-    select volume_id, max_by(pvc_namespace, collected_at) as tag_namespace,
-    from staging.stg_ec2__volumes
-    where pvc_namespace is not null
-    group by volume_id
+    select volume_id, tag_namespace from intermediate.int_volumes where tag_namespace is not null
 ),
 
 final as (
@@ -75,20 +103,19 @@ final as (
         pieces.hour,
         pieces.date,
         pieces.cost,
-        coalesce(split_part(filled.hour_claim, '/', 1), snapshots.snapshot_namespace, tags.tag_namespace) as namespace,
-        split_part(filled.hour_claim, '/', 2) as claim_name,
+        coalesce(split_part(nearest.claim_ref, '/', 1), snapshots.snapshot_namespace, tags.tag_namespace) as namespace,
+        split_part(nearest.claim_ref, '/', 2) as claim_name,
         case
-            when filled.hour_claim is not null then 'claim_ref'
+            when nearest.claim_ref is not null then 'claim_ref'
             when snapshots.snapshot_namespace is not null then 'kubernetes_api'
             when tags.tag_namespace is not null then 'volume_tag'
             else 'no_claim'
         end as namespace_source,
     from pieces
-    left join filled
-        on filled.kind = 1
-        and filled.line_item_id = pieces.line_item_id
-        and filled.cluster = pieces.cluster
-        and filled.hour = pieces.hour
+    left join nearest
+        on nearest.line_item_id = pieces.line_item_id
+        and nearest.cluster = pieces.cluster
+        and nearest.hour = pieces.hour
     left join snapshots on snapshots.cluster = pieces.cluster and snapshots.volume_id = pieces.resource_id
     left join tags on tags.volume_id = pieces.resource_id
 )

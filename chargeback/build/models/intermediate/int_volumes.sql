@@ -3,6 +3,8 @@
 -- series, else the Kubernetes API snapshot), or where the EBS CSI driver's created-for/pvc/namespace tag names
 -- a namespace and a cluster tag names the cluster (its PV is gone); else a node volume where EC2 saw it
 -- attached to a node's instance (root and data volumes). Read by int_cur__scoped (which rule claims a line).
+-- tag_namespace: a PV volume's latest created-for/pvc/namespace tag, int_storage_hours' last resort for its
+-- namespace (read here, where the EC2 snapshots are read anyway).
 with pv_hours as (
     select distinct cluster, volume_id from staging.stg_prometheus__persistent_volume_hours where volume_id is not null
 ),
@@ -45,6 +47,7 @@ tagged_pv as (
                 in_tree.cluster
             )
         ) as cluster,
+        max_by(ec2.pvc_namespace, ec2.collected_at) as tag_namespace,
     from ec2
     cross join settings
     left join in_tree on in_tree.volume_id = ec2.volume_id
@@ -69,9 +72,11 @@ pv as (
 ),
 
 final as (
-    select volume_id, cluster, 'pv' as kind, from pv
+    select pv.volume_id, pv.cluster, 'pv' as kind, tagged_pv.tag_namespace,
+    from pv
+    left join tagged_pv on tagged_pv.volume_id = pv.volume_id
     union all
-    select attached.volume_id, attached.cluster, 'node' as kind,
+    select attached.volume_id, attached.cluster, 'node' as kind, cast(null as varchar) as tag_namespace,
     from attached
     left join pv on pv.volume_id = attached.volume_id
     where pv.volume_id is null
