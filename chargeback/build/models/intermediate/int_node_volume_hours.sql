@@ -7,10 +7,19 @@ with pieces as (
     select * from intermediate.int_cur__line_hours where scope = 'node_volume'
 ),
 
+-- the snapshots of the volumes with such lines only (not of every PV volume: most of the snapshots)
+node_volumes as (
+    select distinct resource_id as volume_id from pieces
+),
+
 attachments as (
-    select volume_id, date_trunc('hour', collected_at) as hour, max(coalesce(instance_id, '')) as attached_to,
-    from staging.stg_ec2__volumes
-    group by volume_id, date_trunc('hour', collected_at)
+    select
+        snapshots.volume_id,
+        date_trunc('hour', snapshots.collected_at) as hour,
+        max(coalesce(snapshots.instance_id, '')) as attached_to,
+    from staging.stg_ec2__volumes as snapshots
+    inner join node_volumes on node_volumes.volume_id = snapshots.volume_id
+    group by snapshots.volume_id, date_trunc('hour', snapshots.collected_at)
 ),
 
 timeline as (
