@@ -18,8 +18,8 @@
 -- tags name several clusters (int_cur__tag_clusters) is one row per cluster, each with cost / n rounded to 12
 -- places and the first cluster by name the remainder, so the parts add up to the line exactly (then the key is
 -- (line_item_id, cluster)).
--- Read by int_cur__in_scope (the in-scope lines), int_cur__corrections and the reconciliation.
--- materialized: view
+-- Read by int_cur__in_scope (the in-scope lines, a view over this), int_cur__corrections and the reconciliation:
+-- a table, so the CUR is read, validated and classified once per build.
 with settings as (
     select * from config.settings
 ),
