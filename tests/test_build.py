@@ -52,13 +52,19 @@ def test_a_build_that_loses_a_dollar_fails_loudly_and_keeps_the_published_wareho
     assert {line.tenant: str(line.total) for line in bill.lines} == {"team-a": "1.00", "team-b": "1.00"}
 
 
-def test_a_pod_hour_landed_twice_fails_the_build(tmp_path):
+@pytest.mark.parametrize("other_namespace", [False, True], ids=["as-is", "under-another-namespace"])
+def test_a_pod_hour_landed_twice_fails_the_build(tmp_path, other_namespace):
     """Two collectors landing the same cluster's day (two targets named differently) duplicate its
-    pod-hours: the unique_pod_hours invariant names it rather than billing the pods twice."""
+    pod-hours: the unique_pod_hours invariant names it rather than billing the pods twice; also when the
+    second copy names another namespace (so the copies are pod-days of two tenants)."""
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
     two_teams().write(tmp_path)
     (partition,) = partitions(tmp_path, POD_HOURS)
-    table = pq.read_table(partition).slice(0, 1)  # one of the two pods' hour, landed again
+    landed = pq.read_table(partition)
+    table = landed.slice(0, 1)  # one of the two pods' hour, landed again
+    if other_namespace:
+        others = sorted(set(landed["namespace"].to_pylist()) - set(table["namespace"].to_pylist()))
+        table = table.set_column(table.schema.get_field_index("namespace"), "namespace", pa.array(others[:1]))
     pq.write_table(table, partition.with_name("data-second-collector.parquet"))
     with pytest.raises(InvariantError, match=r"unique_pod_hours test-cluster 2026-10: expected 0E-12, got 1\.0+"):
         engines.build(config)

@@ -21,6 +21,9 @@ final as (
         emr_virtual_cluster_id,
         spark_role,
         count(*) as pod_hour_rows,
+        -- the day's hours the pod has rows in, one bit per UTC hour: more rows than bits over a pod's day is a
+        -- duplicated pod-hour (the checks mart's unique_pod_hours)
+        bit_or(cast(1 as bigint) << hour(hour)) as hours_mask,
         sum(running_hours) as running_hours,
         sum(cpu_request_core_hours) as cpu_request_core_hours,
         sum(cpu_usage_core_hours) as cpu_usage_core_hours,

@@ -92,9 +92,9 @@ node_split as (
 unique_pods as (
     select
         'unique_pod_hours' as check_name, 'error' as severity, cluster, period, 0 as expected,
-        sum(pod_hour_rows) - sum(pods) as actual,
+        sum(duplicate_pod_hours) as actual,
         'duplicate (cluster, pod_uid, hour) rows in fct_pod_costs_hourly' as detail,
-    from intermediate.int_namespace_hours  -- per namespace-hour: pod-hour rows and distinct pods
+    from intermediate.int_duplicate_pod_hours
     group by cluster, period
 ),
 
