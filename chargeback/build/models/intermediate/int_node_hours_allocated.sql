@@ -1,6 +1,8 @@
 -- grain: one node in one UTC hour; key (cluster, node, hour)
 -- What the node's pods allocated of each resource, and the unused cost of each resource:
 -- unused_r = max(available_r - sum(allocated_r), 0) * price_r. Split plus unused equals the node's cost.
+-- Built a day at a time, from the day's node-hours and pod-hours (a new day does not sum the month's pod-hours).
+-- incremental: day
 with nodes as (
     select * from intermediate.int_node_hours
 ),
