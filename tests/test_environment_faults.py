@@ -375,3 +375,9 @@ def test_os_and_duckdb_faults_become_one_line_naming_the_path():
     assert storage_error(opened).path == "/srv/ro/new.duckdb"
     for other in (ValueError("no space here"), duckdb.BinderException("column x not found"), OSError("socket")):
         assert storage_error(other) is None, other  # not the machine's fault: a bug keeps its traceback
+    # a model's query spilling to disk (DuckDB's temporary files under <data_dir>/.tmp) names the model too
+    spill = duckdb.IOException('IO Error: Could not write file "/srv/data/.tmp/t_7.tmp": No space left on device')
+    assert str(storage_error(spill).building("marts.fct_rightsizing").keeping("nothing published")).startswith(
+        "building marts.fct_rightsizing: /srv/data/.tmp/t_7.tmp: no space left on device (nothing published);"
+        " free space"
+    )

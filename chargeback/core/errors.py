@@ -91,15 +91,24 @@ class StorageError(ChargebackError):
     """A file could not be written (or read) for a reason of the machine, not of the data; the message names
     the path, what happened and what to do."""
 
-    def __init__(self, path: str | None, code: int, detail: str = "", kept: str = ""):
+    def __init__(self, path: str | None, code: int, detail: str = "", kept: str = "", during: str = ""):
         what, advice = _FAULTS.get(code, (detail or errno.errorcode.get(code, "I/O error"), "check the path"))
         where = str(path) if path else "a file being written (its library did not say which)"
-        super().__init__(f"{where}: {what}" + (f" ({kept})" if kept else "") + f"; {advice.format(user=_user())}")
-        self.path, self.errno, self.detail = path, code, detail
+        super().__init__(
+            (f"{during}: " if during else "")
+            + f"{where}: {what}"
+            + (f" ({kept})" if kept else "")
+            + f"; {advice.format(user=_user())}"
+        )
+        self.path, self.errno, self.detail, self.during = path, code, detail, during
 
     def keeping(self, what: str) -> StorageError:
         """The same fault, saying what stayed as it was (``what``: e.g. "the published warehouse is unchanged")."""
-        return StorageError(self.path, self.errno, self.detail, what)
+        return StorageError(self.path, self.errno, self.detail, what, self.during)
+
+    def building(self, relation: str) -> StorageError:
+        """The same fault, saying which model was being built (a query spilling to disk can fill it)."""
+        return StorageError(self.path, self.errno, self.detail, during=f"building {relation}")
 
 
 def storage_error(exc: BaseException | None) -> StorageError | None:

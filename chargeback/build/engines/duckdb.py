@@ -97,9 +97,10 @@ def run_models(
             exc.add_note(f"model {model.relation}")  # where it ran out, for out_of_memory
             raise
         except duckdb.Error as exc:  # a full or read-only disk is the machine's fault, not the model's
-            raise storage_error(exc) or ChargebackError(
-                f"model {model.relation} ({model.path.name}) failed: {exc}"
-            ) from exc
+            fault = storage_error(exc)
+            if fault is not None:
+                raise fault.building(model.relation) from exc
+            raise ChargebackError(f"model {model.relation} ({model.path.name}) failed: {exc}") from exc
         if model.relation == validation.CUR_GATE:  # in-scope CUR lines that break a rule: stop before pricing
             validation.refuse_invalid_cur(records(con, f"select * from {model.relation}"))
         if model.materialized == "table" or model.layer == "marts":  # an intermediate view is a join to run
