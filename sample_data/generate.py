@@ -133,6 +133,7 @@ from sample_data.month import (  # noqa: E402  (the old private names: generate.
     Node,
     Pod,
     hour_overlaps,
+    smooth_noise,
 )
 from sample_data.month import cur_line as _line  # noqa: E402
 from sample_data.month import ec2_product as _ec2_product  # noqa: E402
@@ -743,21 +744,15 @@ def spark_runs(rng: np.random.Generator, placement: Placement) -> tuple[list[Job
 # --- usage ---------------------------------------------------------------------------------------------------
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, window: int) -> np.ndarray:
-    """Unit-variance noise with a moving-average memory of ``window`` hours."""
-    raw = rng.standard_normal(n + window - 1)
-    return np.convolve(raw, np.ones(window) / np.sqrt(window), mode="valid")
-
-
 def usage(rng: np.random.Generator, pod: Pod, hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average CPU cores and working-set bytes per hour: a daily cycle, quieter weekends, smooth noise."""
     hour_of_day = (hours // HOUR) % 24
     weekend = ((hours // DAY + 3) % 7) >= 5
     cycle = 1 + pod.diurnal * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
     cycle = cycle * np.where(weekend, 1 - 0.5 * pod.diurnal, 1.0)
-    cpu = pod.cpu_use_cores * cycle * (1 + 0.12 * _smooth_noise(rng, len(hours), 4))
+    cpu = pod.cpu_use_cores * cycle * (1 + 0.12 * smooth_noise(rng, len(hours), 4))
     cpu = np.clip(cpu, 0.05 * pod.cpu_use_cores, 2.5 * pod.cpu_use_cores)
-    memory = pod.memory_use_bytes * (1 + 0.04 * _smooth_noise(rng, len(hours), 12))
+    memory = pod.memory_use_bytes * (1 + 0.04 * smooth_noise(rng, len(hours), 12))
     memory = np.clip(memory, 0.5 * pod.memory_use_bytes, 1.3 * pod.memory_use_bytes)
     return cpu, memory
 

@@ -272,6 +272,18 @@ def snapshot(table: streams.Stream, rows: list[dict]) -> pa.Table:
 # --- CUR lines -----------------------------------------------------------------------------------------------
 
 
+def smooth_noise(rng: np.random.Generator, n: int, window: int) -> np.ndarray:
+    """Unit-variance noise with a moving-average memory of ``window`` hours: each value the sum of ``window``
+    standard normal draws, added in draw order, over sqrt(window). Not ``np.convolve``, whose dot products follow
+    the machine's BLAS and SIMD (the last bit, hence a rounded byte-second, differed between two machines)."""
+    raw = rng.standard_normal(n + window - 1)
+    weight = 1 / np.sqrt(window)
+    total = np.zeros(n)
+    for k in range(window):
+        total = total + raw[k : k + n] * weight
+    return total
+
+
 def round10(value: float) -> float:
     return round(value, 10)
 

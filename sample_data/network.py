@@ -52,6 +52,7 @@ from sample_data.month import (
     hour_overlaps,
     rate_text,
     round10,
+    smooth_noise,
     token,
 )
 
@@ -94,11 +95,6 @@ TRANSFER_PRODUCT = {
 }
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, window: int) -> np.ndarray:
-    raw = rng.standard_normal(n + window - 1)
-    return np.convolve(raw, np.ones(window) / np.sqrt(window), mode="valid")
-
-
 def node_tags(node: Node) -> dict[str, str]:
     """The tags the CUR shows on a node's own lines (its instance's)."""
     tags = {"user_eks_cluster_name": CLUSTER}
@@ -128,7 +124,7 @@ class Traffic:
         hour_of_day = (hours // HOUR) % 24
         weekend = ((hours // DAY + 3) % 7) >= 5
         cycle = (1 + pod.diurnal * np.sin(2 * np.pi * (hour_of_day - 9) / 24)) * np.where(weekend, 0.7, 1.0)
-        noise = np.clip(1 + 0.2 * _smooth_noise(self.rng, 2 * len(hours), 3), 0.2, None).reshape(2, -1)
+        noise = np.clip(1 + 0.2 * smooth_noise(self.rng, 2 * len(hours), 3), 0.2, None).reshape(2, -1)
         received = np.round(received_rate * seconds * cycle * noise[0])
         sent = np.round(sent_rate * seconds * cycle * noise[1])
         for hour, r, s in zip(hours.tolist(), received.tolist(), sent.tolist(), strict=True):
