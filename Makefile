@@ -20,32 +20,42 @@ SPARK35_VENV ?= .venv-spark35
 SPARK35_TESTS ?= tests/test_spark_build.py
 SPARK35_TMP ?= /tmp/chargeback-spark35-tests
 
-.PHONY: demo test system-packages venv install install-test install-spark35 lint pytest pytest-spark35 docs
+# Packages are installed with uv (from PyPI, into the virtual environments), several times faster than pip on a
+# fresh machine, where the test environments' downloads (two pysparks among them) are most of the setup.
+UV = $(VENV)/bin/uv
+
+.PHONY: demo test setup-test system-packages venv install install-test install-spark35 lint pytest pytest-spark35 docs
 
 demo: install  ## build the sample month, print its bill and serve the dashboard (DEMO_ARGS=--no-dashboard)
 	$(VENV)/bin/chargeback demo $(DEMO_ARGS)
 
-test: system-packages install-test lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
+test: setup-test lint docs pytest  ## set up, lint, build the docs strictly, run the whole test suite (CI)
+
+# The Debian packages and the Python environment at once: neither needs the other.
+setup-test:
+	@$(MAKE) --no-print-directory -j2 system-packages install-test
 
 system-packages:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
 venv:
-	$(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(VENV)/bin/pip install -q 'uv>=0.5'
 
 install: venv
-	$(VENV)/bin/pip install -q -e .
+	$(UV) pip install -q --python $(VENV)/bin/python -e .
 
 install-test: venv
-	$(VENV)/bin/pip install -q -e '.[test]'
-	$(VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+	$(UV) pip install -q --python $(VENV)/bin/python -e '.[test]'
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps $(S3A_JARS)
 
 # The second environment's setup, one shell command (the pytest target runs it in the background).
 INSTALL_SPARK35 = (test -x $(SPARK35_VENV)/bin/python || $(PYTHON) -m venv $(SPARK35_VENV)) \
-	&& $(SPARK35_VENV)/bin/pip install -q -e '.[test-emr7]' && $(SPARK35_VENV)/bin/pip install -q --no-deps $(S3A_JARS)
+	&& $(UV) pip install -q --python $(SPARK35_VENV)/bin/python -e '.[test-emr7]' \
+	&& $(UV) pip install -q --python $(SPARK35_VENV)/bin/python --no-deps $(S3A_JARS)
 
-install-spark35:
+install-spark35: venv
 	$(INSTALL_SPARK35)
 
 lint:

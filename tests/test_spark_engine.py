@@ -1,6 +1,6 @@
 """The Spark engine beyond parity: a model only DuckDB can run, a broken invariant and a method change each
-fail the Spark build and leave the published warehouse as it was; raw Parquet read from moto's S3 through
-s3a; every value rule corrects the same rows on Spark. (Parity on the sample month: tests/test_spark_build.py.
+fail the Spark build and leave the published warehouse as it was; every value rule corrects the same rows on
+Spark, reading raw Parquet from moto's S3 through s3a. (Parity on the sample month: tests/test_spark_build.py.
 A file of its own so a second test process runs it beside the parity build.)
 """
 
@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import shutil
 from decimal import Decimal
 
 import boto3
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
 from chargeback.build.engines import build
 from chargeback.build.engines import spark as spark_engine
 from chargeback.build.runner import MODELS_DIR, discover_models
-from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
 from chargeback.reports.bill import monthly_bill
@@ -92,46 +89,35 @@ def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
     assert not list(tmp_path.glob(".warehouse.*")), "the refused build leaves no files behind"
 
 
-def test_raw_parquet_is_read_from_s3_through_s3a(spark, moto_s3, tmp_path, monkeypatch):
-    """Two teams' raw files on moto's S3 and nowhere else: the Spark build reads them through s3a and prints
-    the bill a DuckDB build of the same files prints (team-a $1.00, team-b $1.00)."""
+def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_from_s3(spark, moto_s3, tmp_path,
+                                                                                          monkeypatch):
+    """Every rule of tests/test_validation.py, its raw files on moto's S3 and nowhere else: the Spark build reads
+    them through s3a and records the same corrections as a DuckDB build of the same files (file, row, rules,
+    values as text), with the same bill lines, money within $0.000001, and prints the same bill. (One Spark build
+    for both: each costs about a minute here.)"""
+    from tests.test_validation import SETTINGS, every_rule
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    local = two_teams().write(tmp_path / "local")
-    build(config_module.parse({"data_dir": str(local), "tenancy": TEAMS}))
+    local = every_rule().write(tmp_path / "local")
+    on_duckdb = config_module.parse({"data_dir": str(local), **SETTINGS})
+    build(on_duckdb)
     s3 = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     raw = local / "raw"
     for file in sorted(raw.rglob("*.parquet")):
         s3.upload_fileobj(io.BytesIO(file.read_bytes()), BUCKET, f"copy/raw/{file.relative_to(raw)}")
     data_dir = tmp_path / "data"  # no raw/ at all: everything comes from S3
-    teams = "".join(f'[[tenancy.namespaces]]\npattern = "{n["pattern"]}"\ntenant = "{n["tenant"]}"\n'
-                    for n in TEAMS["namespaces"])
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'data_dir = "{data_dir}"\n[aws]\nendpoints = {{ s3 = "{moto_s3}" }}\n'
-        f'[build.spark]\nraw = "s3a://{BUCKET}/copy/raw"\n{teams}'
-    )
-    result = CliRunner().invoke(app, ["build", "--engine", "spark", "--config", str(config)])
-    assert result.exit_code == 0, result.output
+    on_spark = config_module.parse({
+        "data_dir": str(data_dir), **SETTINGS, "aws": {"endpoints": {"s3": moto_s3}},
+        "build": {"engine": "spark", "spark": {"raw": f"s3a://{BUCKET}/copy/raw"}},
+    })
+    build(on_spark)
     assert not (data_dir / "raw").exists()
-    printed = json.loads(bill_json(data_dir))
-    assert printed == json.loads(bill_json(local))
-    assert {line["tenant"]: line["total"] for line in printed["lines"]} == {"team-a": "1.00", "team-b": "1.00"}
-
-
-def test_the_validation_rules_correct_the_same_rows_the_same_way_on_spark(spark, tmp_path):
-    """Every rule of tests/test_validation.py on both engines: the same corrections (file, row, rules, values as
-    text) and the same bill lines, money within $0.000001."""
-    from tests.test_validation import SETTINGS, every_rule
 
     results = {}
-    for engine in ("duckdb", "spark"):
-        data_dir = tmp_path / engine
-        every_rule().write(data_dir)
-        config = config_module.parse({"data_dir": str(data_dir), **SETTINGS, "build": {"engine": engine}})
-        build(config)
+    for engine, config in (("duckdb", on_duckdb), ("spark", on_spark)):
         with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
             corrections = con.execute(
                 "select raw_table, file, row_key, rules, original_values, corrected_values, tenant,"
@@ -144,9 +130,10 @@ def test_the_validation_rules_correct_the_same_rows_the_same_way_on_spark(spark,
         results[engine] = corrections, lines
     (duck_rows, duck_lines), (spark_rows, spark_lines) = results["duckdb"], results["spark"]
     assert len(duck_rows) == len(spark_rows) == 10
-    for duck, on_spark in zip(duck_rows, spark_rows, strict=True):
-        assert duck[:8] == on_spark[:8]
-        for a, b in zip(duck[8:], on_spark[8:], strict=True):
-            assert (a is None and b is None) or abs(a - b) <= Decimal("0.000001"), (duck, on_spark)
+    for duck, on_s3 in zip(duck_rows, spark_rows, strict=True):
+        assert duck[:8] == on_s3[:8]
+        for a, b in zip(duck[8:], on_s3[8:], strict=True):
+            assert (a is None and b is None) or abs(a - b) <= Decimal("0.000001"), (duck, on_s3)
     assert [t for t, _ in duck_lines] == [t for t, _ in spark_lines]
     assert all(abs(a - b) <= Decimal("0.000001") for (_, a), (_, b) in zip(duck_lines, spark_lines, strict=True))
+    assert bill_json(data_dir) == bill_json(local)

@@ -7,6 +7,8 @@ over raises ``NotPortableError`` naming it; the fix is a portable rewrite of the
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -86,8 +88,11 @@ def _finite(node: exp.Expression) -> exp.Expression:
 PORTABILITY_RULES = (_positional_ids, _exact_quantiles, _finite)
 
 
+@lru_cache(maxsize=512)
 def to_spark(model: Model) -> str:
-    """The model's SQL in Spark's dialect, reading and naming relations as Spark views."""
+    """The model's SQL in Spark's dialect, reading and naming relations as Spark views. Kept per model (its layer,
+    name, file and SQL): a process that builds again (the scheduler, the tests) transpiles each model once; about
+    5 s of sqlglot per build of the 90 models."""
     try:
         statements = sqlglot.parse(model.sql, read="duckdb")
         if len(statements) != 1 or statements[0] is None:
