@@ -17,9 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from chargeback.build.demo import sample_data_dir
+from chargeback.build.runner import discover_models
 from chargeback.core import config as config_module
 
 PERIOD = "2026-10"
@@ -64,3 +66,59 @@ def bill_json(data_dir: Path, period: str = PERIOD) -> dict:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def mart_names() -> list[str]:
+    return [m.name for m in discover_models() if m.layer == "marts"]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = 'marts'"
+        " and table_name = ? order by ordinal_position",
+        [name],
+    ).fetchall()
+
+
+def marts_differ(on_spark: Path, on_duckdb: Path) -> list[str]:
+    """What differs between the marts of a Spark build's and a DuckDB build's warehouses (nothing: []): the
+    same columns and types; rows matched on every non-numeric column, money within $0.000001 and other numbers
+    within a relative 1e-9 (Spark and DuckDB add doubles in different orders)."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{on_spark}' as on_spark (read_only)")
+    con.execute(f"attach '{on_duckdb}' as on_duckdb (read_only)")
+    differ = []
+    for name in mart_names():
+        con.execute("use on_duckdb")
+        columns = _columns(con, name)
+        con.execute("use on_spark")
+        if _columns(con, name) != columns:
+            differ.append(f"marts.{name}: columns and types {_columns(con, name)} != {columns}")
+            continue
+        numeric = ("DECIMAL", "DOUBLE", "BIGINT", "INTEGER", "HUGEINT")
+        keys = [c for c, t in columns if not t.startswith(numeric)]
+        amounts = [(c, t) for c, t in columns if t.startswith(numeric)]
+        key_list = ", ".join(f'"{k}"' for k in keys)
+        sums = ", ".join(f'sum("{c}") as "{c}"' for c, _ in amounts)
+        joined = " and ".join(f'a."{k}" is not distinct from b."{k}"' for k in keys) or "true"
+        off = " or ".join(
+            f'abs(a."{c}" - b."{c}") > 0.000001' if t.startswith("DECIMAL")
+            else f'abs(a."{c}" - b."{c}") > 1e-9 * greatest(1, abs(b."{c}"))'
+            for c, t in amounts
+        ) or "false"
+        # A group only one engine has counts unless all its money is dust (a remainder row of 1e-11 that one engine's
+        # additions leave and the other's do not: a mart drops rows of exactly 0, not rows of 0 within $0.000001).
+        dust = " and ".join(
+            f'abs(coalesce(a."{c}", b."{c}")) <= 0.000001' for c, t in amounts if t.startswith("DECIMAL")
+        ) or "false"
+        grouped = f"select {key_list}, count(*) as n, {sums} from {{}}.marts.{name} group by all"
+        mismatched = con.execute(
+            f"with a as ({grouped.format('on_spark')}), b as ({grouped.format('on_duckdb')})"
+            f" select count(*) from a full outer join b on {joined}"
+            f" where ((a.n is null or b.n is null) and not ({dust})) or a.n <> b.n or {off}"
+        ).fetchall()[0][0]
+        if mismatched:
+            differ.append(f"marts.{name}: {mismatched} group(s) differ between the Spark and DuckDB builds")
+    con.close()
+    return differ

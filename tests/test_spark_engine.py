@@ -1,7 +1,8 @@
-"""The Spark engine beyond parity: a model only DuckDB can run, a broken invariant and a method change each
-fail the Spark build and leave the published warehouse as it was; every value rule corrects the same rows on
-Spark, reading raw Parquet from moto's S3 through s3a. (Parity on the sample month: tests/test_spark_build.py.
-A file of its own so a second test process runs it beside the parity build.)
+"""The Spark engine's own tests, and the parity test of the main environment's pyspark 4: a model only DuckDB
+can run, a broken invariant and a method change each fail the Spark build and leave the published warehouse as
+it was; every value rule corrects the same rows on Spark, reading raw Parquet from moto's S3 through s3a, with
+every mart equal to a DuckDB build's. (Parity on the sample month, closed and restated: tests/test_spark_build.py,
+which `make pytest` runs on EMR's Spark 3.5 beside this suite.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from chargeback.build.runner import MODELS_DIR, discover_models
 from chargeback.core import config as config_module
 from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
 from chargeback.reports.bill import monthly_bill
-from tests.spark_support import BUCKET, bill_json, sample_config, with_sample_raw
+from tests.spark_support import BUCKET, bill_json, marts_differ
 from tests.test_build import TEAMS, two_teams
 
 
@@ -33,11 +34,12 @@ def test_a_model_only_duckdb_can_run_fails_the_spark_build_naming_it(spark, tmp_
         "select list_sum(list_transform([1, 2, 3], lambda x: x * 2)) as total\n"
     )
     monkeypatch.setattr(spark_engine, "discover_models", lambda: discover_models(models))
-    data_dir = with_sample_raw(tmp_path / "data")
+    two_teams().write(tmp_path)
+    config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS, "build": {"engine": "spark"}})
     with pytest.raises(ChargebackError, match=r"model staging\.stg_list_lambda \(stg_list_lambda\.sql\)"):
-        spark_engine.build(sample_config(data_dir, engine="spark"))
-    assert not (data_dir / "warehouse.duckdb").exists()
-    assert not (data_dir / "builds").exists() or not list((data_dir / "builds").iterdir())
+        spark_engine.build(config)
+    assert not config.warehouse_path.exists()
+    assert not (tmp_path / "builds").exists() or not list((tmp_path / "builds").iterdir())
 
 
 def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_warehouse(spark, tmp_path, monkeypatch):
@@ -93,8 +95,9 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
                                                                                           monkeypatch):
     """Every rule of tests/test_validation.py, its raw files on moto's S3 and nowhere else: the Spark build reads
     them through s3a and records the same corrections as a DuckDB build of the same files (file, row, rules,
-    values as text), with the same bill lines, money within $0.000001, and prints the same bill. (One Spark build
-    for both: each costs about a minute here.)"""
+    values as text), with the same bill lines, money within $0.000001, every mart equal, and prints the same bill.
+    This is the pyspark 4 environment's parity test; the sample month's runs on EMR's Spark 3.5
+    (tests/test_spark_build.py). (One Spark build for all of it: each costs about a minute here.)"""
     from tests.test_validation import SETTINGS, every_rule
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -136,4 +139,5 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
             assert (a is None and b is None) or abs(a - b) <= Decimal("0.000001"), (duck, on_s3)
     assert [t for t, _ in duck_lines] == [t for t, _ in spark_lines]
     assert all(abs(a - b) <= Decimal("0.000001") for (_, a), (_, b) in zip(duck_lines, spark_lines, strict=True))
+    assert marts_differ(on_spark.warehouse_path, on_duckdb.warehouse_path) == []
     assert bill_json(data_dir) == bill_json(local)
