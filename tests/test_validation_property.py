@@ -9,11 +9,17 @@ tenant label replaced by a reserved name), all built at once, in memory, by the 
 - conservation: the bill lines add up to the in-scope source cost;
 - the data-quality mart lists exactly the corrupted rows;
 - for every bill line (tenants and sentinels), |corrupted − clean| ≤ Σ over the corrupted rows of their cost in
-  the clean build, loaded with the shared cost their cost drew to their tenant that day (weighted and even
-  shared modes spread the shared pool by direct cost: a row's dollar brings its tenant shared/direct more).
+  the clean build, loaded with the largest shared cost per dollar of direct cost that any tenant drew that day
+  in the clean build (the factor below).
 
 Why it holds: a correction only ever lowers a pod-hour's allocation (a bad request counts 0, bad usage the
-request), so every other pod's cost can only rise and the corrected pod's fall, by at most what it cost.
+request), so every other pod's cost can only rise and the corrected pod's fall, by at most what it cost (Δ).
+Shared costs follow: weighted mode gives tenant i the share S·dᵢ/D of a pool S (dᵢ its direct cost, D the
+drawing tenants' total); if the direct costs rise by δᵢ ≤ δ ≤ Δ (δ their sum), i's share moves by
+S·|D·δᵢ − dᵢ·δ| / (D·(D + δ)) ≤ Δ·S/D, and S/D is the factor of every drawing tenant. The factor is the day's
+largest, not the corrected row's own tenant's: a row of an unmapped namespace draws no shared cost (factor 0),
+yet the idle its correction frees lands on tenants that do and moves the pool's weights (hypothesis found it: a
+$2.50 EKS fee, a $0.06 node, `scratch`'s 3.25-core request corrupted, idle `cluster`).
 
 ``CHARGEBACK_VALIDATION_EXAMPLES=200 python -m pytest tests/test_validation_property.py -s`` runs 1,000 clusters
 (the default, 10 examples, is 50) and prints the largest gain or loss against its bound.
@@ -227,14 +233,15 @@ def check_fleet(fleet: list[Cluster], idle: str, shared: str) -> None:
     lines = by_cluster("select cluster, tenant, sum(total_cost) from marts.fct_tenant_costs_daily group by all")
     source = by_cluster("select cluster, sum(cost) from marts.fct_source_costs_daily group by all")
     corrected = by_cluster("select cluster, row_key from marts.fct_data_quality")
-    # A corrected row's clean cost, loaded with the shared cost its tenant drew that day per dollar of direct cost.
+    # A corrected row's clean cost, loaded with the largest shared cost per dollar of direct cost of the day.
     loaded = by_cluster(
         """
         with factors as (
-            select cluster, date, tenant,
-                case when compute_cost + idle_cost + emr_cost > 0
-                    then shared_cost / (compute_cost + idle_cost + emr_cost) else 0 end as factor,
+            select cluster, date,
+                max(case when compute_cost + idle_cost + emr_cost > 0
+                    then shared_cost / (compute_cost + idle_cost + emr_cost) else 0 end) as factor,
             from marts.fct_tenant_costs_daily
+            group by all
         ),
         pods as (
             select pods.cluster, pods.namespace || '/' || pods.pod || ' (' || pods.pod_uid || ') '
@@ -242,14 +249,12 @@ def check_fleet(fleet: list[Cluster], idle: str, shared: str) -> None:
                 abs(pods.total_cost) * (1 + coalesce(factors.factor, 0)) as cost,
             from marts.fct_pod_costs_hourly as pods
             left join factors on factors.cluster = pods.cluster and factors.date = pods.date
-                and factors.tenant = pods.tenant
         ),
         namespaces as (
             select pods.cluster, pods.namespace || ' ' || strftime(pods.hour, '%Y-%m-%d %H:00') as row_key,
                 sum(abs(pods.total_cost) * (1 + coalesce(factors.factor, 0))) as cost,
             from marts.fct_pod_costs_hourly as pods
             left join factors on factors.cluster = pods.cluster and factors.date = pods.date
-                and factors.tenant = pods.tenant
             group by all
         )
         select * from pods union all select * from namespaces
@@ -299,3 +304,26 @@ def test_twins_in_one_build_are_kept_apart():
                 memory_usage_gib=2)  # fmt: skip
     cluster.pod_hour_damage[0] = ("memory_working_set_byte_seconds", "nan")
     check_fleet([cluster] * 2, "node", "weighted")
+
+
+def test_a_correction_in_a_namespace_that_draws_no_shared_cost_still_moves_the_shared_pools_weights():
+    """Hypothesis's counterexample to the first bound, which loaded a corrected row with its own tenant's factor:
+    `scratch` is unmapped and draws no shared cost (factor 0), but correcting its 3.25-core request (1e300 in the
+    corrupted twin: counted 0) frees a c5.xlarge's half hour ($0.0594/h) as idle, which idle `cluster` spreads
+    over alpha and gamma, and the $2.50 EKS fee follows their direct costs: gamma moved $0.025492 against that
+    bound's $0.014078. The day's largest factor bounds it."""
+    cluster = Cluster()
+    cluster.add("node", "node-0", "c5.xlarge", [0, 1], 0.0594, vcpu=4, memory_gib=8, gpus=0, labels={})
+    for namespace, pod, hours, cpu_request, cpu_usage, memory_request, memory_usage, seconds in (
+        ("team-gamma", "pod-0", [1], 1.0, 0.0, 0.0, 0.0, 1800.0),
+        ("team-alpha", "pod-1", [1], 0.0, 3.75, 4.0, 1.75, 3600.0),
+        ("team-alpha", "pod-2", [0], 0.75, 2.0, 0.0, 2.0, 3600.0),
+        ("kube-system", "pod-3", [0], 3.75, 3.25, 0.0, 0.0, 1800.0),
+        ("scratch", "pod-4", [1], 3.25, 0.0, 0.5, 0.0, 1800.0),
+    ):
+        cluster.add("pod", namespace, pod, "node-0", hours, cpu_request=cpu_request, cpu_usage=cpu_usage,
+                    memory_request_gib=memory_request, memory_usage_gib=memory_usage, gpus=0.0,
+                    running_seconds=seconds)  # fmt: skip
+    cluster.add("eks_fee", 0, 2.5)
+    cluster.pod_hour_damage[4] = ("cpu_request_core_seconds", "1e300")
+    check_fleet([cluster], "cluster", "weighted")
