@@ -4,7 +4,7 @@
 -- StatefulSet, DaemonSet) by namespace and name, and recurring Spark jobs by job name and virtual cluster,
 -- executor pods only. Pod-hours carry the hourly figures; pod-days (int_pod_days) are there to count pods and
 -- job runs: a distinct count over pod-days costs a tenth of one over pod-hours. A view, read twice by the mart
--- (once per kind of row, so each read skips the other kind).
+-- (by kind of row, so each read skips the other kind).
 -- materialized: view
 with pod_hours as (
     select * from intermediate.int_pod_hours_priced

@@ -46,12 +46,9 @@ aggregated as (
         sum(running_hours) as pod_hours,
         sum(cpu_request_core_hours) / sum(running_hours) as cpu_request_cores,
         sum(cpu_usage_core_hours) / sum(running_hours) as cpu_usage_cores_avg,
-        -- every level from one sort of the workload's hours, not one sort per level
-        quantile_cont(cpu_usage_cores, [0.5, 0.9, 0.95, 0.99]) as cpu_usage_cores_quantiles,
         max(cpu_usage_cores) as cpu_usage_cores_max,
         sum(memory_request_gib_hours) / sum(running_hours) as memory_request_gib,
         sum(memory_usage_gib_hours) / sum(running_hours) as memory_usage_gib_avg,
-        quantile_cont(memory_usage_gib, [0.5, 0.9, 0.95, 0.99]) as memory_usage_gib_quantiles,
         max(memory_usage_gib) as memory_usage_gib_max,
         sum(cpu_request_core_hours) as cpu_request_core_hours,
         sum(cpu_allocated_core_hours) as cpu_allocated_core_hours,
@@ -60,8 +57,43 @@ aggregated as (
         sum(cpu_cost) as cpu_cost,
         sum(memory_cost) as memory_cost,
         sum(idle_cost) as idle_cost,
+        -- a number per workload that every read of this CTE gives the same (ordered by its key, which is unique
+        -- here: Spark may compute a CTE read twice twice, and an unordered row number could differ between reads)
+        row_number() over (
+            order by cluster, period, workload_kind, namespace, workload_name, virtual_cluster_id
+        ) as workload_id,
     from per_hour
     group by cluster, period, workload_kind, namespace, workload_name, virtual_cluster_id
+),
+
+-- The quantiles hold every hour's value of a workload until its group is complete: grouped by a number over two
+-- values per row, not by six names beside the sums (at four clusters of L, 65 million pod-hours, the wide
+-- grouping spilled tens of GB to disk).
+hourly_values as (
+    select
+        aggregated.workload_id,
+        hours.cpu_usage_core_hours / hours.running_hours as cpu_usage_cores,
+        hours.memory_usage_gib_hours / hours.running_hours as memory_usage_gib,
+    -- the rows again rather than per_hour: a CTE read twice is materialised, 16 million rows at L
+    from intermediate.int_rightsizing_rows as hours
+    inner join aggregated
+        on aggregated.cluster is not distinct from hours.cluster
+        and aggregated.period is not distinct from hours.period
+        and aggregated.workload_kind is not distinct from hours.workload_kind
+        and aggregated.namespace is not distinct from hours.namespace
+        and aggregated.workload_name is not distinct from hours.workload_name
+        and aggregated.virtual_cluster_id is not distinct from hours.virtual_cluster_id
+    where hours.is_hour
+),
+
+quantiles as (
+    select
+        workload_id,
+        -- every level from one sort of the workload's hours, not one sort per level
+        quantile_cont(cpu_usage_cores, [0.5, 0.9, 0.95, 0.99]) as cpu_usage_cores_quantiles,
+        quantile_cont(memory_usage_gib, [0.5, 0.9, 0.95, 0.99]) as memory_usage_gib_quantiles,
+    from hourly_values
+    group by workload_id
 ),
 
 final as (
@@ -103,6 +135,7 @@ final as (
         cast(cpu_cost as double) / nullif(cpu_allocated_core_hours, 0) as cpu_price_per_core_hour,
         cast(memory_cost as double) / nullif(memory_allocated_gib_hours, 0) as memory_price_per_gib_hour,
     from aggregated
+    inner join quantiles on quantiles.workload_id = aggregated.workload_id
     left join pod_counts
         on pod_counts.cluster is not distinct from aggregated.cluster
         and pod_counts.period is not distinct from aggregated.period
