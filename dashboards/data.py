@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from chargeback.build import method as method_module
 from chargeback.build.closed import closed_root
+from chargeback.build.warehouse import read_only
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.periods import previous_period
@@ -75,12 +75,8 @@ class Warehouse:
     def queries(self, *queries: tuple[str, dict | None]) -> list[pl.DataFrame]:
         """Each ``(sql, params)``'s rows, read through one connection (opening the warehouse costs ~40 ms)."""
         self.require()
-        con = duckdb.connect(str(self.path), read_only=True)
-        try:
-            con.execute("set TimeZone = 'UTC'")
+        with read_only(self.path) as con:
             return [con.sql(sql, params=params or {}).pl() for sql, params in queries]
-        finally:
-            con.close()
 
 
 def _scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
@@ -218,11 +214,8 @@ def method(wh: Warehouse, viewer: Viewer) -> dict | None:
     ``summary`` and ``settings``; None: built before methods were recorded. Its tenancy rules name every
     tenant, so only all-access viewers get them."""
     wh.require()
-    con = duckdb.connect(str(wh.path), read_only=True)
-    try:
+    with read_only(wh.path) as con:
         recorded = method_module.read_method(con)
-    finally:
-        con.close()
     if recorded is None:
         return None
     settings = recorded if viewer.sees_everything else {k: v for k, v in recorded.items() if k != "tenancy"}

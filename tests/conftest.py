@@ -84,6 +84,21 @@ def downloads(monkeypatch):
     return record_downloads(monkeypatch)
 
 
+# --- the sample month, built once per test process ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_sample(tmp_path_factory) -> Path:
+    """The bundled sample month's data directory as `chargeback demo` builds it, built once per test process
+    (about ten seconds here): a test takes a copy of its own (``tests.sample_support.copy_built``) and never
+    changes this one. A copy reads as the original (its views name their files relative to the data directory)."""
+    from chargeback.build.demo import run_demo
+
+    data_dir = tmp_path_factory.mktemp("built-sample") / "data"
+    run_demo(data_dir)
+    return data_dir
+
+
 # --- the Spark build's tests (tests/test_spark_build.py, tests/test_spark_engine.py; see tests/spark_support.py) ---
 
 

@@ -7,11 +7,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
+
+from chargeback.build.warehouse import read_only
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 
@@ -50,11 +51,8 @@ def metric(at: AppTest, label: str) -> str:
 
 def mart(data_dir: Path, sql: str, params: list | None = None) -> list[tuple]:
     """Rows of a plain SQL query over the published warehouse: the reference a page is checked against."""
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
+    with read_only(data_dir / "warehouse.duckdb") as con:
         return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def record_downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[AppTest], str]:

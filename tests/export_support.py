@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from chargeback.build.demo import run_demo
 from chargeback.cli import app
 from chargeback.core import config as config_module
+from tests.sample_support import copy_built
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = ROOT / "sample_data" / "chargeback.toml"
@@ -40,11 +40,11 @@ class SampleMonth:
         return self.config.model_copy(update={"export": config_module.ExportSettings.model_validate(export)})
 
 
-def build_sample(data_dir: Path) -> SampleMonth:
-    config, _ = run_demo(data_dir)
-    return SampleMonth(config, data_dir)
+def build_sample(built: Path, data_dir: Path) -> SampleMonth:
+    """A copy of the built sample month (``built``: the ``built_sample`` fixture) at ``data_dir``."""
+    return SampleMonth(copy_built(built, data_dir), data_dir)
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> SampleMonth:
-    return build_sample(tmp_path_factory.mktemp("sample") / "data")
+def sample(tmp_path_factory, built_sample) -> SampleMonth:
+    return build_sample(built_sample, tmp_path_factory.mktemp("sample") / "data")

@@ -86,6 +86,8 @@ def marts_differ(on_spark: Path, on_duckdb: Path) -> list[str]:
     within a relative 1e-9 (Spark and DuckDB add doubles in different orders)."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
+    # the views name their files relative to their data directory: search both (a build's folder name is unique)
+    con.execute("set file_search_path = ?", [f"{on_spark.parent.resolve()},{on_duckdb.parent.resolve()}"])
     con.execute(f"attach '{on_spark}' as on_spark (read_only)")
     con.execute(f"attach '{on_duckdb}' as on_duckdb (read_only)")
     differ = []

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 
-from chargeback.build.demo import run_demo
 from chargeback.build.engines import build
 from chargeback.core import config as config_module
 from chargeback.core.http import RetryPolicy
 from dashboards import data
 from dashboards.identity import ALB_KEY_RETRY, NOBODY, AlbPublicKeys, Viewer, alb_key_lookup, resolve
+from tests.sample_support import copy_built
 
 PERIOD = "2026-10"
 # Any JSON value, for claims.
@@ -263,9 +263,8 @@ def test_any_claims_of_the_alb_are_a_viewer_or_nobody_never_an_error(alb_key, cl
 # --- the data layer enforces the filter ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    config, _ = run_demo(tmp_path_factory.mktemp("dash") / "data")
-    return config
+def sample(tmp_path_factory, built_sample):
+    return copy_built(built_sample, tmp_path_factory.mktemp("dash") / "data")
 
 
 ML = Viewer("ann", frozenset({"ml"}))

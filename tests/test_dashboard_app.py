@@ -16,7 +16,7 @@ import streamlit as st
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
-from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.build.demo import SAMPLE_PERIOD
 from chargeback.core import config as config_module
 from chargeback.reports.bill import Bill, BillLine
 from dashboards import data, runtime, state
@@ -26,6 +26,7 @@ from dashboards.charts.common import with_total
 from dashboards.identity import Viewer
 from tests.dashboard_support import cli, mart, metric
 from tests.dashboard_support import open_app as open_page
+from tests.sample_support import copy_built
 
 PERIOD = SAMPLE_PERIOD
 CLUSTER = "prod-analytics"
@@ -43,9 +44,9 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
+def data_dir(tmp_path_factory, built_sample) -> Path:
     where = tmp_path_factory.mktemp("dashboard") / "data"
-    run_demo(where)
+    copy_built(built_sample, where)
     return where
 
 

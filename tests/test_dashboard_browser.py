@@ -18,7 +18,8 @@ import pytest
 from chargeback.build import method
 from chargeback.build.demo import sample_data_dir
 from chargeback.core import config as config_module
-from tests.services.dashboard import PERIOD, RESTRICTED_CONFIG, behind_proxy, sample_month, serving
+from tests.sample_support import copy_built
+from tests.services.dashboard import PERIOD, RESTRICTED_CONFIG, behind_proxy, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -52,8 +53,10 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return sample_month(tmp_path_factory.mktemp("browser"))
+def data_dir(tmp_path_factory, built_sample) -> Path:
+    where = tmp_path_factory.mktemp("browser") / "data"
+    copy_built(built_sample, where)
+    return where
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.build.demo import SAMPLE_PERIOD
 from chargeback.core import config as config_module
 from chargeback.reports.capacity import capacity
 from chargeback.reports.quotas import quota_report
@@ -19,6 +19,7 @@ from chargeback.reports.rightsize import job_quota_fits, limit_violations, right
 from dashboards import data, runtime
 from dashboards.identity import Viewer
 from tests.dashboard_support import mart, metric, open_app
+from tests.sample_support import copy_built
 
 PAGE = "views/capacity.py"
 PERIOD = SAMPLE_PERIOD
@@ -27,9 +28,9 @@ EVERYONE = Viewer("platform", None)
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
+def data_dir(tmp_path_factory, built_sample) -> Path:
     where = tmp_path_factory.mktemp("capacity") / "data"
-    run_demo(where)
+    copy_built(built_sample, where)
     return where
 
 

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from chargeback.build.demo import SAMPLE_PERIOD, run_demo
+from chargeback.build.demo import SAMPLE_PERIOD
 from chargeback.build.engines import build
 from chargeback.core import config as config_module
 from chargeback.reports.bill import Bill, BillLine
@@ -31,6 +31,7 @@ from dashboards.charts import bills
 from dashboards.identity import Viewer
 from tests.dashboard_support import cli, metric, open_app
 from tests.factory import Scenario
+from tests.sample_support import copy_built
 from tests.services.dashboard import clear_streamlit_caches
 
 D = Decimal
@@ -41,9 +42,9 @@ LABELS = {"__idle__": "Idle (unshared)", "__shared__": "Shared (kept)", "__unall
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
+def data_dir(tmp_path_factory, built_sample) -> Path:
     where = tmp_path_factory.mktemp("figures") / "data"
-    run_demo(where)
+    copy_built(built_sample, where)
     return where
 
 

@@ -189,8 +189,8 @@ def test_s3_destination_on_moto(sample, moto, tmp_path, monkeypatch):  # noqa: F
     assert manifest == finished.manifest
 
 
-def test_default_destination_is_the_data_directory(tmp_path):
-    sample_month = build_sample(tmp_path / "data")
+def test_default_destination_is_the_data_directory(tmp_path, built_sample):
+    sample_month = build_sample(built_sample, tmp_path / "data")
     result = run_export(sample_month.config, PERIOD, "finance")
     assert Path(result.paths[0]) == tmp_path / "data" / "exports" / "finance" / PERIOD / "v1" / f"bill-{PERIOD}.csv"
     relative = sample_month.config.model_copy(update={"export": config_module.ExportSettings(out="to-finance")})

@@ -1,10 +1,20 @@
-"""The build folders: day partitions linked from build to build, counted once, and pruned to the last two."""
+"""The build folders: day partitions linked from build to build, counted once, and pruned to the last two; a data
+directory moved elsewhere still reads."""
 
 from __future__ import annotations
 
 import os
 
+import pyarrow.parquet as pq
+
 from chargeback.build import layout
+from chargeback.build.engines import build
+from chargeback.build.warehouse import connect
+from chargeback.core import config as config_module
+from chargeback.reports.bill import monthly_bill
+from tests.test_build import TEAMS, two_teams
+
+PERIOD = "2026-10"  # two_teams' month
 
 
 def test_prune_keeps_the_last_two_published_builds_and_a_later_one_still_running(tmp_path):
@@ -39,3 +49,31 @@ def test_partitions_are_by_day_where_there_is_a_date_or_hour_and_by_cluster_wher
     assert layout.partition_columns(["cluster", "pod"]) == ["cluster"]
     assert layout.day_source(["cluster", "date", "hour"]) == "date"
     assert layout.day_source(["cluster", "first_date"], "first_date") == "first_date"
+
+
+
+def test_a_moved_data_directory_serves_the_same_bill_and_builds_again(tmp_path):
+    """A data directory restored from a backup, or its volume mounted at another path: the warehouse's views
+    name their files relative to the data directory, so at the new path, the old one gone, it serves the same
+    bill, the same priced pod-hours (a view over the build folder's Parquet) and the same raw rows (views over
+    raw/), and the next build there (whole: the day fingerprints record the path) bills the same."""
+    before, after = tmp_path / "before" / "data", tmp_path / "after" / "data"
+    two_teams().write(before)
+    config = config_module.parse({"data_dir": str(before), "tenancy": TEAMS})
+    build(config)
+    bill = monthly_bill(config, PERIOD).to_json()
+    priced = "select count(*), sum(cpu_cost + memory_cost + idle_cost) from intermediate.int_pod_hours_priced"
+    with connect(config) as con:
+        pod_hours = con.execute(priced).fetchall()
+    raw_rows = pq.read_table(before / "raw" / "prometheus" / "pod_hours").num_rows
+    (tmp_path / "before").rename(tmp_path / "after")
+    moved = config.model_copy(update={"data_dir": after})
+    assert monthly_bill(moved, PERIOD).to_json() == bill
+    assert monthly_bill(moved, PERIOD).lines
+    with connect(moved) as con:
+        assert con.execute(priced).fetchall() == pod_hours
+        assert pod_hours[0][0] > 0
+        assert con.execute("select count(*) from raw.prometheus__pod_hours").fetchone()[0] == raw_rows > 0
+    result = build(moved)
+    assert result.refreshed["intermediate.int_pod_hours_priced"].whole
+    assert monthly_bill(moved, PERIOD).to_json() == bill

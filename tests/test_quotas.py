@@ -15,7 +15,6 @@ import yaml
 from kubernetes.utils import parse_quantity
 from typer.testing import CliRunner
 
-from chargeback.build.demo import run_demo
 from chargeback.build.engines import build
 from chargeback.cli.quotas import register
 from chargeback.core import config as config_module
@@ -24,6 +23,7 @@ from chargeback.reports.quotas import NO_LIMIT_DATA, quantity, quota_report, rou
 from collectors import streams
 from tests.conftest import Built
 from tests.factory import GIB, START, Scenario
+from tests.sample_support import copy_built
 
 RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods")
 
@@ -217,8 +217,8 @@ def test_json_and_table_through_the_command(built):
     assert table.exit_code == 0 and "right-size first" in table.output
 
 
-def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path):
-    config, _ = run_demo(tmp_path / "data")
+def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path, built_sample):
+    config = copy_built(built_sample, tmp_path / "data")
     report = quota_report(config)
     assert report.period == "2026-10"
     documents = list(yaml.safe_load_all(report.to_yaml()))

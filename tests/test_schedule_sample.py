@@ -20,7 +20,6 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from chargeback.build.demo import run_demo
 from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.raw.collect import land_billing_period
@@ -28,6 +27,7 @@ from chargeback.raw.landing import DEMO_MARKER
 from chargeback.raw.status import landed_version
 from chargeback.scheduler.core import Run, Scheduler
 from chargeback.scheduler.state import ScheduleState, state_path
+from tests.sample_support import copy_built
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -111,9 +111,9 @@ def cli(config_file: Path, *args: str) -> str:
     return result.stdout
 
 
-def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path):
+def test_finance_receives_octobers_files_once_the_final_cur_is_built(tmp_path, built_sample):
     data, export = tmp_path / "data", tmp_path / "cur" / "chargeback-cur2"
-    run_demo(data)  # the sample month's raw tables, built
+    copy_built(built_sample, data)  # the sample month's raw tables, built
     (data / DEMO_MARKER).unlink()  # from here on it is a collected data directory (collect refuses demo data)
     deliver_v1(export)
     land_billing_period(data, export, PERIOD)  # what the collect of 10-28 landed

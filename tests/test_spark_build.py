@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ from chargeback.build.demo import sample_data_dir
 from chargeback.build.engines import build
 from chargeback.build.engines.spark_sql import NotPortableError, to_spark
 from chargeback.build.runner import discover_models
+from chargeback.build.warehouse import read_only
 from chargeback.cli import app
 from chargeback.raw.landing import partitions
 from chargeback.raw.tables import CUR_LINE_ITEMS
@@ -106,9 +106,7 @@ def test_transpiling_keeps_exact_quantiles_and_positional_ids():
 
 
 def test_every_model_runs_on_spark_with_the_duckdb_builds_row_counts(spark_dir, duckdb_dir):
-    with duckdb.connect(str(spark_dir / "warehouse.duckdb"), read_only=True) as on_spark, duckdb.connect(
-        str(duckdb_dir / "warehouse.duckdb"), read_only=True
-    ) as on_duckdb:
+    with read_only(spark_dir / "warehouse.duckdb") as on_spark, read_only(duckdb_dir / "warehouse.duckdb") as on_duckdb:
         for name in mart_names():
             count = f"select count(*) from marts.{name}"
             expected = on_duckdb.execute(count).fetchall()[0][0]

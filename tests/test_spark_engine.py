@@ -13,12 +13,12 @@ import shutil
 from decimal import Decimal
 
 import boto3
-import duckdb
 import pytest
 
 from chargeback.build.engines import build
 from chargeback.build.engines import spark as spark_engine
 from chargeback.build.runner import MODELS_DIR, discover_models
+from chargeback.build.warehouse import read_only
 from chargeback.core import config as config_module
 from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
 from chargeback.reports.bill import monthly_bill
@@ -121,7 +121,7 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
 
     results = {}
     for engine, config in (("duckdb", on_duckdb), ("spark", on_spark)):
-        with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        with read_only(config.warehouse_path) as con:
             corrections = con.execute(
                 "select raw_table, file, row_key, rules, original_values, corrected_values, tenant,"
                 " tenant_with_raw_value, cost_with_raw_value, cost_as_corrected from marts.fct_data_quality"

@@ -312,7 +312,7 @@ def refresh(
                 since, until = _midnight(since), _midnight(until)
             where = f"where {column} >= $since and {column} < $until"
             _write(con, sql, day, parts, target, where, {"since": since, "until": until})
-    con.execute(layout.parquet_view(relation, types, target, hive=False))
+    con.execute(layout.parquet_view(relation, types, target, hive=False, data_dir=data_dir))
     rows = dict(
         con.execute(
             f"select day, count(*) from read_parquet({layout.literal(str(target / '**' / '*.parquet'))}) group by day"

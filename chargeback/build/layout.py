@@ -9,10 +9,11 @@
   DuckDB writes them in the files too, so a DuckDB build's files read back alone).
 
 The published warehouse holds views over these files (``parquet_view``) beside the small tables, so readers
-query the same relations as ever. A build id sorts by the time it started; a folder is marked published
-(``PUBLISHED``) once its warehouse is. After each publish ``prune`` deletes the folders of earlier builds but
-the last ``KEEP_BUILDS`` published ones (a reader may still be querying the one before) and those of builds
-that died before publishing.
+query the same relations as ever; a view names its files relative to the data directory (``relative``), where
+every connection resolves them (``chargeback.build.warehouse.search_from``). A build id sorts by the time it
+started; a folder is marked published (``PUBLISHED``) once its warehouse is. After each publish ``prune``
+deletes the folders of earlier builds but the last ``KEEP_BUILDS`` published ones (a reader may still be
+querying the one before) and those of builds that died before publishing.
 """
 
 from __future__ import annotations
@@ -74,11 +75,17 @@ def files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else []
 
 
-def parquet_view(relation: str, types: list[tuple[str, str]], path: Path, hive: bool) -> str:
-    """The DuckDB statement publishing one relation written under ``path``: a view over its Parquet files, with
-    its columns in order and typed as the DuckDB model types them (an empty table where no file was written:
-    Spark and DuckDB write none for an empty partitioned result). ``hive``: the partition columns are in the
-    folder names only (Spark's files)."""
+def relative(path: Path, data_dir: Path) -> str:
+    """``path``, under ``data_dir``, as a view names it: relative to the data directory, so that a data
+    directory moved, mounted elsewhere or restored from a backup still reads."""
+    return Path(path).resolve().relative_to(Path(data_dir).resolve()).as_posix()
+
+
+def parquet_view(relation: str, types: list[tuple[str, str]], path: Path, hive: bool, data_dir: Path) -> str:
+    """The DuckDB statement publishing one relation written under ``path`` (in ``data_dir``): a view over its
+    Parquet files, with its columns in order and typed as the DuckDB model types them (an empty table where
+    no file was written: Spark and DuckDB write none for an empty partitioned result). ``hive``: the partition
+    columns are in the folder names only (Spark's files)."""
     columns = ", ".join(f"{quote(name)} {duckdb_type}" for name, duckdb_type in types)
     if not files(path):
         return f"create table {relation} ({columns})"
@@ -88,7 +95,7 @@ def parquet_view(relation: str, types: list[tuple[str, str]], path: Path, hive: 
         typed = ", ".join(f"{literal(p)}: {HIVE_TYPES[p]}" for p in parts)
         options = f", hive_partitioning = true, hive_types = {{{typed}}}"
     casts = ", ".join(f"cast({quote(name)} as {duckdb_type}) as {quote(name)}" for name, duckdb_type in types)
-    pattern = literal(str(path / "**" / "*.parquet"))
+    pattern = literal(f"{relative(path, data_dir)}/**/*.parquet")
     return f"create view {relation} as select {casts} from read_parquet({pattern}{options})"
 
 

@@ -11,6 +11,11 @@ to builds that died without cleaning up (killed, OOM-killed, the machine stopped
 Readers query ``marts.*`` (the models' results), ``config.*`` (the settings the build ran with) and
 ``bookkeeping.*``: what the build recorded beside the marts (``build_info``, ``cur_versions``,
 ``raw_coverage``, ``collection_status``; see ``chargeback.build.bookkeeping``).
+
+The views over files (the raw tables, and the models a build writes as Parquet under ``builds/``) name them
+relative to the data directory, and every connection resolves them there (``search_from``), so a data
+directory reads the same wherever it is mounted, moved or restored. Another DuckDB client opening the file
+runs ``set file_search_path = '<data directory>'`` first, or starts in the data directory.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from chargeback.core.config import Config
-from chargeback.core.errors import DataError
+from chargeback.core.errors import ChargebackError, DataError
 from chargeback.core.locks import file_lock
 
 BUILD_LOCK = ".build.lock"  # in the data directory; see build_lock
@@ -82,12 +87,22 @@ def records(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None
     return [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
 
 
+def search_from(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Resolve the relative file paths of ``con``'s views (``raw/...``, ``builds/...``) in ``data_dir``."""
+    where = str(Path(data_dir).resolve())
+    if "," in where:  # DuckDB's file_search_path is a comma-separated list of folders
+        raise ChargebackError(f"{where}: a data directory's path cannot contain a comma; move or link it elsewhere")
+    con.execute("set file_search_path = ?", [where])
+
+
 @contextmanager
 def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the warehouse file ``path`` (published or just built), in UTC, closed on exit."""
+    """A read-only connection to the warehouse file ``path`` (published or just built, in its data directory),
+    in UTC, its views' files found in that directory; closed on exit."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")
+        search_from(con, Path(path).parent)
         yield con
     finally:
         con.close()

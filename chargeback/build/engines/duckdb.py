@@ -33,7 +33,7 @@ from chargeback.build.bookkeeping import (
 from chargeback.build.config_tables import register_config
 from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import LAYERS, BuildResult, Model, Progress, Refresh, discover_models
-from chargeback.build.warehouse import building, publish, records
+from chargeback.build.warehouse import building, publish, records, search_from
 from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError, storage_error
 from chargeback.raw import integrity
@@ -58,7 +58,7 @@ def register_raw(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     for table in RAW_TABLES:
         files = found[table.key]
         if files:
-            listed = ", ".join(_literal(str(file.resolve())) for file in files)
+            listed = ", ".join(_literal(layout.relative(file, data_dir)) for file in files)
             con.execute(
                 f"create view {table.relation} as select * exclude (filename),"
                 f" regexp_extract(filename, {_literal(FILE_PATTERN)}, 0) as _file"
@@ -133,6 +133,7 @@ def _configure(con: duckdb.DuckDBPyConnection, config: Config, data_dir: Path) -
     it costs memory and time on every large table), ``[build]`` memory cap and threads, spill files in the
     data directory."""
     con.execute("set TimeZone = 'UTC'")
+    search_from(con, data_dir)  # the views name their files relative to the data directory
     con.execute("set preserve_insertion_order = false")
     con.execute("set partitioned_write_flush_threshold = 122880")  # a row group: a day's rows are not all held
     con.execute("set memory_limit = ?", [config.build.memory_limit])

@@ -45,7 +45,7 @@ from chargeback.build.engines.duckdb import mart_types
 from chargeback.build.engines.spark_sql import to_spark, view_name
 from chargeback.build.method import refuse_method_change
 from chargeback.build.runner import VIEW_LAYERS, BuildResult, Model, Progress, discover_models
-from chargeback.build.warehouse import building, publish
+from chargeback.build.warehouse import building, publish, search_from
 from chargeback.core import aws
 from chargeback.core.config import Config, SparkSettings
 from chargeback.core.errors import ChargebackError, DataError
@@ -308,10 +308,11 @@ def build(
             con = duckdb.connect(str(path))
             try:
                 con.execute("set TimeZone = 'UTC'")
+                search_from(con, data_dir)
                 con.execute("create schema marts")
                 for model in marts:
                     where = layout.folder(version, model.relation)
-                    con.execute(layout.parquet_view(model.relation, types[model.relation], where, hive=True))
+                    con.execute(layout.parquet_view(model.relation, types[model.relation], where, True, data_dir))
                 register_config(con, config)
                 register_bookkeeping(con, config, data_dir, closed)
                 still_open = open_periods(con, closed)
