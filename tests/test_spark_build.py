@@ -9,6 +9,7 @@ session and moto's S3: tests/conftest.py and tests/spark_support.py.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,18 +60,26 @@ def closed_and_restated(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def duckdb_dir(tmp_path_factory) -> Path:
-    data_dir = closed_and_restated(tmp_path_factory.mktemp("duckdb"))
+def restated(tmp_path_factory) -> Path:
+    """The sample month closed and restated (closed_and_restated), once: each build below takes a copy."""
+    return closed_and_restated(tmp_path_factory.mktemp("restated") / "data")
+
+
+@pytest.fixture(scope="module")
+def duckdb_dir(tmp_path_factory, restated) -> Path:
+    data_dir = tmp_path_factory.mktemp("duckdb") / "data"
+    shutil.copytree(restated, data_dir)
     build(sample_config(data_dir))
     return data_dir
 
 
 @pytest.fixture(scope="module")
-def spark_dir(tmp_path_factory, spark) -> Path:
+def spark_dir(tmp_path_factory, restated, spark) -> Path:
     """The sample month built by `chargeback build --engine spark`, in this process's SparkSession (closed and
     restated first: see closed_and_restated)."""
     root = tmp_path_factory.mktemp("spark")
-    data_dir = closed_and_restated(root / "data")
+    data_dir = root / "data"
+    shutil.copytree(restated, data_dir)
     config = write_toml(root / "c.toml", data_dir)
     result = CliRunner().invoke(app, ["build", "--engine", "spark", "--config", str(config)])
     assert result.exit_code == 0, result.output
