@@ -59,8 +59,9 @@ INSTALL_SPARK35 = (test -x $(SPARK35_VENV)/bin/python || $(PYTHON) -m venv $(SPA
 install-spark35: venv
 	$(INSTALL_SPARK35)
 
-lint:
+lint:  ## ruff's rules, and its formatter's layout (`ruff format .` fixes what --check reports)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The main suite on pyspark 4 (all but SPARK35_TESTS) and, beside it in the background, the second environment's
 # setup (a download, on a fresh machine) then SPARK35_TESTS on Spark 3.5; fails if either fails, printing the Spark

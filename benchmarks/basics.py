@@ -181,5 +181,3 @@ def hour_slices(start: np.ndarray, end: np.ndarray, lo: int, hi: int) -> tuple[n
     hours = np.repeat(first, count) + offset * HOUR
     seconds = np.minimum(hours + HOUR, np.repeat(e, count)) - np.maximum(hours, np.repeat(s, count))
     return which, hours, seconds.astype(np.float64)
-
-

@@ -28,6 +28,7 @@ SPLIT_ROWS_HOUR = 10  # EKSPod-EC2 rows of three payments-api pods at 10:00 on t
 
 # --- lines -------------------------------------------------------------------------------------------------
 
+
 def _spot_prices(size: Size, day: int) -> dict[str, float]:
     """Spot price per instance type that day: a share of on-demand in the sample's range."""
     rng = day_rng(size, day, 3)

@@ -203,8 +203,11 @@ def load_balancer_lines(layout: Layout, day: int) -> list[pa.Table]:
         line_item_product_code="AWSELB",
         line_item_operation="LoadBalancing:Application",
         line_item_resource_id=pa.array([lb.arn for lb in lbs], pa.string()),
-        product={"product_family": "Load Balancer-Application", "product_name": "Elastic Load Balancing",
-                 "servicecode": "AWSELB"},  # fmt: skip
+        product={
+            "product_family": "Load Balancer-Application",
+            "product_name": "Elastic Load Balancing",
+            "servicecode": "AWSELB",
+        },
         resource_tags=maps([lb.cur_tags for lb in lbs], np.arange(n)),
     )
     blocks = []

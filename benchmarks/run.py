@@ -134,8 +134,12 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
     capacity = [("quota_report", (period, None))]
     if quota:
         capacity.append(("quota_use_hourly", (period, None, *quota)))
-    capacity += [("capacity_report", (period, None)), ("rightsizing", (period, None, None)),
-                 ("limit_violations", (None, None)), ("job_quota_fits", (None, None))]
+    capacity += [
+        ("capacity_report", (period, None)),
+        ("rightsizing", (period, None, None)),
+        ("limit_violations", (None, None)),
+        ("job_quota_fits", (None, None)),
+    ]
     return {
         "Sidebar (every page)": sidebar,
         "Overview": [("bill", (period, None, None)), ("daily_trend", (period, None)),

@@ -318,8 +318,15 @@ class Scenario:
     def job_arn(vc_id: str, job_id: str) -> str:
         return f"arn:aws:emr-containers:us-east-1:{ACCOUNT}:/virtualclusters/{vc_id}/jobruns/{job_id}"
 
-    def cost_explorer_day(self, day: int, group_by: str, key: str, amount: float, usage_hours: float | None = None,
-                          estimated: bool = False) -> None:
+    def cost_explorer_day(
+        self,
+        day: int,
+        group_by: str,
+        key: str,
+        amount: float,
+        usage_hours: float | None = None,
+        estimated: bool = False,
+    ) -> None:
         """One Cost Explorer group on day ``day`` (0 = 2026-10-01)."""
         self.cost_explorer.append(
             {

@@ -151,9 +151,7 @@ class _Tenancy:
             value = dict(row["labels"]).get(config.tenancy.namespace_label)
             if row["cluster"] == cluster and value:
                 self.labels[(row["namespace"], row["hour"])][value] += exact(row["seconds_in_force"])
-        self.vc_of_namespace = {
-            vc["namespace"]: vc for vc in scenario.virtual_clusters if vc["eks_cluster"] == cluster
-        }
+        self.vc_of_namespace = {vc["namespace"]: vc for vc in scenario.virtual_clusters if vc["eks_cluster"] == cluster}
 
     def of_virtual_cluster(self, vc: dict) -> str | None:
         by_config = self.config.tenancy.virtual_clusters

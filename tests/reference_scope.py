@@ -139,8 +139,11 @@ class Inventory:
     def named_clusters(self, tags: dict[str, str], *, api: bool = False) -> list[str]:
         """The collected clusters a resource's tags name (CUR spelling ``user_<key>``, or the API's own keys)."""
         prefix = "" if api else "user_"
-        keys = ("aws:eks:cluster-name" if api else "aws_eks_cluster_name", prefix + self.config.tagged.cluster_tag,
-                prefix + LB_CLUSTER)
+        keys = (
+            "aws:eks:cluster-name" if api else "aws_eks_cluster_name",
+            prefix + self.config.tagged.cluster_tag,
+            prefix + LB_CLUSTER,
+        )
         named = {tags[k] for k in keys if tags.get(k)}
         named |= {k.removeprefix(prefix + IN_TREE_CLUSTER) for k in tags if k.startswith(prefix + IN_TREE_CLUSTER)}
         return sorted(named & set(self.clusters))
@@ -186,8 +189,9 @@ class Inventory:
         """A node's line spread over the node's observed running time in it; whole in its first hour when the
         node was not seen then."""
         hours = hours_of(line)
-        seen = {h: exact(self.node_hours[instance][h]["running_seconds"]) for h in hours
-                if h in self.node_hours[instance]}
+        seen = {
+            h: exact(self.node_hours[instance][h]["running_seconds"]) for h in hours if h in self.node_hours[instance]
+        }
         total = sum(seen.values(), Fraction(0))
         if total == 0:
             return [(hours[0], amount)]
@@ -224,8 +228,10 @@ def classify(scenario, config: Config, inventory: Inventory) -> list[Claim]:
             claims.append(Claim("node_extra", node_cluster, line, cost, resource))
         elif balancer := inventory.load_balancer(line):
             claims.append(Claim("load_balancer", balancer[0], line, cost, balancer[1]))
-        elif product == "AmazonEKS" and resource.startswith("arn:aws:eks:") and (
-            (name := resource.rsplit(":cluster/", 1)[-1]) in inventory.clusters
+        elif (
+            product == "AmazonEKS"
+            and resource.startswith("arn:aws:eks:")
+            and ((name := resource.rsplit(":cluster/", 1)[-1]) in inventory.clusters)
         ):
             claims.append(Claim("cluster_fee", name, line, cost))
         elif product == "ElasticMapReduce" and (job := job_run(resource)):

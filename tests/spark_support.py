@@ -60,9 +60,22 @@ def with_sample_raw(data_dir: Path) -> Path:
 
 def bill_json(data_dir: Path, period: str = PERIOD) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "chargeback", "bill", "--period", period, "--format", "json", "--data-dir",
-         str(data_dir)],
-        capture_output=True, text=True, timeout=120, cwd=data_dir,
+        [
+            sys.executable,
+            "-m",
+            "chargeback",
+            "bill",
+            "--period",
+            period,
+            "--format",
+            "json",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=data_dir,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -104,16 +117,21 @@ def marts_differ(on_spark: Path, on_duckdb: Path) -> list[str]:
         key_list = ", ".join(f'"{k}"' for k in keys)
         sums = ", ".join(f'sum("{c}") as "{c}"' for c, _ in amounts)
         joined = " and ".join(f'a."{k}" is not distinct from b."{k}"' for k in keys) or "true"
-        off = " or ".join(
-            f'abs(a."{c}" - b."{c}") > 0.000001' if t.startswith("DECIMAL")
-            else f'abs(a."{c}" - b."{c}") > 1e-9 * greatest(1, abs(b."{c}"))'
-            for c, t in amounts
-        ) or "false"
+        off = (
+            " or ".join(
+                f'abs(a."{c}" - b."{c}") > 0.000001'
+                if t.startswith("DECIMAL")
+                else f'abs(a."{c}" - b."{c}") > 1e-9 * greatest(1, abs(b."{c}"))'
+                for c, t in amounts
+            )
+            or "false"
+        )
         # A group only one engine has counts unless all its money is dust (a remainder row of 1e-11 that one engine's
         # additions leave and the other's do not: a mart drops rows of exactly 0, not rows of 0 within $0.000001).
-        dust = " and ".join(
-            f'abs(coalesce(a."{c}", b."{c}")) <= 0.000001' for c, t in amounts if t.startswith("DECIMAL")
-        ) or "false"
+        dust = (
+            " and ".join(f'abs(coalesce(a."{c}", b."{c}")) <= 0.000001' for c, t in amounts if t.startswith("DECIMAL"))
+            or "false"
+        )
         grouped = f"select {key_list}, count(*) as n, {sums} from {{}}.marts.{name} group by all"
         mismatched = con.execute(
             f"with a as ({grouped.format('on_spark')}), b as ({grouped.format('on_duckdb')})"

@@ -324,8 +324,14 @@ def test_lines_of_no_known_cluster_are_kept_under_the_unknown_cluster(build_scen
     m5(s, "n1", [0])
     small_pod(s, "a-api", "a", "n1", [0])
     s.line(0, product_code="ElasticMapReduce", resource_id=s.job_arn("vc-gone", "job-x"), cost=0.07)
-    s.line(0, product_code="AmazonS3", resource_id="ml-bucket", cost=0.03, usage_type="TimedStorage-ByteHrs",
-           tags={"user_tenant": "ml"})
+    s.line(
+        0,
+        product_code="AmazonS3",
+        resource_id="ml-bucket",
+        cost=0.03,
+        usage_type="TimedStorage-ByteHrs",
+        tags={"user_tenant": "ml"},
+    )
     built = build_scenario(s, tenancy=TEAMS)
     by_cluster = {
         (cluster, tenant): float(total)
@@ -338,7 +344,8 @@ def test_lines_of_no_known_cluster_are_kept_under_the_unknown_cluster(build_scen
         {("test-cluster", "team-a"): 1.0, ("__unknown__", "__unallocated__"): 0.07, ("__unknown__", "ml"): 0.03}
     )
     assert built.rows("select cluster, passed from marts.checks where check_name = 'conservation' order by 1") == [
-        ("__unknown__", True), ("test-cluster", True)
+        ("__unknown__", True),
+        ("test-cluster", True),
     ]
     bill = monthly_bill(built.config, "2026-10")
     assert bill.total == Decimal("1.10")

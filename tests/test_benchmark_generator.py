@@ -172,11 +172,13 @@ def test_a_tiny_size_has_volumes_bytes_and_load_balancers(tiny):
                count(*) filter (i.host_network)
         from pod_hours p join (select distinct pod_uid, host_network from pods) i using (pod_uid)""").fetchone()
     assert nulls[:2] == (0, 0) and nulls[2] == 3 * TINY.nodes * TINY.days * 24
-    rates = dict(con.execute("""
+    rates = dict(
+        con.execute("""
         select coalesce(labels['spark-role'], 'service'),
                sum(network_receive_bytes + network_transmit_bytes) / sum(running_seconds)
         from pod_hours p join (select distinct pod_uid, labels from pods) i using (pod_uid)
-        where network_receive_bytes is not null group by all""").fetchall())
+        where network_receive_bytes is not null group by all""").fetchall()
+    )
     assert rates["executor"] > 3 * rates["service"] > 0
     # a root volume per node, attached at every hourly snapshot; a PV per StatefulSet pod, its claim mounted daily
     roots = con.execute("""
@@ -209,8 +211,11 @@ def test_the_next_day_adds_a_day_and_keeps_the_earlier_cur_lines(tmp_path):
     assert con.execute("select count(distinct cast(hour as date)) from pod_hours").fetchone()[0] == TINY.days + 1
     assert con.execute(lines, [month_end]).fetchall() == before
     assert con.execute(lines, [month_end + DAY]).fetchall() != before  # the new day's lines
-    for table, column in (("persistent_volume_hours", "hour"), ("volumes", "collected_at"),
-                          ("balancers", "collected_at")):  # fmt: skip  (volumes and load balancers too)
+    for table, column in (
+        ("persistent_volume_hours", "hour"),
+        ("volumes", "collected_at"),
+        ("balancers", "collected_at"),
+    ):  # volumes and load balancers too
         days = con.execute(f"select count(distinct cast({column} as date)) from {table}").fetchone()[0]
         assert days == TINY.days + 1, table
     built(data_dir)

@@ -39,7 +39,8 @@ def test_a_build_that_loses_a_dollar_fails_loudly_and_keeps_the_published_wareho
     def dropping_team_a():  # a model bug: one tenant's lines vanish from the daily mart
         return [
             dataclasses.replace(m, sql=m.sql.replace("from unioned\n", "from unioned where tenant <> 'team-a'\n"))
-            if m.relation == "marts.fct_tenant_costs_daily" else m
+            if m.relation == "marts.fct_tenant_costs_daily"
+            else m
             for m in real()
         ]
 

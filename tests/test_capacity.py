@@ -24,16 +24,31 @@ def group(name: str) -> dict[str, str]:
 
 
 def pod(s: Scenario, namespace: str, name: str, node: str, hours, cpu: float, mem: float) -> str:
-    return s.pod(namespace, name, node, hours, cpu_request=cpu, cpu_usage=cpu / 2, memory_request_gib=mem,
-                 memory_usage_gib=mem / 2)
+    return s.pod(
+        namespace,
+        name,
+        node,
+        hours,
+        cpu_request=cpu,
+        cpu_usage=cpu / 2,
+        memory_request_gib=mem,
+        memory_usage_gib=mem / 2,
+    )
 
 
 def spot_m5(s: Scenario, name: str, hours, cost: float, labels: dict[str, str]) -> None:
     """An m5.xlarge billed by SpotUsage lines."""
     instance_id = s.node(name, "m5.xlarge", hours, None, vcpu=4, memory_gib=16, labels=labels)
     for h in hours:
-        s.line(h, product_code="AmazonEC2", usage_type="SpotUsage:m5.xlarge", resource_id=instance_id, cost=cost,
-               instance_type="m5.xlarge", product={"vcpu": "4", "memory": "16 GiB"})
+        s.line(
+            h,
+            product_code="AmazonEC2",
+            usage_type="SpotUsage:m5.xlarge",
+            resource_id=instance_id,
+            cost=cost,
+            instance_type="m5.xlarge",
+            product={"vcpu": "4", "memory": "16 GiB"},
+        )
 
 
 def two_groups() -> Scenario:
@@ -59,8 +74,9 @@ def test_capacity_per_node_group_allocated_available_headroom_spot_share(build_s
     assert (b.node_group, b.cpu_available, b.cpu_requested, b.cpu_headroom) == ("b", 8, 1, 7)
     assert (b.memory_available, b.memory_requested, b.memory_headroom) == (32, 16, 16)
     assert (b.spot_share, b.cost) == (1, Decimal(1))
-    rows = built.rows("select node_group, hour, nodes, spot_node_hours from marts.fct_capacity_hourly"
-                      " order by node_group, hour")
+    rows = built.rows(
+        "select node_group, hour, nodes, spot_node_hours from marts.fct_capacity_hourly order by node_group, hour"
+    )
     assert [(r[0], r[2], r[3]) for r in rows] == [("a", 1, 0), ("a", 1, 0), ("b", 1, 1), ("b", 1, 1)]
     # two days are too few for a trend
     (f,) = report.forecasts
@@ -129,8 +145,17 @@ def test_tenant_with_gpu_pods_is_sized_on_gpu_nodes_too(build_scenario):
     s.node("g2", "g4dn.xlarge", range(4), 0.5, vcpu=4, memory_gib=16, gpus=1)
     pod(s, "a-api", "api", "m1", range(4), cpu=3, mem=6)
     for node in ("g1", "g2"):  # two 1-GPU trainers in hour 0, one after
-        s.pod("a-train", f"trainer-{node}", node, [0] if node == "g2" else range(4), cpu_request=2, cpu_usage=2,
-              memory_request_gib=8, memory_usage_gib=8, gpus=1)
+        s.pod(
+            "a-train",
+            f"trainer-{node}",
+            node,
+            [0] if node == "g2" else range(4),
+            cpu_request=2,
+            cpu_usage=2,
+            memory_request_gib=8,
+            memory_usage_gib=8,
+            gpus=1,
+        )
     built = build_scenario(s, tenancy=TEAMS)
     (w,) = capacity(built.config).whatifs
     # whole tenant: hour 0 asks 3 + 2 + 2 = 7 cores, 6 + 8 + 8 = 22 GiB, 2 GPUs
@@ -138,7 +163,10 @@ def test_tenant_with_gpu_pods_is_sized_on_gpu_nodes_too(build_scenario):
     general, gpu = w.pools
     # general pool: 3 cores / 6 GiB -> 1 m5.xlarge at $1/h × 4 h = $4
     assert (general.pool, general.peak_cpu, general.packing.instance_type, general.packing.cost) == (
-        "general", 3, "m5.xlarge", Decimal(4)
+        "general",
+        3,
+        "m5.xlarge",
+        Decimal(4),
     )
     # GPU pool: 4 cores / 16 GiB / 2 GPUs -> max(1, 1, 2) = 2 g4dn.xlarge at $0.5/h × 4 h = $4
     assert (gpu.pool, gpu.peak_cpu, gpu.peak_memory, gpu.peak_gpus) == ("gpu", 4, 16, 2)
@@ -185,8 +213,10 @@ def test_sole_tenant_against_shared_unit_prices(build_scenario):
 
 
 def _days(values: list[float], month: int = 10) -> list[dict]:
-    return [{"date": date(2026, month, i + 1), "cpu_requested": v * 2, "memory_requested": v * 4, "cost": v}
-            for i, v in enumerate(values)]
+    return [
+        {"date": date(2026, month, i + 1), "cpu_requested": v * 2, "memory_requested": v * 4, "cost": v}
+        for i, v in enumerate(values)
+    ]
 
 
 def test_forecast_of_a_linear_series():

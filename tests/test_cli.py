@@ -233,6 +233,7 @@ def test_readme_shows_the_bill_the_demo_prints(demo_dir):
     readme = (ROOT / "README.md").read_text()
     for line in bill["lines"]:
         cells = [f"{Decimal(line[p]):,.2f}" for p in (*COST_PARTS, "total")]
-        assert re.search(r"^ " + re.escape(line["tenant"]) + r"\s+" + r"\s+".join(map(re.escape, cells)) + r"$",
-                         readme, re.M), f"README's sample bill is out of date for {line['tenant']}"
+        assert re.search(
+            r"^ " + re.escape(line["tenant"]) + r"\s+" + r"\s+".join(map(re.escape, cells)) + r"$", readme, re.M
+        ), f"README's sample bill is out of date for {line['tenant']}"
     assert f"method: {bill['method']['summary']}" in readme, "README's sample bill names another method"

@@ -25,10 +25,28 @@ def parts(built, tenant: str | None = None) -> dict[tuple[str, str], float]:
 
 
 def two_pods(s: Scenario, node: str, hours, *, a_bytes=None, b_bytes=None) -> None:
-    s.pod("a-api", f"a-api-{node}", node, hours, cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
-          network_bytes=a_bytes)
-    s.pod("b-api", f"b-api-{node}", node, hours, cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
-          network_bytes=b_bytes)
+    s.pod(
+        "a-api",
+        f"a-api-{node}",
+        node,
+        hours,
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=a_bytes,
+    )
+    s.pod(
+        "b-api",
+        f"b-api-{node}",
+        node,
+        hours,
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=b_bytes,
+    )
 
 
 def test_a_data_transfer_line_on_a_spot_node_keeps_the_hour_spot_and_is_split_by_bytes(build_scenario):
@@ -38,13 +56,37 @@ def test_a_data_transfer_line_on_a_spot_node_keeps_the_hour_spot_and_is_split_by
     kube-system moved 10 GB on the host's counters and takes no byte share."""
     s = Scenario()
     instance = s.node("n1", "m5.xlarge", [0], None, vcpu=4, memory_gib=16)
-    s.line(0, product_code="AmazonEC2", resource_id=instance, cost=0.50, usage_type="SpotUsage:m5.xlarge",
-           instance_type="m5.xlarge", product={"vcpu": "4", "memory": "16 GiB"})
-    s.line(0, product_code="AmazonEC2", resource_id=instance, cost=0.30, usage_amount=5.0,
-           usage_type="USE1-DataTransfer-Regional-Bytes", operation="InterZone-In")
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id=instance,
+        cost=0.50,
+        usage_type="SpotUsage:m5.xlarge",
+        instance_type="m5.xlarge",
+        product={"vcpu": "4", "memory": "16 GiB"},
+    )
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id=instance,
+        cost=0.30,
+        usage_amount=5.0,
+        usage_type="USE1-DataTransfer-Regional-Bytes",
+        operation="InterZone-In",
+    )
     two_pods(s, "n1", [0], a_bytes=3e9, b_bytes=1e9)
-    s.pod("kube-system", "aws-node-x", "n1", [0], cpu_request=0.025, cpu_usage=0.025, memory_request_gib=0.1,
-          memory_usage_gib=0.1, network_bytes=10e9, host_network=True)
+    s.pod(
+        "kube-system",
+        "aws-node-x",
+        "n1",
+        [0],
+        cpu_request=0.025,
+        cpu_usage=0.025,
+        memory_request_gib=0.1,
+        memory_usage_gib=0.1,
+        network_bytes=10e9,
+        host_network=True,
+    )
     built = build_scenario(s, **SETTINGS)
     node = built.rows("select purchase_option, running_hours, cost from intermediate.int_node_hours")
     assert [(p, h, float(c)) for p, h, c in node] == [("spot", 1.0, 0.5)]
@@ -64,8 +106,14 @@ def test_transfer_with_no_byte_data_splits_by_split_cost_and_a_node_hour_without
     s = Scenario()
     instance = s.node("n1", "m5.xlarge", [0, 1], 1.0, vcpu=4, memory_gib=16)
     for h, cost in ((0, 0.20), (1, 0.10)):
-        s.line(h, product_code="AWSDataTransfer", resource_id=instance, cost=cost, usage_amount=2.0,
-               usage_type="USE1-DataTransfer-Out-Bytes")
+        s.line(
+            h,
+            product_code="AWSDataTransfer",
+            resource_id=instance,
+            cost=cost,
+            usage_amount=2.0,
+            usage_type="USE1-DataTransfer-Out-Bytes",
+        )
     s.pod("a-api", "a-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4)
     s.pod("b-api", "b-1", "n1", [0], cpu_request=2, cpu_usage=2, memory_request_gib=4, memory_usage_gib=4)
     found = parts(build_scenario(s, **SETTINGS))
@@ -86,8 +134,16 @@ def test_a_pv_released_then_bound_to_another_namespace_mid_day(build_scenario):
     s.pv("pvc-1", "vol-0a1", [12], ("a-data", "data"), seconds=1800, last_seen_minute=29)
     s.pv("pvc-1", "vol-0a1", [12], ("b-data", "data"), seconds=1800, last_seen_minute=59)
     s.pv("pvc-1", "vol-0a1", range(13, 24), ("b-data", "data"))
-    s.line(0, product_code="AmazonEC2", resource_id="vol-0a1", cost=2.40, usage_amount=3.2, hours=24,
-           usage_type="EBS:VolumeUsage.gp3", operation="CreateVolume-Gp3")
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id="vol-0a1",
+        cost=2.40,
+        usage_amount=3.2,
+        hours=24,
+        usage_type="EBS:VolumeUsage.gp3",
+        operation="CreateVolume-Gp3",
+    )
     found = parts(build_scenario(s, **SETTINGS))
     assert found[("team-a", "storage")] == pytest.approx(1.20, abs=1e-9)
     assert found[("team-b", "storage")] == pytest.approx(1.20, abs=1e-9)
@@ -99,8 +155,9 @@ def test_a_pv_without_a_claim_and_a_volume_whose_pv_is_gone(build_scenario):
     s = Scenario()
     s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
     s.pv("pvc-2", "vol-0b2", range(24), None, phase="Available")
-    s.ec2_volume("vol-0c3", 0, None, {"kubernetes.io/created-for/pvc/namespace": "b-data",
-                                       "eks_cluster_name": "test-cluster"})
+    s.ec2_volume(
+        "vol-0c3", 0, None, {"kubernetes.io/created-for/pvc/namespace": "b-data", "eks_cluster_name": "test-cluster"}
+    )
     for volume, cost in (("vol-0b2", 0.24), ("vol-0c3", 0.48)):
         s.line(0, product_code="AmazonEC2", resource_id=volume, cost=cost, hours=24, usage_type="EBS:VolumeUsage.gp3")
     found = parts(build_scenario(s, **SETTINGS))
@@ -113,8 +170,9 @@ def test_a_node_volume_is_node_cost_until_it_is_detached(build_scenario):
     attached at hour 0 and seen detached at hour 6: hours 0-5 are n1's cost (team-a +$0.12), hours 6-23 have no
     node (__idle__, $0.36)."""
     s = Scenario()
-    instance = s.node("n1", "m5.xlarge", range(24), 1.0, vcpu=4, memory_gib=16,
-                      labels={"chargeback.io/tenant": "team-a"})
+    instance = s.node(
+        "n1", "m5.xlarge", range(24), 1.0, vcpu=4, memory_gib=16, labels={"chargeback.io/tenant": "team-a"}
+    )
     s.ec2_volume("vol-0d4", 0, instance)
     s.ec2_volume("vol-0d4", 6, None)
     s.line(0, product_code="AmazonEC2", resource_id="vol-0d4", cost=0.48, hours=24, usage_type="EBS:VolumeUsage.gp3")
@@ -134,8 +192,11 @@ def test_load_balancers_by_stack_and_an_ingress_group_shared_by_two_namespaces(b
     own, group, other = ALB.format("k8s-aweb-frontend"), ALB.format("k8s-shop"), ALB.format("k8s-other")
     s.load_balancer(own, 0, {"elbv2.k8s.aws/cluster": "test-cluster", "service.k8s.aws/stack": "a-web/frontend"})
     s.load_balancer(other, 0, {"elbv2.k8s.aws/cluster": "someone-else", "service.k8s.aws/stack": "x/y"})
-    for arn, tags in ((own, None), (other, None),
-                      (group, {"user_elbv2.k8s.aws/cluster": "test-cluster", "user_ingress.k8s.aws/stack": "shop"})):
+    for arn, tags in (
+        (own, None),
+        (other, None),
+        (group, {"user_elbv2.k8s.aws/cluster": "test-cluster", "user_ingress.k8s.aws/stack": "shop"}),
+    ):
         s.line(0, product_code="AWSELB", resource_id=arn, cost=0.0225, usage_type="LoadBalancerUsage", tags=tags)
         s.line(0, product_code="AWSELB", resource_id=arn, cost=0.008, usage_type="LCUUsage", tags=tags)
     built = build_scenario(s, **SETTINGS)
@@ -155,15 +216,31 @@ def test_cluster_overhead_joins_shared_and_a_line_tagged_for_two_clusters_is_spl
     s.cluster = "batch-cluster"
     s.node("n9", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
     s.cluster = "test-cluster"
-    s.line(0, product_code="AmazonEC2", resource_id="arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab", cost=1.08,
-           hours=24, usage_type="USE1-NatGateway-Hours", tags={"user_eks_cluster_name": "test-cluster"})
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id="arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab",
+        cost=1.08,
+        hours=24,
+        usage_type="USE1-NatGateway-Hours",
+        tags={"user_eks_cluster_name": "test-cluster"},
+    )
     both = {"user_kubernetes.io/cluster/test-cluster": "owned", "user_kubernetes.io/cluster/batch-cluster": "owned"}
-    s.line(0, product_code="AmazonVPC", resource_id="arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd",
-           cost=0.50, hours=24, usage_type="USE1-VpcEndpoint-Hours", tags=both)
+    s.line(
+        0,
+        product_code="AmazonVPC",
+        resource_id="arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd",
+        cost=0.50,
+        hours=24,
+        usage_type="USE1-VpcEndpoint-Hours",
+        tags=both,
+    )
     built = build_scenario(s, **SETTINGS)
-    shared = dict(built.rows(
-        "select cluster, sum(amount) from intermediate.int_cost_lines where tenant = '__shared__' group by 1"
-    ))
+    shared = dict(
+        built.rows(
+            "select cluster, sum(amount) from intermediate.int_cost_lines where tenant = '__shared__' group by 1"
+        )
+    )
     assert float(shared["test-cluster"]) == pytest.approx(1.08 + 0.25, abs=1e-9)
     assert float(shared["batch-cluster"]) == pytest.approx(0.25, abs=1e-9)
 
@@ -176,11 +253,29 @@ def test_a_spark_jobs_cost_includes_its_pods_transfer_and_its_shuffle_volume(bui
     instance = s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
     s.virtual_cluster("vc-1", "analytics", "a-spark")
     s.job_run("etl-1", "vc-1", "etl", 0)
-    executor = s.pod("a-spark", "etl-1-exec-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
-                     memory_usage_gib=4, network_bytes=6e9,
-                     labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"})
-    s.pod("a-api", "a-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
-          network_bytes=2e9)
+    executor = s.pod(
+        "a-spark",
+        "etl-1-exec-1",
+        "n1",
+        [0],
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=6e9,
+        labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"},
+    )
+    s.pod(
+        "a-api",
+        "a-1",
+        "n1",
+        [0],
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=2e9,
+    )
     s.mount(executor, "spark-pvc-1")
     s.pv("pvc-e5", "vol-0e5", [0], ("a-spark", "spark-pvc-1"))
     s.line(0, product_code="AmazonEC2", resource_id="vol-0e5", cost=0.05, usage_type="EBS:VolumeUsage.gp3")
@@ -204,16 +299,38 @@ def test_storage_and_network_reach_the_namespace_workload_and_job_run_that_cause
     instance = s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
     s.virtual_cluster("vc-1", "analytics", "a-spark")
     s.job_run("etl-1", "vc-1", "etl", 0)
-    executor = s.pod("a-spark", "etl-1-exec-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
-                     memory_usage_gib=4, network_bytes=6e9,
-                     labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"})
-    api = s.pod("a-spark", "api-7d9f8-x2k4q", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4,
-                memory_usage_gib=4, network_bytes=2e9, owner=("ReplicaSet", "api-7d9f8"))
+    executor = s.pod(
+        "a-spark",
+        "etl-1-exec-1",
+        "n1",
+        [0],
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=6e9,
+        labels={"emr-containers.amazonaws.com/job.id": "etl-1", "spark-role": "executor"},
+    )
+    api = s.pod(
+        "a-spark",
+        "api-7d9f8-x2k4q",
+        "n1",
+        [0],
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=2e9,
+        owner=("ReplicaSet", "api-7d9f8"),
+    )
     s.mount(executor, "spark-pvc-1")
     s.mount(executor, "cache")
     s.mount(api, "cache")
-    for pv, volume, claim, cost in (("pvc-e5", "vol-0e5", "spark-pvc-1", 0.05), ("pvc-c6", "vol-0c6", "cache", 0.02),
-                                    ("pvc-f7", "vol-0f7", "orphan", 0.03)):
+    for pv, volume, claim, cost in (
+        ("pvc-e5", "vol-0e5", "spark-pvc-1", 0.05),
+        ("pvc-c6", "vol-0c6", "cache", 0.02),
+        ("pvc-f7", "vol-0f7", "orphan", 0.03),
+    ):
         s.pv(pv, volume, [0], ("a-spark", claim))
         s.line(0, product_code="AmazonEC2", resource_id=volume, cost=cost, usage_type="EBS:VolumeUsage.gp3")
     s.line(0, product_code="AmazonEC2", resource_id=instance, cost=0.40, usage_type="USE1-DataTransfer-Regional-Bytes")

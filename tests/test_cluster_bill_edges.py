@@ -40,8 +40,12 @@ def test_a_volume_tagged_by_the_ebs_csi_driver_with_the_in_tree_cluster_key(buil
     storage, not out of scope."""
     s = Scenario()
     s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
-    s.ec2_volume("vol-0c3", 0, None, {"kubernetes.io/created-for/pvc/namespace": "b-data",
-                                       "kubernetes.io/cluster/test-cluster": "owned"})
+    s.ec2_volume(
+        "vol-0c3",
+        0,
+        None,
+        {"kubernetes.io/created-for/pvc/namespace": "b-data", "kubernetes.io/cluster/test-cluster": "owned"},
+    )
     s.line(0, product_code="AmazonEC2", resource_id="vol-0c3", cost=0.48, hours=24, usage_type="EBS:VolumeUsage.gp3")
     built = build_scenario(s, **SETTINGS)
     found = parts(built)
@@ -62,14 +66,41 @@ def test_a_node_hour_without_billed_hours_runs_for_the_time_prometheus_observed(
     s = Scenario()
     s.node("n1", "m5.xlarge", [0], None, vcpu=4, memory_gib=16)
     n2 = s.node("n2", "m5.large", [0], None, vcpu=2, memory_gib=8)
-    s.line(0, product_code="AmazonEC2", resource_id=n2, cost=2.40, hours=24, usage_amount=24.0,
-           usage_type="BoxUsage:m5.large", instance_type="m5.large", product={"vcpu": "2", "memory": "8 GiB"})
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id=n2,
+        cost=2.40,
+        hours=24,
+        usage_amount=24.0,
+        usage_type="BoxUsage:m5.large",
+        instance_type="m5.large",
+        product={"vcpu": "2", "memory": "8 GiB"},
+    )
     for row in s.node_hours:
         row["running_seconds"] = 1800.0
-    s.pod("a-api", "a-1", "n1", [0], cpu_request=4, cpu_usage=4, memory_request_gib=16, memory_usage_gib=16,
-          running_seconds=1800.0)
-    s.pod("b-api", "b-1", "n2", [0], cpu_request=2, cpu_usage=2, memory_request_gib=8, memory_usage_gib=8,
-          running_seconds=1800.0)
+    s.pod(
+        "a-api",
+        "a-1",
+        "n1",
+        [0],
+        cpu_request=4,
+        cpu_usage=4,
+        memory_request_gib=16,
+        memory_usage_gib=16,
+        running_seconds=1800.0,
+    )
+    s.pod(
+        "b-api",
+        "b-1",
+        "n2",
+        [0],
+        cpu_request=2,
+        cpu_usage=2,
+        memory_request_gib=8,
+        memory_usage_gib=8,
+        running_seconds=1800.0,
+    )
     built = build_scenario(s, **SETTINGS)
     hours = built.rows("select node, running_hours, cost from intermediate.int_node_hours order by node")
     assert [(n, h, float(c)) for n, h, c in hours] == [("n1", 0.5, 0.096), ("n2", 0.5, 2.40)]
@@ -91,8 +122,15 @@ def test_a_volume_still_attached_after_its_dedicated_node_is_gone_is_idle(build_
     tag = {"user_tenant": "team-a"}
     n1 = s.node("n1", "m5.xlarge", range(6), 1.0, vcpu=4, memory_gib=16, tags=tag)
     s.node("n2", "m5.xlarge", range(6), 0.5, vcpu=4, memory_gib=16, tags=tag)
-    s.line(6, product_code="AmazonEC2", resource_id=Scenario.instance_id("test-cluster", "n2"), cost=0.5,
-           usage_type="BoxUsage:m5.xlarge", instance_type="m5.xlarge", tags=tag)
+    s.line(
+        6,
+        product_code="AmazonEC2",
+        resource_id=Scenario.instance_id("test-cluster", "n2"),
+        cost=0.5,
+        usage_type="BoxUsage:m5.xlarge",
+        instance_type="m5.xlarge",
+        tags=tag,
+    )
     s.ec2_volume("vol-0d4", 0, n1)
     s.line(0, product_code="AmazonEC2", resource_id="vol-0d4", cost=0.16, hours=8, usage_type="EBS:VolumeUsage.gp3")
     built = build_scenario(s, **SETTINGS)
@@ -115,12 +153,35 @@ def test_a_daily_transfer_line_follows_the_hours_prometheus_saw_the_node(build_s
     a-api's (team-a). Spread over every node-hour instead, hour 2 (no pods) took a third to __idle__."""
     s = Scenario()
     n1 = s.node("n1", "m5.xlarge", [0, 1], 1.0, vcpu=4, memory_gib=16)
-    s.line(2, product_code="AmazonEC2", resource_id=n1, cost=1.0, usage_type="BoxUsage:m5.xlarge",
-           instance_type="m5.xlarge")
-    s.line(0, product_code="AmazonEC2", resource_id=n1, cost=0.30, hours=24, usage_amount=5.0,
-           usage_type="USE1-DataTransfer-Regional-Bytes", operation="InterZone-In")
-    s.pod("a-api", "a-1", "n1", [0, 1], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4,
-          network_bytes=1e9)
+    s.line(
+        2,
+        product_code="AmazonEC2",
+        resource_id=n1,
+        cost=1.0,
+        usage_type="BoxUsage:m5.xlarge",
+        instance_type="m5.xlarge",
+    )
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id=n1,
+        cost=0.30,
+        hours=24,
+        usage_amount=5.0,
+        usage_type="USE1-DataTransfer-Regional-Bytes",
+        operation="InterZone-In",
+    )
+    s.pod(
+        "a-api",
+        "a-1",
+        "n1",
+        [0, 1],
+        cpu_request=1,
+        cpu_usage=1,
+        memory_request_gib=4,
+        memory_usage_gib=4,
+        network_bytes=1e9,
+    )
     built = build_scenario(s, **SETTINGS)
     found = parts(built)
     assert found[("team-a", "network")] == pytest.approx(0.30, abs=1e-9)
@@ -137,8 +198,14 @@ def test_an_hour_the_cur_bills_and_prometheus_missed_joins_the_cluster_idle_pool
     s = Scenario()
     s.node("n1", "m5.xlarge", [0], 1.0, vcpu=4, memory_gib=16)
     n2 = s.node("n2", "m5.xlarge", [1], 1.0, vcpu=4, memory_gib=16)
-    s.line(0, product_code="AmazonEC2", resource_id=n2, cost=1.0, usage_type="BoxUsage:m5.xlarge",
-           instance_type="m5.xlarge")
+    s.line(
+        0,
+        product_code="AmazonEC2",
+        resource_id=n2,
+        cost=1.0,
+        usage_type="BoxUsage:m5.xlarge",
+        instance_type="m5.xlarge",
+    )
     s.pod("a-api", "a-1", "n1", [0], cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4)
     built = build_scenario(s, tenancy=TEAMS, allocation={"idle": "cluster", "shared": "separate"})
     found = parts(built)

@@ -53,18 +53,32 @@ def cur_lines(cluster: SyntheticCluster) -> list[dict]:
         fraction = round(seconds / 3600, 10)
         spot = node.labels.get("eks.amazonaws.com/capacityType") == "SPOT"
         scenario.line(
-            int((hour - cluster.start) // 3600), product_code="AmazonEC2", resource_id=instance,
-            cost=round(RATES[node.instance_type] * fraction, 10), usage_amount=fraction,
+            int((hour - cluster.start) // 3600),
+            product_code="AmazonEC2",
+            resource_id=instance,
+            cost=round(RATES[node.instance_type] * fraction, 10),
+            usage_amount=fraction,
             usage_type=f"{'SpotUsage' if spot else 'BoxUsage'}:{node.instance_type}",
-            instance_type=node.instance_type, product=PRODUCT[node.instance_type],
+            instance_type=node.instance_type,
+            product=PRODUCT[node.instance_type],
         )
     for h in range(int((cluster.end - cluster.start) // 3600)):
-        scenario.line(h, product_code="AmazonEKS", resource_id=f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
-                      cost=0.10, usage_type="USE1-AmazonEKS-Hours:perCluster")
+        scenario.line(
+            h,
+            product_code="AmazonEKS",
+            resource_id=f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
+            cost=0.10,
+            usage_type="USE1-AmazonEKS-Hours:perCluster",
+        )
     arn = f"arn:aws:emr-containers:{REGION}:{ACCOUNT}:/virtualclusters/{SPARK_VC}/jobruns/{SPARK_JOB}"
     driver_hour = int((min(p.start for p in cluster.pods if p.namespace == "spark-jobs") - cluster.start) // 3600)
-    scenario.line(driver_hour, product_code="ElasticMapReduce", resource_id=arn, cost=0.0253,
-                  usage_type="USE1-EMR-EKS-EC2-vCPUHours")
+    scenario.line(
+        driver_hour,
+        product_code="ElasticMapReduce",
+        resource_id=arn,
+        cost=0.0253,
+        usage_type="USE1-EMR-EKS-EC2-vCPUHours",
+    )
     start = datetime(2025, 3, 1, tzinfo=UTC)
     for line in scenario.cur:  # the factory's lines start in October 2026: move them to the synthetic days
         shift = at(cluster.start) - datetime(2026, 10, 1, tzinfo=UTC)
@@ -81,22 +95,53 @@ def truth_scenario(cluster: SyntheticCluster, lines: list[dict]) -> Scenario:
     by_name = {node.name: node for node in cluster.nodes}
     for (name, hour), seconds in cluster.node_hour_truth().items():
         node = by_name[name]
-        scenario.node_hours.append({
-            "cluster": CLUSTER, "node": name, "hour": at(hour), "provider_id": node.provider_id,
-            "instance_type": node.instance_type, "running_seconds": seconds, "cpu_capacity_cores": node.cpu,
-            "memory_capacity_bytes": node.memory, "gpu_capacity": node.gpu, "labels": list(node.labels.items()),
-        })
+        scenario.node_hours.append(
+            {
+                "cluster": CLUSTER,
+                "node": name,
+                "hour": at(hour),
+                "provider_id": node.provider_id,
+                "instance_type": node.instance_type,
+                "running_seconds": seconds,
+                "cpu_capacity_cores": node.cpu,
+                "memory_capacity_bytes": node.memory,
+                "gpu_capacity": node.gpu,
+                "labels": list(node.labels.items()),
+            }
+        )
     pods = {pod.uid: pod for pod in cluster.pods}
     for (uid, hour), integrals in cluster.pod_hour_truth().items():
         pod = pods[uid]
-        scenario.pod_hours.append({"cluster": CLUSTER, "namespace": pod.namespace, "pod": pod.name, "pod_uid": uid,
-                                   "node": pod.node, "hour": at(hour), **integrals})
+        scenario.pod_hours.append(
+            {
+                "cluster": CLUSTER,
+                "namespace": pod.namespace,
+                "pod": pod.name,
+                "pod_uid": uid,
+                "node": pod.node,
+                "hour": at(hour),
+                **integrals,
+            }
+        )
     for (namespace, hour, labels), seconds in cluster.namespace_label_truth().items():
-        scenario.namespace_labels.append({"cluster": CLUSTER, "namespace": namespace, "hour": at(hour),
-                                          "seconds_in_force": seconds, "labels": list(labels)})
-    scenario.virtual_clusters.append({"virtual_cluster_id": SPARK_VC, "name": "analytics-spark",
-                                      "eks_cluster": CLUSTER, "namespace": "spark-jobs",
-                                      "tags": [("tenant", "analytics")]})
+        scenario.namespace_labels.append(
+            {
+                "cluster": CLUSTER,
+                "namespace": namespace,
+                "hour": at(hour),
+                "seconds_in_force": seconds,
+                "labels": list(labels),
+            }
+        )
+    scenario.virtual_clusters.append(
+        {
+            "virtual_cluster_id": SPARK_VC,
+            "name": "analytics-spark",
+            "eks_cluster": CLUSTER,
+            "namespace": "spark-jobs",
+            "tags": [("tenant", "analytics")],
+        }
+    )
     scenario.job_runs.append({"virtual_cluster_id": SPARK_VC, "job_run_id": SPARK_JOB})
     scenario.cur = lines
     return scenario
@@ -109,20 +154,35 @@ def upload_cur(moto, lines: list[dict]) -> None:  # noqa: F811 - the fixture's n
     data_key = f"{PREFIX}/{EXPORT}/data/BILLING_PERIOD=2025-03/{execution}/{EXPORT}-00001.snappy.parquet"
     moto.create_bucket(BUCKET)
     moto.put(BUCKET, data_key, buffer.getvalue())
-    moto.put(BUCKET, f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2025-03/{EXPORT}-Manifest.json", {
-        "executionId": execution, "exportName": EXPORT,
-        "billingPeriod": {"start": "2025-03-01T00:00:00.000Z", "end": "2025-04-01T00:00:00.000Z"},
-        "dataFiles": [f"s3://{BUCKET}/{data_key}"],
-    })
+    moto.put(
+        BUCKET,
+        f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2025-03/{EXPORT}-Manifest.json",
+        {
+            "executionId": execution,
+            "exportName": EXPORT,
+            "billingPeriod": {"start": "2025-03-01T00:00:00.000Z", "end": "2025-04-01T00:00:00.000Z"},
+            "dataFiles": [f"s3://{BUCKET}/{data_key}"],
+        },
+    )
 
 
 def emr_history(moto, cluster: SyntheticCluster) -> None:  # noqa: F811
     """The Spark job's virtual cluster and run, under the ids its pods carry (moto picks its own)."""
-    vc_id = moto.create_virtual_cluster("analytics-spark", "spark-jobs", eks_cluster=CLUSTER,
-                                        tags={"tenant": "analytics"}, created_at=at(cluster.start) - timedelta(days=30))
+    vc_id = moto.create_virtual_cluster(
+        "analytics-spark",
+        "spark-jobs",
+        eks_cluster=CLUSTER,
+        tags={"tenant": "analytics"},
+        created_at=at(cluster.start) - timedelta(days=30),
+    )
     driver = min(p.start for p in cluster.pods if p.namespace == "spark-jobs")
-    job_id = moto.start_job_run(vc_id, "spark-pi", at(driver - 20), finished_at=at(driver + 1600),
-                                submit_parameters="--conf spark.executor.instances=3 --conf spark.executor.cores=2")
+    job_id = moto.start_job_run(
+        vc_id,
+        "spark-pi",
+        at(driver - 20),
+        finished_at=at(driver + 1600),
+        submit_parameters="--conf spark.executor.instances=3 --conf spark.executor.cores=2",
+    )
     backend = moto.emr_backend()
     vc = backend.virtual_clusters.pop(vc_id)
     vc.id, vc.arn = SPARK_VC, vc.arn.replace(vc_id, SPARK_VC)
@@ -141,18 +201,22 @@ def test_collect_build_and_bill_match_the_generators_truth(tmp_path, moto, synth
     moto.queue_cost_and_usage({"ResultsByTime": [], "DimensionValueAttributes": []})
     with FakeKubeApi() as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        config = config_module.parse({
-            "data_dir": str(tmp_path / "data"),
-            "tenancy": TENANCY,
-            "clusters": [{
-                "name": CLUSTER,
-                "prometheus": {"url": synthetic_prometheus.url, "max_concurrency": 2},
-                "kubernetes": {"kubeconfig": str(kubeconfig), "context": "fake-eks"},
-            }],
-            "aws": moto.settings().model_dump(),
-            "cur": {"location": f"s3://{BUCKET}/{PREFIX}/{EXPORT}"},
-            "cost_explorer": {"enabled": True},
-        })
+        config = config_module.parse(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "tenancy": TENANCY,
+                "clusters": [
+                    {
+                        "name": CLUSTER,
+                        "prometheus": {"url": synthetic_prometheus.url, "max_concurrency": 2},
+                        "kubernetes": {"kubeconfig": str(kubeconfig), "context": "fake-eks"},
+                    }
+                ],
+                "aws": moto.settings().model_dump(),
+                "cur": {"location": f"s3://{BUCKET}/{PREFIX}/{EXPORT}"},
+                "cost_explorer": {"enabled": True},
+            }
+        )
         start, end = at(cluster.start), at(cluster.end)
         outcomes = run(config, ["all"], start=start, end=end, now=end + timedelta(hours=6))
     assert [(o.source, o.error) for o in outcomes if o.error] == []
@@ -166,8 +230,11 @@ def test_collect_build_and_bill_match_the_generators_truth(tmp_path, moto, synth
     for (_, tenant, _), amount in expected.lines.items():
         exact[tenant] = exact.get(tenant, Fraction(0)) + amount
     source = sum(expected.in_scope.values(), Fraction(0))
-    cents = apportion({t: Decimal(v.numerator) / Decimal(v.denominator) for t, v in exact.items()},
-                      to_cents(Decimal(source.numerator) / Decimal(source.denominator)), order=sorted(exact))
+    cents = apportion(
+        {t: Decimal(v.numerator) / Decimal(v.denominator) for t, v in exact.items()},
+        to_cents(Decimal(source.numerator) / Decimal(source.denominator)),
+        order=sorted(exact),
+    )
     assert bill.total == to_cents(Decimal(source.numerator) / Decimal(source.denominator))
     assert {line.tenant: line.total for line in bill.lines} == {t: c for t, c in cents.items() if c}
 

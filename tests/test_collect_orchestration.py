@@ -78,20 +78,25 @@ def test_a_run_that_dies_mid_day_keeps_every_earlier_day_and_the_next_run_resume
         server.stop()
     assert [p.parent.name for p in partitions(fresh, POD_HOURS)] == ["day=2025-03-10"]
     assert StateStore(fresh).get("prometheus", "c1").complete_through == "2025-03-11T00:00:00Z"
-    config = config_module.parse({"data_dir": str(fresh), "clusters": [
-        {"name": "c1", "prometheus": {"url": synthetic_prometheus.url}}]})
+    config = config_module.parse(
+        {"data_dir": str(fresh), "clusters": [{"name": "c1", "prometheus": {"url": synthetic_prometheus.url}}]}
+    )
     (resumed,) = run(config, ["prometheus"], end=TWO_DAYS.end, now=TWO_DAYS.end + timedelta(hours=1))
     assert resumed.error is None and resumed.window == Window(TWO_DAYS.start + timedelta(days=1), TWO_DAYS.end)
     assert [p.parent.name for p in partitions(fresh, POD_HOURS)] == ["day=2025-03-10", "day=2025-03-11"]
     coverage = {(c.source, c.table, c.target): c for c in status_of(config.data_dir).coverage}
     node_hours = coverage[("prometheus", "node_hours", "c1")]
     assert (str(node_hours.first_day), str(node_hours.last_day), node_hours.missing_days) == (
-        "2025-03-10", "2025-03-11", [])
+        "2025-03-10",
+        "2025-03-11",
+        [],
+    )
 
 
 def test_a_partial_day_is_collected_but_does_not_move_the_watermark(synthetic_prometheus, tmp_path):  # noqa: F811
-    config = config_module.parse({"data_dir": str(tmp_path), "clusters": [
-        {"name": "c1", "prometheus": {"url": synthetic_prometheus.url}}]})
+    config = config_module.parse(
+        {"data_dir": str(tmp_path), "clusters": [{"name": "c1", "prometheus": {"url": synthetic_prometheus.url}}]}
+    )
     now = START + timedelta(hours=30)
     (outcome,) = run(config, ["prometheus"], start=START, now=now)
     assert outcome.error is None and outcome.days == 2
@@ -100,16 +105,18 @@ def test_a_partial_day_is_collected_but_does_not_move_the_watermark(synthetic_pr
 
 
 def chargeback(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chargeback", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "chargeback", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_collect_and_status_from_the_command_line(synthetic_prometheus, tmp_path):  # noqa: F811
     (tmp_path / "chargeback.toml").write_text(
         f'[[clusters]]\nname = "synthetic"\n[clusters.prometheus]\nurl = "{synthetic_prometheus.url}"\n'
     )
-    collected = chargeback("collect", "--source", "prometheus", "--start", "2025-03-10", "--end", "2025-03-12",
-                           cwd=tmp_path)
+    collected = chargeback(
+        "collect", "--source", "prometheus", "--start", "2025-03-10", "--end", "2025-03-12", cwd=tmp_path
+    )
     assert collected.returncode == 0, collected.stderr
     assert "prometheus" in collected.stdout and "synthetic" in collected.stdout and "ok" in collected.stdout
     shown = chargeback("status", cwd=tmp_path)
@@ -127,8 +134,9 @@ def test_an_unreachable_source_fails_the_run_with_exit_1_and_says_so(tmp_path):
     (tmp_path / "chargeback.toml").write_text(
         '[[clusters]]\nname = "c1"\n[clusters.prometheus]\nurl = "http://127.0.0.1:9"\nmax_attempts = 2\n'
     )
-    failed = chargeback("collect", "--source", "prometheus", "--start", "2025-03-10", "--end", "2025-03-10T02:00",
-                        cwd=tmp_path)
+    failed = chargeback(
+        "collect", "--source", "prometheus", "--start", "2025-03-10", "--end", "2025-03-10T02:00", cwd=tmp_path
+    )
     assert failed.returncode == 1
     assert "prometheus [2025-03-10T00:00Z, 2025-03-10T02:00Z)" in failed.stdout
     assert "1 source(s) failed" in failed.stderr
@@ -139,7 +147,9 @@ def test_an_unreachable_source_fails_the_run_with_exit_1_and_says_so(tmp_path):
 def test_collect_refuses_to_mix_real_data_into_the_demo_month(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / DEMO_MARKER).write_text("demo\n")
-    (tmp_path / "chargeback.toml").write_text('[[clusters]]\nname = "c1"\n[clusters.prometheus]\nurl = "http://127.0.0.1:9"\n')
+    (tmp_path / "chargeback.toml").write_text(
+        '[[clusters]]\nname = "c1"\n[clusters.prometheus]\nurl = "http://127.0.0.1:9"\n'
+    )
     refused = chargeback("collect", cwd=tmp_path)
     assert refused.returncode == 2 and "holds the demo month" in refused.stderr
     assert not (tmp_path / "data" / "raw").exists()

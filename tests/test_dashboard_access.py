@@ -48,6 +48,7 @@ OTHER_ALB_ARN = "arn:aws:elasticloadbalancing:us-east-1:444455556666:loadbalance
 
 # --- identities ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("headers", "tenants"),
     [
@@ -75,9 +76,11 @@ def test_headers_are_ignored_unless_the_config_says_a_proxy_sets_them():
 
 def ec_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
     private = ec.generate_private_key(ec.SECP256R1())
-    public = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -115,8 +118,12 @@ def test_alb_token_verified_against_the_albs_public_key():
     other, _ = ec_key()
     server = KeyServer({"kid-1": public})
     settings = config_module.DashboardSettings(
-        identity="alb", alb_region="us-east-1", alb_arn=ALB_ARN, alb_public_keys_url=server.url,
-        tenant_users={"ann@example.com": "ml"}, all_access_groups=("finance",),
+        identity="alb",
+        alb_region="us-east-1",
+        alb_arn=ALB_ARN,
+        alb_public_keys_url=server.url,
+        tenant_users={"ann@example.com": "ml"},
+        all_access_groups=("finance",),
     )
     keys = alb_key_lookup(settings)
     good = alb_token(private, {"email": "ann@example.com", "exp": int(time.time()) + 60})
@@ -262,6 +269,7 @@ def test_any_claims_of_the_alb_are_a_viewer_or_nobody_never_an_error(alb_key, cl
 
 # --- the data layer enforces the filter ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory, built_sample):
     return copy_built(built_sample, tmp_path_factory.mktemp("dash") / "data")
@@ -279,8 +287,11 @@ def test_a_restricted_viewer_gets_only_its_tenant_from_every_query(sample):
     assert [line.tenant for line in bill.lines] == ["ml"]
     assert bill.total == bill.source_total == bill.lines[0].total
     assert bill.to_csv().count("\n") == 2  # header + the ml line, nothing else in the download
-    for frame in (data.daily_trend(wh, ML, PERIOD), data.month_over_month(wh, ML, PERIOD),
-                  data.emr_jobs(wh, ML, PERIOD)):
+    for frame in (
+        data.daily_trend(wh, ML, PERIOD),
+        data.month_over_month(wh, ML, PERIOD),
+        data.emr_jobs(wh, ML, PERIOD),
+    ):
         assert isinstance(frame, pl.DataFrame)
         assert set(frame["tenant"]) == {"ml"}
     assert data.workloads(wh, ML, PERIOD, "data-eng").is_empty()  # asking for another tenant returns nothing

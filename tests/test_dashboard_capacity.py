@@ -50,8 +50,6 @@ def table(at: AppTest, *columns: str):
     raise AssertionError(f"no table with {columns}")
 
 
-
-
 def test_page_renders_with_every_section(env):
     at = open_page()
     assert [t.value for t in at.title] == [f"Capacity and quotas · {PERIOD}"]

@@ -51,7 +51,6 @@ def test_partitions_are_by_day_where_there_is_a_date_or_hour_and_by_cluster_wher
     assert layout.day_source(["cluster", "first_date"], "first_date") == "first_date"
 
 
-
 def test_a_moved_data_directory_serves_the_same_bill_and_builds_again(tmp_path):
     """A data directory restored from a backup, or its volume mounted at another path: the warehouse's views
     name their files relative to the data directory, so at the new path, the old one gone, it serves the same

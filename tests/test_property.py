@@ -346,8 +346,10 @@ def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], 
         elif kind == "api":
             recipe.add("pv_snapshot", pv, volume, hours[0], draw(st.sampled_from([(namespace, "data"), None])))
         else:
-            tags = {"kubernetes.io/created-for/pvc/namespace": namespace,
-                    draw(st.sampled_from(["eks_cluster_name", f"kubernetes.io/cluster/{CLUSTER}"])): CLUSTER}
+            tags = {
+                "kubernetes.io/created-for/pvc/namespace": namespace,
+                draw(st.sampled_from(["eks_cluster_name", f"kubernetes.io/cluster/{CLUSTER}"])): CLUSTER,
+            }
             recipe.add("ec2_volume", volume, hours[0], None, tags)
         if kind != "csi" and draw(st.integers(0, 2)) == 0:
             recipe.add("ec2_volume", volume, hours[0], instance())  # attached: still the claim's storage
@@ -358,10 +360,18 @@ def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], 
     for k in range(draw(st.integers(0, 2))):
         arn, namespace = ALB.format(f"k8s-lb{k}"), draw(st.sampled_from(namespaces))
         owner = {"elbv2.k8s.aws/cluster": CLUSTER}
-        stack = draw(st.sampled_from([
-            {"service.k8s.aws/stack": f"{namespace}/web"}, {"ingress.k8s.aws/stack": f"{namespace}/web"},
-            {"ingress.k8s.aws/stack": "shop"}, {}, "in-tree", "elsewhere",
-        ]))
+        stack = draw(
+            st.sampled_from(
+                [
+                    {"service.k8s.aws/stack": f"{namespace}/web"},
+                    {"ingress.k8s.aws/stack": f"{namespace}/web"},
+                    {"ingress.k8s.aws/stack": "shop"},
+                    {},
+                    "in-tree",
+                    "elsewhere",
+                ]
+            )
+        )
         if stack == "in-tree":
             owner = {f"kubernetes.io/cluster/{CLUSTER}": "owned"}
             stack = {"kubernetes.io/service-name": f"{namespace}/web"}
@@ -372,25 +382,49 @@ def cluster_bill(draw, recipe: Recipe, hours: list[int], namespaces: list[str], 
         in_cur = {"elbv2": {}, "cur": owner | stack, "both": owner}[source]
         if on_ec2:
             recipe.add("load_balancer", arn, hours[0], on_ec2)
-        lines(arn, product_code="AWSELB", usage_type="USE1-LoadBalancerUsage", operation="LoadBalancing:Application",
-              tags={f"user_{key}": value for key, value in in_cur.items()})
+        lines(
+            arn,
+            product_code="AWSELB",
+            usage_type="USE1-LoadBalancerUsage",
+            operation="LoadBalancing:Application",
+            tags={f"user_{key}": value for key, value in in_cur.items()},
+        )
 
     # Cluster overhead: a NAT gateway tagged with the cluster (three spellings); a VPC endpoint of two clusters.
     if draw(st.booleans()):
-        key = draw(st.sampled_from(["aws_eks_cluster_name", "user_eks_cluster_name",
-                                    f"user_kubernetes.io/cluster/{CLUSTER}"]))
+        key = draw(
+            st.sampled_from(["aws_eks_cluster_name", "user_eks_cluster_name", f"user_kubernetes.io/cluster/{CLUSTER}"])
+        )
         value = "owned" if key.startswith("user_kubernetes.io") else CLUSTER
-        lines("arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab", product_code="AmazonEC2",
-              usage_type="USE1-NatGateway-Hours", operation="NatGateway", tags={key: value})
+        lines(
+            "arn:aws:ec2:us-east-1:111122223333:natgateway/nat-0ab",
+            product_code="AmazonEC2",
+            usage_type="USE1-NatGateway-Hours",
+            operation="NatGateway",
+            tags={key: value},
+        )
     if draw(st.integers(0, 3)) == 0:
         recipe.add("cluster", OTHER_CLUSTER)
         recipe.add("node", "other-0", "m5.large", hours, draw(money), vcpu=2, memory_gib=8)
-        recipe.add("pod", "team-alpha", "other-pod", "other-0", hours, cpu_request=1.0, cpu_usage=0.5,
-                   memory_request_gib=2.0, memory_usage_gib=1.0)
+        recipe.add(
+            "pod",
+            "team-alpha",
+            "other-pod",
+            "other-0",
+            hours,
+            cpu_request=1.0,
+            cpu_usage=0.5,
+            memory_request_gib=2.0,
+            memory_usage_gib=1.0,
+        )
         recipe.add("cluster", CLUSTER)
-        lines("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd", product_code="AmazonVPC",
-              usage_type="USE1-VpcEndpoint-Hours", operation="VpcEndpoint",
-              tags={f"user_kubernetes.io/cluster/{c}": "owned" for c in (CLUSTER, OTHER_CLUSTER)})
+        lines(
+            "arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0cd",
+            product_code="AmazonVPC",
+            usage_type="USE1-VpcEndpoint-Hours",
+            operation="VpcEndpoint",
+            tags={f"user_kubernetes.io/cluster/{c}": "owned" for c in (CLUSTER, OTHER_CLUSTER)},
+        )
 
 
 def round_half_up(amount: Decimal) -> Decimal:

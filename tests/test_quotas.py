@@ -30,8 +30,15 @@ RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "
 
 def quota_rows(namespace: str, hard: dict[str, float], cluster: str = "test-cluster") -> list[dict]:
     return [
-        {"cluster": cluster, "collected_at": START + timedelta(days=31), "namespace": namespace,
-         "quota": "compute-resources", "resource": resource, "hard": value, "used": None}
+        {
+            "cluster": cluster,
+            "collected_at": START + timedelta(days=31),
+            "namespace": namespace,
+            "quota": "compute-resources",
+            "resource": resource,
+            "hard": value,
+            "used": None,
+        }
         for resource, value in hard.items()
     ]
 
@@ -48,17 +55,42 @@ def built(tmp_path):
     s = Scenario()
     s.node("n-busy", "m6i.32xlarge", range(0, 100), 1.0, vcpu=128, memory_gib=512)
     for h in range(100):
-        s.pod("busy", f"busy-{h}", "n-busy", [h], cpu_request=h + 1, cpu_usage=h + 1,
-              memory_request_gib=16, memory_usage_gib=16)
+        s.pod(
+            "busy",
+            f"busy-{h}",
+            "n-busy",
+            [h],
+            cpu_request=h + 1,
+            cpu_usage=h + 1,
+            memory_request_gib=16,
+            memory_usage_gib=16,
+        )
     s.node("n-lazy", "m5.xlarge", range(0, 100), 1.0, vcpu=4, memory_gib=16)
-    s.pod("lazy", "lazy-1", "n-lazy", range(0, 100), cpu_request=2, cpu_usage=0.5,
-          memory_request_gib=8, memory_usage_gib=4)
+    s.pod(
+        "lazy",
+        "lazy-1",
+        "n-lazy",
+        range(0, 100),
+        cpu_request=2,
+        cpu_usage=0.5,
+        memory_request_gib=8,
+        memory_usage_gib=4,
+    )
     s.node("n-tiny", "m5.xlarge", range(0, 10), 1.0, vcpu=4, memory_gib=16)
-    s.pod("tiny", "tiny-1", "n-tiny", range(0, 10), cpu_request=1, cpu_usage=1,
-          memory_request_gib=4, memory_usage_gib=4)
+    s.pod(
+        "tiny", "tiny-1", "n-tiny", range(0, 10), cpu_request=1, cpu_usage=1, memory_request_gib=4, memory_usage_gib=4
+    )
     rows = (
-        quota_rows("busy", {"requests.cpu": 100.0, "requests.memory": 20.0 * GIB, "limits.cpu": 200.0,
-                            "limits.memory": 32.0 * GIB, "pods": 2.0})
+        quota_rows(
+            "busy",
+            {
+                "requests.cpu": 100.0,
+                "requests.memory": 20.0 * GIB,
+                "limits.cpu": 200.0,
+                "limits.memory": 32.0 * GIB,
+                "pods": 2.0,
+            },
+        )
         + quota_rows("lazy", {"requests.cpu": 4.0, "requests.memory": 8.0 * GIB, "pods": 3.0})
         + quota_rows("tiny", {"cpu": 2.0, "memory": 8.0 * GIB})  # short names, as kubectl allows
     )
@@ -115,8 +147,11 @@ def test_quantiles_and_recommendation_of_a_known_series(built):
 
 def test_configured_quantile_headroom_and_near_ratio_are_used(built):
     config = built.config.model_copy(
-        update={"capacity": built.config.capacity.model_copy(
-            update={"quota_quantile": 0.5, "quota_headroom": 0.0, "near_limit_ratio": 0.5})}
+        update={
+            "capacity": built.config.capacity.model_copy(
+                update={"quota_quantile": 0.5, "quota_headroom": 0.0, "near_limit_ratio": 0.5}
+            )
+        }
     )
     cpu = resource(by_namespace(quota_report(config, namespace="busy"))["busy"], "requests.cpu")
     assert cpu.requested_at_quantile == pytest.approx(50.5)
@@ -223,7 +258,14 @@ def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path,
     assert report.period == "2026-10"
     documents = list(yaml.safe_load_all(report.to_yaml()))
     assert {d["metadata"]["namespace"] for d in documents} == {
-        "payments-api", "payments-web", "data-eng-etl", "emr-data-eng", "ml-serving", "ml-training", "emr-ml", "sandbox"
+        "payments-api",
+        "payments-web",
+        "data-eng-etl",
+        "emr-data-eng",
+        "ml-serving",
+        "ml-training",
+        "emr-ml",
+        "sandbox",
     }
     for doc in documents:
         assert_resource_quota(doc)
@@ -237,8 +279,9 @@ def test_sample_month_yaml_gives_a_manifest_per_namespace_with_a_quota(tmp_path,
     # hourly p95 of its 20-minute runs: the recommendation is raised to it
     etl = manifests["emr-data-eng"]
     assert etl["spec"]["hard"]["requests.cpu"] == "11"
-    assert "raised to fit Spark job daily-sales-etl at full scale (11.00 cores)" in (
-        etl["metadata"]["annotations"]["chargeback.io/requests.cpu"]
+    assert (
+        "raised to fit Spark job daily-sales-etl at full scale (11.00 cores)"
+        in (etl["metadata"]["annotations"]["chargeback.io/requests.cpu"])
     )
     assert manifests["sandbox"]["metadata"]["annotations"]["chargeback.io/advice"].startswith(
         "right-size cpu requests first: $"
@@ -251,19 +294,40 @@ def test_recommendation_never_goes_below_a_recurring_spark_job_at_full_scale(tmp
     needs 1 + 3 x 2 = 7 cores, 2 + 3 x 4 = 14 GiB and 4 pods at once."""
     s = Scenario()
     s.node("n1", "m5.4xlarge", range(100), 1.0, vcpu=16, memory_gib=64)
-    s.pod("spark", "steady-1", "n1", range(100), cpu_request=1, cpu_usage=1, memory_request_gib=2,
-          memory_usage_gib=2)
+    s.pod("spark", "steady-1", "n1", range(100), cpu_request=1, cpu_usage=1, memory_request_gib=2, memory_usage_gib=2)
     s.virtual_cluster("vc1", "etl-spark", "spark")
     for day, h in enumerate((5, 29, 53, 77)):
         job = f"job{day}"
         s.job_run(job, "vc1", "etl", h)
         s.job_runs[-1].update(executor_instances=3, executor_cores=2.0, executor_memory_bytes=3.5 * GIB)
         emr = {"emr-containers.amazonaws.com/job.id": job}
-        s.pod("spark", f"etl-{job}-driver", "n1", [h], cpu_request=1, cpu_usage=1, memory_request_gib=2,
-              memory_usage_gib=1, running_seconds=1200, labels={**emr, "spark-role": "driver"}, owner=None)
+        s.pod(
+            "spark",
+            f"etl-{job}-driver",
+            "n1",
+            [h],
+            cpu_request=1,
+            cpu_usage=1,
+            memory_request_gib=2,
+            memory_usage_gib=1,
+            running_seconds=1200,
+            labels={**emr, "spark-role": "driver"},
+            owner=None,
+        )
         for e in range(3):
-            s.pod("spark", f"etl-{job}-exec-{e}", "n1", [h], cpu_request=2, cpu_usage=1, memory_request_gib=4,
-                  memory_usage_gib=3, running_seconds=1200, labels={**emr, "spark-role": "executor"}, owner=None)
+            s.pod(
+                "spark",
+                f"etl-{job}-exec-{e}",
+                "n1",
+                [h],
+                cpu_request=2,
+                cpu_usage=1,
+                memory_request_gib=4,
+                memory_usage_gib=3,
+                running_seconds=1200,
+                labels={**emr, "spark-role": "executor"},
+                owner=None,
+            )
     # a November run asking 50 executors: another month, so no floor for October
     s.job_run("job-nov", "vc1", "etl", 24 * 33)
     s.job_runs[-1].update(executor_instances=50, executor_cores=2.0, state="FAILED")

@@ -45,19 +45,40 @@ def scenario() -> Scenario:
     s = Scenario()
     s.node("node-1", "m5.xlarge", range(100), 1.0, vcpu=4, memory_gib=16)
     s.pod(
-        "shop", "web-7d4b9-x2x9z", "node-1", range(100), cpu_request=2, cpu_usage=0, memory_request_gib=4,
-        memory_usage_gib=2, owner=("ReplicaSet", "web-7d4b9"),
+        "shop",
+        "web-7d4b9-x2x9z",
+        "node-1",
+        range(100),
+        cpu_request=2,
+        cpu_usage=0,
+        memory_request_gib=4,
+        memory_usage_gib=2,
+        owner=("ReplicaSet", "web-7d4b9"),
     )
     for n, row in enumerate(r for r in s.pod_hours if r["pod"] == "web-7d4b9-x2x9z"):
         row["cpu_usage_core_seconds"] = (n + 1) / 100 * 3600  # 0.01 .. 1.00 cores
     s.pod(
-        "kube-system", "agent-abcde", "node-1", range(100), cpu_request=0.1, cpu_usage=0.5, memory_request_gib=0.5,
-        memory_usage_gib=0.1, owner=("DaemonSet", "agent"),
+        "kube-system",
+        "agent-abcde",
+        "node-1",
+        range(100),
+        cpu_request=0.1,
+        cpu_usage=0.5,
+        memory_request_gib=0.5,
+        memory_usage_gib=0.1,
+        owner=("DaemonSet", "agent"),
     )
     # 10 hours only: too little history (72 by default)
     s.pod(
-        "shop", "db-0", "node-1", range(10), cpu_request=0.5, cpu_usage=0.1, memory_request_gib=1,
-        memory_usage_gib=0.5, owner=("StatefulSet", "db"),
+        "shop",
+        "db-0",
+        "node-1",
+        range(10),
+        cpu_request=0.5,
+        cpu_usage=0.1,
+        memory_request_gib=1,
+        memory_usage_gib=0.5,
+        owner=("StatefulSet", "db"),
     )
     # Spark on its own node: job "nightly-etl" runs twice, one executor of 1 core / 4 GiB each run
     s.node("node-2", "m5.xlarge", range(2), 1.0, vcpu=4, memory_gib=16)
@@ -65,8 +86,15 @@ def scenario() -> Scenario:
     for job_id, h in (("job1", 0), ("job2", 1)):
         s.job_run(job_id, "vc1", "nightly-etl", h)
         s.pod(
-            "emr-analytics", f"nightly-etl-{job_id}-exec-1", "node-2", [h], cpu_request=1, cpu_usage=0.5,
-            memory_request_gib=4, memory_usage_gib=3, owner=None,
+            "emr-analytics",
+            f"nightly-etl-{job_id}-exec-1",
+            "node-2",
+            [h],
+            cpu_request=1,
+            cpu_usage=0.5,
+            memory_request_gib=4,
+            memory_usage_gib=3,
+            owner=None,
             labels={"emr-containers.amazonaws.com/job.id": job_id, "spark-role": "executor"},
         )
     # "wide-etl" asks for 7-core executors and an 8 GiB driver; it never got pods (refused at submission)
@@ -81,9 +109,16 @@ def scenario() -> Scenario:
 def limit_range_rows() -> list[dict]:
     def row(limit_type: str, resource: str, lo: float | None, hi: float | None) -> dict:
         return {
-            "cluster": "test-cluster", "collected_at": START, "namespace": "emr-analytics",
-            "limit_range": "spark-limits", "type": limit_type, "resource": resource,
-            "default_limit": None, "default_request": None, "min": lo, "max": hi,
+            "cluster": "test-cluster",
+            "collected_at": START,
+            "namespace": "emr-analytics",
+            "limit_range": "spark-limits",
+            "type": limit_type,
+            "resource": resource,
+            "default_limit": None,
+            "default_request": None,
+            "min": lo,
+            "max": hi,
         }
 
     return [
@@ -97,8 +132,13 @@ def limit_range_rows() -> list[dict]:
 def resource_quota_rows() -> list[dict]:
     def row(collected_at, quota: str, resource: str, hard: float) -> dict:
         return {
-            "cluster": "test-cluster", "collected_at": collected_at, "namespace": "emr-analytics",
-            "quota": quota, "resource": resource, "hard": hard, "used": 0.0,
+            "cluster": "test-cluster",
+            "collected_at": collected_at,
+            "namespace": "emr-analytics",
+            "quota": quota,
+            "resource": resource,
+            "hard": hard,
+            "used": 0.0,
         }
 
     current = hour(24 * 30)

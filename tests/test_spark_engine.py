@@ -58,8 +58,10 @@ def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_wareho
         checked = closure(models["marts.checks"], models)
         return [
             dataclasses.replace(m, sql=m.sql.replace("from unioned\n", "from unioned where tenant <> 'team-a'\n"))
-            if m.relation == "marts.fct_tenant_costs_daily" else m
-            for m in models.values() if m.relation in checked
+            if m.relation == "marts.fct_tenant_costs_daily"
+            else m
+            for m in models.values()
+            if m.relation in checked
         ]
 
     monkeypatch.setattr(spark_engine, "discover_models", dropping_team_a)
@@ -95,8 +97,9 @@ def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
     assert not list(tmp_path.glob(".warehouse.*")), "the refused build leaves no files behind"
 
 
-def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_from_s3(spark, moto_s3, tmp_path,
-                                                                                          monkeypatch):
+def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_from_s3(
+    spark, moto_s3, tmp_path, monkeypatch
+):
     """Every rule of tests/test_validation.py, its raw files on moto's S3 and nowhere else: the Spark build reads
     them through s3a and records the same corrections as a DuckDB build of the same files (file, row, rules,
     values as text), with the same bill lines, money within $0.000001, every mart equal, and prints the same bill.
@@ -116,10 +119,14 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
     for file in sorted(raw.rglob("*.parquet")):
         s3.upload_fileobj(io.BytesIO(file.read_bytes()), BUCKET, f"copy/raw/{file.relative_to(raw)}")
     data_dir = tmp_path / "data"  # no raw/ at all: everything comes from S3
-    on_spark = config_module.parse({
-        "data_dir": str(data_dir), **SETTINGS, "aws": {"endpoints": {"s3": moto_s3}},
-        "build": {"engine": "spark", "spark": {"raw": f"s3a://{BUCKET}/copy/raw"}},
-    })
+    on_spark = config_module.parse(
+        {
+            "data_dir": str(data_dir),
+            **SETTINGS,
+            "aws": {"endpoints": {"s3": moto_s3}},
+            "build": {"engine": "spark", "spark": {"raw": f"s3a://{BUCKET}/copy/raw"}},
+        }
+    )
     build(on_spark)
     assert not (data_dir / "raw").exists()
 

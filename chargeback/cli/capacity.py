@@ -27,17 +27,37 @@ def _money(value) -> str:
 def print_report(report: CapacityReport, out: Console | None = None) -> None:
     out = out or console()
     groups = Table(title=f"Capacity {report.period} per node group (allocated = pods' requests; core-h, GiB-h)")
-    for name in ("cluster", "node group", "peak nodes", "cpu avail", "cpu alloc", "cpu headroom", "cpu used %",
-                 "mem avail", "mem alloc", "mem headroom", "mem used %", "spot share", "cost"):
+    for name in (
+        "cluster",
+        "node group",
+        "peak nodes",
+        "cpu avail",
+        "cpu alloc",
+        "cpu headroom",
+        "cpu used %",
+        "mem avail",
+        "mem alloc",
+        "mem headroom",
+        "mem used %",
+        "spot share",
+        "cost",
+    ):
         groups.add_column(name, justify="left" if name in ("cluster", "node group") else "right")
     for g in report.node_groups:
         groups.add_row(
-            escape(g.cluster), escape(g.node_group or "(none)"), str(g.peak_nodes),
-            f"{g.cpu_available:,.0f}", f"{g.cpu_requested:,.0f}", f"{g.cpu_headroom:,.0f}",
+            escape(g.cluster),
+            escape(g.node_group or "(none)"),
+            str(g.peak_nodes),
+            f"{g.cpu_available:,.0f}",
+            f"{g.cpu_requested:,.0f}",
+            f"{g.cpu_headroom:,.0f}",
             f"{g.cpu_requested / g.cpu_available:.0%}" if g.cpu_available else "-",
-            f"{g.memory_available:,.0f}", f"{g.memory_requested:,.0f}", f"{g.memory_headroom:,.0f}",
+            f"{g.memory_available:,.0f}",
+            f"{g.memory_requested:,.0f}",
+            f"{g.memory_headroom:,.0f}",
             f"{g.memory_requested / g.memory_available:.0%}" if g.memory_available else "-",
-            f"{g.spot_share:.0%}", _money(g.cost),
+            f"{g.spot_share:.0%}",
+            _money(g.cost),
         )
     out.print(groups)
 
@@ -51,8 +71,12 @@ def print_report(report: CapacityReport, out: Console | None = None) -> None:
             table.add_column(name, justify="left" if name == "series" else "right")
         for s in f.series:
             table.add_row(
-                f"{s.name} ({s.unit})", f"{s.history_total:,.2f}", f"{s.predicted_total:,.2f}",
-                f"{s.band:,.2f}", f"{s.slope_per_day:+,.3f}", "-" if s.r2 is None else f"{s.r2:.2f}",
+                f"{s.name} ({s.unit})",
+                f"{s.history_total:,.2f}",
+                f"{s.predicted_total:,.2f}",
+                f"{s.band:,.2f}",
+                f"{s.slope_per_day:+,.3f}",
+                "-" if s.r2 is None else f"{s.r2:.2f}",
             )
         out.print(table)
 
@@ -61,8 +85,14 @@ def print_report(report: CapacityReport, out: Console | None = None) -> None:
         whatif.add_column(name, justify="right" if "cost" in name or name == "difference" else "left")
     for w in report.whatifs:
         whatif.add_row(
-            escape(w.cluster), escape(w.tenant), f"{w.tenancy} tenancy", _money(w.current_cost), w.alternative,
-            _money(w.alternative_cost), _money(w.difference), escape(w.basis),
+            escape(w.cluster),
+            escape(w.tenant),
+            f"{w.tenancy} tenancy",
+            _money(w.current_cost),
+            w.alternative,
+            _money(w.alternative_cost),
+            _money(w.difference),
+            escape(w.basis),
         )
     out.print(whatif)
 

@@ -32,8 +32,21 @@ def print_report(report: QuotaReport, fmt: QuotaFormat, console: Console | None 
         return
     console = console or wide_console(width=200)
     table = Table(title=f"ResourceQuota use {report.period} (requests per hour; {report.currency})")
-    for name in ("namespace", "resource", "unit", "hard", "median", "p95", "p99", "max", "usage p95",
-                 "h near", "cost near", "recommended", "advice"):
+    for name in (
+        "namespace",
+        "resource",
+        "unit",
+        "hard",
+        "median",
+        "p95",
+        "p99",
+        "max",
+        "usage p95",
+        "h near",
+        "cost near",
+        "recommended",
+        "advice",
+    ):
         table.add_column(name, justify="left" if name in ("namespace", "resource", "unit", "advice") else "right")
     for ns in report.namespaces:
         for index, use in enumerate(ns.resources):
@@ -42,8 +55,10 @@ def print_report(report: QuotaReport, fmt: QuotaFormat, console: Console | None 
             elif ns.too_little_history:
                 advice = f"too little history ({ns.hours} h)"
             elif use.right_size_first:
-                advice = (f"requests {use.over_request_ratio:.1f}x usage: right-size first"
-                          f" (${use.money_at_stake:,.2f} at stake)")
+                advice = (
+                    f"requests {use.over_request_ratio:.1f}x usage: right-size first"
+                    f" (${use.money_at_stake:,.2f} at stake)"
+                )
             else:
                 advice = ""
             table.add_row(

@@ -38,8 +38,18 @@ def _print_rightsize(report: RightsizeReport) -> None:
             f" of hourly usage / {report.target_utilisation:g})"
         )
     )
-    for name in ("workload", "namespace", "resource", "pod-hours", "request", "p-usage", "recommended",
-                 "$/unit-h", "saving/month", "verdict"):
+    for name in (
+        "workload",
+        "namespace",
+        "resource",
+        "pod-hours",
+        "request",
+        "p-usage",
+        "recommended",
+        "$/unit-h",
+        "saving/month",
+        "verdict",
+    ):
         justify = "left" if name in ("workload", "namespace", "resource", "verdict") else "right"
         table.add_column(name, justify=justify)
     for r in report.recommendations:
@@ -77,8 +87,18 @@ def _print_limits(violations: list[LimitViolation]) -> None:
         out.print("no Spark job shape breaks a LimitRange")
         return
     table = Table(title="Spark job shapes that break a LimitRange (refused at submission)")
-    for name in ("job", "virtual cluster", "namespace", "role", "resource", "shape", "limit", "bound", "runs",
-                 "shape from"):
+    for name in (
+        "job",
+        "virtual cluster",
+        "namespace",
+        "role",
+        "resource",
+        "shape",
+        "limit",
+        "bound",
+        "runs",
+        "shape from",
+    ):
         table.add_column(name, justify="right" if name in ("shape", "limit", "runs") else "left")
     for v in violations:
         table.add_row(
@@ -107,8 +127,17 @@ def _print_quota_fits(fits: list[QuotaFit]) -> None:
         out.print(f"every recurring Spark job fits its namespace's ResourceQuota at full scale ({len(jobs)} jobs)")
         return
     table = Table(title="Spark jobs that would not fit their namespace's ResourceQuota at full scale")
-    for name in ("job", "namespace", "resource", "driver", "executors", "footprint", "hard", "executors admitted",
-                 "runs"):
+    for name in (
+        "job",
+        "namespace",
+        "resource",
+        "driver",
+        "executors",
+        "footprint",
+        "hard",
+        "executors admitted",
+        "runs",
+    ):
         table.add_column(name, justify="left" if name in ("job", "namespace", "resource") else "right")
     for f in misfits:
         table.add_row(

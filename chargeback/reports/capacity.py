@@ -164,14 +164,26 @@ def forecast(cluster: str, period: str, daily: list[dict[str, Any]]) -> Forecast
     first = int(period[:4]), int(period[5:7])
     xs = [float(row["date"].day - 1) for row in daily if (row["date"].year, row["date"].month) == first]
     rows = [row for row in daily if (row["date"].year, row["date"].month) == first]
-    specs = (("requested cpu", "core-hours", "cpu_requested"), ("requested memory", "GiB-hours", "memory_requested"),
-             ("cost", "USD", "cost"))
+    specs = (
+        ("requested cpu", "core-hours", "cpu_requested"),
+        ("requested memory", "GiB-hours", "memory_requested"),
+        ("cost", "USD", "cost"),
+    )
     if len(rows) < MIN_FORECAST_DAYS:
-        series = [SeriesForecast(name, unit, sum(float(r[col]) for r in rows), None, None, None, None, None)
-                  for name, unit, col in specs]
-        return Forecast(cluster, period, nxt, len(rows), next_days, "too little history",
-                        f"too little history: {len(rows)} day(s), a trend needs at least {MIN_FORECAST_DAYS}",
-                        series)
+        series = [
+            SeriesForecast(name, unit, sum(float(r[col]) for r in rows), None, None, None, None, None)
+            for name, unit, col in specs
+        ]
+        return Forecast(
+            cluster,
+            period,
+            nxt,
+            len(rows),
+            next_days,
+            "too little history",
+            f"too little history: {len(rows)} day(s), a trend needs at least {MIN_FORECAST_DAYS}",
+            series,
+        )
     start = days_in(period)
     next_xs = [float(start + i) for i in range(next_days)]
     series = []
@@ -253,8 +265,11 @@ class PoolSizing:
             return {**asdict(p), "price_per_hour": str(p.price_per_hour), "cost": _cents(p.cost)}
 
         return {
-            "pool": self.pool, "peak_cpu": self.peak_cpu, "peak_memory": self.peak_memory,
-            "peak_gpus": self.peak_gpus, "packing": None if self.packing is None else packing(self.packing),
+            "pool": self.pool,
+            "peak_cpu": self.peak_cpu,
+            "peak_memory": self.peak_memory,
+            "peak_gpus": self.peak_gpus,
+            "packing": None if self.packing is None else packing(self.packing),
             "runners_up": [packing(p) for p in self.runners_up],
         }
 
@@ -291,8 +306,13 @@ class TenancyWhatIf:
 
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
-        row.update(current_cost=_cents(self.current_cost), alternative_cost=_cents(self.alternative_cost),
-                   difference=_cents(self.difference), pools=[p.to_dict() for p in self.pools], basis=self.basis)
+        row.update(
+            current_cost=_cents(self.current_cost),
+            alternative_cost=_cents(self.alternative_cost),
+            difference=_cents(self.difference),
+            pools=[p.to_dict() for p in self.pools],
+            basis=self.basis,
+        )
         return row
 
 
@@ -323,17 +343,39 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
             alt, note = None, "no shared nodes in the cluster to price its pods at"
         else:
             alt = _decimal(cpu) * _decimal(p["cpu_price"]) + _decimal(mem) * _decimal(p["memory_price"])
-            note = (f"shared unit prices: {float(p['cpu_price']):.6f}/core-h, {float(p['memory_price']):.6f}/GiB-h;"
-                    " idle not included")
-        out.append(TenancyWhatIf(cluster, tenant, "sole", _decimal(d["cost"]), "shared nodes", alt,
-                                 cpu_allocated=cpu, memory_allocated=mem, note=note))
+            note = (
+                f"shared unit prices: {float(p['cpu_price']):.6f}/core-h, {float(p['memory_price']):.6f}/GiB-h;"
+                " idle not included"
+            )
+        out.append(
+            TenancyWhatIf(
+                cluster,
+                tenant,
+                "sole",
+                _decimal(d["cost"]),
+                "shared nodes",
+                alt,
+                cpu_allocated=cpu,
+                memory_allocated=mem,
+                note=note,
+            )
+        )
     for (cluster, tenant), s in sorted(soft.items()):
         if (cluster, tenant) in dedicated:
             continue
         peak = peaks.get((cluster, tenant, None))
         if peak is None:
-            out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes", None,
-                                     note="no pods on shared nodes: nothing to size"))
+            out.append(
+                TenancyWhatIf(
+                    cluster,
+                    tenant,
+                    "soft",
+                    _decimal(s["cost"]),
+                    "dedicated nodes",
+                    None,
+                    note="no pods on shared nodes: nothing to size",
+                )
+            )
             continue
         pools = []
         for pool in ("general", "gpu"):
@@ -352,9 +394,21 @@ def _whatifs(con, period: str) -> list[TenancyWhatIf]:
             if runners_up:
                 note += "; next: " + ", ".join(f"{r.nodes}× {r.instance_type} {_cents(r.cost)}" for r in runners_up)
         alternative = None if missing else sum((p.packing.cost for p in pools), Decimal(0))
-        out.append(TenancyWhatIf(cluster, tenant, "soft", _decimal(s["cost"]), "dedicated nodes", alternative,
-                                 float(peak["peak_cpu"]), float(peak["peak_memory"]), float(peak["peak_gpus"] or 0),
-                                 tuple(pools), note=note))
+        out.append(
+            TenancyWhatIf(
+                cluster,
+                tenant,
+                "soft",
+                _decimal(s["cost"]),
+                "dedicated nodes",
+                alternative,
+                float(peak["peak_cpu"]),
+                float(peak["peak_memory"]),
+                float(peak["peak_gpus"] or 0),
+                tuple(pools),
+                note=note,
+            )
+        )
     out.sort(key=lambda w: (w.cluster, w.tenancy, w.tenant))
     return out
 
@@ -410,8 +464,9 @@ def capacity(config: Config, period: str | None = None) -> CapacityReport:
         whatifs = _whatifs(con, period)
     whatifs = _as_billed(config, period, whatifs)
     node_groups = [
-        NodeGroupCapacity(**{**g, "hours": int(g["hours"]), "peak_nodes": int(g["peak_nodes"]),
-                             "cost": _decimal(g["cost"])})
+        NodeGroupCapacity(
+            **{**g, "hours": int(g["hours"]), "peak_nodes": int(g["peak_nodes"]), "cost": _decimal(g["cost"])}
+        )
         for g in groups
     ]
     by_cluster: dict[str, list[dict[str, Any]]] = {}

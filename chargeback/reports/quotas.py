@@ -275,8 +275,7 @@ def _recommend(
     parts.append(current)
     if hard is not None:
         parts.append(
-            f"{use.hours_near_limit} h at >= {capacity.near_limit_ratio * 100:g}%"
-            f" costing ${use.near_limit_cost:,.2f}"
+            f"{use.hours_near_limit} h at >= {capacity.near_limit_ratio * 100:g}% costing ${use.near_limit_cost:,.2f}"
         )
     if use.used_p95 is not None:
         parts.append(f"usage p95 {_amount(unit, use.used_p95)}")

@@ -36,8 +36,14 @@ st.caption(
 )
 
 money_cols = money_columns(
-    {"compute": "Compute", "idle": "Idle share", "storage": "Storage", "network": "Network", "emr": "EMR",
-     "total": "Total"},
+    {
+        "compute": "Compute",
+        "idle": "Idle share",
+        "storage": "Storage",
+        "network": "Network",
+        "emr": "EMR",
+        "total": "Total",
+    },
     cur,
 )
 left, right = st.columns(2)

@@ -84,8 +84,14 @@ if workloads.is_empty():
 st.plotly_chart(bills.drilldown(workloads, tenant, cur), key="drilldown")
 
 money_cols = money_columns(
-    {"compute": "Compute", "idle": "Idle share", "storage": "Storage", "network": "Network", "emr": "EMR",
-     "total": "Total"},
+    {
+        "compute": "Compute",
+        "idle": "Idle share",
+        "storage": "Storage",
+        "network": "Network",
+        "emr": "EMR",
+        "total": "Total",
+    },
     cur,
 )
 hours = {"pod_hours": st.column_config.NumberColumn("Pod-hours", format="%.1f")}
