@@ -17,13 +17,22 @@ import pytest
 
 from chargeback.build.engines import build
 from chargeback.build.engines import spark as spark_engine
-from chargeback.build.runner import MODELS_DIR, closure, discover_models
+from chargeback.build.runner import MODELS_DIR, Model, closure, discover_models
 from chargeback.build.warehouse import read_only
 from chargeback.core import config as config_module
 from chargeback.core.errors import ChargebackError, InvariantError, MethodChangeError
 from chargeback.reports.bill import monthly_bill
 from tests.spark_support import BUCKET, bill_json, marts_differ
 from tests.test_build import TEAMS, two_teams
+
+
+def reading(*relations: str) -> list[Model]:
+    """The models ``relations`` read, directly or not, and theirs, in build order: what a Spark failure test
+    runs (a Spark build costs about half a second of planning per model here, and the rest cannot change what it
+    checks)."""
+    models = {m.relation: m for m in discover_models()}
+    needed = set().union(*(closure(models[r], models) for r in relations))
+    return [m for m in models.values() if m.relation in needed]
 
 
 def test_a_model_only_duckdb_can_run_fails_the_spark_build_naming_it(spark, tmp_path, monkeypatch):
@@ -45,8 +54,7 @@ def test_a_model_only_duckdb_can_run_fails_the_spark_build_naming_it(spark, tmp_
 def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_warehouse(spark, tmp_path, monkeypatch):
     """The published warehouse is a DuckDB build's (the Spark build replaces it only when publishing; the kept
     Spark marts are covered by tests/test_layout.py). The Spark build runs the models the invariants read
-    (``marts.checks`` and what it reads, 63 of 90 models): the rest could not change the outcome, and each
-    model costs Spark about a second of planning."""
+    (``reading``)."""
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS, "build": {"engine": "spark"}})
     two_teams().write(tmp_path)
     build(config.model_copy(update={"build": config.build.model_copy(update={"engine": "duckdb"})}))
@@ -54,14 +62,11 @@ def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_wareho
     folders = sorted((tmp_path / "builds").iterdir())  # the DuckDB build's
 
     def dropping_team_a():  # a model bug: one tenant's lines vanish from the daily mart
-        models = {m.relation: m for m in discover_models()}
-        checked = closure(models["marts.checks"], models)
         return [
             dataclasses.replace(m, sql=m.sql.replace("from unioned\n", "from unioned where tenant <> 'team-a'\n"))
             if m.relation == "marts.fct_tenant_costs_daily"
             else m
-            for m in models.values()
-            if m.relation in checked
+            for m in reading("marts.checks")
         ]
 
     monkeypatch.setattr(spark_engine, "discover_models", dropping_team_a)
@@ -74,10 +79,12 @@ def test_a_broken_invariant_fails_the_spark_build_and_keeps_the_published_wareho
     assert {line.tenant: str(line.total) for line in bill.lines} == {"team-a": "1.00", "team-b": "1.00"}
 
 
-def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
+def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path, monkeypatch):
     """Nodes n1 and n2 ($1/h, 4 vCPU, 16 GiB) each run one pod of 1 vCPU and 4 GiB: 9 + 4 = 13 of 52 units,
     $0.25. Idle `node` gives each team its whole node ($1.00); idle `separate` keeps 3 * $0.25 of each node on
-    `__idle__` ($1.50). The published build is DuckDB's (one Spark run is enough: the gate reads warehouses)."""
+    `__idle__` ($1.50). The published build is DuckDB's (one Spark run is enough: the gate reads warehouses).
+    The Spark build runs the models the invariants, the bill lines' totals and the build's notes read
+    (``reading``), and publishes their marts before the gate refuses it."""
     config = config_module.parse({"data_dir": str(tmp_path), "tenancy": TEAMS})
     two_teams().write(tmp_path)
     build(config)
@@ -85,6 +92,13 @@ def test_a_method_change_is_refused_by_the_spark_build_too(spark, tmp_path):
     folders = sorted((tmp_path / "builds").iterdir())  # the DuckDB build's
     separate = config_module.parse(
         {"data_dir": str(tmp_path), "tenancy": TEAMS, "allocation": {"idle": "separate"}, "build": {"engine": "spark"}}
+    )
+    monkeypatch.setattr(
+        spark_engine,
+        "discover_models",
+        lambda: reading(
+            "marts.checks", "marts.fct_tenant_costs_daily", "marts.fct_source_costs_daily", "marts.fct_data_quality"
+        ),
     )
     with pytest.raises(MethodChangeError) as refused:
         spark_engine.build(separate)

@@ -79,7 +79,8 @@ def run_models(
 ) -> tuple[dict[str, int], dict[str, Refresh]]:
     """Create every model on ``con`` in order (those built by day written under the build folder ``version``,
     brought up to date by day, or whole with ``full``); the row counts of tables and marts, and what each model
-    built by day did."""
+    built by day did. The views over those files name them relative to ``data_dir``, where ``con`` finds them."""
+    search_from(con, data_dir)
     for layer in LAYERS:
         con.execute(f"create schema if not exists {layer}")
     by_relation = {m.relation: m for m in models}
