@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 
+import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from chargeback.build import layout
 from chargeback.build.engines import build
-from chargeback.build.warehouse import connect
+from chargeback.build.warehouse import connect, search_from
 from chargeback.core import config as config_module
+from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import monthly_bill
 from tests.test_build import TEAMS, two_teams
 
@@ -76,3 +79,9 @@ def test_a_moved_data_directory_serves_the_same_bill_and_builds_again(tmp_path):
     result = build(moved)
     assert result.refreshed["intermediate.int_pod_hours_priced"].whole
     assert monthly_bill(moved, PERIOD).to_json() == bill
+
+
+def test_a_data_directory_whose_path_has_a_comma_is_refused_naming_it(tmp_path):
+    """DuckDB's file_search_path, where the views' relative paths are resolved, is a comma-separated list."""
+    with pytest.raises(ChargebackError, match=r"a,b: a data directory's path cannot contain a comma"):
+        search_from(duckdb.connect(), tmp_path / "a,b")
