@@ -14,7 +14,7 @@ by stack, ingress group, no stack or the in-tree controller with tags from the C
 cluster overhead, AWS's split rows, and sometimes a second cluster sharing a VPC endpoint. Lines are hourly or
 daily (running past the scenario's hours).
 
-Three random clusters per method combination in CI (27 builds, about 4 minutes of one worker beside the rest of
+Two random clusters per method combination in CI (18 builds, about 3 minutes of one worker beside the rest of
 the suite: the budget docs/development.md gives it); more:
 ``CHARGEBACK_PROPERTY_EXAMPLES=200 python -m pytest tests/test_property.py``.
 """
@@ -41,7 +41,7 @@ from chargeback.reports.bill import monthly_bill
 from tests.factory import Scenario
 from tests.reference import COMPONENTS, INSTANCE_TABLE, reference
 
-EXAMPLES = int(os.environ.get("CHARGEBACK_PROPERTY_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("CHARGEBACK_PROPERTY_EXAMPLES", "2"))
 TOLERANCE = Fraction(1, 10**6)
 CLUSTER = "test-cluster"
 EKS_ARN = f"arn:aws:eks:us-east-1:111122223333:cluster/{CLUSTER}"
