@@ -250,3 +250,20 @@ def test_a_day_whose_files_are_gone_is_computed_again(tmp_path):
     result = build(config)
     assert (result.refreshed[PRICED].rebuilt, result.refreshed[PRICED].whole) == (1, False)
     assert_same_marts(snapshot(config), before)
+
+
+def test_a_build_with_nothing_changed_rebuilds_no_day_of_any_model_even_one_without_rows(tmp_path):
+    # the corrections of a clean month have no rows, so a build writes no folder for them: that is not
+    # "the earlier build's files are gone", which built them whole on every build
+    data_dir = tmp_path / "data"
+    scenario().write(data_dir)
+    config = config_module.parse({"data_dir": str(data_dir), "tenancy": {"namespace_label": "tenant"}})
+    build(config)
+    with connect(config) as con:
+        empty = con.execute("select count(*) from intermediate.int_pod_hour_corrections").fetchone()[0]
+    assert empty == 0
+    for _ in range(2):
+        result = build(config)
+        assert {relation: (r.whole, r.rebuilt, r.reason) for relation, r in result.refreshed.items()} == dict.fromkeys(
+            (m.relation for m in discover_models() if m.incremental), (False, 0, "")
+        )

@@ -274,7 +274,8 @@ def refresh(
         ).fetchall()
     }
     any_record = con.execute(f"select count(*) from {STATE_TABLE} where model = ?", [relation]).fetchone()[0]
-    locations = {location for _, _, location in recorded.values()}
+    # the folders the earlier build's rows are in (a model with no rows on a day writes no folder for it)
+    locations = {location for _, count, location in recorded.values() if count}
     target = layout.folder(version, relation)
     if full:
         reason = "--full"
