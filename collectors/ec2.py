@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from chargeback.core import aws
-from chargeback.core.config import Config
+from chargeback.core.config import AwsSettings, Config
 from collectors.base import Batch, Window
 from collectors.streams import EC2_VOLUMES, Stream
 
@@ -92,9 +92,13 @@ class Ec2VolumesCollector:
         self.requests_made = 0
 
     @classmethod
-    def from_config(cls, config: Config, clock: Callable[[], datetime] = utc_now) -> Ec2VolumesCollector:
-        """The collector for ``[aws]``: its region, through its credentials, retries and endpoints."""
-        return cls({config.aws.region: aws.client(config.aws, SERVICE)}, clock)
+    def from_config(
+        cls, config: Config, clock: Callable[[], datetime] = utc_now, *, settings: AwsSettings | None = None
+    ) -> Ec2VolumesCollector:
+        """The collector for ``[aws]`` (or ``settings``: a member account's, ``Config.aws_for``): its region,
+        through its credentials, retries and endpoints."""
+        settings = settings or config.aws
+        return cls({settings.region: aws.client(settings, SERVICE)}, clock)
 
     def streams(self) -> tuple[Stream, ...]:
         return (EC2_VOLUMES,)

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from chargeback.core import aws
-from chargeback.core.config import Config
+from chargeback.core.config import AwsSettings, Config
 from collectors.base import Batch, Window
 from collectors.streams import LOAD_BALANCERS, Stream
 
@@ -78,9 +78,13 @@ class LoadBalancersCollector:
         self.vanished: list[str] = []  # ARNs described, then gone before their tags were read
 
     @classmethod
-    def from_config(cls, config: Config, clock: Callable[[], datetime] = utc_now) -> LoadBalancersCollector:
-        """The collector for ``[aws]``: its region, through its credentials, retries and endpoints."""
-        return cls({config.aws.region: aws.client(config.aws, SERVICE)}, clock)
+    def from_config(
+        cls, config: Config, clock: Callable[[], datetime] = utc_now, *, settings: AwsSettings | None = None
+    ) -> LoadBalancersCollector:
+        """The collector for ``[aws]`` (or ``settings``: a member account's, ``Config.aws_for``): its region,
+        through its credentials, retries and endpoints."""
+        settings = settings or config.aws
+        return cls({settings.region: aws.client(settings, SERVICE)}, clock)
 
     def streams(self) -> tuple[Stream, ...]:
         return (LOAD_BALANCERS,)

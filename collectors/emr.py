@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from chargeback.core import aws
-from chargeback.core.config import Config
+from chargeback.core.config import AwsSettings, Config
 from collectors.base import Batch, Window
 from collectors.streams import EMR_JOB_RUNS, EMR_VIRTUAL_CLUSTERS, Stream
 
@@ -205,13 +205,18 @@ class EmrCollector:
         self.requests_made = 0
 
     @classmethod
-    def from_config(cls, config: Config, clock: Callable[[], datetime] = utc_now) -> EmrCollector:
-        """The collector for ``[aws]``, limited to the virtual clusters of the configured EKS clusters."""
-        return cls(
-            aws.client(config.aws, SERVICE),
-            clock,
-            eks_clusters=[cluster.name for cluster in config.clusters],
-        )
+    def from_config(
+        cls,
+        config: Config,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        settings: AwsSettings | None = None,
+        eks_clusters: Iterable[str] | None = None,
+    ) -> EmrCollector:
+        """The collector for ``[aws]`` (or ``settings``: a member account's, ``Config.aws_for``), limited to the
+        virtual clusters of the configured EKS clusters (or of ``eks_clusters``: that account's)."""
+        names = [cluster.name for cluster in config.clusters] if eks_clusters is None else list(eks_clusters)
+        return cls(aws.client(settings or config.aws, SERVICE), clock, eks_clusters=names)
 
     def streams(self) -> tuple[Stream, ...]:
         return (EMR_VIRTUAL_CLUSTERS, EMR_JOB_RUNS)

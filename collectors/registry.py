@@ -7,12 +7,13 @@ Kubernetes client, boto3, prometheus-api-client), which commands that collect no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from chargeback.core import aws
-from chargeback.core.config import Config
+from chargeback.core.config import AwsSettings, Config
 from chargeback.core.errors import ChargebackError
 from collectors.base import Collector, PeriodCollector
 
@@ -41,6 +42,32 @@ def _clusters_with(table: str) -> Callable[[Config], str | None]:
     return needs
 
 
+def member_accounts(config: Config) -> list[tuple[str, AwsSettings, list[str]]]:
+    """Where the clusters' EMR virtual clusters, EBS volumes and load balancers are read: (target, how to reach
+    it, the names of its clusters), one per account and region. While no cluster has its own ``[clusters.aws]``
+    that is ``[aws]``'s account, the account-wide target ``-``; else each is named by its role's account (or its
+    profile, or ``default``) and region, e.g. ``222222222222.eu-west-1``."""
+    if not any(cluster.aws for cluster in config.clusters):
+        return [(ACCOUNT, config.aws, [cluster.name for cluster in config.clusters])]
+    groups: dict[tuple[str | None, ...], tuple[AwsSettings, list[str]]] = {}
+    for cluster in config.clusters:
+        settings = config.aws_for(cluster)
+        key = (settings.profile, settings.role_arn, settings.external_id, settings.region)
+        groups.setdefault(key, (settings, []))[1].append(cluster.name)
+    found: list[tuple[str, AwsSettings, list[str]]] = []
+    for settings, names in groups.values():
+        who = (
+            settings.role_arn.split(":")[4]
+            if settings.role_arn
+            else re.sub(r"[^A-Za-z0-9_-]", "-", settings.profile or "default")
+        )
+        target, taken = f"{who}.{settings.region}", {t for t, _, _ in found}
+        while target in taken:  # the same account and region through two roles
+            target += "-2"
+        found.append((target, settings, names))
+    return found
+
+
 def _prometheus(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
     from collectors.prometheus import PrometheusCollector
 
@@ -50,8 +77,8 @@ def _prometheus(config: Config, refresh: bool) -> list[tuple[str, Collector | Pe
         if cluster.prometheus is None:
             continue
         credentials = None
-        if cluster.prometheus.auth == "sigv4":  # Amazon Managed Prometheus: sign with the [aws] identity
-            credentials = aws.session(config.aws).get_credentials()
+        if cluster.prometheus.auth == "sigv4":  # Amazon Managed Prometheus: sign as the cluster's account
+            credentials = aws.session(config.aws_for(cluster)).get_credentials()
         # The retry policy's tries: the cluster's max_attempts (the collector's default).
         collector = PrometheusCollector(cluster, label_keys=keys, credentials=credentials)
         collectors.append((cluster.name, collector))
@@ -67,7 +94,10 @@ def _kubernetes(config: Config, refresh: bool) -> list[tuple[str, Collector | Pe
 def _emr(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
     from collectors.emr import EmrCollector
 
-    return [(ACCOUNT, EmrCollector.from_config(config))]
+    return [
+        (target, EmrCollector.from_config(config, settings=settings, eks_clusters=names))
+        for target, settings, names in member_accounts(config)
+    ]
 
 
 def _cur(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
@@ -85,13 +115,19 @@ def _cost_explorer(config: Config, refresh: bool) -> list[tuple[str, Collector |
 def _ec2(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
     from collectors.ec2 import Ec2VolumesCollector
 
-    return [(ACCOUNT, Ec2VolumesCollector.from_config(config))]
+    return [
+        (target, Ec2VolumesCollector.from_config(config, settings=settings))
+        for target, settings, _ in member_accounts(config)
+    ]
 
 
 def _elbv2(config: Config, refresh: bool) -> list[tuple[str, Collector | PeriodCollector]]:
     from collectors.elbv2 import LoadBalancersCollector
 
-    return [(ACCOUNT, LoadBalancersCollector.from_config(config))]
+    return [
+        (target, LoadBalancersCollector.from_config(config, settings=settings))
+        for target, settings, _ in member_accounts(config)
+    ]
 
 
 def _needs_clusters(config: Config) -> str | None:

@@ -26,6 +26,7 @@ import polars as pl
 
 from chargeback.build import method as method_module
 from chargeback.build.closed import closed_root
+from chargeback.build.freshness import ClusterFreshness, read_freshness
 from chargeback.build.warehouse import read_only
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import ChargebackError, DataError
@@ -229,6 +230,13 @@ def method(wh: Warehouse, viewer: Viewer) -> dict | None:
 
 def freshness(wh: Warehouse) -> pl.DataFrame:
     return wh.query("select * from bookkeeping.collection_status order by source, target")
+
+
+def cluster_freshness(wh: Warehouse) -> list[ClusterFreshness]:
+    """Each cluster's freshness as the build recorded it (which clusters are stale, and why)."""
+    wh.require()
+    with read_only(wh.path) as con:
+        return read_freshness(con)
 
 
 # --- tenant drill-down and EMR --------------------------------------------------------------------

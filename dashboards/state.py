@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
+from chargeback.build.freshness import ClusterFreshness
 from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import Bill
 from dashboards import data
@@ -42,6 +43,10 @@ CLOSED = (
 CORRECTED = (
     "This month's adjustments correct closed month(s) {periods}: what later data (a restated CUR, late metrics, a "
     "relabel) changed in their bills."
+)
+STALE = (
+    "Cluster {cluster} is stale: {reason}. Its figures for {period} stop there and will grow when its collection "
+    "catches up (`chargeback status` says what failed); the other clusters are up to date."
 )
 NO_CUR = (
     "The CUR does not cover {period} yet: {estimated} of it is estimated at on-demand prices from Cost "
@@ -99,6 +104,17 @@ class View:
 
     def freshness(self) -> pl.DataFrame:
         return self._read("freshness")
+
+    def stale_clusters(self) -> list[ClusterFreshness]:
+        """The stale clusters this view shows (its cluster, or every one) whose data stops before the end of
+        its month: their figures for it are incomplete."""
+        return [
+            f
+            for f in self._read("cluster_freshness")
+            if f.stale
+            and self.cluster in (None, f.cluster)
+            and (f.last_hour is None or f"{f.last_hour:%Y-%m}" <= self.period)
+        ]
 
     def method(self) -> dict | None:
         return self._read("method")
@@ -295,6 +311,7 @@ def method_caption(view: View) -> None:
     """Say which allocation method produced the page's figures: a caption with its summary and fingerprint,
     its settings in an expander, and (for all-access viewers) a warning when the dashboard's configuration
     has another method than the published build, whose figures these are. Every page calls it under its title."""
+    stale_notice(view)
     recorded = view.method()
     if recorded is None:
         st.caption(f"Method: {NO_METHOD}")
@@ -312,6 +329,16 @@ def method_caption(view: View) -> None:
         if not view.viewer.sees_everything:
             st.caption(f"The tenancy rules: {ALL_ACCESS_NOTE[0].lower()}{ALL_ACCESS_NOTE[1:]}")
         st.json(recorded["settings"])
+
+
+def stale_notice(view: View) -> None:
+    """Warn that the figures of a stale cluster (its data behind the others', or its collection failing) are
+    incomplete for the month; every page shows it, under its title."""
+    for found in view.stale_clusters():
+        st.warning(
+            STALE.format(cluster=found.cluster, period=view.period, reason=found.reason()),
+            icon=":material/sync_problem:",
+        )
 
 
 def cur_notice(bill: Bill, currency: str) -> None:

@@ -42,10 +42,10 @@ def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def cur_lines(cluster: SyntheticCluster) -> list[dict]:
-    """The CUR AWS would bill for the synthetic cluster: per node-hour, its uptime at the type's rate,
-    the EKS control plane at $0.10/h, and the Spark job's EMR on EKS charge."""
-    scenario = Scenario(cluster=CLUSTER)
+def cur_lines(cluster: SyntheticCluster, name: str = CLUSTER, emr: bool = True) -> list[dict]:
+    """The CUR AWS would bill for the synthetic cluster (named ``name``): per node-hour, its uptime at the type's
+    rate, the EKS control plane at $0.10/h, and (``emr``) the Spark job's EMR on EKS charge."""
+    scenario = Scenario(cluster=name)
     by_name = {node.name: node for node in cluster.nodes}
     for (name, hour), seconds in sorted(cluster.node_hour_truth().items()):
         node = by_name[name]
@@ -66,19 +66,20 @@ def cur_lines(cluster: SyntheticCluster) -> list[dict]:
         scenario.line(
             h,
             product_code="AmazonEKS",
-            resource_id=f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
+            resource_id=f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}",
             cost=0.10,
             usage_type="USE1-AmazonEKS-Hours:perCluster",
         )
-    arn = f"arn:aws:emr-containers:{REGION}:{ACCOUNT}:/virtualclusters/{SPARK_VC}/jobruns/{SPARK_JOB}"
-    driver_hour = int((min(p.start for p in cluster.pods if p.namespace == "spark-jobs") - cluster.start) // 3600)
-    scenario.line(
-        driver_hour,
-        product_code="ElasticMapReduce",
-        resource_id=arn,
-        cost=0.0253,
-        usage_type="USE1-EMR-EKS-EC2-vCPUHours",
-    )
+    if emr:
+        arn = f"arn:aws:emr-containers:{REGION}:{ACCOUNT}:/virtualclusters/{SPARK_VC}/jobruns/{SPARK_JOB}"
+        driver_hour = int((min(p.start for p in cluster.pods if p.namespace == "spark-jobs") - cluster.start) // 3600)
+        scenario.line(
+            driver_hour,
+            product_code="ElasticMapReduce",
+            resource_id=arn,
+            cost=0.0253,
+            usage_type="USE1-EMR-EKS-EC2-vCPUHours",
+        )
     start = datetime(2025, 3, 1, tzinfo=UTC)
     for line in scenario.cur:  # the factory's lines start in October 2026: move them to the synthetic days
         shift = at(cluster.start) - datetime(2026, 10, 1, tzinfo=UTC)
@@ -89,16 +90,17 @@ def cur_lines(cluster: SyntheticCluster) -> list[dict]:
     return scenario.cur
 
 
-def truth_scenario(cluster: SyntheticCluster, lines: list[dict]) -> Scenario:
-    """The generator's exact inputs as a Scenario for the reference: nothing here was collected."""
-    scenario = Scenario(cluster=CLUSTER)
+def truth_scenario(cluster: SyntheticCluster, lines: list[dict], name: str = CLUSTER, emr: bool = True) -> Scenario:
+    """The generator's exact inputs as a Scenario for the reference (the cluster named ``name``; ``emr``: with the
+    Spark job's virtual cluster): nothing here was collected."""
+    scenario = Scenario(cluster=name)
     by_name = {node.name: node for node in cluster.nodes}
-    for (name, hour), seconds in cluster.node_hour_truth().items():
-        node = by_name[name]
+    for (node_name, hour), seconds in cluster.node_hour_truth().items():
+        node = by_name[node_name]
         scenario.node_hours.append(
             {
-                "cluster": CLUSTER,
-                "node": name,
+                "cluster": name,
+                "node": node_name,
                 "hour": at(hour),
                 "provider_id": node.provider_id,
                 "instance_type": node.instance_type,
@@ -114,7 +116,7 @@ def truth_scenario(cluster: SyntheticCluster, lines: list[dict]) -> Scenario:
         pod = pods[uid]
         scenario.pod_hours.append(
             {
-                "cluster": CLUSTER,
+                "cluster": name,
                 "namespace": pod.namespace,
                 "pod": pod.name,
                 "pod_uid": uid,
@@ -126,23 +128,24 @@ def truth_scenario(cluster: SyntheticCluster, lines: list[dict]) -> Scenario:
     for (namespace, hour, labels), seconds in cluster.namespace_label_truth().items():
         scenario.namespace_labels.append(
             {
-                "cluster": CLUSTER,
+                "cluster": name,
                 "namespace": namespace,
                 "hour": at(hour),
                 "seconds_in_force": seconds,
                 "labels": list(labels),
             }
         )
-    scenario.virtual_clusters.append(
-        {
-            "virtual_cluster_id": SPARK_VC,
-            "name": "analytics-spark",
-            "eks_cluster": CLUSTER,
-            "namespace": "spark-jobs",
-            "tags": [("tenant", "analytics")],
-        }
-    )
-    scenario.job_runs.append({"virtual_cluster_id": SPARK_VC, "job_run_id": SPARK_JOB})
+    if emr:
+        scenario.virtual_clusters.append(
+            {
+                "virtual_cluster_id": SPARK_VC,
+                "name": "analytics-spark",
+                "eks_cluster": name,
+                "namespace": "spark-jobs",
+                "tags": [("tenant", "analytics")],
+            }
+        )
+        scenario.job_runs.append({"virtual_cluster_id": SPARK_VC, "job_run_id": SPARK_JOB})
     scenario.cur = lines
     return scenario
 
@@ -166,14 +169,16 @@ def upload_cur(moto, lines: list[dict]) -> None:  # noqa: F811 - the fixture's n
     )
 
 
-def emr_history(moto, cluster: SyntheticCluster) -> None:  # noqa: F811
-    """The Spark job's virtual cluster and run, under the ids its pods carry (moto picks its own)."""
+def emr_history(moto, cluster: SyntheticCluster, name: str = CLUSTER, role_arn: str | None = None) -> None:  # noqa: F811
+    """The Spark job's virtual cluster (on the EKS cluster ``name``, in ``role_arn``'s account when given) and run,
+    under the ids its pods carry (moto picks its own)."""
     vc_id = moto.create_virtual_cluster(
         "analytics-spark",
         "spark-jobs",
-        eks_cluster=CLUSTER,
+        eks_cluster=name,
         tags={"tenant": "analytics"},
         created_at=at(cluster.start) - timedelta(days=30),
+        role_arn=role_arn,
     )
     driver = min(p.start for p in cluster.pods if p.namespace == "spark-jobs")
     job_id = moto.start_job_run(
@@ -182,8 +187,9 @@ def emr_history(moto, cluster: SyntheticCluster) -> None:  # noqa: F811
         at(driver - 20),
         finished_at=at(driver + 1600),
         submit_parameters="--conf spark.executor.instances=3 --conf spark.executor.cores=2",
+        role_arn=role_arn,
     )
-    backend = moto.emr_backend()
+    backend = moto.emr_backend(role_arn.split(":")[4] if role_arn else ACCOUNT)
     vc = backend.virtual_clusters.pop(vc_id)
     vc.id, vc.arn = SPARK_VC, vc.arn.replace(vc_id, SPARK_VC)
     backend.virtual_clusters[SPARK_VC] = vc

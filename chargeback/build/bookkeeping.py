@@ -12,7 +12,9 @@ schema (tables made here in Python; SQL models own ``staging``, ``intermediate``
 - ``closed_periods``: the closed months and what the build did with each (adjusted, restated, held or
   unchanged: ``chargeback.build.adjustments``);
 - ``raw_file_issues``: files under ``raw/`` the build did not read (stray files) or could not verify (landed
-  without page checksums), each with what to do about it.
+  without page checksums), each with what to do about it;
+- ``cluster_freshness``: each cluster's last observed hour, how far it is behind the newest cluster and whether
+  its collection is failing: which clusters are stale (``chargeback.build.freshness``).
 
 Also the rule both engines apply before publishing: a failed error-severity check publishes nothing.
 """
@@ -26,6 +28,7 @@ import duckdb
 
 from chargeback.build import method
 from chargeback.build.adjustments import ClosedPlan
+from chargeback.build.freshness import register_freshness, stale_notes
 from chargeback.core.config import Config
 from chargeback.core.errors import InvariantError
 from chargeback.raw import integrity
@@ -91,6 +94,7 @@ def register_bookkeeping(
         ],
     )
     _register_closed_periods(con, closed or ClosedPlan())
+    register_freshness(con, config)
 
 
 # The months a build has bills for (allocated costs or adjustments).
@@ -135,7 +139,8 @@ UNCHECKED = "landed without page checksums (before they were written): its pages
 
 def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
     """What a build found that a person should know, one line each: corrected raw rows, files not read or not
-    verifiable (from ``marts.fct_data_quality`` and ``raw_file_issues`` on ``con``)."""
+    verifiable, stale clusters (from ``marts.fct_data_quality``, ``raw_file_issues`` and ``cluster_freshness`` on
+    ``con``)."""
     found = []
     corrected = con.execute(
         "select raw_table, count(*) from marts.fct_data_quality group by raw_table order by raw_table"
@@ -159,7 +164,7 @@ def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
         if files:
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
             found.append(f"{len(files):,} {what}: {shown} (see `chargeback check`)")
-    return found
+    return found + stale_notes(con)
 
 
 def read_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:

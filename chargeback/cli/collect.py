@@ -9,6 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from chargeback.build.freshness import ClusterFreshness, read_freshness
+from chargeback.build.warehouse import read_only
 from chargeback.cli.options import ConfigOption, DataDirOption, console, progress_bar
 from chargeback.core.config import load
 from chargeback.raw.collect import Outcome, parse_time, run
@@ -74,6 +76,23 @@ def print_status(report: Status) -> None:
         out.print(f"CUR {period}: landed version {version or 'unknown'}")
 
 
+def print_freshness(found: list[ClusterFreshness]) -> None:
+    """Each cluster's freshness as the last build recorded it (``chargeback.build.freshness``)."""
+    if not found:
+        return
+    table = Table(title="clusters (as of the last build)")
+    for name in ("cluster", "last hour", "behind the newest", "state"):
+        table.add_column(name)
+    for f in found:
+        table.add_row(
+            f.cluster,
+            f"{f.last_hour:%Y-%m-%d %H:00} UTC" if f.last_hour else "-",
+            f"{f.behind_hours} h" if f.behind_hours is not None else "-",
+            f"[red]stale: {escape(f.reason())}[/]" if f.stale else "[green]fresh[/]",
+        )
+    console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add `collect` and `status` to ``app``."""
 
@@ -119,5 +138,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-        """Show, per source and cluster, what is collected, what is missing, the last success and failure."""
-        print_status(status_of(load(config, data_dir).data_dir))
+        """Show, per source and cluster, what is collected, what is missing, the last success and failure; and which
+        clusters the last build found stale (data behind the newest cluster's, or a failing collection)."""
+        settings = load(config, data_dir)
+        print_status(status_of(settings.data_dir))
+        if settings.warehouse_path.is_file():
+            with read_only(settings.warehouse_path) as con:
+                print_freshness(read_freshness(con))

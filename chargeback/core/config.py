@@ -14,9 +14,20 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from chargeback.core import cron
+from chargeback.core.config_collect import (  # noqa: F401 - re-exported: the configuration is one model
+    AwsSettings,
+    ClusterAwsSettings,
+    ClusterSettings,
+    CollectSettings,
+    CostExplorerSettings,
+    CurSettings,
+    KubernetesSettings,
+    PrometheusSettings,
+    Strict,
+)
 from chargeback.core.errors import ConfigError
 from chargeback.core.globs import glob_to_regex
 
@@ -26,8 +37,7 @@ SharedMode = Literal["weighted", "even", "separate"]
 SENTINELS = ("__idle__", "__shared__", "__unallocated__")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 # Weights are relative, so their scale is free: each is 0 or within these bounds, which keep the build's
@@ -158,78 +168,6 @@ class Tagged(_Strict):
     enabled: bool = True
     tag: str = "tenant"
     cluster_tag: str = "eks_cluster_name"
-
-
-class PrometheusSettings(_Strict):
-    """A Prometheus-compatible query endpoint (Prometheus, Thanos, Mimir, Amazon Managed Prometheus)."""
-
-    url: str
-    auth: Literal["none", "bearer", "basic", "sigv4"] = "none"
-    bearer_token: str | None = None
-    bearer_token_file: Path | None = None
-    username: str | None = None
-    password: str | None = None
-    password_file: Path | None = None
-    sigv4_region: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    step_seconds: int = Field(default=30, ge=1, le=3600)
-    max_concurrency: int = Field(default=4, ge=1, le=64)
-    timeout_seconds: float = Field(default=60, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
-    verify_tls: bool = True
-
-    @model_validator(mode="after")
-    def _auth_has_credentials(self) -> PrometheusSettings:
-        if self.auth == "bearer" and not (self.bearer_token or self.bearer_token_file):
-            raise ValueError('auth = "bearer" needs bearer_token or bearer_token_file')
-        if self.auth == "basic" and not (self.username and (self.password or self.password_file)):
-            raise ValueError('auth = "basic" needs username and password or password_file')
-        if self.auth == "sigv4" and not self.sigv4_region:
-            raise ValueError('auth = "sigv4" needs sigv4_region (the Amazon Managed Prometheus workspace region)')
-        return self
-
-
-class KubernetesSettings(_Strict):
-    """How to reach the cluster's API server: in-cluster service account, or a kubeconfig context."""
-
-    in_cluster: bool = False
-    kubeconfig: Path | None = None
-    context: str | None = None
-    page_size: int = Field(default=500, ge=1, le=10_000)
-    timeout_seconds: float = Field(default=30, gt=0)
-
-
-class ClusterSettings(_Strict):
-    name: str = Field(min_length=1)
-    prometheus: PrometheusSettings | None = None
-    kubernetes: KubernetesSettings | None = None
-
-
-class AwsSettings(_Strict):
-    """AWS access shared by the EMR, CUR (S3) and Cost Explorer collectors."""
-
-    region: str = "us-east-1"
-    profile: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-    # Endpoint override per service (botocore service name -> URL): S3-compatible stores, tests.
-    endpoints: dict[str, str] = Field(default_factory=dict)
-    max_attempts: int = Field(default=8, ge=1, le=20)
-    connect_timeout_seconds: float = Field(default=10, gt=0)
-    read_timeout_seconds: float = Field(default=60, gt=0)
-
-
-class CurSettings(_Strict):
-    """Where the CUR is delivered: ``s3://bucket/prefix/<export-name>`` or a local directory."""
-
-    location: str
-    format: Literal["cur2", "legacy"] = "cur2"
-
-
-class CostExplorerSettings(_Strict):
-    enabled: bool = False
-    tag_keys: tuple[str, ...] = ()
-    metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost", "NetUnblendedCost"] = "AmortizedCost"
 
 
 class SparkSettings(_Strict):
@@ -413,6 +351,7 @@ class Config(_Strict):
     tenancy: Tenancy = Tenancy()
     tagged: Tagged = Tagged()
     clusters: tuple[ClusterSettings, ...] = ()
+    collect: CollectSettings = CollectSettings()
     aws: AwsSettings = AwsSettings()
     cur: CurSettings | None = None
     cost_explorer: CostExplorerSettings = CostExplorerSettings()
@@ -425,6 +364,26 @@ class Config(_Strict):
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique_clusters(cls, clusters: tuple[ClusterSettings, ...]) -> tuple[ClusterSettings, ...]:
+        names = [cluster.name for cluster in clusters]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"cluster name(s) {', '.join(repeated)} used more than once; each [[clusters]] needs its own"
+            )
+        return clusters
+
+    def aws_for(self, cluster: ClusterSettings) -> AwsSettings:
+        """How to reach ``cluster``'s member account: ``[aws]`` with the identity and region of ``[clusters.aws]``
+        when it has one."""
+        own = cluster.aws
+        if own is None:
+            return self.aws
+        identity = {"role_arn": own.role_arn, "external_id": own.external_id, "profile": own.profile}
+        return self.aws.model_copy(update=identity | {"region": own.region or self.aws.region})
 
 
 def _describe(error: dict) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -238,7 +240,9 @@ def run(
     report: Report | None = None,
     now: datetime | None = None,
 ) -> list[Outcome]:
-    """Collect every requested source; a source that fails is recorded and the others still run."""
+    """Collect every requested source, for each cluster or account it has; a source, cluster or account that fails
+    is recorded and the others still run. Up to ``[collect] parallel`` of them run at once (a fleet's clusters
+    side by side); the outcomes come back in the order of the sources and their targets."""
     now = now or datetime.now(UTC)
     if (Path(config.data_dir) / DEMO_MARKER).exists():
         raise ChargebackError(
@@ -246,18 +250,18 @@ def run(
             f"or delete {config.data_dir} first"
         )
     state = StateStore(config.data_dir)
-    outcomes = []
+    planned: list[Outcome | Callable[[], Outcome]] = []
     for source in resolve(sources):
         gap = source.needs(config)
         if gap:
             if "all" not in sources:
                 raise ChargebackError(f"cannot collect {source.name}: {gap}")
-            outcomes.append(Outcome(source.name, ACCOUNT, None, skipped=gap))
+            planned.append(Outcome(source.name, ACCOUNT, None, skipped=gap))
             continue
         for target, collector in source.make(config, refresh):
             if source.kind == "period":
                 window = Window(start or default_start(now), end or now)
-                outcomes.append(collect_periods(config.data_dir, collector, window, state, refresh, report))
+                planned.append(partial(collect_periods, config.data_dir, collector, window, state, refresh, report))
                 continue
             snapshot = source.kind == "snapshot"
             if snapshot:  # a snapshot of now, landed in today's partition beside the day's earlier ones
@@ -266,9 +270,16 @@ def run(
             else:
                 window = window_for(state.get(collector.source, target), start, end, now)
             if window is None:
-                outcomes.append(Outcome(collector.source, target, None))
+                planned.append(Outcome(collector.source, target, None))
                 continue
-            outcomes.append(
-                collect_days(config.data_dir, collector, target, window, state, report, keep_snapshots=snapshot)
+            planned.append(
+                partial(
+                    collect_days, config.data_dir, collector, target, window, state, report, keep_snapshots=snapshot
+                )
             )
-    return outcomes
+    work = [step for step in planned if callable(step)]
+    if len(work) <= 1 or config.collect.parallel == 1:
+        return [step() if callable(step) else step for step in planned]
+    with ThreadPoolExecutor(max_workers=min(config.collect.parallel, len(work)), thread_name_prefix="collect") as pool:
+        running = [pool.submit(step) if callable(step) else step for step in planned]
+        return [step.result() if isinstance(step, Future) else step for step in running]

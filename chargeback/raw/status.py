@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ class StateStore:
     def __init__(self, data_dir: Path):
         self.path = Path(data_dir) / "state" / "collect.json"
         self._states: dict[str, SourceState] = {}
+        self._lock = threading.Lock()  # a fleet's collections run side by side and save as they go
         if self.path.is_file():
             try:
                 raw = json.loads(self.path.read_text())
@@ -50,7 +52,8 @@ class StateStore:
             self._states = {key: SourceState(**value) for key, value in raw.items()}
 
     def get(self, source: str, target: str) -> SourceState:
-        return self._states.setdefault(f"{source}/{target}", SourceState())
+        with self._lock:
+            return self._states.setdefault(f"{source}/{target}", SourceState())
 
     def items(self) -> Iterator[tuple[str, str, SourceState]]:
         for key, state in sorted(self._states.items()):
@@ -60,12 +63,14 @@ class StateStore:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            temporary.write_text(json.dumps({k: asdict(v) for k, v in sorted(self._states.items())}, indent=2) + "\n")
-            os.replace(temporary, self.path)
-        finally:
-            if temporary.exists():  # a failed write (a full disk) leaves no partial file
-                temporary.unlink()
+        with self._lock:
+            try:
+                text = json.dumps({k: asdict(v) for k, v in sorted(self._states.items())}, indent=2)
+                temporary.write_text(text + "\n")
+                os.replace(temporary, self.path)
+            finally:
+                if temporary.exists():  # a failed write (a full disk) leaves no partial file
+                    temporary.unlink()
 
 
 @dataclass

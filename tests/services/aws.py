@@ -125,10 +125,10 @@ class MotoAws:
     # -- EMR on EKS --
 
     @staticmethod
-    def emr_backend() -> Any:
+    def emr_backend(account: str = ACCOUNT) -> Any:
         from moto.emrcontainers.models import emrcontainers_backends
 
-        return emrcontainers_backends[ACCOUNT][REGION]
+        return emrcontainers_backends[account][REGION]
 
     def create_virtual_cluster(
         self,
@@ -137,14 +137,18 @@ class MotoAws:
         eks_cluster: str = "prod-analytics",
         tags: Mapping[str, str] | None = None,
         created_at: datetime | None = None,
+        role_arn: str | None = None,
     ) -> str:
-        emr = self.client("emr-containers")
+        """``role_arn``: create it in that role's account (moto acts in the account of assumed credentials)."""
+        emr = self.client("emr-containers", role_arn=role_arn) if role_arn else self.client("emr-containers")
         provider = {"id": eks_cluster, "type": "EKS", "info": {"eksInfo": {"namespace": namespace}}}
         virtual_cluster_id = emr.create_virtual_cluster(name=name, containerProvider=provider, tags=dict(tags or {}))[
             "id"
         ]
         if created_at is not None:
-            self.emr_backend().virtual_clusters[virtual_cluster_id].created_at = _naive_utc(created_at)
+            self.emr_backend(_account(role_arn)).virtual_clusters[virtual_cluster_id].created_at = _naive_utc(
+                created_at
+            )
         return virtual_cluster_id
 
     def start_job_run(
@@ -160,8 +164,10 @@ class MotoAws:
         submit_parameters: str | None = None,
         spark_defaults: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        role_arn: str | None = None,
     ) -> str:
-        """Start a job run through the API, then give it this state and these times (naive UTC in moto)."""
+        """Start a job run through the API (in ``role_arn``'s account when given), then give it this state and these
+        times (naive UTC in moto)."""
         driver: dict[str, Any] = {"entryPoint": f"s3://jobs/{name}.py"}
         if submit_parameters is not None:
             driver["sparkSubmitParameters"] = submit_parameters
@@ -176,8 +182,9 @@ class MotoAws:
         if spark_defaults is not None:
             classification = {"classification": "spark-defaults", "properties": dict(spark_defaults)}
             params["configurationOverrides"] = {"applicationConfiguration": [classification]}
-        job_run_id = self.client("emr-containers").start_job_run(**params)["id"]
-        job = self.emr_backend().job_runs[job_run_id]
+        emr = self.client("emr-containers", role_arn=role_arn) if role_arn else self.client("emr-containers")
+        job_run_id = emr.start_job_run(**params)["id"]
+        job = self.emr_backend(_account(role_arn)).job_runs[job_run_id]
         job.created_at = _naive_utc(created_at)
         job.state = state
         job.finished_at = _naive_utc(finished_at) if finished_at else None
@@ -214,15 +221,15 @@ class MotoAws:
         volume_type: str = "gp3",
         zone: str = "us-east-1a",
         tags: Mapping[str, str] | None = None,
+        role_arn: str | None = None,
         **options: Any,
     ) -> str:
         if tags:
             options["TagSpecifications"] = [
                 {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
             ]
-        volume = self.client("ec2").create_volume(
-            AvailabilityZone=zone, Size=size_gib, VolumeType=volume_type, **options
-        )
+        ec2 = self.client("ec2", role_arn=role_arn) if role_arn else self.client("ec2")
+        volume = ec2.create_volume(AvailabilityZone=zone, Size=size_gib, VolumeType=volume_type, **options)
         return volume["VolumeId"]
 
     def subnets(self) -> list[str]:
@@ -258,6 +265,11 @@ class MotoAws:
         from moto.sts.models import sts_backends
 
         return list(sts_backends[ACCOUNT]["aws"].assumed_roles)
+
+
+def _account(role_arn: str | None) -> str:
+    """The account moto acts in for a role's assumed credentials (moto's default without one)."""
+    return role_arn.split(":")[4] if role_arn else ACCOUNT
 
 
 def _naive_utc(value: datetime) -> datetime:

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -882,8 +882,10 @@ class FaultProxy:
     Records every request (method, path, headers, parameters) so tests can check retries and authentication.
     """
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, rewrite: Callable[[bytes], bytes] | None = None):
+        """``rewrite``: applied to every answer forwarded from the upstream (another cluster's ids, say)."""
         self.upstream = upstream
+        self.rewrite = rewrite
         self.faults: deque[tuple[int, str | None, dict | None]] = deque()
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -908,6 +910,8 @@ class FaultProxy:
                     forward = {"Content-Type": self.headers["Content-Type"]} if "Content-Type" in self.headers else {}
                     upstream = requests.request(self.command, proxy.upstream + self.path, data=body, headers=forward)
                     status, payload, headers = upstream.status_code, upstream.content, {}
+                    if proxy.rewrite is not None:
+                        payload = proxy.rewrite(payload)
                 else:
                     status, retry_after, answer = fault
                     error = {"status": "error", "errorType": "bad_data" if status == 400 else "unavailable"}
