@@ -1,5 +1,5 @@
 """Every source, by the name ``chargeback collect --source`` takes: what kind it is, what configuration it
-needs, and how to build its collectors (one per cluster, or one for the account).
+needs, and how to build its collectors (one per cluster, or one per member account: ``member_accounts``).
 
 The factories import their collector module when they run: each pulls in its own client library (the
 Kubernetes client, boto3, prometheus-api-client), which commands that collect nothing should not load.
