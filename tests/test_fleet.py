@@ -13,6 +13,7 @@ cluster alone; ``lab``'s failure must not block the others, and it must show as 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -147,7 +148,24 @@ def test_three_clusters_in_two_accounts_collect_side_by_side_and_bill_each_as_al
         bill = monthly_bill(config, "2025-03", cluster=name)
         assert {line.tenant: line.total for line in bill.lines} == per_cluster_cents(expected, config), name
     whole = monthly_bill(config, "2025-03")
-    assert whole.total == sum(monthly_bill(config, "2025-03", cluster=c).total for c in ("east", "west"))
+    alone = {c: monthly_bill(config, "2025-03", cluster=c) for c in ("east", "west")}
+    assert whole.total == sum(bill.total for bill in alone.values())
+    # The whole bill by cluster: each line's clusters add up to it, and each is that cluster's own bill line but
+    # for the rounding of the whole (a cent at most).
+    split = CliRunner().invoke(
+        app, ["bill", "-p", "2025-03", "--by-cluster", "-f", "json", "--data-dir", str(config.data_dir)]
+    )
+    assert split.exit_code == 0, split.output
+    lines = json.loads(split.stdout)["lines"]
+    assert {line["tenant"]: Decimal(line["total"]) for line in lines} == {b.tenant: b.total for b in whole.lines}
+    for line in lines:
+        assert sum(Decimal(c["total"]) for c in line["clusters"]) == Decimal(line["total"])
+        for part in ("compute", "idle", "emr"):
+            assert sum(Decimal(c[part]) for c in line["clusters"]) == whole_part(whole, line["tenant"], part)
+        for share in line["clusters"]:
+            own = {b.tenant: b.total for b in alone[share["cluster"]].lines}.get(line["tenant"], Decimal(0))
+            assert abs(Decimal(share["total"]) - own) <= Decimal("0.01"), (line["tenant"], share)
+    assert {c["cluster"] for line in lines for c in line["clusters"]} == {"east", "west"}
 
     with connect(config) as con:
         freshness = {f.cluster: f for f in read_freshness(con)}
@@ -170,6 +188,10 @@ def test_three_clusters_in_two_accounts_collect_side_by_side_and_bill_each_as_al
         assert len(stale) == 1 and stale[0].startswith("Cluster lab is stale: no Prometheus data"), (file, warnings)
     assert not [w.value for w in open_app("views/overview.py", cluster="east").warning if "is stale" in w.value]
     clear_streamlit_caches()
+
+
+def whole_part(bill, tenant: str, part: str) -> Decimal:
+    return next(line.parts[part] for line in bill.lines if line.tenant == tenant)
 
 
 def test_member_accounts_group_the_clusters_by_role_and_region():

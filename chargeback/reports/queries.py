@@ -35,6 +35,32 @@ group by tenant, closed_period, part
 order by tenant, closed_period, part
 """
 
+# The same by cluster (``chargeback.reports.clusters``); parameter: period.
+BILL_CLUSTER_LINES = """
+select
+    tenant,
+    cluster,
+    sum(compute_cost) as compute,
+    sum(idle_cost) as idle,
+    sum(shared_cost) as shared,
+    sum(storage_cost) as storage,
+    sum(network_cost) as network,
+    sum(emr_cost) as emr,
+    sum(tagged_cost) as tagged,
+from marts.fct_tenant_costs_daily
+where period = $period
+group by tenant, cluster
+order by tenant, cluster
+"""
+
+BILL_CLUSTER_ADJUSTMENTS = """
+select tenant, cluster, sum(amount) as amount,
+from marts.fct_adjustments
+where period = $period
+group by tenant, cluster
+order by tenant, cluster
+"""
+
 # The in-scope source cost the bill must add up to.
 BILL_SOURCE_TOTAL = """
 select coalesce(sum(cost), 0) as cost, coalesce(sum(case when is_estimated then cost else 0 end), 0) as estimated,
