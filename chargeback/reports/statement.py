@@ -255,8 +255,10 @@ BASIS_WORDS = {
     "on_demand": "Node cost is the public on-demand price (showback at list price).",
 }
 IDLE_WORDS = {
-    "node": "Capacity no pod used on a node is shared among that node's pods, in proportion to what they requested.",
-    "cluster": "Capacity no pod used is pooled per cluster-hour and shared among the pods, in proportion to their cost.",
+    "node": "Capacity no pod used on a node is shared among that node's pods, in proportion to what they were"
+    " allocated.",
+    "cluster": "Capacity no pod used is pooled per cluster-hour and shared among the pods, in proportion to their"
+    " cost.",
     "separate": "Capacity no pod used is not charged to tenants: it stays on the idle line.",
 }
 SHARED_WORDS = {
