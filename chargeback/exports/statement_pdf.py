@@ -55,7 +55,7 @@ def render(statement: Statement, generated_at: datetime) -> bytes:
     pdf.add_page()
     _header(pdf, statement, generated_at)
     cur = statement.currency
-    _section(pdf, "Summary", "The parts of the total, as the bill shows them.")
+    _section(pdf, "Summary", "The parts of the total, as the bill shows them.", len(statement.summary.rows))
     _table(
         pdf,
         ("part", f"amount ({cur})"),
@@ -67,7 +67,12 @@ def render(statement: Statement, generated_at: datetime) -> bytes:
         pdf, "Namespaces", "Each namespace's compute, idle share, storage and network; then the rest of the total."
     )
     _amount_table(pdf, "namespace", statement.namespaces, cur)
-    _section(pdf, "Top workloads", "The largest workloads by compute, idle share, storage and network.")
+    _section(
+        pdf,
+        "Top workloads",
+        "The largest workloads by compute, idle share, storage and network.",
+        len(statement.workloads.rows),
+    )
     _table(
         pdf,
         ("workload", "kind", f"amount ({cur})"),
@@ -80,6 +85,7 @@ def render(statement: Statement, generated_at: datetime) -> bytes:
         "Spark jobs",
         f"EMR on EKS job runs: {statement.job_runs}. Their pods' cost and EMR charges, already within the tables"
         " above.",
+        len(statement.jobs.rows),
     )
     if statement.jobs.rows:
         _table(
@@ -121,8 +127,10 @@ def _header(pdf: FPDF, s: Statement, generated_at: datetime) -> None:
     pdf.cell(60, 8, f"{money(s.total)} {s.currency}", border="TB", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _section(pdf: FPDF, title: str, caption: str) -> None:
-    if pdf.will_page_break(6 + 5 + 3 * ROW):  # a heading is never alone at the foot of a page
+def _section(pdf: FPDF, title: str, caption: str, rows: int = 1) -> None:
+    """A heading and its caption, on the page of what follows (``rows``: the table's rows) when that fits on one."""
+    follows = min((rows + 2) * ROW, pdf.eph / 2)
+    if pdf.will_page_break(6 + 5 + 5 + follows):  # a heading is never left alone at the foot of a page
         pdf.add_page()
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 11)
@@ -195,7 +203,7 @@ def _amount_table(pdf: FPDF, what: str, table: Table, currency: str) -> None:
 
 def _trend(pdf: FPDF, s: Statement) -> None:
     months = len(s.trend)
-    _section(pdf, "Trend", f"The tenant's total in the last {months} month(s) the warehouse has, as billed.")
+    _section(pdf, "Trend", f"The tenant's total in the last {months} month(s) the warehouse has, as billed.", months)
     _table(pdf, ("month", f"total ({s.currency})"), [(p, money(a)) for p, a in s.trend], None, (130, 50))
     chart = 38.0
     if pdf.will_page_break(chart + 17):

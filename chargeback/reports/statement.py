@@ -211,11 +211,15 @@ def _workloads(line: BillLine, leaves: pl.DataFrame) -> Table:
             rows.append(Row(f"{r['namespace']}/{name}", cents(r["cents"]), r["workload_kind"] or ""))
         others = found.slice(TOP)
         if others.height:
-            rows.append(Row(f"{others.height} other workloads", cents(others["cents"].sum())))
+            rows.append(Row(_others(others.height, "workload"), cents(others["cents"].sum())))
     outside = sum((row.amount for row in _outside(line, _rest(line, leaves), NO_NAMESPACE)), ZERO)
     if outside:
         rows.append(Row(OUTSIDE_WORKLOADS, outside))
     return Table(tuple(rows), line.total)
+
+
+def _others(count: int, what: str) -> str:
+    return f"{count} other {what}{'' if count == 1 else 's'}"
 
 
 def _jobs(runs: pl.DataFrame) -> Table:
@@ -228,7 +232,7 @@ def _jobs(runs: pl.DataFrame) -> Table:
     ]
     others = runs.slice(TOP)
     if others.height:
-        rows.append(Row(f"{others.height} other job runs", cents(others["total"].sum())))
+        rows.append(Row(_others(others.height, "job run"), cents(others["total"].sum())))
     return Table(tuple(rows), cents(runs["total"].sum()))
 
 
