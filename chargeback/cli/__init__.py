@@ -1,10 +1,10 @@
 """The command line: thin commands, each parsing its options and calling one library function.
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
-``bill``, ``reconcile``, ``close``, ``collect`` (collect, status), ``rightsize`` (rightsize, limits), ``quotas``,
-``capacity``, ``schedule`` and ``export``. A user mistake (a ``ChargebackError``) or a fault of the machine (a
-read-only or full file system, a missing permission: ``storage_error``) prints one line and exits 2; anything
-else is a bug and keeps its traceback.
+``bill``, ``statement``, ``reconcile``, ``close``, ``collect`` (collect, status), ``rightsize`` (rightsize,
+limits), ``quotas``, ``capacity``, ``schedule`` and ``export``. A user mistake (a ``ChargebackError``) or a
+fault of the machine (a read-only or full file system, a missing permission: ``storage_error``) prints one
+line and exits 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from chargeback.cli import (
     reconcile,
     rightsize,
     schedule,
+    statement,
 )
 from chargeback.cli.options import console
 from chargeback.core.errors import ChargebackError, storage_error
@@ -54,7 +55,20 @@ def _version(
         raise typer.Exit()
 
 
-for module in (dashboard, build, bill, reconcile, close, collect, rightsize, quotas, capacity, schedule, export):
+for module in (
+    dashboard,
+    build,
+    bill,
+    statement,
+    reconcile,
+    close,
+    collect,
+    rightsize,
+    quotas,
+    capacity,
+    schedule,
+    export,
+):
     module.register(app)
 
 

@@ -282,7 +282,7 @@ class ExportSettings(_Strict):
 
 
 JobKind = Literal["collect", "build", "export"]
-ExportFormat = Literal["billing-conductor", "focus", "finance"]
+ExportFormat = Literal["billing-conductor", "focus", "finance", "statement"]
 CollectSource = Literal["all", "prometheus", "kubernetes", "emr", "ec2", "elbv2", "cur", "cost-explorer"]
 _EXPORT_ONLY = ("to", "out", "apply", "require_final_cur")
 

@@ -8,6 +8,9 @@ latest version already exported for that period, and writes a new version only w
   types and as CSV for spreadsheets: the same rows, two files of one version.
 - ``billing-conductor``: one AWS Billing Conductor custom line item per bill line (:mod:`.billing_conductor`);
   with ``apply`` they are also created or updated through the API.
+- ``statement``: a PDF statement per tenant (:mod:`.statement`), as `chargeback statement` writes them. A PDF
+  says when it was generated, so its manifest entry also holds ``content_sha256``, the digest of what it says:
+  an export whose statements say the same as the latest version's writes nothing.
 
 Files go to ``<out>/<format>/<period>/v<N>/`` with a ``manifest.json`` (period, format, rows, totals,
 SHA-256 checksums, the CUR version, allocation settings and method, with its fingerprint, the warehouse was
@@ -35,7 +38,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import ChargebackError
 from chargeback.core.money import to_cents
 from chargeback.core.periods import parse_period
-from chargeback.exports import billing_conductor, finance, focus, focus_schema
+from chargeback.exports import billing_conductor, finance, focus, focus_schema, statement
 from chargeback.exports.billing_conductor import ApplyResult, LeftOut
 from chargeback.exports.writer import (
     MANIFEST,
@@ -49,7 +52,7 @@ from chargeback.reports import queries
 from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.period import invoice_id as invoice_id_of
 
-TARGETS = ("billing-conductor", "focus", "finance")
+TARGETS = ("billing-conductor", "focus", "finance", "statement")
 DEFAULT_DIR = "exports"  # under the data directory
 
 __all__ = ["TARGETS", "ApplyResult", "ExportResult", "LeftOut", "run_export"]
@@ -174,10 +177,17 @@ def _line_totals(bill: Bill) -> dict[str, Any]:
     return {"total": str(bill.total), "by_tenant": {line.tenant: str(line.total) for line in bill.lines}}
 
 
-def _render(config: Config, target: str, snapshot: _Snapshot) -> _Rendered:
+def _render(config: Config, target: str, snapshot: _Snapshot, now: datetime | None = None) -> _Rendered:
     bill = snapshot.bill
     if target == "finance":
         return _Rendered((finance.render(bill),), _line_totals(bill), {})
+    if target == "statement":
+        rendered = statement.render_files(config, bill.period, now=now)
+        totals = {
+            "total": str(sum((s.total for s, _ in rendered), to_cents(0))),
+            "by_tenant": {s.tenant: str(s.total) for s, _ in rendered},
+        }
+        return _Rendered(tuple(file for _, file in rendered), totals, {})
     if target == "focus":
         files = focus.render(config, bill, snapshot.rows, snapshot.methods, snapshot.invoice_id)
         return _Rendered(files, _line_totals(bill), {"focus_version": focus_schema.FOCUS_VERSION})
@@ -221,7 +231,7 @@ def destination(config: Config, out: str | Path | None = None) -> Destination:
 def _identity(manifest: dict[str, Any]) -> tuple[Any, ...]:
     """What makes two exports the same: their files' bytes and what they were made from."""
     return (
-        [(f["name"], f["sha256"]) for f in manifest.get("files", [])],
+        [(f["name"], f.get("content_sha256", f["sha256"])) for f in manifest.get("files", [])],
         manifest.get("source"),
         manifest.get("left_out"),
         manifest.get("items"),
@@ -241,12 +251,14 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         for key, value in after["source"].items()
         if before.get("source", {}).get(key) != value
     }
-    old_files = {f["name"]: f["sha256"] for f in before.get("files", [])}
+    old_files = {f["name"]: f.get("content_sha256", f["sha256"]) for f in before.get("files", [])}
     return {
         "total": {"before": old.get("total"), "after": new["total"]},
         "by_tenant": by_tenant,
         "source": source,
-        "files": sorted(f["name"] for f in after["files"] if old_files.get(f["name"]) != f["sha256"]),
+        "files": sorted(
+            f["name"] for f in after["files"] if old_files.get(f["name"]) != f.get("content_sha256", f["sha256"])
+        ),
     }
 
 
@@ -263,7 +275,8 @@ def run_export(
 ) -> ExportResult:
     """Export ``period`` as ``target`` to ``out``; a new version only when it changed. With ``apply``
     (billing-conductor only) also create or update the custom line items (``client``: a billingconductor
-    client, default one from ``[aws]``; ``now``: the clock that decides which periods the API accepts)."""
+    client, default one from ``[aws]``; ``now``: the clock that decides which periods the API accepts, and the
+    time statements say they were generated)."""
     parse_period(period)
     if target not in TARGETS:
         raise ChargebackError(f"unknown export format {target!r}; use one of: {', '.join(TARGETS)}")
@@ -274,7 +287,7 @@ def run_export(
     say = on_progress or (lambda _text: None)
     say(f"reading the warehouse for {period}")
     snapshot = _read(config, period, with_rows=target == "focus")
-    rendered = _render(config, target, snapshot)
+    rendered = _render(config, target, snapshot, now)
     where = destination(config, out)
     manifest: dict[str, Any] = {
         "format": target,

@@ -44,13 +44,19 @@ class ExportFile:
     name: str
     data: bytes
     rows: int
+    # What the file says, for a file whose bytes also hold when it was made (a statement's generated-at):
+    # two exports with the same content digests are the same export.
+    content_sha256: str | None = None
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "rows": self.rows, "bytes": len(self.data), "sha256": self.sha256}
+        described = {"name": self.name, "rows": self.rows, "bytes": len(self.data), "sha256": self.sha256}
+        if self.content_sha256 is not None:
+            described["content_sha256"] = self.content_sha256
+        return described
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

@@ -208,12 +208,12 @@ def by_workload(rows: pl.DataFrame, bill: Bill) -> pl.DataFrame:
     )
 
 
-def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.DataFrame:
+def emr_job_cents(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.DataFrame:
     """Each job run (``jobs``: one row per run with ``tenant`` and exact ``emr``) with what the bill charges for it:
     compute and idle share, storage (its claims' volumes) and network (its pods' transfer), its cents in
     ``workload_cents`` of ``workloads`` (so they are the same cents as on the tenant's drill-down); EMR charges in
-    cents adding up, with the tenant's other EMR lines, to the bill's part. Dollars (``Float64``), ``total`` their
-    sum."""
+    cents adding up, with the tenant's other EMR lines, to the bill's part. Cents (``Int64``), ``total`` their sum,
+    the largest first."""
     with_runs = workloads.filter(pl.col("tenant").is_in(jobs["tenant"].unique().to_list()))
     pods = (
         workload_cents(with_runs, bill)
@@ -234,6 +234,11 @@ def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.Data
         .with_columns(pl.col(*parts).fill_null(0))
         .with_columns(total=pl.sum_horizontal(*parts))
     )
-    return out.with_columns(*(dollars(p) for p in parts), dollars("total")).sort(
-        ["total", "job_run_id"], descending=[True, False]
-    )
+    return out.sort(["total", "job_run_id"], descending=[True, False])
+
+
+def emr_jobs(jobs: pl.DataFrame, workloads: pl.DataFrame, bill: Bill) -> pl.DataFrame:
+    """``emr_job_cents`` in dollars (``Float64``), the largest first."""
+    out = emr_job_cents(jobs, workloads, bill)
+    parts = [*WORKLOAD_PARTS, *(p for p in JOB_PARTS if p in jobs.columns)]
+    return out.with_columns(*(dollars(p) for p in parts), dollars("total"))

@@ -411,3 +411,33 @@ from marts.fct_split_comparison_daily
 where period = $period and ($cluster is null or cluster = $cluster)
 order by cluster, namespace, date
 """
+
+# --- statement -------------------------------------------------------------------------------------------
+
+# The drill-down's leaves for the tenants' statements: exact compute, idle share, storage and network per
+# tenant, namespace, workload and EMR job run (the dashboard's tenant drill-down reads the same mart). A
+# namespace's own volumes and load balancers have no workload. Parameters: period, tenants (a list).
+STATEMENT_WORKLOADS = """
+select tenant, namespace, workload_kind, workload_name, emr_job_run_id,
+    sum(compute_cost) as compute, sum(idle_cost) as idle, sum(storage_cost) as storage,
+    sum(network_cost) as network,
+from marts.fct_workload_costs_monthly
+where period = $period and list_contains($tenants::varchar[], tenant)
+group by all
+"""
+
+# The period's EMR on EKS job runs of the tenants with their own EMR charges (exact); same parameters.
+STATEMENT_JOBS = """
+select job_run_id, job_name, virtual_cluster_name, tenant, state, sum(emr_cost) as emr,
+from marts.fct_emr_job_costs
+where period = $period and list_contains($tenants::varchar[], tenant)
+group by all
+"""
+
+# The clusters a bill line has costs or adjustments in. Parameters: period, tenant.
+STATEMENT_CLUSTERS = """
+select cluster from marts.fct_tenant_costs_daily where period = $period and tenant = $tenant
+union
+select cluster from marts.fct_adjustments where period = $period and tenant = $tenant
+order by 1
+"""
