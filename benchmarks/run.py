@@ -130,7 +130,8 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
          if use.hard is not None),
         None,
     )  # fmt: skip
-    sidebar = [("periods", ()), ("clusters", (period,)), ("tenants", (period, None)), ("bill", (period, None, None))]
+    sidebar = [("periods", ()), ("clusters", (period,)), ("tenants", (period, None)), ("bill", (period, None, None)),
+               ("cluster_freshness", ())]  # fmt: skip
     capacity = [("quota_report", (period, None))]
     if quota:
         capacity.append(("quota_use_hourly", (period, None, *quota)))
@@ -144,8 +145,8 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
         "Sidebar (every page)": sidebar,
         "Overview": [("bill", (period, None, None)), ("daily_trend", (period, None)),
                      ("month_over_month", (period, None)), ("checks", (period,)), ("freshness", ()), ("coverage", ())],
-        "Tenant bill": [("bill", (period, None, tenant)), ("workloads", (period, tenant, None)),
-                        ("emr_jobs", (period, None, tenant))],
+        "Tenant bill": [("bill", (period, None, tenant)), ("by_cluster", (period, tenant)),
+                        ("workloads", (period, tenant, None)), ("emr_jobs", (period, None, tenant))],
         "EMR jobs": [("emr_jobs", (period, None, None))],
         "Nodes and idle": [("node_groups", (period, None)), ("dedicated_nodes", (period, None)),
                            ("cross_tenant_pods", (period, None))],
@@ -158,14 +159,14 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
 def time_dashboard(data_dir: Path, runs: int = 3) -> dict:
     """Each page's calls timed as the page makes them (a read-only open of the warehouse per call)."""
     from chargeback.core.config import load as load_config
-    from dashboards import data
+    from dashboards import data, data_capacity
     from dashboards.identity import Viewer
 
     warehouse = data.Warehouse(load_config(CONFIG, data_dir))
     viewer = Viewer("benchmark (all access)", None)
 
     def call(name: str, *args):
-        reader = getattr(data, name)
+        reader = getattr(data, name, None) or getattr(data_capacity, name)
         if "viewer" in inspect.signature(reader).parameters:
             return reader(warehouse, viewer, *args)
         return reader(warehouse, *args)

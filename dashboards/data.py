@@ -29,15 +29,12 @@ from chargeback.build.closed import closed_root
 from chargeback.build.freshness import ClusterFreshness, read_freshness
 from chargeback.build.warehouse import read_only
 from chargeback.core.config import SENTINELS, Config
-from chargeback.core.errors import ChargebackError, DataError
+from chargeback.core.errors import DataError
 from chargeback.core.periods import previous_period
 from chargeback.reports import breakdown
+from chargeback.reports import clusters as clusters_module
 from chargeback.reports.bill import Bill, monthly_bill
-from chargeback.reports.capacity import CapacityReport, capacity
-from chargeback.reports.quotas import QuotaReport
-from chargeback.reports.quotas import quota_report as library_quota_report
 from chargeback.reports.reconcile import Reconciliation, reconcile
-from chargeback.reports.rightsize import LimitViolation, QuotaFit, RightsizeReport, recommend
 from dashboards.identity import Viewer
 
 # Rows of tenants the viewer may see: every tenant (null list) or the listed ones; sentinel lines
@@ -80,7 +77,7 @@ class Warehouse:
             return [con.sql(sql, params=params or {}).pl() for sql, params in queries]
 
 
-def _scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
+def scope(viewer: Viewer, cluster: str | None = None, **more) -> dict:
     tenants = None if viewer.sees_everything else sorted(viewer.tenants or ())
     return {"tenants": tenants, "cluster": cluster, **more}
 
@@ -113,7 +110,7 @@ def tenants(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = No
     frame = wh.query(
         f"""select distinct tenant from {BILL_LINES}
         where period = $period and not is_sentinel and {CLUSTER_FILTER} and {TENANT_FILTER} order by tenant""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
     return frame["tenant"].to_list()
 
@@ -167,7 +164,7 @@ def daily_trend(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
             and ($tenants::varchar[] is null or not is_sentinel)
         group by date, tenant order by date, tenant""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
     return breakdown.by_day(rows, bill(wh, viewer, period, cluster))
 
@@ -228,6 +225,15 @@ def method(wh: Warehouse, viewer: Viewer) -> dict | None:
     }
 
 
+def by_cluster(wh: Warehouse, viewer: Viewer, period: str, tenant: str | None = None) -> pl.DataFrame:
+    """The bill lines the viewer may see split over their clusters (`chargeback bill --by-cluster`): cents adding
+    up to each line, in dollars; a line's cents held by no cluster (rounding) have no cluster."""
+    seen = [line.tenant for line in bill(wh, viewer, period, None, tenant).lines]
+    _, rows = clusters_module.by_cluster(wh.config, period)
+    amounts = [c for c in rows.columns if c not in ("tenant", "cluster")]
+    return rows.filter(pl.col("tenant").is_in(seen)).with_columns(*(breakdown.dollars(c) for c in amounts))
+
+
 def freshness(wh: Warehouse) -> pl.DataFrame:
     return wh.query("select * from bookkeeping.collection_status order by source, target")
 
@@ -253,7 +259,7 @@ def _workload_rows(viewer: Viewer, period: str, cluster: str | None, tenant: str
         where period = $period and ($tenant::varchar is null or tenant = $tenant::varchar)
             and {CLUSTER_FILTER} and {TENANT_FILTER}
         group by all""",
-        _scope(viewer, cluster, period=period, tenant=tenant),
+        scope(viewer, cluster, period=period, tenant=tenant),
     )
 
 
@@ -278,7 +284,7 @@ def emr_jobs(
         from marts.fct_emr_job_costs
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
             and ($tenant::varchar is null or tenant = $tenant::varchar)""",
-        _scope(viewer, cluster, period=period, tenant=tenant),
+        scope(viewer, cluster, period=period, tenant=tenant),
     )
     jobs, rows = wh.queries(jobs_query, _workload_rows(viewer, period, cluster, tenant))
     return breakdown.emr_jobs(jobs, rows, bill(wh, viewer, period, cluster))
@@ -296,7 +302,7 @@ def node_groups(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
         from marts.fct_node_costs_hourly
         where period = $period and {CLUSTER_FILTER} and {NODE_FILTER}
         group by all order by cost desc""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
 
 
@@ -308,7 +314,7 @@ def dedicated_nodes(wh: Warehouse, viewer: Viewer, period: str, cluster: str | N
         from marts.fct_node_costs_hourly
         where period = $period and is_dedicated and {CLUSTER_FILTER} and {NODE_FILTER}
         group by all order by tenant, node""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
 
 
@@ -319,7 +325,7 @@ def cross_tenant_pods(wh: Warehouse, viewer: Viewer, period: str, cluster: str |
         from marts.fct_pod_costs_hourly
         where period = $period and is_cross_tenant and {CLUSTER_FILTER} and {TENANT_FILTER}
         group by all order by pod_hours desc""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
 
 
@@ -337,7 +343,7 @@ def corrections(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None 
         where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
         order by coalesce(abs(cost_as_corrected - cost_with_raw_value), abs(cost_as_corrected), 0) desc,
             raw_table, file, row_key""",
-        _scope(viewer, cluster, period=period),
+        scope(viewer, cluster, period=period),
     )
 
 
@@ -357,7 +363,7 @@ def reconciliation(wh: Warehouse, period: str) -> pl.DataFrame:
 
 def waterfall(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> Reconciliation:
     """`chargeback reconcile`'s reconciliation; all-access viewers only (it names every line of the CUR)."""
-    _all_access(viewer, "the reconciliation")
+    all_access(viewer, "the reconciliation")
     wh.require()
     return reconcile(wh.config, period, cluster)
 
@@ -376,119 +382,10 @@ def estimated_days(wh: Warehouse, period: str, cluster: str | None = None) -> pl
     )
 
 
-# --- capacity and quotas --------------------------------------------------------------------------
-# Quota use (marts.fct_quota_use_hourly) carries no tenant: all-access viewers only. Right-sizing and
-# LimitRange violations carry the workload's tenant and are filtered in SQL like every other section.
+# --- what only all-access viewers see (the capacity page's data is in dashboards.data_capacity) ----------
 
 
-def _all_access(viewer: Viewer, what: str) -> None:
+def all_access(viewer: Viewer, what: str) -> None:
+    """Refuse ``what`` to a viewer who does not see every tenant."""
     if not viewer.sees_everything:
         raise PermissionError(f"{viewer.name} may not see {what}: visible to finance and the platform team")
-
-
-def quota_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
-    """``chargeback.reports.quotas.quota_report`` for the period (None when it has no quota use), narrowed to a
-    cluster."""
-    _all_access(viewer, "quota use")
-    wh.require()
-    try:
-        full = library_quota_report(wh.config, period)
-    except ChargebackError:
-        return None
-    if cluster is None:
-        return full
-    return QuotaReport(full.period, full.currency, [ns for ns in full.namespaces if ns.cluster == cluster])
-
-
-def capacity_report(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None):
-    """``chargeback.reports.capacity.capacity`` for the period (None when it has no node-hours), narrowed to a cluster.
-
-    Node groups and every tenant's what-if are cluster-wide, so all-access viewers only."""
-    _all_access(viewer, "cluster capacity")
-    wh.require()
-    try:
-        full = capacity(wh.config, period)
-    except ChargebackError:
-        return None
-    if cluster is None:
-        return full
-    return CapacityReport(
-        full.period,
-        [g for g in full.node_groups if g.cluster == cluster],
-        [f for f in full.forecasts if f.cluster == cluster],
-        [w for w in full.whatifs if w.cluster == cluster],
-    )
-
-
-def quota_use_hourly(
-    wh: Warehouse, viewer: Viewer, period: str, cluster: str | None, namespace: str, resource: str
-) -> pl.DataFrame:
-    """One namespace's hourly requests (and usage) of one quota resource against its hard limit."""
-    _all_access(viewer, "quota use")
-    return wh.query(
-        f"""select cluster, hour, requested, used, hard, unit, namespace_cost::double as cost
-        from marts.fct_quota_use_hourly
-        where period = $period and namespace = $namespace and resource = $resource and {CLUSTER_FILTER}
-        order by cluster, hour""",
-        {"period": period, "cluster": cluster, "namespace": namespace, "resource": resource},
-    )
-
-
-def rightsizing(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None):
-    """``chargeback.reports.rightsize`` recommendations for the viewer's tenants' workloads (a ``RightsizeReport``).
-
-    The rows are read here with the tenant filter; each goes through ``chargeback.reports.rightsize.recommend``, the
-    library's own arithmetic, so the numbers are those of `chargeback rightsize`."""
-
-    capacity = wh.config.capacity
-    frame = wh.query(
-        f"""select * from marts.fct_rightsizing
-        where period = $period and {CLUSTER_FILTER} and {TENANT_FILTER}
-            and ($tenant::varchar is null or tenant = $tenant::varchar)
-        order by cluster, workload_kind, namespace, workload_name, virtual_cluster_id""",
-        _scope(viewer, cluster, period=period, tenant=tenant),
-    )
-    recommendations = [rec for row in frame.iter_rows(named=True) for rec in recommend(row, wh.config)]
-    order = {"lower request": 0, "raise request": 1, "fits": 2, "too little history": 3}
-    recommendations.sort(key=lambda r: (order[r.verdict], -abs(r.monthly_saving or 0), r.workload_name, r.resource))
-    return RightsizeReport(
-        period, capacity.rightsize_quantile, capacity.target_utilisation, capacity.min_history_hours, recommendations
-    )
-
-
-def limit_violations(
-    wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
-) -> pl.DataFrame:
-    """Spark job shapes breaking their namespace's current LimitRanges, worded by `chargeback.reports.rightsize`."""
-
-    frame = wh.query(
-        f"""select * from marts.fct_limit_range_violations
-        where {CLUSTER_FILTER} and {TENANT_FILTER} and ($tenant::varchar is null or tenant = $tenant::varchar)
-        order by cluster, namespace, job_name, spark_role, resource, limit_type, bound""",
-        _scope(viewer, cluster, tenant=tenant),
-    )
-    return _with_descriptions(frame, LimitViolation)
-
-
-def job_quota_fits(
-    wh: Warehouse, viewer: Viewer, cluster: str | None = None, tenant: str | None = None
-) -> pl.DataFrame:
-    """Recurring Spark jobs at full scale against their namespace's ResourceQuota, misfits first."""
-
-    frame = wh.query(
-        f"""select * from marts.fct_job_quota_fit
-        where hard is not null and {CLUSTER_FILTER} and {TENANT_FILTER}
-            and ($tenant::varchar is null or tenant = $tenant::varchar)
-        order by fits, cluster, namespace, job_name, resource""",
-        _scope(viewer, cluster, tenant=tenant),
-    )
-    return _with_descriptions(frame, QuotaFit)
-
-
-def _with_descriptions(frame: pl.DataFrame, row_type) -> pl.DataFrame:
-    """``frame`` with a `description` column: each row's sentence, worded by ``chargeback.reports.rightsize``."""
-    fields = row_type.__dataclass_fields__
-    descriptions = [
-        row_type(**{k: v for k, v in row.items() if k in fields}).description for row in frame.iter_rows(named=True)
-    ]
-    return frame.with_columns(description=pl.Series(descriptions, dtype=pl.String))

@@ -20,7 +20,7 @@ import streamlit as st
 from chargeback.build.freshness import ClusterFreshness
 from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import Bill
-from dashboards import data
+from dashboards import data, data_capacity
 from dashboards.charts.common import money
 from dashboards.data import Warehouse
 from dashboards.identity import Viewer
@@ -57,7 +57,7 @@ NO_CUR = (
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the warehouse…", max_entries=512)
 def _read(name: str, path: str, version: float, scope: tuple[str, ...] | None, args: tuple, _wh, _viewer):
     """One ``dashboards.data`` call; ``path``, ``version`` and ``scope`` are only there to key the cache."""
-    reader = getattr(data, name)
+    reader = getattr(data, name, None) or getattr(data_capacity, name)
     if "viewer" in inspect.signature(reader).parameters:
         return reader(_wh, _viewer, *args)
     return reader(_wh, *args)
@@ -104,6 +104,9 @@ class View:
 
     def freshness(self) -> pl.DataFrame:
         return self._read("freshness")
+
+    def by_cluster(self, tenant: str | None = None) -> pl.DataFrame:
+        return self._read("by_cluster", self.period, tenant)
 
     def stale_clusters(self) -> list[ClusterFreshness]:
         """The stale clusters this view shows (its cluster, or every one) whose data stops before the end of

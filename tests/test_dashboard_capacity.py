@@ -16,7 +16,7 @@ from chargeback.core import config as config_module
 from chargeback.reports.capacity import capacity
 from chargeback.reports.quotas import quota_report
 from chargeback.reports.rightsize import job_quota_fits, limit_violations, rightsize
-from dashboards import data, runtime
+from dashboards import data, data_capacity, runtime
 from dashboards.identity import Viewer
 from tests.dashboard_support import mart, metric, open_app
 from tests.sample_support import copy_built
@@ -141,24 +141,24 @@ def test_yaml_download_is_the_library_yaml(env, config, downloads):
 
 def test_restricted_viewer_gets_only_their_tenants_rows(config):
     wh = data.Warehouse(config)
-    mine = data.rightsizing(wh, ANN, PERIOD)
+    mine = data_capacity.rightsizing(wh, ANN, PERIOD)
     assert mine.recommendations
     assert {r.tenant for r in mine.recommendations} == {"ml"}
-    everyone = data.rightsizing(wh, EVERYONE, PERIOD)
+    everyone = data_capacity.rightsizing(wh, EVERYONE, PERIOD)
     assert everyone.total_saving == rightsize(config, PERIOD).total_saving
     assert len(mine.recommendations) == sum(r.tenant == "ml" for r in everyone.recommendations)
-    violations = data.limit_violations(wh, ANN)
+    violations = data_capacity.limit_violations(wh, ANN)
     assert set(violations["tenant"]) <= {"ml"}
-    assert len(data.limit_violations(wh, Viewer("bob", frozenset({"risk"})))) == 0
-    assert len(data.limit_violations(wh, EVERYONE)) == len(limit_violations(config))
-    assert set(data.job_quota_fits(wh, ANN)["tenant"]) == {"ml"}
-    assert len(data.job_quota_fits(wh, EVERYONE)) == len(job_quota_fits(config))
+    assert len(data_capacity.limit_violations(wh, Viewer("bob", frozenset({"risk"})))) == 0
+    assert len(data_capacity.limit_violations(wh, EVERYONE)) == len(limit_violations(config))
+    assert set(data_capacity.job_quota_fits(wh, ANN)["tenant"]) == {"ml"}
+    assert len(data_capacity.job_quota_fits(wh, EVERYONE)) == len(job_quota_fits(config))
     with pytest.raises(PermissionError):
-        data.quota_report(wh, ANN, PERIOD)
+        data_capacity.quota_report(wh, ANN, PERIOD)
     with pytest.raises(PermissionError):
-        data.capacity_report(wh, ANN, PERIOD)
+        data_capacity.capacity_report(wh, ANN, PERIOD)
     with pytest.raises(PermissionError):
-        data.quota_use_hourly(wh, ANN, PERIOD, None, "ml-serving", "requests.cpu")
+        data_capacity.quota_use_hourly(wh, ANN, PERIOD, None, "ml-serving", "requests.cpu")
 
 
 def test_restricted_viewer_sees_the_note_instead_of_quotas(env):

@@ -187,6 +187,13 @@ def test_three_clusters_in_two_accounts_collect_side_by_side_and_bill_each_as_al
         stale = [w for w in warnings if "is stale" in w]
         assert len(stale) == 1 and stale[0].startswith("Cluster lab is stale: no Prometheus data"), (file, warnings)
     assert not [w.value for w in open_app("views/overview.py", cluster="east").warning if "is stale" in w.value]
+    # A tenant's bill page splits it by cluster, as `chargeback bill --by-cluster` does.
+    page = open_app("views/tenant_bill.py", tenant="analytics")
+    shown = next(t.value for t in page.dataframe if t.value.columns[0] == "cluster")
+    expected = next(line for line in lines if line["tenant"] == "analytics")["clusters"]
+    assert {row.cluster: f"{row.total:.2f}" for row in shown.itertuples()} == {
+        c["cluster"]: c["total"] for c in expected
+    }
     clear_streamlit_caches()
 
 

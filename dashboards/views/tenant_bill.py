@@ -67,6 +67,22 @@ with left:
 with right:
     st.plotly_chart(bills.bill_parts(line.parts, cur), key="bill_parts")
 
+if view.cluster is None:
+    split = view.by_cluster(tenant)
+    if split["cluster"].n_unique() > 1:
+        st.subheader("By cluster")
+        st.caption(
+            f"{tenant}'s bill split over the clusters its money comes from, in cents that add up to each part "
+            f"(`chargeback bill --period {view.period} --by-cluster`). The cluster filter shows one cluster's own "
+            "bill, rounded on its own: a line there can differ from its share here by a cent."
+        )
+        parts = [c for c in split.columns if c not in ("tenant", "cluster") and (c == "total" or (split[c] != 0).any())]
+        st.dataframe(
+            split.select("cluster", *parts),
+            hide_index=True,
+            column_config={"cluster": "Cluster", **money_columns({p: p.capitalize() for p in parts}, cur)},
+        )
+
 st.header("Drill-down")
 st.caption(
     f"{tenant}'s compute ({money(line.parts.get('compute', 0), cur)}), idle share "
