@@ -17,6 +17,14 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from chargeback.core import cron
+from chargeback.core.config_alerts import (  # noqa: F401 - re-exported: the configuration is one model
+    AlertmanagerSettings,
+    AlertSettings,
+    AnomalySettings,
+    Budget,
+    SlackSettings,
+    SmtpSettings,
+)
 from chargeback.core.config_collect import (  # noqa: F401 - re-exported: the configuration is one model
     AwsSettings,
     ClusterAwsSettings,
@@ -360,6 +368,9 @@ class Config(_Strict):
     export: ExportSettings = ExportSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     build: BuildSettings = BuildSettings()
+    budgets: tuple[Budget, ...] = ()
+    anomalies: AnomalySettings = AnomalySettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def warehouse_path(self) -> Path:
@@ -375,6 +386,18 @@ class Config(_Strict):
                 f"cluster name(s) {', '.join(repeated)} used more than once; each [[clusters]] needs its own"
             )
         return clusters
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budgets(cls, budgets: tuple[Budget, ...]) -> tuple[Budget, ...]:
+        keys = [(b.tenant, b.cluster) for b in budgets]
+        repeated = sorted({f"{t}{f' on {c}' if c else ''}" for t, c in keys if keys.count((t, c)) > 1})
+        if repeated:
+            raise ValueError(f"more than one budget for {', '.join(repeated)}")
+        sentinels = sorted({b.tenant for b in budgets if b.tenant in SENTINELS})
+        if sentinels:
+            raise ValueError(f"{', '.join(sentinels)} is not a tenant: it cannot have a budget")
+        return budgets
 
     def aws_for(self, cluster: ClusterSettings) -> AwsSettings:
         """How to reach ``cluster``'s member account: ``[aws]`` with the identity and region of ``[clusters.aws]``
