@@ -1,10 +1,10 @@
 """The command line: thin commands, each parsing its options and calling one library function.
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
-``bill``, ``statement``, ``reconcile``, ``close``, ``collect`` (collect, status), ``rightsize`` (rightsize,
-limits), ``quotas``, ``capacity``, ``schedule`` and ``export``. A user mistake (a ``ChargebackError``) or a
-fault of the machine (a read-only or full file system, a missing permission: ``storage_error``) prints one
-line and exits 2; anything else is a bug and keeps its traceback.
+``bill``, ``statement``, ``budgets`` (budgets, anomalies), ``reconcile``, ``close``, ``collect`` (collect,
+status), ``rightsize`` (rightsize, limits), ``quotas``, ``capacity``, ``schedule`` and ``export``. A user mistake
+(a ``ChargebackError``) or a fault of the machine (a read-only or full file system, a missing permission:
+``storage_error``) prints one line and exits 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.markup import escape
 from chargeback import __version__
 from chargeback.cli import (
     bill,
+    budgets,
     build,
     capacity,
     close,
@@ -60,6 +61,7 @@ for module in (
     build,
     bill,
     statement,
+    budgets,
     reconcile,
     close,
     collect,

@@ -61,6 +61,45 @@ group by tenant, cluster
 order by tenant, cluster
 """
 
+# --- budgets and anomalies (``chargeback.reports.budgets``, ``chargeback.reports.anomalies``) -----------------
+
+# Each tenant's daily cost per cluster (every part of its line), days $since to $until included.
+TENANT_DAILY_COSTS = """
+select cluster, tenant, date, sum(total_cost) as cost,
+from marts.fct_tenant_costs_daily
+where date between $since and $until and not is_sentinel
+group by all
+order by all
+"""
+
+# Each namespace's: its pods' compute and idle share, and its workloads' and its own storage and network.
+NAMESPACE_DAILY_COSTS = """
+with parts as (
+    select cluster, tenant, namespace, date, total_cost as cost from marts.fct_workload_costs_daily
+    where date between $since and $until
+    union all
+    select cluster, tenant, namespace, date, storage_cost + network_cost from marts.fct_workload_storage_network_daily
+    where date between $since and $until
+)
+select cluster, tenant, namespace, date, sum(cost) as cost,
+from parts
+where tenant is not null and tenant not in ('__idle__', '__shared__', '__unallocated__')
+group by all
+order by all
+"""
+
+LAST_COST_DAY = "select max(date) from marts.fct_tenant_costs_daily"
+
+# Each tenant's first day with cost on each cluster (a forecast counts days without cost as zero only after it).
+TENANT_FIRST_DAYS = """
+select cluster, tenant, min(date) from marts.fct_tenant_costs_daily where not is_sentinel group by all
+"""
+
+# Where each cluster's costs of the period end (exclusive): the hour after its last node-hour.
+COST_HOURS_END = """
+select cluster, max(hour) + interval 1 hour from marts.fct_node_costs_hourly where period = $period group by cluster
+"""
+
 # The in-scope source cost the bill must add up to.
 BILL_SOURCE_TOTAL = """
 select coalesce(sum(cost), 0) as cost, coalesce(sum(case when is_estimated then cost else 0 end), 0) as estimated,
