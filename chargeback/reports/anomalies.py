@@ -117,31 +117,43 @@ def daily_costs(config: Config, since: date, until: date) -> tuple[pl.DataFrame,
     return tenants, namespaces
 
 
-def detect(config: Config, since: date | None = None, until: date | None = None) -> list[Anomaly]:
-    """The anomalous days from ``since`` to ``until`` (default: the last day the warehouse has, alone), per tenant
-    and per namespace on each cluster, the largest scores first."""
-    settings = config.anomalies
-    if until is None:
-        with connect(config) as con:
-            until = con.execute(queries.LAST_COST_DAY).fetchone()[0]
-        if until is None:
-            return []
-    since = since or until
-    start = since - timedelta(weeks=settings.baseline_weeks + ERROR_WEEKS)  # the baselines of the spread's weeks
+def last_complete_day(config: Config) -> date | None:
+    """The last day whose every hour the warehouse has costs for (None: no costs yet)."""
+    with connect(config) as con:
+        end = con.execute(queries.LAST_COST_HOUR).fetchone()[0]
+    return None if end is None else (end - timedelta(days=1)).date()
+
+
+def scored(config: Config, since: date, until: date) -> pl.DataFrame:
+    """Every day from ``since`` to ``until`` with a full baseline, per tenant (``namespace`` null) and per namespace
+    on each cluster: ``score_days``' columns."""
+    start = since - timedelta(weeks=config.anomalies.baseline_weeks + ERROR_WEEKS)  # the spread's weeks' baselines
     tenants, namespaces = daily_costs(config, start, until)
-    found = []
-    for frame, keys in ((tenants, ["cluster", "tenant"]), (namespaces, ["cluster", "tenant", "namespace"])):
-        scored = score_days(frame, keys, settings).filter(pl.col("anomalous") & (pl.col("date") >= since))
-        for row in scored.iter_rows(named=True):
-            found.append(
-                Anomaly(
-                    row["date"],
-                    row["cluster"],
-                    row["tenant"],
-                    row.get("namespace"),
-                    to_cents(Decimal(row["amount"])),
-                    to_cents(Decimal(repr(row["baseline"]))),
-                    row["score"],
-                )
-            )
+    frames = [
+        score_days(tenants, ["cluster", "tenant"], config.anomalies).with_columns(namespace=pl.lit(None, pl.String)),
+        score_days(namespaces, ["cluster", "tenant", "namespace"], config.anomalies),
+    ]
+    columns = ["cluster", "tenant", "namespace", "date", "amount", "cost", "baseline", "spread", "score", "anomalous"]
+    both = pl.concat([f.select(columns) for f in frames], how="vertical_relaxed")
+    return both.filter(pl.col("date").is_between(since, until))
+
+
+def detect(config: Config, since: date | None = None, until: date | None = None) -> list[Anomaly]:
+    """The anomalous days from ``since`` to ``until`` (default: the last complete day, alone), per tenant and per
+    namespace on each cluster, the largest scores first."""
+    until = until or last_complete_day(config)
+    if until is None:
+        return []
+    found = [
+        Anomaly(
+            row["date"],
+            row["cluster"],
+            row["tenant"],
+            row["namespace"],
+            to_cents(Decimal(row["amount"])),
+            to_cents(Decimal(repr(row["baseline"]))),
+            row["score"],
+        )
+        for row in scored(config, since or until, until).filter(pl.col("anomalous")).iter_rows(named=True)
+    ]
     return sorted(found, key=lambda a: (-abs(a.score), a.date, a.cluster, a.tenant, a.namespace or ""))

@@ -89,6 +89,7 @@ order by all
 """
 
 LAST_COST_DAY = "select max(date) from marts.fct_tenant_costs_daily"
+LAST_COST_HOUR = "select max(hour) + interval 1 hour from marts.fct_node_costs_hourly"  # where costs end
 
 # Each tenant's first day with cost on each cluster (a forecast counts days without cost as zero only after it).
 TENANT_FIRST_DAYS = """

@@ -46,6 +46,38 @@ class Metrics:
         self.last_tick = Gauge(
             "chargeback_schedule_last_tick_timestamp_seconds", "When the loop last looked at the clock.", registry=r
         )
+        # The figures of budgets and anomalies, refreshed by each run of an alerts job (the open month).
+        money_labels = ["tenant", "cluster", "period"]
+        self.cost_to_date = Gauge(
+            "chargeback_tenant_cost_to_date",
+            'The tenant\'s bill so far this month, in the configured currency (cluster="": every cluster).',
+            money_labels,
+            registry=r,
+        )
+        self.forecast = Gauge(
+            "chargeback_tenant_forecast",
+            'The tenant\'s month-end forecast, in the configured currency (cluster="": every cluster).',
+            money_labels,
+            registry=r,
+        )
+        self.budget = Gauge(
+            "chargeback_tenant_budget",
+            'The tenant\'s monthly budget ([[budgets]]), in the configured currency (cluster="": its whole bill).',
+            money_labels,
+            registry=r,
+        )
+        anomaly_labels = ["tenant", "namespace", "cluster"]
+        self.anomaly_score = Gauge(
+            "chargeback_cost_anomaly_score",
+            "The last complete day's cost against the same weekday of earlier weeks: a robust z-score of their"
+            ' log ratio (namespace="": the tenant\'s whole cost on the cluster).',
+            anomaly_labels,
+            registry=r,
+        )
+        self.anomalous = Gauge(
+            "chargeback_cost_anomalous", "1 when that day's cost was flagged as an anomaly, else 0.", anomaly_labels,
+            registry=r,
+        )  # fmt: skip
         for job in jobs:  # every series exists from the start, at 0
             self.failures.labels(job)
             self.consecutive_failures.labels(job)
@@ -53,3 +85,19 @@ class Metrics:
                 self.runs.labels(job, outcome)
             for reason in ("build_running", "coalesced", "catch_up_limit"):
                 self.skipped.labels(job, reason)
+
+    def set_costs(self, months: list, scores: list[dict]) -> None:
+        """Replace the budget and anomaly series: ``months`` (``chargeback.reports.budgets.TenantMonth``) and
+        ``scores`` (rows of ``chargeback.reports.anomalies.scored`` for one day, as dicts)."""
+        for gauge in (self.cost_to_date, self.forecast, self.budget, self.anomaly_score, self.anomalous):
+            gauge.clear()
+        for month in months:
+            labels = (month.tenant, month.cluster or "", month.period)
+            self.cost_to_date.labels(*labels).set(float(month.cost_to_date))
+            self.forecast.labels(*labels).set(float(month.forecast))
+            if month.budget is not None:
+                self.budget.labels(*labels).set(float(month.budget))
+        for score in scores:
+            labels = (score["tenant"], score["namespace"] or "", score["cluster"])
+            self.anomaly_score.labels(*labels).set(score["score"])
+            self.anomalous.labels(*labels).set(1 if score["anomalous"] else 0)
