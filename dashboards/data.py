@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,10 +31,13 @@ from chargeback.build.freshness import ClusterFreshness, read_freshness
 from chargeback.build.warehouse import read_only
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import DataError
-from chargeback.core.periods import previous_period
+from chargeback.core.periods import end as period_end
+from chargeback.core.periods import first_day, previous_period
 from chargeback.reports import breakdown
 from chargeback.reports import clusters as clusters_module
+from chargeback.reports.anomalies import detect, last_complete_day
 from chargeback.reports.bill import Bill, monthly_bill
+from chargeback.reports.budgets import tenant_months
 from chargeback.reports.reconcile import Reconciliation, reconcile
 from dashboards.identity import Viewer
 
@@ -232,6 +236,54 @@ def by_cluster(wh: Warehouse, viewer: Viewer, period: str, tenant: str | None = 
     _, rows = clusters_module.by_cluster(wh.config, period)
     amounts = [c for c in rows.columns if c not in ("tenant", "cluster")]
     return rows.filter(pl.col("tenant").is_in(seen)).with_columns(*(breakdown.dollars(c) for c in amounts))
+
+
+def budget_months(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None) -> pl.DataFrame:
+    """Each tenant the viewer may see, its month on ``cluster`` (None: all): cost to date (its bill line so far),
+    month-end forecast and budget, as `chargeback budgets` prints them."""
+    wh.require()
+    rows = [
+        {
+            "tenant": m.tenant,
+            "cost_to_date": float(m.cost_to_date),
+            "forecast": float(m.forecast),
+            "budget": None if m.budget is None else float(m.budget),
+            "forecast_share": m.forecast_share,
+        }
+        for m in tenant_months(wh.config, period)
+        if m.cluster == cluster and viewer.allowed(m.tenant)
+    ]
+    schema = {"tenant": pl.String, "cost_to_date": pl.Float64, "forecast": pl.Float64, "budget": pl.Float64,
+              "forecast_share": pl.Float64}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def anomalies(
+    wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None, tenant: str | None = None
+) -> pl.DataFrame:
+    """The anomalous days of the month the viewer may see (`chargeback anomalies` over the month), per tenant and
+    namespace: the largest first."""
+    wh.require()
+    last = last_complete_day(wh.config)
+    first, end = first_day(period), period_end(period).date() - timedelta(days=1)
+    found = [] if last is None or last < first else detect(wh.config, first, min(end, last))
+    rows = [
+        {
+            "date": a.date,
+            "cluster": a.cluster,
+            "tenant": a.tenant,
+            "namespace": a.namespace or "(whole tenant)",
+            "cost": float(a.cost),
+            "baseline": float(a.baseline),
+            "score": a.score,
+            "direction": a.direction,
+        }
+        for a in found
+        if viewer.allowed(a.tenant) and cluster in (None, a.cluster) and tenant in (None, a.tenant)
+    ]
+    schema = {"date": pl.Date, "cluster": pl.String, "tenant": pl.String, "namespace": pl.String, "cost": pl.Float64,
+              "baseline": pl.Float64, "score": pl.Float64, "direction": pl.String}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
 
 
 def freshness(wh: Warehouse) -> pl.DataFrame:

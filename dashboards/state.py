@@ -105,6 +105,12 @@ class View:
     def freshness(self) -> pl.DataFrame:
         return self._read("freshness")
 
+    def budget_months(self) -> pl.DataFrame:
+        return self._read("budget_months", self.period, self.cluster)
+
+    def anomalies(self, tenant: str | None = None) -> pl.DataFrame:
+        return self._read("anomalies", self.period, self.cluster, tenant)
+
     def by_cluster(self, tenant: str | None = None) -> pl.DataFrame:
         return self._read("by_cluster", self.period, tenant)
 

@@ -16,7 +16,9 @@ from chargeback.cli import app
 from chargeback.core import config as config_module
 from chargeback.core.config import AnomalySettings
 from chargeback.reports.anomalies import detect, score_days
+from tests.dashboard_support import open_app
 from tests.factory import Scenario
+from tests.services.dashboard import clear_streamlit_caches
 
 MONDAY = date(2026, 8, 3)
 
@@ -64,7 +66,7 @@ def test_a_day_is_scored_against_the_same_weekday_as_a_ratio_by_hand():
     assert score_days(series(8, {}), ["tenant", "namespace"], AnomalySettings()).is_empty()
 
 
-def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant(tmp_path):
+def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant(tmp_path, monkeypatch):
     days, spike = 63, 59  # nine weeks; day 59 (a Sunday) the node costs four times as much
     s = Scenario()
     hours = range(days * 24)
@@ -98,3 +100,14 @@ def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)["anomalies"]
     assert {(r["date"], r["namespace"]) for r in rows} == {(str(day), n) for n in (None, None, "alpha", "beta")}
+    # The tenant's bill page lists the day, as the CLI does.
+    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(config.data_dir))
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    clear_streamlit_caches()
+    page = open_app("views/tenant_bill.py", period=f"{day:%Y-%m}", tenant="team-a")
+    shown = next(t.value for t in page.dataframe if t.value.columns[0] == "date")
+    assert [(str(r.date)[:10], r.namespace, f"{r.cost:.2f}") for r in shown.itertuples()] == [
+        (str(a.date), a.namespace or "(whole tenant)", str(a.cost)) for a in found if a.tenant == "team-a"
+    ]
+    clear_streamlit_caches()

@@ -19,6 +19,8 @@ from chargeback.core.errors import ConfigError
 from chargeback.core.money import to_cents
 from chargeback.reports.bill import monthly_bill
 from chargeback.reports.budgets import projection, tenant_months
+from tests.dashboard_support import open_app
+from tests.services.dashboard import clear_streamlit_caches
 
 CLUSTER = "prod-analytics"
 
@@ -124,3 +126,18 @@ def test_budgets_are_compared_as_configured_and_printed(tmp_path, built_sample):
 def test_a_wrong_budget_is_refused_naming_it(budgets, message):
     with pytest.raises(ConfigError, match=message):
         config_module.parse({"budgets": budgets})
+
+
+def test_the_overview_shows_each_tenants_cost_to_date_and_forecast_as_the_cli(built_sample, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHARGEBACK_DATA_DIR", str(built_sample))
+    monkeypatch.delenv("CHARGEBACK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    clear_streamlit_caches()
+    page = open_app("views/overview.py")
+    shown = next(t.value for t in page.dataframe if t.value.columns[0] == "tenant")
+    out = CliRunner().invoke(app, ["budgets", "-f", "json", "--data-dir", str(built_sample)])
+    rows = [r for r in json.loads(out.stdout)["tenants"] if r["cluster"] is None]
+    assert [(r.tenant, f"{r.cost_to_date:.2f}", f"{r.forecast:.2f}") for r in shown.itertuples()] == [
+        (r["tenant"], r["cost_to_date"], r["forecast"]) for r in rows
+    ]
+    clear_streamlit_caches()

@@ -73,6 +73,31 @@ with left:
 with right:
     st.plotly_chart(bills.daily_trend(view.daily_trend(), cur), key="daily_trend")
 
+st.subheader("Budgets and forecast")
+months = view.budget_months()
+if months.is_empty():
+    st.info("No tenant of yours has costs this month.")
+else:
+    st.caption(
+        "Each tenant's bill so far, where the month is heading (the rest of the month at the mean cost of the same"
+        f" weekday over the last weeks) and its `[[budgets]]` budget: `chargeback budgets --period {view.period}`"
+        + (f" (cluster {view.cluster}'s part)." if view.cluster else ".")
+    )
+    st.dataframe(
+        months,
+        hide_index=True,
+        column_config={
+            "tenant": "Tenant",
+            **money_columns({"cost_to_date": "Cost to date", "forecast": "Forecast", "budget": "Budget"}, cur),
+            "forecast_share": st.column_config.ProgressColumn(
+                "Forecast ÷ budget",
+                format="percent",
+                min_value=0,
+                max_value=max(1.0, months["forecast_share"].max() or 0),
+            ),
+        },
+    )
+
 st.subheader("Month over month")
 mom = view.month_over_month()
 previous = previous_period(view.period)

@@ -83,6 +83,26 @@ if view.cluster is None:
             column_config={"cluster": "Cluster", **money_columns({p: p.capitalize() for p in parts}, cur)},
         )
 
+anomalous = view.anomalies(tenant)
+if not anomalous.is_empty():
+    st.subheader("Anomalous days")
+    st.caption(
+        f"Days of {view.period} whose cost, for {tenant} or one of its namespaces, was far from the same weekday of"
+        " the weeks before (`chargeback anomalies`): a spike, or a drop (often a collection that stopped)."
+    )
+    st.dataframe(
+        anomalous.drop("tenant"),
+        hide_index=True,
+        column_config={
+            "date": "Day",
+            "cluster": "Cluster",
+            "namespace": "Namespace",
+            **money_columns({"cost": "Cost", "baseline": "Usual (same weekday)"}, cur),
+            "score": st.column_config.NumberColumn("Score", format="%+.1f"),
+            "direction": "Kind",
+        },
+    )
+
 st.header("Drill-down")
 st.caption(
     f"{tenant}'s compute ({money(line.parts.get('compute', 0), cur)}), idle share "
