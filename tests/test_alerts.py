@@ -48,7 +48,7 @@ def anomaly_alert(tenant: str = "ml") -> Alert:
         summary=f"{tenant}/etl cost USD 412.50 on 2026-10-19, usually USD 96.00",
         description="etl in prod-analytics cost USD 412.50 on Monday 2026-10-19 against a median of USD 96.00"
         " on the four Mondays before (robust z-score 7.9).",
-        path=f"bill?period=2026-10&tenant={tenant}&namespace=etl",
+        path=f"bill?period=2026-10&cluster=prod-analytics&tenant={tenant}",
         starts_at=T0,
     )
 
@@ -130,7 +130,7 @@ def test_alertmanager_without_a_dashboard_url_gets_the_path_as_annotation_and_no
     delivery = deliver(settings, [alert], datetime.now(UTC), policy=FAST)
     assert delivery.ok, delivery.errors
     [held] = server.alerts(tenant="am-nolink")
-    assert held["annotations"]["dashboard"] == "bill?period=2026-10&tenant=am-nolink&namespace=etl"
+    assert held["annotations"]["dashboard"] == "bill?period=2026-10&cluster=prod-analytics&tenant=am-nolink"
     assert not held.get("generatorURL")
     assert held["labels"]["namespace"] == "etl" and held["labels"]["alertname"] == "ChargebackCostAnomaly"
     deliver(settings, [], datetime.now(UTC), policy=FAST)
@@ -233,7 +233,7 @@ def test_email_lists_new_alerts_in_one_message_then_the_resolved_ones(tmp_path, 
     for text in ("USD 1,482.17", "USD 1,200.00", "USD 412.50", budget.summary):
         assert text in plain
     assert f"  {DASHBOARD}/bill?period=2026-10&tenant=ml" in plain.splitlines()
-    assert f'<a href="{DASHBOARD}/bill?period=2026-10&amp;tenant=ml&amp;namespace=etl">' in markup
+    assert f'<a href="{DASHBOARD}/bill?period=2026-10&amp;cluster=prod-analytics&amp;tenant=ml">' in markup
     assert "USD 412.50" in markup
 
     # An hour later the anomaly is gone and the budget alert still fires: one message, the resolution only.
