@@ -3,7 +3,8 @@ functions and under ``TYPE_CHECKING`` too), with no list of exceptions.
 
 Layers, each importing only the layers before it and its own package: base → sources → the raw-table contract
 → the build → reports → exports → the scheduler → the dashboard → the CLI. Benchmarks, the EMR job's entry
-point and the Grafana dashboard's generator are tools on top. No module imports another module's private (``_``-prefixed) names.
+point and the Grafana dashboard's generator are tools on top. No module imports another module's private
+(``_``-prefixed) names.
 """
 
 from __future__ import annotations
