@@ -323,3 +323,17 @@ def test_an_unreadable_state_file_is_an_error_naming_it(tmp_path):
     path.write_text("{not json")
     with Receiver() as hook, pytest.raises(ChargebackError, match="alerts.json: unreadable alert state"):
         deliver(config(tmp_path, slack=SlackSettings(webhook_url=hook.url)), [budget_alert()], T0)
+
+
+def test_alertmanager_requests_carry_the_configured_headers(tmp_path):
+    """What goes over the wire (Alertmanager does not show request headers): a tenant header for a multi-tenant
+    Alertmanager such as Mimir's, and the JSON list of the v2 API."""
+    with Receiver() as hook:
+        headers = {"X-Scope-OrgID": "finops"}
+        settings = config(tmp_path, alertmanager=AlertmanagerSettings(url=f"{hook.url}/am/", headers=headers))
+        deliver(settings, [budget_alert()], T0, policy=FAST)
+        [post] = hook.take()
+        assert post.path == "/am/api/v2/alerts"
+        assert post.headers["X-Scope-OrgID"] == "finops" and post.headers["Content-Type"] == "application/json"
+        [posted] = post.body
+        assert posted["startsAt"] == "2026-10-20T09:00:00Z" and posted["endsAt"] == "2026-10-20T13:00:00Z"
