@@ -3,9 +3,10 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-# Debian packages the tests run for real: Prometheus (collector tests), Chromium (the dashboard in a browser),
-# Java 17 (the Spark build's tests).
-APT_PACKAGES := prometheus chromium openjdk-17-jre-headless
+# Debian packages the tests run for real: Prometheus (collector tests, the alerting rules and the Grafana
+# dashboard's queries), Alertmanager (alert delivery), Chromium (the dashboard in a browser), Java 17 (the Spark
+# build's tests).
+APT_PACKAGES := prometheus prometheus-alertmanager chromium openjdk-17-jre-headless
 # Only for the Hadoop s3a connector's jars it ships (hadoop-aws, the AWS SDK bundle), which the Spark build's
 # S3 test puts on its classpath; --no-deps, as it pins an old pyspark.
 S3A_JARS := sagemaker-pyspark==1.4.5
@@ -37,7 +38,8 @@ setup-test:
 	@$(MAKE) --no-print-directory -j2 system-packages install-test
 
 system-packages:
-	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v java >/dev/null \
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null \
+		&& command -v chromium >/dev/null && command -v java >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
 venv:

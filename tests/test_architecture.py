@@ -2,8 +2,9 @@
 functions and under ``TYPE_CHECKING`` too), with no list of exceptions.
 
 Layers, each importing only the layers before it and its own package: base → sources → the raw-table contract
-→ the build → reports → exports → the scheduler → the dashboard → the CLI. Benchmarks and the EMR job's entry
-point are tools on top. No module imports another module's private (``_``-prefixed) names.
+→ the build → reports → exports → the scheduler → the dashboard → the CLI. Benchmarks, the EMR job's entry
+point and the Grafana dashboard's generator are tools on top. No module imports another module's private
+(``_``-prefixed) names.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("chargeback.cli", "chargeback.__main__")),
     ("tools", ("benchmarks", "deploy")),
 )
-SOURCES = ("chargeback", "collectors", "dashboards", "benchmarks", "deploy/emr")
+SOURCES = ("chargeback", "collectors", "dashboards", "benchmarks", "deploy/emr", "deploy/grafana")
 MAX_LINES = 500
 # Modules that generate data (a month of a cluster, written row by row for the tests and benchmarks) may be
 # longer; everything else is split into modules of one reason to change.
