@@ -66,8 +66,9 @@ def test_a_day_is_scored_against_the_same_weekday_as_a_ratio_by_hand():
     assert score_days(series(8, {}), ["tenant", "namespace"], AnomalySettings()).is_empty()
 
 
-def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant(tmp_path, monkeypatch):
-    days, spike = 63, 59  # nine weeks; day 59 (a Sunday) the node costs four times as much
+def spiky_months(data_dir, days: int, spike: int) -> config_module.Config:
+    """Two tenants' namespaces (team-a's alpha, team-b's beta) on one node for ``days`` days from 2026-10-01, the
+    node costing 4.00 an hour but four times as much on day ``spike`` (counted from 0); built."""
     s = Scenario()
     hours = range(days * 24)
     node = s.node("node-a", "m5.xlarge", hours, None, vcpu=4, memory_gib=16)
@@ -81,9 +82,15 @@ def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant
     for h in hours:
         s.label_namespace("alpha", [h], {"tenant": "team-a"})
         s.label_namespace("beta", [h], {"tenant": "team-b"})
-    s.write(tmp_path / "data")
-    config = config_module.parse({"data_dir": str(tmp_path / "data"), "tenancy": {"namespace_label": "tenant"}})
+    s.write(data_dir)
+    config = config_module.parse({"data_dir": str(data_dir), "tenancy": {"namespace_label": "tenant"}})
     build(config)
+    return config
+
+
+def test_a_costly_day_in_a_built_warehouse_is_found_for_its_namespace_and_tenant(tmp_path, monkeypatch):
+    days, spike = 63, 59  # nine weeks; day 59 (a Sunday) the node costs four times as much
+    config = spiky_months(tmp_path / "data", days, spike)
     first = date(2026, 10, 1)
     found = detect(config, since=first, until=first + timedelta(days=days - 1))
     flagged = {(a.date, a.tenant, a.namespace, a.direction) for a in found}

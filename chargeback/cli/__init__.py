@@ -1,7 +1,7 @@
 """The command line: thin commands, each parsing its options and calling one library function.
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
-``bill``, ``statement``, ``budgets`` (budgets, anomalies), ``reconcile``, ``close``, ``collect`` (collect,
+``bill``, ``statement``, ``budgets`` (budgets, anomalies, alerts), ``reconcile``, ``close``, ``collect`` (collect,
 status), ``rightsize`` (rightsize, limits), ``quotas``, ``capacity``, ``schedule`` and ``export``. A user mistake
 (a ``ChargebackError``) or a fault of the machine (a read-only or full file system, a missing permission:
 ``storage_error``) prints one line and exits 2; anything else is a bug and keeps its traceback.

@@ -1,19 +1,22 @@
-"""The `budgets` and `anomalies` commands: parse options and call ``chargeback.reports.budgets.tenant_months`` and
-``chargeback.reports.anomalies.detect``."""
+"""The `budgets`, `anomalies` and `alerts` commands: parse options and call ``chargeback.reports.budgets``,
+``chargeback.reports.anomalies`` and ``chargeback.exports.alert_rules`` / ``chargeback.exports.alerts``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from chargeback.cli.options import ConfigOption, DataDirOption, LatestPeriodOption, ReportFormatOption, console
 from chargeback.core.config import load
 from chargeback.core.errors import ChargebackError
+from chargeback.exports.alert_rules import evaluate
+from chargeback.exports.alerts import Alert, deliver
 from chargeback.reports.anomalies import Anomaly, detect
 from chargeback.reports.budgets import TenantMonth, tenant_months
 
@@ -99,8 +102,48 @@ def print_anomalies(found: list[Anomaly], fmt: str, currency: str) -> None:
     console().print(table)
 
 
+def print_alerts(found: list[Alert]) -> None:
+    if not found:
+        console().print("no alert active")
+        return
+    table = Table(title="Active alerts")
+    for name in ("alert", "severity", "summary", "dashboard"):
+        table.add_column(name)
+    for alert in found:
+        table.add_row(alert.name, alert.severity, escape(alert.summary), escape(alert.path))
+    console().print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `budgets` and `anomalies` to ``app``."""
+    """Add `budgets`, `anomalies` and `alerts` to ``app``."""
+
+    @app.command()
+    def alerts(
+        send: Annotated[
+            bool, typer.Option("--send", help="Deliver them to the [alerts] channels (and resolve cleared ones).")
+        ] = False,
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """The budget and anomaly alerts active now, and with `--send`, their delivery.
+
+        Budget alerts: a tenant's month-end forecast (warning) or its bill so far (critical) over its `[[budgets]]`
+        budget. Anomaly alerts: the last complete day's cost of a tenant or namespace far from the same weekday
+        of earlier weeks. `--send` posts them to Alertmanager, a Slack-compatible webhook and email as
+        configured in `[alerts]`, each channel once until `repeat_hours` pass (Alertmanager every time), and sends
+        those that cleared as resolved; the scheduler's alerts job does this every hour. Exits 1 when a channel
+        failed (the others were delivered; it is retried on the next call).
+        """
+        settings = load(config, data_dir)
+        now = datetime.now(UTC)
+        evaluation = evaluate(settings, now)
+        print_alerts(evaluation.alerts)
+        if send:
+            delivery = deliver(settings, evaluation.alerts, now)
+            for line in delivery.lines() or ["no channel configured in [alerts]: nothing sent"]:
+                console().print(escape(line), highlight=False)
+            if not delivery.ok:
+                raise typer.Exit(1)
 
     @app.command()
     def budgets(

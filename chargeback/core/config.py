@@ -289,7 +289,7 @@ class ExportSettings(_Strict):
     focus: FocusExport = FocusExport()
 
 
-JobKind = Literal["collect", "build", "export"]
+JobKind = Literal["collect", "build", "alerts", "export"]
 ExportFormat = Literal["billing-conductor", "focus", "finance", "statement"]
 CollectSource = Literal["all", "prometheus", "kubernetes", "emr", "ec2", "elbv2", "cur", "cost-explorer"]
 _EXPORT_ONLY = ("to", "out", "apply", "require_final_cur")
@@ -325,6 +325,8 @@ class ScheduleJob(_Strict):
 DEFAULT_JOBS = (
     ScheduleJob(name="collect", cron="15 * * * *", run="collect"),
     ScheduleJob(name="build", cron="15 * * * *", run="build"),
+    # After each build: budget and anomaly figures to /metrics, alerts to the [alerts] channels (none: metrics only).
+    ScheduleJob(name="alerts", cron="15 * * * *", run="alerts"),
     # On the 1st, for the month before; it waits until that month's CUR is final (see docs/scheduling.md). Billing
     # Conductor is left out: it needs [export.billing_conductor] billing groups to export to.
     ScheduleJob(name="export", cron="0 6 1 * *", run="export", to=("focus", "finance")),

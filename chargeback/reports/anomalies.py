@@ -55,6 +55,12 @@ class Anomaly:
     def change(self) -> Decimal:
         return self.cost - self.baseline
 
+    @staticmethod
+    def of(row: dict) -> Anomaly:
+        """The anomaly of a row of ``scored``."""
+        cost, baseline = to_cents(Decimal(row["amount"])), to_cents(Decimal(repr(row["baseline"])))
+        return Anomaly(row["date"], row["cluster"], row["tenant"], row["namespace"], cost, baseline, row["score"])
+
 
 def score_days(daily: pl.DataFrame, keys: Sequence[str], settings: AnomalySettings) -> pl.DataFrame:
     """Score every day of ``daily`` (``keys``, ``date``, ``cost``: one row per key and day with cost) against the
@@ -144,16 +150,5 @@ def detect(config: Config, since: date | None = None, until: date | None = None)
     until = until or last_complete_day(config)
     if until is None:
         return []
-    found = [
-        Anomaly(
-            row["date"],
-            row["cluster"],
-            row["tenant"],
-            row["namespace"],
-            to_cents(Decimal(row["amount"])),
-            to_cents(Decimal(repr(row["baseline"]))),
-            row["score"],
-        )
-        for row in scored(config, since or until, until).filter(pl.col("anomalous")).iter_rows(named=True)
-    ]
+    found = [Anomaly.of(row) for row in scored(config, since or until, until).filter(pl.col("anomalous")).to_dicts()]
     return sorted(found, key=lambda a: (-abs(a.score), a.date, a.cluster, a.tenant, a.namespace or ""))

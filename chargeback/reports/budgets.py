@@ -7,7 +7,7 @@ Monday; a day without cost counts as zero once the tenant has costs), and for th
 times the share of the day still to come. A whole-bill forecast is the bill so far plus every cluster's projection
 (each cluster's data may end at another hour). ``[[budgets]]`` gives a tenant a monthly budget for its whole bill or
 for one cluster. ``as_of`` (a day) forecasts from the data before it only: the month's bill, as it will stand, is
-the measure of a forecast made then (docs/alerts.md#budgets).
+the measure of a forecast made then (docs/alerts.md#budgets-and-forecasts).
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ class Scheduler:
                     stack.enter_context(build_lock(self.config.data_dir))
                 except LockedError as exc:
                     return self._skip(job, now, fire, exc)
-            return self._execute(job, RunRequest(self.config, job, now, period), fire)
+            return self._execute(job, RunRequest(self.config, job, now, period, self.metrics), fire)
 
     def _skip(self, job: ScheduleJob, now: datetime, fire: datetime | None, exc: LockedError) -> Run:
         state = self.state.job(job.name)

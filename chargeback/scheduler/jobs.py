@@ -12,7 +12,10 @@ from chargeback.build.engines import build as build_warehouse
 from chargeback.core.config import Config, JobKind, ScheduleJob
 from chargeback.core.errors import ChargebackError
 from chargeback.exports import run_export
+from chargeback.exports.alert_rules import evaluate
+from chargeback.exports.alerts import deliver
 from chargeback.raw.collect import run
+from chargeback.scheduler.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class RunRequest:
     job: ScheduleJob
     now: datetime  # the scheduler's clock when the run started
     period: str | None = None  # export: the billing month, YYYY-MM
+    metrics: Metrics | None = None  # alerts: where the budget and anomaly figures go
 
 
 Action = Callable[[RunRequest], str | None]  # returns a one-line summary; raises when the run failed
@@ -50,6 +54,20 @@ def build(request: RunRequest) -> str:
     return "; ".join([f"built {result.warehouse} in {result.seconds:.1f} s", *result.notes])
 
 
+def alerts(request: RunRequest) -> str:
+    """``chargeback alerts --send``: the budget and anomaly figures of the published warehouse to ``/metrics``, the
+    active alerts to the ``[alerts]`` channels (resolving those that cleared). A channel that failed fails the run
+    (the others were delivered; it is retried next run)."""
+    evaluation = evaluate(request.config, request.now)
+    if request.metrics is not None:
+        request.metrics.set_costs(evaluation.months, evaluation.scores)
+    delivery = deliver(request.config, evaluation.alerts, request.now)
+    summary = f"{len(evaluation.alerts)} alert(s) active; " + ("; ".join(delivery.lines()) or "no channel configured")
+    if not delivery.ok:
+        raise ChargebackError(summary)
+    return summary
+
+
 def export(request: RunRequest) -> str:
     """``chargeback export --period P --to F [--out ...] [--apply]`` for each of the job's formats."""
     assert request.period is not None, "the scheduler passes the billing month to export jobs"
@@ -60,4 +78,4 @@ def export(request: RunRequest) -> str:
     return f"exported {request.period} as {', '.join(request.job.to)}"
 
 
-ACTIONS: dict[JobKind, Action] = {"collect": collect, "build": build, "export": export}
+ACTIONS: dict[JobKind, Action] = {"collect": collect, "build": build, "alerts": alerts, "export": export}
