@@ -595,6 +595,7 @@ def test_default_schedule():
     assert [(j.name, j.cron, j.run, j.to) for j in jobs] == [
         ("collect", "15 * * * *", "collect", ()),
         ("build", "15 * * * *", "build", ()),
+        ("alerts", "15 * * * *", "alerts", ()),
         ("export", "0 6 1 * *", "export", ("focus", "finance")),
     ]
     settings = config_module.Config().schedule
