@@ -2,9 +2,9 @@
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
 ``bill``, ``statement``, ``budgets`` (budgets, anomalies, alerts), ``reconcile``, ``close``, ``collect`` (collect,
-status), ``rightsize`` (rightsize, limits), ``quotas``, ``capacity``, ``schedule`` and ``export``. A user mistake
-(a ``ChargebackError``) or a fault of the machine (a read-only or full file system, a missing permission:
-``storage_error``) prints one line and exits 2; anything else is a bug and keeps its traceback.
+status), ``rightsize`` (rightsize, limits), ``efficiency``, ``quotas``, ``capacity``, ``schedule`` and ``export``.
+A user mistake (a ``ChargebackError``) or a fault of the machine (a read-only or full file system, a missing
+permission: ``storage_error``) prints one line and exits 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from chargeback.cli import (
     close,
     collect,
     dashboard,
+    efficiency,
     export,
     quotas,
     reconcile,
@@ -66,6 +67,7 @@ for module in (
     close,
     collect,
     rightsize,
+    efficiency,
     quotas,
     capacity,
     schedule,

@@ -101,6 +101,26 @@ COST_HOURS_END = """
 select cluster, max(hour) + interval 1 hour from marts.fct_node_costs_hourly where period = $period group by cluster
 """
 
+# --- efficiency (``chargeback.reports.efficiency``) ---------------------------------------------------------
+
+EFFICIENCY_KEYS = {
+    "tenant": ("tenant",),
+    "namespace": ("tenant", "namespace"),
+    "workload": ("tenant", "namespace", "workload_kind", "workload_name"),
+}
+_EFFICIENCY = """
+select {columns},
+    sum(cpu_request_core_hours), sum(cpu_usage_core_hours), sum(memory_request_gib_hours), sum(memory_usage_gib_hours),
+    sum(compute_cost), sum(cpu_unused_request_cost + memory_unused_request_cost), sum(idle_cost),
+from marts.fct_workload_costs_daily
+where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
+    and ($tenant::varchar is null or tenant = $tenant::varchar)
+    and tenant not in ('__idle__', '__shared__', '__unallocated__')
+group by {columns}
+"""
+# Per grain: its key columns, requests and usage, compute, unused requests and idle share; period, cluster, tenant.
+EFFICIENCY = {grain: _EFFICIENCY.format(columns=", ".join(keys)) for grain, keys in EFFICIENCY_KEYS.items()}
+
 # The in-scope source cost the bill must add up to.
 BILL_SOURCE_TOTAL = """
 select coalesce(sum(cost), 0) as cost, coalesce(sum(case when is_estimated then cost else 0 end), 0) as estimated,

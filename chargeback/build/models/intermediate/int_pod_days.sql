@@ -33,6 +33,15 @@ final as (
         sum(memory_cost) as memory_cost,
         sum(gpu_cost) as gpu_cost,
         sum(idle_cost) as idle_cost,
+        -- what of the CPU and memory cost paid for requested capacity the pod did not use: a pod-hour's cost is that
+        -- of max(request, usage), so the share (request - usage) / max(request, usage) of it when usage is lower
+        cast(sum(case when cpu_allocated_core_hours > 0 then cpu_cost * cast(
+            greatest(cpu_request_core_hours - cpu_usage_core_hours, 0) / cpu_allocated_core_hours as decimal(18, 12)
+        ) else 0 end) as decimal(38, 12)) as cpu_unused_request_cost,
+        cast(sum(case when memory_allocated_gib_hours > 0 then memory_cost * cast(
+            greatest(memory_request_gib_hours - memory_usage_gib_hours, 0) / memory_allocated_gib_hours
+            as decimal(18, 12)
+        ) else 0 end) as decimal(38, 12)) as memory_unused_request_cost,
     from pod_hours
     group by
         cluster, period, date, pod_uid, tenant, namespace, workload_kind, workload_name, emr_job_run_id,

@@ -26,6 +26,9 @@ final as (
         sum(cpu_cost + memory_cost + gpu_cost) as compute_cost,
         sum(idle_cost) as idle_cost,
         sum(cpu_cost + memory_cost + gpu_cost + idle_cost) as total_cost,
+        -- of compute_cost, what paid for requested CPU and memory the pods did not use (int_pod_days)
+        sum(cpu_unused_request_cost) as cpu_unused_request_cost,
+        sum(memory_unused_request_cost) as memory_unused_request_cost,
     from pod_days
     group by cluster, period, date, tenant, namespace, workload_kind, workload_name, emr_job_run_id
 )
