@@ -144,10 +144,11 @@ def dashboard_calls(call: Callable) -> dict[str, list[tuple[str, tuple]]]:
     return {
         "Sidebar (every page)": sidebar,
         "Overview": [("bill", (period, None, None)), ("daily_trend", (period, None)),
-                     ("month_over_month", (period, None)), ("budget_months", (period, None)), ("checks", (period,)),
+                     ("month_over_month", (period, None)), ("budget_months", (period, None)),
+                     ("efficiency", (period, None, None, "tenant")), ("checks", (period,)),
                      ("freshness", ()), ("coverage", ())],
         "Tenant bill": [("bill", (period, None, tenant)), ("by_cluster", (period, tenant)),
-                        ("anomalies", (period, None, tenant)),
+                        ("anomalies", (period, None, tenant)), ("efficiency", (period, None, tenant, "namespace")),
                         ("workloads", (period, tenant, None)), ("emr_jobs", (period, None, tenant))],
         "EMR jobs": [("emr_jobs", (period, None, None))],
         "Nodes and idle": [("node_groups", (period, None)), ("dedicated_nodes", (period, None)),

@@ -38,6 +38,7 @@ from chargeback.reports import clusters as clusters_module
 from chargeback.reports.anomalies import detect, last_complete_day
 from chargeback.reports.bill import Bill, monthly_bill
 from chargeback.reports.budgets import tenant_months
+from chargeback.reports.efficiency import efficiency as efficiency_report
 from chargeback.reports.reconcile import Reconciliation, reconcile
 from dashboards.identity import Viewer
 
@@ -283,6 +284,44 @@ def anomalies(
     ]
     schema = {"date": pl.Date, "cluster": pl.String, "tenant": pl.String, "namespace": pl.String, "cost": pl.Float64,
               "baseline": pl.Float64, "score": pl.Float64, "direction": pl.String}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def efficiency(
+    wh: Warehouse,
+    viewer: Viewer,
+    period: str,
+    cluster: str | None = None,
+    tenant: str | None = None,
+    grain: str = "tenant",
+) -> pl.DataFrame:
+    """`chargeback efficiency` of the tenants the viewer may see: used over requested, compute, the part of it
+    that paid for unused requests, the idle share; the largest unused requests first."""
+    if tenant is not None and not viewer.allowed(tenant):
+        raise PermissionError(f"{viewer.name} may not see tenant {tenant!r}")
+    wh.require()
+    try:
+        found = efficiency_report(wh.config, period, grain, cluster, tenant)
+    except DataError:
+        found = []
+    names = {"tenant": ["tenant"], "namespace": ["tenant", "namespace"],
+             "workload": ["tenant", "namespace", "workload_kind", "workload_name"]}[grain]  # fmt: skip
+    rows = [
+        dict(zip(names, e.key, strict=True))
+        | {
+            "cpu_efficiency": e.cpu_efficiency,
+            "memory_efficiency": e.memory_efficiency,
+            "compute": float(e.compute),
+            "unused_requests": float(e.unused_requests),
+            "idle_share": float(e.idle_share),
+        }
+        for e in found
+        if viewer.allowed(e.key[0])
+    ]
+    schema = {name: pl.String for name in names} | {
+        "cpu_efficiency": pl.Float64, "memory_efficiency": pl.Float64, "compute": pl.Float64,
+        "unused_requests": pl.Float64, "idle_share": pl.Float64,
+    }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
 

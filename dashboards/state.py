@@ -21,7 +21,7 @@ from chargeback.build.freshness import ClusterFreshness
 from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import Bill
 from dashboards import data, data_capacity
-from dashboards.charts.common import money
+from dashboards.charts.common import money, money_columns
 from dashboards.data import Warehouse
 from dashboards.identity import Viewer
 
@@ -110,6 +110,9 @@ class View:
 
     def anomalies(self, tenant: str | None = None) -> pl.DataFrame:
         return self._read("anomalies", self.period, self.cluster, tenant)
+
+    def efficiency(self, tenant: str | None = None, grain: str = "tenant") -> pl.DataFrame:
+        return self._read("efficiency", self.period, self.cluster, tenant, grain)
 
     def by_cluster(self, tenant: str | None = None) -> pl.DataFrame:
         return self._read("by_cluster", self.period, tenant)
@@ -390,3 +393,19 @@ def reconciliation_link(view: View, label: str) -> None:
     """A link to the waterfall (Data quality, *From the CUR to the bill*) for the same period and cluster."""
     params = {name: value for name, value in (("period", view.period), ("cluster", view.cluster)) if value}
     st.page_link(RECONCILIATION_PAGE, label=label, icon=":material/waterfall_chart:", query_params=params)
+
+
+def efficiency_table(frame, cur: str, first: dict[str, str]) -> None:
+    """The efficiency table (``view.efficiency``): used over requested as percentages, amounts in money."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={
+            **first,
+            "cpu_efficiency": st.column_config.NumberColumn("CPU used ÷ requested", format="percent"),
+            "memory_efficiency": st.column_config.NumberColumn("Memory used ÷ requested", format="percent"),
+            **money_columns(
+                {"compute": "Compute", "unused_requests": "Of it unused requests", "idle_share": "Idle share"}, cur
+            ),
+        },
+    )

@@ -111,15 +111,24 @@ EFFICIENCY_KEYS = {
 _EFFICIENCY = """
 select {columns},
     sum(cpu_request_core_hours), sum(cpu_usage_core_hours), sum(memory_request_gib_hours), sum(memory_usage_gib_hours),
-    sum(compute_cost), sum(cpu_unused_request_cost + memory_unused_request_cost), sum(idle_cost),
+    sum(cpu_unused_request_cost + memory_unused_request_cost),
 from marts.fct_workload_costs_daily
 where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
     and ($tenant::varchar is null or tenant = $tenant::varchar)
     and tenant not in ('__idle__', '__shared__', '__unallocated__')
 group by {columns}
 """
-# Per grain: its key columns, requests and usage, compute, unused requests and idle share; period, cluster, tenant.
+# Per grain: its key columns, requests and usage, unused requests; parameters period, cluster, tenant (or nulls).
 EFFICIENCY = {grain: _EFFICIENCY.format(columns=", ".join(keys)) for grain, keys in EFFICIENCY_KEYS.items()}
+# The drill-down's leaves whose cents give a namespace's or workload's compute and idle share; same parameters.
+EFFICIENCY_WORKLOADS = """
+select tenant, namespace, workload_kind, workload_name, emr_job_run_id,
+    sum(compute_cost) as compute, sum(idle_cost) as idle, sum(storage_cost) as storage, sum(network_cost) as network,
+from marts.fct_workload_costs_monthly
+where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
+    and ($tenant::varchar is null or tenant = $tenant::varchar)
+group by all
+"""
 
 # The in-scope source cost the bill must add up to.
 BILL_SOURCE_TOTAL = """

@@ -98,6 +98,16 @@ else:
         },
     )
 
+st.subheader("Efficiency")
+usage = view.efficiency()
+if not usage.is_empty():
+    st.caption(
+        "How much of what each tenant requests it uses, and what the rest costs: of its compute, the part that paid "
+        "for requested CPU and memory it did not use (a pod-hour is priced on the larger of request and usage), and "
+        f"its idle share, which follows requests too (`chargeback efficiency --period {view.period}`)."
+    )
+    state.efficiency_table(usage, cur, {"tenant": "Tenant"})
+
 st.subheader("Month over month")
 mom = view.month_over_month()
 previous = previous_period(view.period)

@@ -83,6 +83,16 @@ if view.cluster is None:
             column_config={"cluster": "Cluster", **money_columns({p: p.capitalize() for p in parts}, cur)},
         )
 
+usage = view.efficiency(tenant, "namespace")
+if not usage.is_empty():
+    st.subheader("Efficiency")
+    st.caption(
+        f"{tenant}'s namespaces: CPU and memory used over requested, and what unused requests cost of their compute"
+        f" (`chargeback efficiency --period {view.period} --by namespace --tenant {tenant}`; `--by workload` for"
+        " its workloads)."
+    )
+    state.efficiency_table(usage.drop("tenant"), cur, {"namespace": "Namespace"})
+
 anomalous = view.anomalies(tenant)
 if not anomalous.is_empty():
     st.subheader("Anomalous days")
