@@ -29,7 +29,7 @@ import polars as pl
 from chargeback.build.warehouse import connect
 from chargeback.core.config import AnomalySettings, Config
 from chargeback.core.money import to_cents
-from chargeback.reports import queries
+from chargeback.reports import queries_trends
 
 MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per MAD
 MIN_LOG_SPREAD = 0.05  # the spread is never below 5 % (a series flat for weeks is not alarmed by every cent)
@@ -118,15 +118,15 @@ def daily_costs(config: Config, since: date, until: date) -> tuple[pl.DataFrame,
     not the idle, shared or unallocated lines."""
     params = {"since": since, "until": until}
     with connect(config) as con:
-        tenants = con.sql(queries.TENANT_DAILY_COSTS, params=params).pl()
-        namespaces = con.sql(queries.NAMESPACE_DAILY_COSTS, params=params).pl()
+        tenants = con.sql(queries_trends.TENANT_DAILY_COSTS, params=params).pl()
+        namespaces = con.sql(queries_trends.NAMESPACE_DAILY_COSTS, params=params).pl()
     return tenants, namespaces
 
 
 def last_complete_day(config: Config) -> date | None:
     """The last day whose every hour the warehouse has costs for (None: no costs yet)."""
     with connect(config) as con:
-        end = con.execute(queries.LAST_COST_HOUR).fetchone()[0]
+        end = con.execute(queries_trends.LAST_COST_HOUR).fetchone()[0]
     return None if end is None else (end - timedelta(days=1)).date()
 
 

@@ -22,7 +22,7 @@ from chargeback.core import periods
 from chargeback.core.config import SENTINELS, Config
 from chargeback.core.errors import DataError
 from chargeback.core.money import to_cents
-from chargeback.reports import queries
+from chargeback.reports import queries_trends
 from chargeback.reports.bill import monthly_bill
 
 HOUR = timedelta(hours=1)
@@ -85,12 +85,12 @@ def tenant_months(config: Config, period: str | None = None, as_of: date | None 
     weeks = config.anomalies.baseline_weeks
     with connect(config) as con:
         if period is None:
-            last = con.execute(queries.LAST_COST_DAY).fetchone()[0]
+            last = con.execute(queries_trends.LAST_COST_DAY).fetchone()[0]
             if last is None:
                 raise DataError("the warehouse has no costs yet: run `chargeback build`")
             period = periods.of(last)
         periods.parse_period(period)
-        ends = dict(con.execute(queries.COST_HOURS_END, {"period": period}).fetchall())
+        ends = dict(con.execute(queries_trends.COST_HOURS_END, {"period": period}).fetchall())
         if not ends:
             raise DataError(f"no costs for period {period}")
         if as_of is not None:
@@ -98,8 +98,10 @@ def tenant_months(config: Config, period: str | None = None, as_of: date | None 
             ends = {cluster: min(end, cut) for cluster, end in ends.items()}
         since = min(ends.values()).date() - timedelta(weeks=weeks)
         until = max(ends.values()).date()
-        rows = con.execute(queries.TENANT_DAILY_COSTS, {"since": since, "until": until}).fetchall()
-        firsts = {(tenant, cluster): day for cluster, tenant, day in con.execute(queries.TENANT_FIRST_DAYS).fetchall()}
+        rows = con.execute(queries_trends.TENANT_DAILY_COSTS, {"since": since, "until": until}).fetchall()
+        firsts = {
+            (tenant, cluster): day for cluster, tenant, day in con.execute(queries_trends.TENANT_FIRST_DAYS).fetchall()
+        }
     daily: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(dict)
     for cluster, tenant, day, cost in rows:
         daily[(tenant, cluster)][day] = cost

@@ -27,7 +27,7 @@ from chargeback.core.config import Config
 from chargeback.core.errors import DataError
 from chargeback.core.money import to_cents
 from chargeback.core.periods import parse_period
-from chargeback.reports import breakdown, queries
+from chargeback.reports import breakdown, queries_trends
 from chargeback.reports.bill import monthly_bill
 
 Grain = Literal["tenant", "namespace", "workload"]
@@ -61,11 +61,11 @@ def efficiency(
     idle share are in the bill's cents (``cluster``: that cluster's bill): a tenant's are its bill line's parts, a
     namespace's or workload's those of the bill's drill-down (``breakdown.workload_cents``)."""
     parse_period(period)
-    keys = queries.EFFICIENCY_KEYS[grain]
+    keys = queries_trends.EFFICIENCY_KEYS[grain]
     params = {"period": period, "cluster": cluster, "tenant": tenant}
     with connect(config) as con:
-        rows = con.execute(queries.EFFICIENCY[grain], params).fetchall()
-        leaves = con.sql(queries.EFFICIENCY_WORKLOADS, params=params).pl() if grain != "tenant" else None
+        rows = con.execute(queries_trends.EFFICIENCY[grain], params).fetchall()
+        leaves = con.sql(queries_trends.EFFICIENCY_WORKLOADS, params=params).pl() if grain != "tenant" else None
     if not rows:
         scope = "".join(f" {k} {v}" for k, v in (("cluster", cluster), ("tenant", tenant)) if v)
         raise DataError(f"no pod costs for period {period}{scope}")
