@@ -61,6 +61,7 @@ DAY_DERIVED = {
     "staging.stg_prometheus__pod_hours",
     "staging.stg_prometheus__pods",
     "intermediate.int_pods",
+    "intermediate.int_pod_labels",
     "intermediate.int_pod_hours_allocated",
     "intermediate.int_pod_hours",
     "intermediate.int_node_hours_allocated",

@@ -2,7 +2,8 @@
 
 Each module registers its commands on ``app``: ``dashboard`` (dashboard, demo), ``build`` (build, check),
 ``bill``, ``statement``, ``budgets`` (budgets, anomalies, alerts), ``reconcile``, ``close``, ``collect`` (collect,
-status), ``rightsize`` (rightsize, limits), ``efficiency``, ``quotas``, ``capacity``, ``schedule`` and ``export``.
+status), ``rightsize`` (rightsize, limits), ``efficiency``, ``costs``, ``quotas``, ``capacity``, ``schedule`` and
+``export``.
 A user mistake (a ``ChargebackError``) or a fault of the machine (a read-only or full file system, a missing
 permission: ``storage_error``) prints one line and exits 2; anything else is a bug and keeps its traceback.
 """
@@ -23,6 +24,7 @@ from chargeback.cli import (
     capacity,
     close,
     collect,
+    costs,
     dashboard,
     efficiency,
     export,
@@ -68,6 +70,7 @@ for module in (
     collect,
     rightsize,
     efficiency,
+    costs,
     quotas,
     capacity,
     schedule,
