@@ -21,6 +21,7 @@ SECTIONS = {
     "Costs": [
         ("overview.py", "Overview", ":material/dashboard:", "summary"),
         ("tenant_bill.py", "Tenant bill", ":material/receipt_long:", "bill"),
+        ("explore.py", "Explore", ":material/query_stats:", "explore"),
     ],
     "Workloads": [
         ("emr_jobs.py", "EMR jobs", ":material/bolt:", "emr"),

@@ -128,7 +128,7 @@ _BILLS_LOCK = threading.Lock()
 _BILLS_KEPT = 16
 
 
-def _published_bill(wh: Warehouse, period: str, cluster: str | None) -> Bill:
+def published_bill(wh: Warehouse, period: str, cluster: str | None) -> Bill:
     """``monthly_bill`` once per published warehouse, period and cluster: a page's breakdowns each start from it
     (the key holds the warehouse's version, so a new build is a new bill)."""
     key = (str(wh.path), wh.version(), period, cluster)
@@ -148,7 +148,7 @@ def bill(wh: Warehouse, viewer: Viewer, period: str, cluster: str | None = None,
     ``closed_at`` set), narrowed to what the viewer may see."""
     if tenant is not None and not viewer.allowed(tenant):
         raise PermissionError(f"{viewer.name} may not see tenant {tenant!r}")
-    full = _published_bill(wh, period, cluster)
+    full = published_bill(wh, period, cluster)
     lines = tuple(
         line
         for line in full.lines

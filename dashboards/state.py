@@ -20,7 +20,7 @@ import streamlit as st
 from chargeback.build.freshness import ClusterFreshness
 from chargeback.core.errors import ChargebackError
 from chargeback.reports.bill import Bill
-from dashboards import data, data_capacity
+from dashboards import data, data_capacity, data_explore
 from dashboards.charts.common import money, money_columns
 from dashboards.data import Warehouse
 from dashboards.identity import Viewer
@@ -57,7 +57,7 @@ NO_CUR = (
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the warehouse…", max_entries=512)
 def _read(name: str, path: str, version: float, scope: tuple[str, ...] | None, args: tuple, _wh, _viewer):
     """One ``dashboards.data`` call; ``path``, ``version`` and ``scope`` are only there to key the cache."""
-    reader = getattr(data, name, None) or getattr(data_capacity, name)
+    reader = next(getattr(m, name) for m in (data, data_capacity, data_explore) if hasattr(m, name))
     if "viewer" in inspect.signature(reader).parameters:
         return reader(_wh, _viewer, *args)
     return reader(_wh, *args)
@@ -113,6 +113,17 @@ class View:
 
     def efficiency(self, tenant: str | None = None, grain: str = "tenant") -> pl.DataFrame:
         return self._read("efficiency", self.period, self.cluster, tenant, grain)
+
+    def costs(self, start, end, by: str):
+        """``chargeback.reports.costs.Costs`` of the days ``start`` to ``end`` by ``by``, in the view's cluster and
+        tenant (`chargeback costs`)."""
+        return self._read("costs", start, end, by, self.cluster, self.tenant)
+
+    def cost_days(self):
+        return self._read("cost_days")
+
+    def label_keys(self, start, end) -> list[str]:
+        return self._read("label_keys", start, end)
 
     def by_cluster(self, tenant: str | None = None) -> pl.DataFrame:
         return self._read("by_cluster", self.period, tenant)
@@ -233,6 +244,45 @@ def _pick(param: str, label: str, options: list, default, fmt) -> str | None | U
         st.query_params[param] = value
     written[param] = value
     return None if value == ALL else value
+
+
+def _write_page_param(param: str, key: str, encode) -> None:
+    value = st.session_state[key]
+    text = None if value is None else encode(value)
+    if text is None:
+        st.query_params.pop(param, None)
+    else:
+        st.query_params[param] = text
+    st.session_state.setdefault(_WRITTEN_KEY, {})[param] = text
+
+
+def url_widget(param: str, widget, label: str, *args, default=None, decode=str, encode=str, **kwargs):
+    """A page's own widget (``st.selectbox``, ``st.radio``, ``st.date_input``…) whose value is kept in the address as
+    ``param``, like the sidebar's filters: an address naming a value ``decode`` accepts (it returns None, or raises
+    ``ValueError``, for one it does not) selects it; the widget writes its value back (``encode``; None removes
+    the parameter), so the address always says what the page shows and a drill-down can be shared as a link."""
+    key = f"page_{param}"
+    written = st.session_state.setdefault(_WRITTEN_KEY, {})
+    in_url = st.query_params.get(param)
+    try:
+        wanted = None if in_url is None else decode(in_url)
+    except ValueError:
+        wanted = None
+    if key not in st.session_state:
+        st.session_state[key] = wanted if wanted is not None else default
+    elif in_url is not None and in_url != written.get(param) and wanted is not None:
+        st.session_state[key] = wanted  # the address changed (a pasted link, the back button)
+    options = args[0] if args and isinstance(args[0], list | tuple) else None
+    if options is not None and st.session_state[key] is not None and st.session_state[key] not in options:
+        st.session_state[key] = default  # e.g. another tenant's namespace: not a choice here
+    value = widget(label, *args, key=key, on_change=_write_page_param, args=(param, key, encode), **kwargs)
+    text = None if value is None else encode(value)
+    if text is None:
+        st.query_params.pop(param, None)
+    elif st.query_params.get(param) != text:
+        st.query_params[param] = text
+    written[param] = text
+    return value
 
 
 def _choices(options: list, most: int = 12) -> str:

@@ -149,8 +149,14 @@ st.dataframe(
 )
 
 namespaces = bills.namespaces(workloads)
-namespace = st.selectbox("Namespace", namespaces, index=None, placeholder="Pick a namespace to see its workloads")
-if namespace is not None:
+# the drill-down's choices are in the address too (?namespace=…&workload=…): a link opens the same drill-down
+namespace = state.url_widget(
+    "namespace", st.selectbox, "Namespace", namespaces, placeholder="Pick a namespace to see its workloads",
+    decode=lambda t: t if t in namespaces else None,
+)  # fmt: skip
+if namespace is None:
+    st.query_params.pop("workload", None)
+else:
     st.subheader(f"Workloads in {namespace}")
     st.dataframe(
         bills.workloads_table(workloads, namespace),
@@ -165,8 +171,13 @@ if namespace is not None:
         },
     )
     spark = bills.spark_applications(workloads, namespace)
-    if spark:
-        workload = st.selectbox("Spark application", spark, index=None, placeholder="Pick one to see its job runs")
+    if not spark:
+        st.query_params.pop("workload", None)
+    else:
+        workload = state.url_widget(
+            "workload", st.selectbox, "Spark application", spark, placeholder="Pick one to see its job runs",
+            decode=lambda t: t if t in spark else None,
+        )  # fmt: skip
         if workload is not None:
             st.subheader(f"Job runs of {workload}")
             st.dataframe(
