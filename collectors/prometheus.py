@@ -7,7 +7,8 @@ and ``container_network_{receive,transmit}_bytes_total``; kube-state-metrics' ``
 ``kube_pod_start_time``, ``kube_pod_completion_time``, ``kube_pod_spec_volumes_persistentvolumeclaims_info``
 (and ``_readonly``), ``kube_namespace_labels``, ``kube_node_info``, ``kube_node_labels``,
 ``kube_node_status_capacity``, ``kube_persistentvolume_info``, ``kube_persistentvolume_claim_ref``,
-``kube_persistentvolume_status_phase`` and ``kube_persistentvolume_capacity_bytes`` (``METRICS`` in
+``kube_persistentvolume_status_phase``, ``kube_persistentvolume_capacity_bytes``, ``kube_replicaset_owner`` and
+``kube_job_owner`` (``METRICS`` in
 ``collectors.prometheus_queries``). The server aggregates to one value per pod (or node, PV, or label set) per
 UTC hour with the queries of ``collectors.prometheus_queries`` (which say how an hour is measured, how accurate
 that is, and how kube-state-metrics' label names map back to Kubernetes keys), sent through
@@ -15,7 +16,8 @@ that is, and how kube-state-metrics' label names map back to Kubernetes keys), s
 ``collectors.streams`` (seconds and bytes, as the source gives them), keeping each pod's and node's running
 time inside its life (``collectors.prometheus_boundaries``): a pod-hour's usage and network bytes go with it,
 and a host-network pod's bytes (its sandbox counts the node's interfaces) land as null. PersistentVolumes and
-pods' claims are reshaped by ``collectors.prometheus_volumes``. It prices nothing.
+pods' claims are reshaped by ``collectors.prometheus_volumes``, the owners of pods' ReplicaSets and Jobs (the
+Deployment or CronJob above them) by ``collectors.prometheus_owners``. It prices nothing.
 
 Pod uids
     cAdvisor series have no pod uid; it is read from the cgroup path in their ``id`` label (cgroupfs
@@ -51,6 +53,7 @@ from collectors.base import HOUR, Batch, Window
 from collectors.prometheus_answers import finite, hourly, none_if_empty, timestamp
 from collectors.prometheus_boundaries import running_seconds
 from collectors.prometheus_http import MAX_POINTS, PrometheusClient, QueryError
+from collectors.prometheus_owners import Owners
 from collectors.prometheus_queries import (
     CHUNK_QUERIES,
     HOURLY_QUERIES,
@@ -65,6 +68,7 @@ from collectors.streams import (
     LABELS,
     NAMESPACE_LABELS,
     NODE_HOURS,
+    OWNERS,
     PERSISTENT_VOLUME_HOURS,
     POD_HOUR_MEASURES,
     POD_HOUR_NETWORK,
@@ -117,7 +121,7 @@ class PrometheusCollector:
         self.chunk_hours = chunk_hours
 
     def streams(self) -> tuple[Stream, ...]:
-        return (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS, PERSISTENT_VOLUME_HOURS, POD_VOLUME_CLAIMS)
+        return (POD_HOURS, PODS, NAMESPACE_LABELS, NODE_HOURS, PERSISTENT_VOLUME_HOURS, POD_VOLUME_CLAIMS, OWNERS)
 
     def collect(self, window: Window) -> Iterator[Batch]:
         for day in window.days():
@@ -130,6 +134,7 @@ class PrometheusCollector:
         chunks = [hours[i : i + self.chunk_hours] for i in range(0, len(hours), self.chunk_hours)]
         pods: dict[PodKey, dict] = {}
         claims = PodClaims()
+        owners = Owners()
         with ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="prometheus") as pool:
             pending = [self._submit(pool, chunk) for chunk in chunks[:2]]  # one chunk of look-ahead
             try:
@@ -140,12 +145,14 @@ class PrometheusCollector:
                     yield from self._chunk_batches(window, results)
                     self._merge_pods(pods, results)
                     claims.merge(results)
+                    owners.merge(results)
             finally:  # a failed or abandoned day: drop the queries not yet started
                 pool.shutdown(wait=True, cancel_futures=True)
         yield Batch(PODS, self._pods_table(window, pods))
         origin = f"{self.source} {self.cluster} {window}"
         day = window.start.astimezone(UTC).date()
         yield Batch(POD_VOLUME_CLAIMS, POD_VOLUME_CLAIMS.conform(claims.table(self.cluster, day), origin))
+        yield Batch(OWNERS, OWNERS.conform(owners.table(self.cluster, day), origin))
 
     def _submit(self, pool: ThreadPoolExecutor, chunk: list[datetime]) -> dict[str, Future]:
         step = self.settings.step_seconds

@@ -182,6 +182,26 @@ POD_COMPLETION_TIME = "max by (namespace, pod, uid) (max_over_time(kube_pod_comp
 # Unix seconds the node object was created (kubelet registration): no node time before it.
 NODE_CREATED = "max by (node) (max_over_time(kube_node_created[<span>]))"
 
+# --- the owners of pods' owners ------------------------------------------------------------------
+# The ownerReferences of the ReplicaSets and Jobs that own a pod seen in the chunk (kube_pod_info's
+# created_by_name), each with its controller flag: every series of the object, kept by the collector only where
+# owner_is_controller="true" (an object with none has no controlling owner: kube-state-metrics before 2.8 writes
+# "<none>" in all three labels, later ones leave them empty). Joined to the pods so that the old ReplicaSets a
+# Deployment keeps (ten by default) and finished Jobs cost nothing; counted so the owner seen longest wins.
+REPLICASET_OWNERS = (
+    "max by (namespace, replicaset, owner_kind, owner_name, owner_is_controller)"
+    " (count_over_time(kube_replicaset_owner[<span>]))"
+    " and on (namespace, replicaset) label_replace(max by (namespace, created_by_name)"
+    ' (count_over_time(kube_pod_info{created_by_kind="ReplicaSet"}[<span>])), "replicaset", "$1", "created_by_name",'
+    ' "(.+)")'
+)
+JOB_OWNERS = (
+    "max by (namespace, job_name, owner_kind, owner_name, owner_is_controller)"
+    " (count_over_time(kube_job_owner[<span>]))"
+    " and on (namespace, job_name) label_replace(max by (namespace, created_by_name)"
+    ' (count_over_time(kube_pod_info{created_by_kind="Job"}[<span>])), "job_name", "$1", "created_by_name", "(.+)")'
+)
+
 # --- network bytes -------------------------------------------------------------------------------
 # The pod's own network namespace. cAdvisor reports it on the series of the cgroup that holds it: the pause
 # (sandbox) container, ``container=""`` with the pause image under containerd (EKS), ``container="POD"`` under
@@ -277,6 +297,8 @@ CHUNK_QUERIES: dict[str, str] = {
     "node_created": NODE_CREATED,
     "pod_claims": POD_CLAIMS,
     "pod_claims_read_only": POD_CLAIMS_READ_ONLY,
+    "replicaset_owners": REPLICASET_OWNERS,
+    "job_owners": JOB_OWNERS,
 }
 # A completion is first seen at the scrape after it: one in a chunk's last interval is reported only after the
 # chunk ends. These chunk queries are evaluated this many scrape intervals later, over a span as much longer.
@@ -289,6 +311,7 @@ METRICS: tuple[str, ...] = (
     "container_memory_working_set_bytes",
     "container_network_receive_bytes_total",
     "container_network_transmit_bytes_total",
+    "kube_job_owner",
     "kube_namespace_labels",
     "kube_node_created",
     "kube_node_info",
@@ -306,6 +329,7 @@ METRICS: tuple[str, ...] = (
     "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
     "kube_pod_start_time",
     "kube_pod_status_phase",
+    "kube_replicaset_owner",
 )
 
 

@@ -4,62 +4,17 @@ A stream is one kind of row a source yields (``prometheus/pod_hours``, ``cur/lin
 every column with its unit (raw streams keep the source's units, seconds and bytes; staging models convert
 to hours and GiB) and says which columns may be null. Timestamps are UTC, microsecond precision,
 timezone-aware. Where and how a stream lands (partitioned by day or by billing period) is the raw-table
-contract's business (``chargeback.raw.tables``); ``Stream.conform`` is the check every batch passes before
-it lands.
+contract's business (``chargeback.raw.tables``); ``Stream.conform`` (``collectors.stream``) is the check every
+batch passes before it lands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyarrow as pa
 
-from chargeback.core.errors import DataError
+from collectors.stream import LABELS, TS, Stream, schema_of
 
-TS = pa.timestamp("us", tz="UTC")
-LABELS = pa.map_(pa.string(), pa.string())
-
-
-@dataclass(frozen=True)
-class Stream:
-    """One kind of row a source emits: its name and its columns."""
-
-    source: str
-    name: str
-    schema: pa.Schema
-    description: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.source}/{self.name}"
-
-    def conform(self, data: pa.Table, origin: str) -> pa.Table:
-        """Cast ``data`` to exactly this stream's schema, or say what is wrong (``origin``: where it came from).
-
-        Extra columns are dropped; optional (nullable) columns the source lacks are filled with nulls.
-        """
-        missing = [f.name for f in self.schema if f.name not in data.column_names and not f.nullable]
-        if missing:
-            raise DataError(f"{origin}: {self.key} is missing column(s) {', '.join(missing)}")
-        columns = []
-        for field in self.schema:
-            if field.name not in data.column_names:  # an optional column the source lacks (e.g. net_ costs)
-                columns.append(pa.nulls(data.num_rows, field.type))
-                continue
-            column = data.column(field.name)
-            try:
-                columns.append(column.cast(field.type))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataError(
-                    f"{origin}: {self.key} column {field.name!r} is {column.type}, expected {field.type}: {exc}"
-                ) from exc
-            if not field.nullable and column.null_count:
-                raise DataError(f"{origin}: {self.key} column {field.name!r} has {column.null_count} null value(s)")
-        return pa.Table.from_arrays(columns, schema=self.schema)
-
-
-def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
-    return pa.schema([pa.field(name, dtype, nullable=nullable) for name, dtype, nullable in fields])
+__all__ = ["LABELS", "TS", "Stream"]  # re-exported: the sources import them from here
 
 
 # --- Prometheus (cAdvisor + kube-state-metrics), aggregated on the server to pod-hours ----------
@@ -71,7 +26,7 @@ POD_HOURS = Stream(
         "One row per pod per UTC hour it ran on a node. Requests and usage are integrals over the"
         " part of the hour the pod was running (regular containers only; init containers ignored)."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("namespace", pa.string(), False),
         ("pod", pa.string(), False),
@@ -105,7 +60,7 @@ PODS = Stream(
         "One row per pod per UTC day it was seen (kube_pod_info, kube_pod_labels, start and"
         " completion times). The same pod appears once in every day partition it ran in."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("date", pa.date32(), False),
         ("namespace", pa.string(), False),
@@ -127,7 +82,7 @@ NAMESPACE_LABELS = Stream(
         "kube_namespace_labels per namespace per hour: each distinct label set seen in the hour"
         " with the seconds it was in force, so models can take the value in force for most of it."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("namespace", pa.string(), False),
         ("hour", TS, False),
@@ -143,7 +98,7 @@ NODE_HOURS = Stream(
         "One row per node per UTC hour it was up: kube_node_info (provider_id, instance type),"
         " kube_node_status_capacity, and the node's labels in force for most of the hour."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("node", pa.string(), False),
         ("hour", TS, False),
@@ -167,7 +122,7 @@ PERSISTENT_VOLUME_HOURS = Stream(
         " did, so models can take the claim bound for most of the hour (ties: the later binding). A PV with"
         " no claimRef in an hour has one row with a null claim."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("persistent_volume", pa.string(), False),
         ("hour", TS, False),
@@ -190,7 +145,7 @@ POD_VOLUME_CLAIMS = Stream(
         " one row per pod, claim and UTC day the pod was seen, so a Spark job's cost can include its"
         " claims' storage."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("date", pa.date32(), False),
         ("namespace", pa.string(), False),
@@ -202,13 +157,32 @@ POD_VOLUME_CLAIMS = Stream(
     ),
 )
 
+OWNERS = Stream(
+    source="prometheus",
+    name="owners",
+    description=(
+        "The controlling owner of each ReplicaSet and Job that owned a pod seen that UTC day"
+        " (kube_replicaset_owner, kube_job_owner): a Deployment (or an Argo Rollout, ...) of a ReplicaSet, a"
+        " CronJob of a Job. One row per object and day; null owner columns: it had no controlling owner."
+    ),
+    schema=schema_of(
+        ("cluster", pa.string(), False),
+        ("date", pa.date32(), False),
+        ("namespace", pa.string(), False),
+        ("kind", pa.string(), False),  # ReplicaSet or Job
+        ("name", pa.string(), False),
+        ("owner_kind", pa.string(), True),  # its ownerReference with controller=true: Deployment, CronJob, ...
+        ("owner_name", pa.string(), True),
+    ),
+)
+
 # --- Kubernetes API snapshots, stamped with their collection time -------------------------------
 
 K8S_NAMESPACES = Stream(
     source="kubernetes",
     name="namespaces",
     description="Namespaces with labels and annotations, one row per namespace per snapshot.",
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("namespace", pa.string(), False),
@@ -223,7 +197,7 @@ K8S_NODES = Stream(
     source="kubernetes",
     name="nodes",
     description="Nodes with labels, taints, provider id, capacity and allocatable, per snapshot.",
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("node", pa.string(), False),
@@ -245,7 +219,7 @@ K8S_RESOURCE_QUOTAS = Stream(
     source="kubernetes",
     name="resource_quotas",
     description="ResourceQuotas: one row per quota, resource and snapshot (hard and used).",
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("namespace", pa.string(), False),
@@ -260,7 +234,7 @@ K8S_LIMIT_RANGES = Stream(
     source="kubernetes",
     name="limit_ranges",
     description="LimitRanges: one row per limit range item, resource and snapshot.",
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("namespace", pa.string(), False),
@@ -278,7 +252,7 @@ K8S_PRIORITY_CLASSES = Stream(
     source="kubernetes",
     name="priority_classes",
     description="PriorityClasses, per snapshot.",
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("priority_class", pa.string(), False),
@@ -295,7 +269,7 @@ K8S_PERSISTENT_VOLUMES = Stream(
         "PersistentVolumes with their EBS volume id, claimRef and phase, per snapshot: the fallback where"
         " kube-state-metrics' PV series are missing."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("cluster", pa.string(), False),
         ("collected_at", TS, False),
         ("persistent_volume", pa.string(), False),
@@ -318,7 +292,7 @@ EC2_VOLUMES = Stream(
         "EBS volumes (DescribeVolumes) with their tags: one row per volume and attachment per snapshot (a"
         " volume attached nowhere has one row with a null instance)."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("collected_at", TS, False),
         ("region", pa.string(), False),
         ("volume_id", pa.string(), False),
@@ -345,7 +319,7 @@ LOAD_BALANCERS = Stream(
         "Application, network and gateway load balancers (DescribeLoadBalancers) with their tags"
         " (DescribeTags), per snapshot."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("collected_at", TS, False),
         ("region", pa.string(), False),
         ("load_balancer_arn", pa.string(), False),
@@ -365,7 +339,7 @@ EMR_VIRTUAL_CLUSTERS = Stream(
     source="emr",
     name="virtual_clusters",
     description="Virtual clusters (id -> EKS cluster and namespace) with tags, per snapshot.",
-    schema=_schema(
+    schema=schema_of(
         ("collected_at", TS, False),
         ("virtual_cluster_id", pa.string(), False),
         ("name", pa.string(), True),
@@ -385,7 +359,7 @@ EMR_JOB_RUNS = Stream(
         "Job runs by creation day, including running ones, with the executor shape requested in"
         " the job driver's spark-submit parameters."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("collected_at", TS, False),
         ("job_run_id", pa.string(), False),
         ("virtual_cluster_id", pa.string(), False),
@@ -416,7 +390,7 @@ CUR_LINE_ITEMS = Stream(
         "CUR 2.0 line items with AWS's column names: the columns the models read (a CUR has"
         " hundreds; the rest are not landed). Legacy CUR is mapped to these names on load."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("bill_billing_period_start_date", TS, False),
         ("bill_billing_period_end_date", TS, False),
         ("bill_payer_account_id", pa.string(), True),
@@ -462,7 +436,7 @@ COST_EXPLORER_DAILY = Stream(
         "Daily cost per group from Cost Explorer: by SERVICE, by INSTANCE_TYPE (EC2 compute) and by each"
         " configured tag key. Used before the CUR covers a day, and to reconcile against the CUR."
     ),
-    schema=_schema(
+    schema=schema_of(
         ("collected_at", TS, False),
         ("date", pa.date32(), False),
         ("group_by", pa.string(), False),  # "SERVICE", "INSTANCE_TYPE" or "TAG:<key>"
@@ -482,6 +456,7 @@ STREAMS: tuple[Stream, ...] = (
     NODE_HOURS,
     PERSISTENT_VOLUME_HOURS,
     POD_VOLUME_CLAIMS,
+    OWNERS,
     K8S_NAMESPACES,
     K8S_NODES,
     K8S_RESOURCE_QUOTAS,

@@ -76,6 +76,10 @@ Beyond the nodes (about a sixth of the in-scope bill)
 Conventions a model writer relies on
 ------------------------------------
 - Pod memory request of a Spark pod = Spark memory + 10% overhead, floored to MiB.
+- Owners (``prometheus/owners``, as kube_replicaset_owner and kube_job_owner give them): every ReplicaSet is its
+  Deployment's (``<deployment>-<10 characters>``), and the ``payments-batch`` Job ``month-close-<minute>`` is the
+  CronJob ``month-close``'s, on each day one of their pods ran. ``sample_data/split_cost.py``'s AWS rows still
+  name that Job as its workload (AWS's own labels are not modelled further).
 - Spark pods: driver ``spark-<job_run_id>-driver`` (no owner), executors ``<job-name>-<16 hex>-exec-<n>``
   (owner_kind ``Pod``, owner_name the driver); labels ``emr-containers.amazonaws.com/job.id``,
   ``emr-containers.amazonaws.com/virtual-cluster-id``, ``spark-role``, ``spark-app-selector``,
@@ -270,6 +274,7 @@ class Workload:
     rollout_at: str | None = None  # Deployment: pods started after this belong to a new ReplicaSet
     app: str | None = None
     host_network: bool = False  # the pod uses the node's network namespace (its byte counters are the node's)
+    cron_job: str | None = None  # Job: the CronJob that created it (kube_job_owner)
 
     @property
     def app_name(self) -> str:
@@ -350,6 +355,7 @@ WORKLOADS = (
         ((("risk-b", "2026-10-08 09:10:12", "2026-10-08 15:04:51"),),),
         diurnal=0.0,
         app="month-close",
+        cron_job="month-close",
     ),
     # data-eng
     Workload("data-eng-etl", "etl-api", "Deployment", 0.5, 1.0, 0.2, 0.5, always("gen-b", "gen-c")),
@@ -552,9 +558,9 @@ def _identity(w: Workload, ordinal: int, node: Node, start: int) -> tuple[str, s
     suffix = _token(f"pod/{w.namespace}/{w.name}/{ordinal}/{node.name}/{start}", 5)
     if w.kind == "Deployment":
         revision = 2 if w.rollout_at and start >= _epoch(w.rollout_at) else 1
-        template = _token(f"rs/{w.namespace}/{w.name}/{revision}", 10)
-        labels["pod-template-hash"] = template
-        return f"{w.name}-{template}-{suffix}", "ReplicaSet", f"{w.name}-{template}", labels
+        replicaset = _replicaset(w, revision)
+        labels["pod-template-hash"] = replicaset.removeprefix(f"{w.name}-")
+        return f"{replicaset}-{suffix}", "ReplicaSet", replicaset, labels
     if w.kind == "StatefulSet":
         name = f"{w.name}-{ordinal}"
         labels["controller-revision-hash"] = f"{w.name}-{_token(f'sts/{w.name}', 10)}"
@@ -842,6 +848,46 @@ def pods_table(pods: list[Pod]) -> pa.Table:
                 }
             )
     return pa.Table.from_pylist(rows, schema=streams.PODS.schema)
+
+
+def _replicaset(w: Workload, revision: int) -> str:
+    """The name the Deployment controller gives revision ``revision`` of ``w``'s pod template."""
+    return f"{w.name}-{_token(f'rs/{w.namespace}/{w.name}/{revision}', 10)}"
+
+
+def owners_table(pods: list[Pod]) -> pa.Table:
+    """prometheus/owners: the controlling owner of each ReplicaSet and Job, every UTC day one of its pods ran (what
+    kube_replicaset_owner and kube_job_owner give the collector): each ReplicaSet is its Deployment's, the
+    month-close Job its CronJob's."""
+    owners: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for w in WORKLOADS:
+        if w.kind == "Deployment":
+            for revision in (1, 2):
+                owners[(w.namespace, "ReplicaSet", _replicaset(w, revision))] = ("Deployment", w.name)
+        if w.kind == "Job" and w.cron_job:
+            owners[(w.namespace, "Job", w.name)] = ("CronJob", w.cron_job)
+    rows = set()
+    for pod in pods:
+        key = (pod.namespace, pod.owner_kind or "", pod.owner_name or "")
+        if key in owners:
+            lo, hi = max(pod.start, MONTH_START), min(pod.end, MONTH_END)
+            for day in range(lo - lo % DAY, hi, DAY):
+                rows.add((day, *key))
+    return pa.Table.from_pylist(
+        [
+            {
+                "cluster": CLUSTER,
+                "date": datetime.fromtimestamp(day, UTC).date(),
+                "namespace": namespace,
+                "kind": kind,
+                "name": name,
+                "owner_kind": owners[(namespace, kind, name)][0],
+                "owner_name": owners[(namespace, kind, name)][1],
+            }
+            for day, namespace, kind, name in sorted(rows)
+        ],
+        schema=streams.OWNERS.schema,
+    )
 
 
 def namespace_labels_at(namespace: str, initial: str | None, at: int) -> dict[str, str]:
@@ -1582,6 +1628,7 @@ def generate(out: Path = SAMPLE_DIR) -> None:
     for table, data in (
         (streams.POD_HOURS, pod_hours),
         (streams.PODS, pods_table(pods)),
+        (streams.OWNERS, owners_table(pods)),
         (streams.NAMESPACE_LABELS, namespace_labels_table()),
         (streams.NODE_HOURS, node_hours_table()),
         (streams.K8S_NAMESPACES, k8s_namespaces_table()),

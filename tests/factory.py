@@ -47,6 +47,7 @@ class Scenario:
     load_balancers: list[dict] = field(default_factory=list)
     volume_claims: list[dict] = field(default_factory=list)
     persistent_volumes: list[dict] = field(default_factory=list)
+    owners: list[dict] = field(default_factory=list)
 
     # --- nodes and their CUR lines -------------------------------------------------------------
     def node(
@@ -260,6 +261,21 @@ class Scenario:
             )
         return uid
 
+    def owner(self, namespace: str, kind: str, name: str, owner: tuple[str, str] | None, day: int = 0) -> None:
+        """kube-state-metrics' record, on day ``day`` (0: START's), of the controlling owner of a ReplicaSet or
+        Job (``owner`` None: it has none)."""
+        self.owners.append(
+            {
+                "cluster": self.cluster,
+                "date": hour(24 * day).date(),
+                "namespace": namespace,
+                "kind": kind,
+                "name": name,
+                "owner_kind": owner[0] if owner else None,
+                "owner_name": owner[1] if owner else None,
+            }
+        )
+
     def label_namespace(
         self, namespace: str, hours: range | list[int], labels: dict[str, str], seconds: float = 3600
     ) -> None:
@@ -468,6 +484,7 @@ class Scenario:
             (streams.LOAD_BALANCERS, self.load_balancers),
             (streams.POD_VOLUME_CLAIMS, self.volume_claims),
             (streams.K8S_PERSISTENT_VOLUMES, self.persistent_volumes),
+            (streams.OWNERS, self.owners),
         ]
         for table, rows in tables:
             if rows:

@@ -37,6 +37,7 @@ from collectors.prometheus_queries import (
 from collectors.streams import (
     NAMESPACE_LABELS,
     NODE_HOURS,
+    OWNERS,
     PERSISTENT_VOLUME_HOURS,
     POD_HOUR_MEASURES,
     POD_HOUR_NETWORK,
@@ -267,7 +268,8 @@ def test_node_hours_carry_provider_id_instance_type_and_capacity(synthetic_prome
 
 def test_chunking_does_not_change_the_rows(synthetic_prometheus, two_days):
     odd = collect(synthetic_prometheus.url, DAY1, chunk_hours=5, settings={"max_concurrency": 2})
-    for name in ("pod_hours", "node_hours", "namespace_labels", "pods", "persistent_volume_hours", "pod_volume_claims"):
+    tables = ("pod_hours", "node_hours", "namespace_labels", "pods", "persistent_volume_hours", "pod_volume_claims")
+    for name in (*tables, "owners"):
         assert ordered(odd[name]) == ordered(two_days["days"][0][name]), name
 
 
@@ -466,6 +468,38 @@ def test_pod_volume_claims_per_pod_and_day(synthetic_prometheus, two_days):
 # --- faults -----------------------------------------------------------------------------------------
 
 
+# --- the owners of pods' ReplicaSets and Jobs --------------------------------------------------------
+
+
+def test_owners_of_the_pods_replicasets_and_jobs_per_day(synthetic_prometheus, two_days):
+    """kube_replicaset_owner and kube_job_owner as kube-state-metrics writes them (tests/services/prometheus.py,
+    ``_owned_objects``): one row per ReplicaSet or Job that owned a pod seen that day, with its controlling
+    owner. A Rollout's ReplicaSet is the Rollout's; a bare ReplicaSet (``"<none>"`` owner labels before
+    kube-state-metrics' upgrade, none after) has no owner; a Job's non-controlling owner is not its owner; an
+    old ReplicaSet with no pods is not collected."""
+    day1, day2 = DAY1.start.date(), DAY2.start.date()
+    always = [
+        ("kube-system", "ReplicaSet", "coredns-5d78c9869d", "Deployment", "coredns"),
+        ("team-a", "ReplicaSet", "web-6b7c9d8f5", "Rollout", "storefront"),
+    ]
+    expected = {(day1, *row) for row in always} | {(day2, *row) for row in always}
+    expected |= {
+        (day2, "kube-system", "ReplicaSet", "legacy-proxy", None, None),
+        (day2, "ml", "Job", "trainer", "CronJob", "trainer-nightly"),
+    }
+    rows = two_days["owners"].to_pylist()
+    got = [(r["date"], r["namespace"], r["kind"], r["name"], r["owner_kind"], r["owner_name"]) for r in rows]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert {r["cluster"] for r in rows} == {"synthetic"}
+    # Every day lands its own partition: each day's batch holds that day's rows only.
+    assert [{r["date"] for r in day["owners"].to_pylist()} for day in two_days["days"]] == [{day1}, {day2}]
+
+
+def test_owners_do_not_depend_on_the_chunking(synthetic_prometheus, two_days):
+    one_chunk = collect(synthetic_prometheus.url, DAY2, chunk_hours=24)
+    assert ordered(one_chunk["owners"]) == ordered(two_days["days"][1]["owners"])
+
+
 def test_prometheus_stopped_mid_collection_fails_naming_source_and_window(synthetic_prometheus, tmp_path):
     server = synthetic_prometheus.serve_copy(tmp_path / "tsdb")
     try:
@@ -645,6 +679,7 @@ def test_constructed_from_cluster_settings_without_io():
         NODE_HOURS,
         PERSISTENT_VOLUME_HOURS,
         POD_VOLUME_CLAIMS,
+        OWNERS,
     )
     with pytest.raises(ValueError, match="no \\[clusters.prometheus\\]"):
         PrometheusCollector(ClusterSettings(name="bare"))

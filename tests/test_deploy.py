@@ -617,10 +617,12 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
 KSM_VALUES = DEPLOY / "kube-state-metrics" / "values.yaml"
 # kube-state-metrics' resource (its --resources / the chart's collectors) of each series prefix.
 KSM_RESOURCES = {
+    "kube_job_": "jobs",
     "kube_namespace_": "namespaces",
     "kube_node_": "nodes",
     "kube_persistentvolume_": "persistentvolumes",
     "kube_pod_": "pods",
+    "kube_replicaset_": "replicasets",
 }
 
 

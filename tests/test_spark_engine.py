@@ -124,7 +124,11 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    local = every_rule().write(tmp_path / "local")
+    scenario = every_rule()
+    # Owner records of two of its ReplicaSets (a Deployment's, a bare one): Spark resolves workloads alike.
+    scenario.owner("a-neg", "ReplicaSet", "api", ("Deployment", "api-server"))
+    scenario.owner("b-neg", "ReplicaSet", "web", None)
+    local = scenario.write(tmp_path / "local")
     on_duckdb = config_module.parse({"data_dir": str(local), **SETTINGS})
     build(on_duckdb)
     s3 = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
@@ -165,4 +169,14 @@ def test_every_value_rule_corrects_the_same_rows_on_spark_reading_the_raw_files_
     assert [t for t, _ in duck_lines] == [t for t, _ in spark_lines]
     assert all(abs(a - b) <= Decimal("0.000001") for (_, a), (_, b) in zip(duck_lines, spark_lines, strict=True))
     assert marts_differ(on_spark.warehouse_path, on_duckdb.warehouse_path) == []
+    with read_only(on_spark.warehouse_path) as con:
+        workloads = con.execute(
+            "select namespace, workload_kind, workload_name from marts.fct_workload_costs_monthly"
+            " where namespace in ('a-neg', 'b-neg', 'a-nan') order by all"
+        ).fetchall()
+    assert workloads == [
+        ("a-nan", "Deployment", "api"),  # no owner record: the name's guess
+        ("a-neg", "Deployment", "api-server"),
+        ("b-neg", "ReplicaSet", "web"),
+    ]
     assert bill_json(data_dir) == bill_json(local)

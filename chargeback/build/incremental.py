@@ -12,10 +12,11 @@ whole.
 
 A day's fingerprint is what that day of the model is computed from (DAY_INPUTS, those the model reaches):
 the day's pod-hour files, the day's node-hour files (the node capacities that bound a pod-hour's measures
-in the ``validated`` layer), the pod metadata files up to that day (a pod's first record names its workload:
-``int_pods``), and the content of the day's node-hours (which carry the CUR, Cost Explorer estimates and
-instance types), namespace tenants (namespace labels, EMR virtual clusters, the tenancy rules) and node-hour
-data transfer (the CUR's transfer lines spread over the node-hours).
+in the ``validated`` layer), the pod metadata and owner files up to that day (a pod's first record, and the
+owner records of its ReplicaSet or Job up to that day, name its workload: ``int_pods``), and the content of
+the day's node-hours (which carry the CUR, Cost Explorer estimates and instance types), namespace tenants
+(namespace labels, EMR virtual clusters, the tenancy rules) and node-hour data transfer (the CUR's transfer
+lines spread over the node-hours).
 Everything else such a model reads is derived from those within the day (DAY_DERIVED); a build refuses a
 model built by day that reads anything else. ``tests/test_incremental.py`` checks that an incremental
 build's marts equal a full rebuild's.
@@ -36,30 +37,33 @@ from chargeback.build import layout
 from chargeback.build.runner import Model, Refresh, closure
 from chargeback.core.errors import ChargebackError
 from chargeback.raw.landing import partitions
-from chargeback.raw.tables import NODE_HOURS, POD_HOURS, PODS
+from chargeback.raw.tables import NODE_HOURS, OWNERS, POD_HOURS, PODS
 
 STATE_SCHEMA = "build_state"
 STATE_TABLE = f"{STATE_SCHEMA}.day_fingerprints"
-FORMAT = "3"  # bump when the fingerprint itself changes meaning
+FORMAT = "4"  # bump when the fingerprint itself changes meaning
 
 # Inputs fingerprinted per day: raw tables by their files, built relations by the content of the day's rows.
 DAY_INPUTS = {
     "raw.prometheus__pod_hours": "files of the day",
     "raw.prometheus__node_hours": "files of the day",
     "raw.prometheus__pods": "files of the day and of every day before it",
+    "raw.prometheus__owners": "files of the day and of every day before it",
     "intermediate.int_node_hours": "content of the day's rows",
     "intermediate.int_namespace_tenants_hourly": "content of the day's rows",
     "intermediate.int_node_transfer_hours": "content of the day's rows",
 }
 # Relations between those inputs and the models built by day whose rows of a day come only from the same day
-# of their inputs (int_pods: from the pod records up to the day, as its fingerprint covers); config.* enters
-# the model fingerprint instead.
+# of their inputs (int_pods: from the pod and owner records up to the day, as its fingerprint covers); config.*
+# enters the model fingerprint instead.
 DAY_DERIVED = {
     "validated.prometheus__pod_hours",
     "validated.prometheus__node_hours",
     "validated.prometheus__pods",
+    "validated.prometheus__owners",
     "staging.stg_prometheus__pod_hours",
     "staging.stg_prometheus__pods",
+    "staging.stg_prometheus__owners",
     "intermediate.int_pods",
     "intermediate.int_pod_labels",
     "intermediate.int_pod_hours_allocated",
@@ -72,7 +76,8 @@ DAY_DERIVED = {
 }
 _STATE_COLUMNS = "model, model_fingerprint, date, fingerprint, rows, location"
 _CONTENT_INPUTS = tuple(k for k, v in DAY_INPUTS.items() if v.startswith("content"))
-_POD_HOURS, _PODS, _NODE_HOURS = POD_HOURS.relation, PODS.relation, NODE_HOURS.relation
+_POD_HOURS, _NODE_HOURS = POD_HOURS.relation, NODE_HOURS.relation
+_CUMULATIVE = (PODS, OWNERS)  # raw tables whose files of every day so far enter a day's fingerprint
 _RAW = re.compile(r"\braw\.([a-z0-9_]+)\b")
 
 
@@ -167,7 +172,11 @@ def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path, inputs: Ite
     node_hours = _file_marks(partitions(data_dir, NODE_HOURS), data_dir) if _NODE_HOURS in inputs else {}
     for day, marks in node_hours.items():
         pod_hours[day] = pod_hours.get(day, []) + marks
-    pods = _file_marks(partitions(data_dir, PODS), data_dir) if _PODS in inputs else {}
+    pods: dict[date, list[str]] = {}  # the pod and owner records' files, by day
+    for table in _CUMULATIVE:
+        if table.relation in inputs:
+            for day, marks in _file_marks(partitions(data_dir, table), data_dir).items():
+                pods[day] = pods.get(day, []) + marks
     content: dict[date, list[str]] = {}
     for relation in sorted(inputs & set(_CONTENT_INPUTS)):
         rows = con.execute(
@@ -175,7 +184,7 @@ def day_fingerprints(con: duckdb.DuckDBPyConnection, data_dir: Path, inputs: Ite
         ).fetchall()
         for day, count, total in rows:
             content.setdefault(day, []).append(f"{relation}:{count}:{total}")
-    earlier = hashlib.sha256()  # the pods files of every day so far
+    earlier = hashlib.sha256()  # the pod and owner files of every day so far
     pods_days = iter(sorted(pods))
     pending = next(pods_days, None)
     fingerprints = {}

@@ -24,6 +24,7 @@ _DAY_COLUMN = {
     "prometheus/node_hours": "hour",
     "prometheus/persistent_volume_hours": "hour",
     "prometheus/pod_volume_claims": "date",
+    "prometheus/owners": "date",
     "emr/job_runs": "created_at",
     "cost_explorer/daily_costs": "date",
 }
@@ -137,6 +138,7 @@ BY_KEY: dict[str, RawTable] = {table.key: table for table in RAW_TABLES}
 # The raw tables the collection and the build name.
 POD_HOURS = BY_KEY[streams.POD_HOURS.key]
 PODS = BY_KEY[streams.PODS.key]
+OWNERS = BY_KEY[streams.OWNERS.key]
 NODE_HOURS = BY_KEY[streams.NODE_HOURS.key]
 CUR_LINE_ITEMS = BY_KEY[streams.CUR_LINE_ITEMS.key]
 

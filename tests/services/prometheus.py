@@ -224,6 +224,21 @@ class PersistentVolume:
 
 
 @dataclass
+class OwnedObject:
+    """A ReplicaSet or a Job as kube-state-metrics' ``kube_replicaset_owner`` / ``kube_job_owner`` show it, from
+    ``created`` until ``deleted``: one series per ownerReference (kind, name, controller). With none, one series
+    whose owner labels say so: ``"<none>"`` before the cluster's kube-state-metrics restart (an upgrade from 2.7),
+    absent (empty) after it (2.8 and later)."""
+
+    namespace: str
+    kind: str  # ReplicaSet or Job
+    name: str
+    created: float
+    deleted: float
+    references: tuple[tuple[str, str, bool], ...] = ()
+
+
+@dataclass
 class SyntheticCluster:
     start: float
     end: float
@@ -234,6 +249,7 @@ class SyntheticCluster:
     ksm_restart: float | None = None  # kube-state-metrics restarts (a new pod IP) at this instant
     ksm_offset: float = KSM_OFFSET  # kube-state-metrics is scraped at this offset past each interval
     volumes: list[PersistentVolume] = field(default_factory=list)
+    owned: list[OwnedObject] = field(default_factory=list)
 
     @property
     def hours(self) -> list[float]:
@@ -437,7 +453,41 @@ def small_cluster(start: datetime = START, days: int = DAYS, seed: int = 2025031
         Namespace("ml", [(before, {"kubernetes.io/metadata.name": "ml", "tenant": "ml"})]),
     ]  # fmt: skip
     ksm_restart = t0 + 86400 + 9 * h + 41 * 60 + 1  # between the scrapes at 09:40:43 and 09:41:13 of day 2
-    return SyntheticCluster(t0, t1, nodes, pods + network, namespaces, ksm_restart=ksm_restart, volumes=volumes)
+    legacy, owned = _owned_objects(random.Random(seed + 2), t0, t1, node_a)
+    return SyntheticCluster(
+        t0, t1, nodes, pods + network + legacy, namespaces, ksm_restart=ksm_restart, volumes=volumes, owned=owned
+    )
+
+
+def _owned_objects(rng: random.Random, t0: float, t1: float, node: str) -> tuple[list[Pod], list[OwnedObject]]:
+    """The owners of the pods' ReplicaSets and Jobs, and one more pod (its own random stream, so the other pods'
+    usage is what it was before it was added):
+
+    - coredns's ReplicaSet belongs to the Deployment ``coredns``; an older ReplicaSet of it has no pods;
+    - web's ReplicaSet ``web-6b7c9d8f5`` belongs to an Argo Rollout ``storefront`` (the name's guess would be a
+      Deployment ``web``);
+    - ``legacy-proxy`` is a bare ReplicaSet (no ownerReferences) with one pod on day 2, 08:00:13 to 11:02:41, across
+      kube-state-metrics' restart: "<none>" owner labels before it, none after;
+    - the trainer's Job ``trainer`` belongs to the CronJob ``trainer-nightly`` (its controller) and names a
+      Workflow ``ml-nightly`` as a second, non-controlling owner.
+    """
+    h, before, after, day2 = 3600.0, t0 - 3 * 86400, t1 + 86400, t0 + 86400
+    start, end = day2 + 8 * h + 13, day2 + 11 * h + 2 * 60 + 41
+    legacy = Pod(
+        "kube-system", "legacy-proxy-q8w2z", node, start, end,
+        [_usage(rng, "proxy", start, end, (0.05, 0.3), (60, 120), 0.25, 256)],
+        "ReplicaSet", "legacy-proxy", {"app": "legacy-proxy"}, created=start - 5, deleted=end + 30,
+    )  # fmt: skip
+    coredns = (("Deployment", "coredns", True),)
+    owned = [
+        OwnedObject("kube-system", "ReplicaSet", "coredns-5d78c9869d", before, after, coredns),
+        OwnedObject("kube-system", "ReplicaSet", "coredns-7db6d8ff4d", before, after, coredns),
+        OwnedObject("team-a", "ReplicaSet", "web-6b7c9d8f5", before, after, (("Rollout", "storefront", True),)),
+        OwnedObject("kube-system", "ReplicaSet", "legacy-proxy", start - 60, end + 600),
+        OwnedObject("ml", "Job", "trainer", day2 + 2 * h + 12 * 60, after,
+                    (("CronJob", "trainer-nightly", True), ("Workflow", "ml-nightly", False))),
+    ]  # fmt: skip
+    return [legacy], owned
 
 
 def _network_and_volumes(
@@ -737,8 +787,26 @@ def write_openmetrics(cluster: SyntheticCluster, path: Path) -> tuple[int, int]:
             _write_network(out, _kubelet(node) | {"id": "/"}, node.network, node.up, scrapes)
     for pv in cluster.volumes:
         _write_volume(out, pv, list(ksm(pv.created, pv.deleted)))
+    for owned in cluster.owned:
+        _write_owned(out, cluster, owned, list(ksm(owned.created, owned.deleted)))
     out.close()
     return out.series, out.samples
+
+
+def _write_owned(out: _Writer, cluster: SyntheticCluster, owned: OwnedObject, scrapes: list[float]) -> None:
+    """kube-state-metrics' ``kube_replicaset_owner`` or ``kube_job_owner`` series of one object."""
+    name, label = {"ReplicaSet": ("kube_replicaset_owner", "replicaset"), "Job": ("kube_job_owner", "job_name")}[
+        owned.kind
+    ]
+    who = KSM | {"namespace": owned.namespace, label: owned.name}
+    for kind, owner, controller in owned.references:
+        labels = who | {"owner_kind": kind, "owner_name": owner, "owner_is_controller": str(controller).lower()}
+        out.series_of(name, labels, ((t, 1.0) for t in scrapes))
+    if not owned.references:  # "<none>" up to kube-state-metrics 2.7, empty (no label) from 2.8
+        upgrade = cluster.ksm_restart if cluster.ksm_restart is not None else math.inf
+        none = {"owner_kind": "<none>", "owner_name": "<none>", "owner_is_controller": "<none>"}
+        out.series_of(name, who | none, ((t, 1.0) for t in scrapes if t < upgrade))
+        out.series_of(name, who, ((t, 1.0) for t in scrapes if t >= upgrade))
 
 
 PAUSE_IMAGE = "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/pause:3.5"
