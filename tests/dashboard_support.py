@@ -43,6 +43,15 @@ def open_app(page: str | None = None, **query: str) -> AppTest:
     return at
 
 
+def table(at: AppTest, first_column: str, having: str | None = None):
+    """The page's table whose first column is ``first_column`` (and which has a column ``having``, when given:
+    a tenant's namespace table, not its efficiency table; AppTest hands tables back as pandas)."""
+    for frame in at.dataframe:
+        if frame.value.columns[0] == first_column and (having is None or having in frame.value.columns):
+            return frame.value
+    raise AssertionError(f"no table starting with {first_column!r}: {[f.value.columns[0] for f in at.dataframe]}")
+
+
 def metric(at: AppTest, label: str) -> str:
     values = [m.value for m in at.metric if m.label == label]
     assert values, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"

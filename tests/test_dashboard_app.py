@@ -24,7 +24,7 @@ from dashboards.charts import bills, jobs, nodes, quality
 from dashboards.charts.common import money as format_money
 from dashboards.charts.common import with_total
 from dashboards.identity import Viewer
-from tests.dashboard_support import cli, mart, metric
+from tests.dashboard_support import cli, mart, metric, table
 from tests.dashboard_support import open_app as open_page
 from tests.sample_support import copy_built
 
@@ -74,15 +74,6 @@ def open_app(page: str | None = None, **query: str) -> AppTest:
 
 def plotly_charts(at: AppTest) -> list:
     return [el for el in at.get("plotly_chart")]
-
-
-def table(at: AppTest, first_column: str, having: str | None = None):
-    """The page's table whose first column is ``first_column`` (and which has a column ``having``, when given;
-    AppTest hands tables back as pandas)."""
-    for frame in at.dataframe:
-        if frame.value.columns[0] == first_column and (having is None or having in frame.value.columns):
-            return frame.value
-    raise AssertionError(f"no table starting with {first_column!r}: {[f.value.columns[0] for f in at.dataframe]}")
 
 
 def page_text(at: AppTest) -> str:

@@ -35,6 +35,7 @@ def shown(at) -> dict[tuple, float]:
     """The page's table: (group, tenant, namespace where shown) -> total."""
     (frame,) = [f.value for f in at.dataframe if "group" in f.value.columns]
     keys = [c for c in ("group", "tenant", "namespace") if c in frame.columns]
+
     def value(v):
         return None if v is None or v != v else v  # pandas reads a missing namespace as NaN
 

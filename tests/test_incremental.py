@@ -60,7 +60,8 @@ def test_the_day_fingerprint_covers_everything_a_model_built_by_day_reads():
     assert built_by_day == [
         "intermediate.int_duplicate_pod_hours", "intermediate.int_namespace_hours",
         "intermediate.int_network_pod_shares", "intermediate.int_node_hours_allocated", "intermediate.int_pod_days",
-        "intermediate.int_pod_hour_corrections", PRICED, "intermediate.int_pod_labels", "intermediate.int_pods", "marts.fct_label_costs_daily", "marts.fct_tenant_requests_hourly",
+        "intermediate.int_pod_hour_corrections", PRICED, "intermediate.int_pod_labels", "intermediate.int_pods",
+        "marts.fct_label_costs_daily", "marts.fct_tenant_requests_hourly",
         "marts.fct_workload_costs_daily",
     ]  # fmt: skip
     sql_of = {k: m.sql for k, m in models.items()}
