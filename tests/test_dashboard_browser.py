@@ -42,6 +42,16 @@ OTHER_TENANTS = ("data-eng", "payments", "risk")
 PAGES = {
     "": ("overview", 3, ["Overview · 2026-10", "$2,928.07", "all pass (8 invariants"]),
     "bill?tenant=ml": ("tenant_bill", 2, ["Bill · ml · 2026-10", "$1,211.06", "Download CSV"]),
+    "explore?tenant=ml&by=namespace": (
+        "explore",
+        1,
+        ["Explore costs", "$1,211.06", "ml-serving", "(rest of the bill)"],
+    ),
+    "explore?by=label&label=app.kubernetes.io/name&days=2026-10-05..2026-10-18": (
+        "explore_label",
+        1,
+        ["Explore costs", "2026-10-05 to 2026-10-18", "airflow-worker"],
+    ),
     "emr": ("emr_jobs", 5, ["EMR jobs · 2026-10", "160", "$7.17"]),  # 159 runs + the charge of one nobody collected
     "nodes-and-idle": ("nodes", 3, ["Nodes and idle · 2026-10", "risk-dedicated", "Savings Plan"]),
     "quality": ("data_quality", 2, ["Data quality · 2026-10", "$3,085.77", "No gaps"]),
@@ -201,6 +211,11 @@ def test_page_renders_charts_and_key_figures(server, page, address):
         page.get_by_role("heading", name="Workloads in emr-ml").wait_for(timeout=TIMEOUT_MS)
         settle(page, charts)
         choose(page, "Spark application", "feature-build")
+        page.get_by_role("heading", name="Job runs of feature-build").wait_for(timeout=TIMEOUT_MS)
+        settle(page, charts)
+        # the drill-down is in the address: a link to it opens the same job runs
+        page.wait_for_url("**/bill?*namespace=emr-ml*workload=feature-build*", timeout=TIMEOUT_MS)
+        page.goto(page.url)
         page.get_by_role("heading", name="Job runs of feature-build").wait_for(timeout=TIMEOUT_MS)
         settle(page, charts)
     assert screenshot(page, name).stat().st_size > 10_000

@@ -53,13 +53,14 @@ _LEVELS: dict[str, list[list[str]]] = {
     "workload": [["namespace"], ["workload_kind", "workload_name"]],
     "label": [["label_value"]],
 }
-# the columns a group is told apart by beyond ``group`` (a namespace is a tenant's: tenant goes with it)
+# the columns a group is told apart by beyond ``group`` (a namespace is a tenant's: tenant goes with it; a workload
+# a namespace's)
 _TABLE_KEYS = {
-    "tenant": ["tenant"],
-    "cluster": ["cluster"],
-    "namespace": ["tenant", "namespace"],
-    "workload": ["tenant", "namespace", "workload_kind", "workload_name"],
-    "label": ["label_value"],
+    "tenant": [],
+    "cluster": [],
+    "namespace": ["tenant"],
+    "workload": ["tenant", "namespace"],
+    "label": [],
 }
 
 
@@ -110,10 +111,9 @@ class Costs:
         return Decimal(int(self.rows["total"].sum())) / 100
 
     def table(self) -> pl.DataFrame:
-        """One row per group (a namespace or workload with its tenant): each part and the total in cents, the
-        largest total first."""
+        """One row per group (a namespace with its tenant, a workload with its tenant and namespace): each part and
+        the total in cents, the largest total first."""
         keys = ["group", *self.by.table_keys]
-        keys = list(dict.fromkeys(keys))
         out = self.rows.group_by(keys).agg(pl.col(p).sum() for p in (*PARTS, "total"))
         return out.sort(["total", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
 

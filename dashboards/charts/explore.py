@@ -7,10 +7,14 @@ import plotly.graph_objects as go
 import polars as pl
 
 from chargeback.reports.bill import PARTS
+from chargeback.reports.costs import NOT_BY_DAY, REST_GROUP, SHARED_OUT
 from dashboards.charts.common import LAYOUT, PART_LABELS, empty_figure
 
 TOP = 12  # groups drawn on their own; the others are one series
 OTHERS = "(other groups)"
+# the groups that are not items in greys (rest of the bill, other groups) and a pale red (shared out); the items
+# in a palette of 24, so no two of the TOP share a colour
+SPECIAL = {OTHERS: "#7f7f7f", REST_GROUP: "#c7c7c7", SHARED_OUT: "#f4b6b6", NOT_BY_DAY: "#bcbd22"}
 
 
 def in_dollars(frame: pl.DataFrame, columns) -> pl.DataFrame:
@@ -41,8 +45,11 @@ def trend(series: pl.DataFrame, every: str, currency: str, title: str) -> go.Fig
     )
     shown = in_dollars(shown, ["total"])
     label = "Day" if every == "day" else "Month"
+    items = [g for g in top if g not in SPECIAL]
+    colors = dict(zip(items, px.colors.qualitative.Dark24, strict=False)) | SPECIAL
     fig = px.bar(
-        shown, x="when", y="total", color="group", title=title,
+        shown, x="when", y="total", color="group", title=title, color_discrete_map=colors,
+        category_orders={"group": [*items, *(g for g in SPECIAL if g in set(shown["group"]))]},
         labels={"total": f"Cost ({currency})", "when": label, "group": ""},
     )  # fmt: skip
     fig.update_layout(barmode="relative", **LAYOUT)

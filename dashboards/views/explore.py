@@ -111,7 +111,7 @@ st.dataframe(
     frame,
     hide_index=True,
     column_config={
-        "group": DIMENSIONS[kind] if kind != "label" else f"label {by.removeprefix('label:')}",
+        "group": DIMENSIONS[kind] if kind != "label" else f"Label {by.removeprefix('label:')}",
         "tenant": "Tenant",
         "namespace": "Namespace",
         **money_columns(titles, cur),
