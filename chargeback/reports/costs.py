@@ -15,7 +15,9 @@ What a line holds beyond its items (shared costs, EMR charges, tagged resources,
 it) is the group ``REST_GROUP``, split over the days as the line's daily costs beyond its items are. What no day
 holds (adjustments of closed months, booked in a month as a whole) is ``NOT_BY_DAY``, counted only when the range
 covers its whole month. So a range of whole months adds up, group by group, to the months' bills to the cent; a
-range that cuts a month counts that month's days in it.
+range that cuts a month counts that month's days in it. The shared namespaces' pods (the line ``__shared__``, which
+the bill spreads over the tenants' lines as their shared part) are items like any other; their line's rest, minus
+what they cost, is ``SHARED_OUT``, so nothing is counted twice.
 """
 
 from __future__ import annotations
