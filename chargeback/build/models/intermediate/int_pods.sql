@@ -1,5 +1,5 @@
 -- grain: one pod; key (cluster, pod_uid)
--- The pod's first daily record (of its labels, only the EMR and Spark ones), with the workload it belongs to:
+-- The pod's first daily record (its labels; the EMR and Spark ones as columns), with the workload it belongs to:
 -- a Spark application (EMR on EKS driver and executors); the owner of its ReplicaSet (a Deployment, an Argo
 -- Rollout, ...) or the bare ReplicaSet; the CronJob of its Job, else the Job; another controller; or the bare
 -- pod. The owners of ReplicaSets and Jobs come from kube-state-metrics (stg_prometheus__owners). A ReplicaSet
@@ -41,6 +41,7 @@ ranked as (
         records.spark_role,
         records.spark_app_name,
         records.host_network,
+        records.labels,
         -- two records of a pod on one day are the same pod landed twice: keep one
         row_number() over (partition by records.cluster, records.pod_uid order by records.pod) as day_rank,
     from records
@@ -97,6 +98,8 @@ final as (
         firsts.emr_virtual_cluster_id,
         firsts.spark_role,
         firsts.host_network,
+        -- every Kubernetes label of the record, for the costs by label (int_pod_labels)
+        firsts.labels,
         case
             when firsts.spark_role is not null then 'SparkApplication'
             -- a ReplicaSet's owner (Deployment, Rollout, ...), or the ReplicaSet itself if its record names none
