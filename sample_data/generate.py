@@ -123,6 +123,7 @@ from sample_data.month import (  # noqa: E402  (the old private names: generate.
     DAY,
     GIB,
     HEX,
+    HISTORY,
     HOUR,
     INSTANCE_TYPES,
     MIB,
@@ -1570,9 +1571,9 @@ def write_final_version(lines: list[CurLine], export_dir: Path, month: Month) ->
     data = export_dir / "data" / f"BILLING_PERIOD={month.period}" / execution_id / CUR_DATA_FILE
     data.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(cur_version(lines, 2, month), data, compression="snappy")
-    (export_dir / "metadata" / f"BILLING_PERIOD={month.period}" / f"{EXPORT_NAME}-Manifest.json").write_text(
-        _manifest(execution_id, month)
-    )
+    metadata = export_dir / "metadata" / f"BILLING_PERIOD={month.period}"
+    metadata.mkdir(parents=True, exist_ok=True)
+    (metadata / f"{EXPORT_NAME}-Manifest.json").write_text(_manifest(execution_id, month))
     return data
 
 
@@ -1697,6 +1698,9 @@ def generate(out: Path = SAMPLE_DIR) -> None:
     write_cur_export(cur_lines(rng, pods, runs, emr, beyond_nodes, pod_hours), export_dir)
     land_billing_period(out, export_dir, BILLING_PERIOD)
     land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
+    from sample_data import history  # noqa: PLC0415  (history imports this module: the same code, another month)
+
+    history.generate(out)
 
 
 SELF_CHECKS = {
@@ -1846,20 +1850,25 @@ IN_SCOPE_V2 = """
     select part, round(sum(amortized), 6) from parts where part is not null group by part order by part"""
 
 
-def scope_views(con: duckdb.DuckDBPyConnection, raw: Path) -> None:
+def scope_views(con: duckdb.DuckDBPyConnection, raw: Path, period: str = "") -> None:
     """Create the views IN_SCOPE_V2 reads beyond node_hours and cur_v2 from the raw tables under ``raw`` (empty where
-    a table was not collected)."""
+    a table was not collected): the partitions of the days of ``period`` ("2026-10"), else all (the snapshots taken
+    after the month, 11-01, count for October)."""
     for name, stream in SCOPE_TABLES.items():
-        files = sorted(str(f) for f in (raw / stream.source / stream.name).glob("*/*.parquet"))
+        pattern = f"day={period}*/*.parquet" if period else "*/*.parquet"
+        files = sorted(str(f) for f in (raw / stream.source / stream.name).glob(pattern))
+        if period == OCTOBER.period:
+            files += sorted(str(f) for f in (raw / stream.source / stream.name).glob("day=2026-11-*/*.parquet"))
         if files:
             con.execute(f"create view {name} as select * from read_parquet({files!r}, hive_partitioning = false)")
         else:
             con.register(name, stream.schema.empty_table())
 
 
-def self_check(out: Path = SAMPLE_DIR) -> None:
+def self_check(out: Path = SAMPLE_DIR, month: Month = OCTOBER) -> None:
+    """The checks above on ``month``'s raw partitions and CUR deliveries (a history month has no v1: no v1 lines)."""
     raw = out / "raw"
-    data = out / "cur_export" / EXPORT_NAME / "data" / f"BILLING_PERIOD={BILLING_PERIOD}"
+    data = out / "cur_export" / EXPORT_NAME / "data" / f"BILLING_PERIOD={month.period}"
     con = duckdb.connect()
     con.execute("set timezone = 'UTC'")
     views = {
@@ -1870,18 +1879,26 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
         "cur_raw": raw / "cur/line_items",
     }
     for name, path in views.items():
-        files = f"{path}/*/data.parquet"
+        key = "billing_period=" if name == "cur_raw" else "day="
+        files = f"{path}/{key}{month.period}*/data.parquet"
         con.execute(f"create view {name} as select * from read_parquet('{files}', hive_partitioning = false)")
-    for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
-        file = data / execution_id / CUR_DATA_FILE
-        con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
-    scope_views(con, raw)
+    if month == OCTOBER:
+        for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
+            file = data / execution_id / CUR_DATA_FILE
+            con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
+    else:
+        con.execute(f"create view cur_v2 as select * from read_parquet('{data}/*/{CUR_DATA_FILE}')")
+        con.execute("create view cur_v1 as select * from cur_v2 where false")
+    scope_views(con, raw, month.period)
     checks = {**SELF_CHECKS, **DELIVERY_CHECKS, **BEYOND_NODE_CHECKS}
     failures = {name: n for name, query in checks.items() if (n := con.execute(query).fetchone()[0])}
     figures = con.execute("""select (select count(distinct node) from node_hours), (select count(*) from node_hours),
         (select count(*) from pod_hours), (select count(*) from job_runs),
         (select count(*) from cur_v1), (select count(*) from cur_v2)""").fetchone()
-    print("distinct nodes {}, node-hours {}, pod-hours {}, job runs {}, CUR lines v1 {} / v2 {}".format(*figures))
+    print(
+        f"{month.period}: distinct nodes {{}}, node-hours {{}}, pod-hours {{}}, job runs {{}}, CUR lines v1 {{}} / "
+        "v2 {}".format(*figures)
+    )
     parts = con.execute(IN_SCOPE_V2, [CLUSTER_ARN]).fetchall()
     print(
         "v2 in-scope amortized cost: "
@@ -1889,11 +1906,12 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
         + f"; total ${sum(v for _, v in parts):,.6f}"
     )
     if failures:
-        raise SystemExit(f"self-check failed: {failures}")
-    print("self-check passed")
+        raise SystemExit(f"self-check of {month.period} failed: {failures}")
+    print(f"self-check of {month.period} passed")
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
     generate(target)
-    self_check(target)
+    for checked in (*HISTORY, OCTOBER):
+        self_check(target, checked)
