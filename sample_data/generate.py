@@ -1,12 +1,16 @@
-"""Generate the bundled sample month: October 2026 on the EKS cluster ``prod-analytics``.
+"""Generate the bundled sample: October 2026 on the EKS cluster ``prod-analytics``, and its history months.
 
 Run from the repository root (takes a few seconds, output is byte-stable across runs)::
 
     python sample_data/generate.py [OUT_DIR]
 
 It deletes and rewrites ``raw`` and ``cur_export`` under ``OUT_DIR`` (default: ``sample_data``), then
-prints a self-check. ``tests/test_sample_data.py`` regenerates into a temporary directory and requires
-the committed files byte for byte.
+prints a self-check of each month. ``tests/test_sample_data.py`` regenerates into a temporary directory and
+requires the committed files byte for byte.
+
+October is the month described below, written first with its own random stream. August and September 2026,
+the history months, follow: the same functions with the month as a parameter (``sample_data.month.Month``), the
+same cluster before October's events (``sample_data/history.py`` says what differs, and why).
 
 Scenario (all times UTC, month = [2026-10-01, 2026-11-01), account 111122223333, us-east-1)
 -------------------------------------------------------------------------------------------------
