@@ -23,6 +23,7 @@ import pytest
 from chargeback.build.demo import sample_data_dir
 from chargeback.build.runner import discover_models
 from chargeback.core import config as config_module
+from tests.sample_support import HISTORY_PARTITIONS
 
 PERIOD = "2026-10"
 BUCKET = "chargeback-raw"
@@ -51,9 +52,6 @@ def s3a_jars() -> list[str]:
 def sample_config(data_dir: Path, **build: object) -> config_module.Config:
     config = config_module.load(sample_data_dir() / "chargeback.toml").model_copy(update={"data_dir": data_dir})
     return config.model_copy(update={"build": config.build.model_copy(update=build)})
-
-
-HISTORY_PARTITIONS = ("day=2026-08-*", "day=2026-09-*", "billing_period=2026-08", "billing_period=2026-09")
 
 
 def with_sample_raw(data_dir: Path) -> Path:
