@@ -1,12 +1,16 @@
-"""Generate the bundled sample month: October 2026 on the EKS cluster ``prod-analytics``.
+"""Generate the bundled sample: October 2026 on the EKS cluster ``prod-analytics``, and its history months.
 
 Run from the repository root (takes a few seconds, output is byte-stable across runs)::
 
     python sample_data/generate.py [OUT_DIR]
 
 It deletes and rewrites ``raw`` and ``cur_export`` under ``OUT_DIR`` (default: ``sample_data``), then
-prints a self-check. ``tests/test_sample_data.py`` regenerates into a temporary directory and requires
-the committed files byte for byte.
+prints a self-check of each month. ``tests/test_sample_data.py`` regenerates into a temporary directory and
+requires the committed files byte for byte.
+
+October is the month described below, written first with its own random stream. August and September 2026,
+the history months, follow: the same functions with the month as a parameter (``sample_data.month.Month``), the
+same cluster before October's events (``sample_data/history.py`` says what differs, and why).
 
 Scenario (all times UTC, month = [2026-10-01, 2026-11-01), account 111122223333, us-east-1)
 -------------------------------------------------------------------------------------------------
@@ -123,17 +127,20 @@ from sample_data.month import (  # noqa: E402  (the old private names: generate.
     DAY,
     GIB,
     HEX,
+    HISTORY,
     HOUR,
     INSTANCE_TYPES,
     MIB,
-    MONTH_END,
-    MONTH_START,
+    MONTH_END,  # noqa: F401  (the benchmarks read the month's bounds here)
+    MONTH_START,  # noqa: F401
     NAMESPACE_TENANT_LABEL,
     NODES,
+    OCTOBER,
     PAYER_ACCOUNT,
     REGION,
     STILL_RUNNING,
     CurLine,
+    Month,
     Node,
     Pod,
     hour_overlaps,
@@ -167,6 +174,8 @@ CUR_DATA_FILE = f"{EXPORT_NAME}-00001.snappy.parquet"
 # closed); in v2 (after the invoice was issued) one invoice per payer account and invoicing entity. The
 # month has one payer and every line is AWS's own (no Marketplace), so one invoice.
 INVOICE_IDS = {PAYER_ACCOUNT: "2691847305"}
+HISTORY_INVOICE_IDS = {"2026-08": {PAYER_ACCOUNT: "2625183904"}, "2026-09": {PAYER_ACCOUNT: "2658311742"}}
+HISTORY_EXECUTIONS = {"2026-08": "20260903T054500Z-v1", "2026-09": "20261003T054500Z-v1"}  # one final version each
 
 # Prices (on-demand EC2 prices come from chargeback/data/instance_types.csv)
 EKS_USD_PER_HOUR = 0.10
@@ -184,6 +193,7 @@ EBS_VOLUME_ID = "vol-0" + hashlib.sha256(b"ebs/ml-feature-cache").hexdigest()[:1
 EBS_SIZE_GB = 500
 EBS_USD_PER_GB_MONTH = 0.08
 EBS_DOUBLE_METERED_DAY = _epoch("2026-10-20 00:00")
+EBS_CREATED = _epoch("2026-08-04 10:12:45")  # the ml team created it in August (sample_data/volumes.py's EC2 view)
 S3_BUCKET = "acme-data-lake"
 S3_GB = 1843.2
 S3_USD_PER_GB_MONTH = 0.023
@@ -643,9 +653,9 @@ def _job_run_id(seed: str) -> str:
     return "0000000" + _token(f"jobrun/{seed}", 12, BASE36)
 
 
-def _schedule() -> list[tuple[int, SparkJob]]:
+def _schedule(month: Month) -> list[tuple[int, SparkJob]]:
     runs = []
-    for day in range(MONTH_START, MONTH_END, DAY):
+    for day in range(month.start, month.end, DAY):
         sunday = (day // DAY + 3) % 7 == 6  # 1970-01-01 was a Thursday
         for job in SPARK_JOBS:
             if job.sundays_only and not sunday:
@@ -706,9 +716,9 @@ def _spark_pod(
     )
 
 
-def _place(placement: Placement, pod: Pod) -> Pod:
+def _place(placement: Placement, pod: Pod, nodes: dict[str, Node]) -> Pod:
     """Put a Spark pod on the spot node with the most free CPU over its lifetime."""
-    candidates = [n for n in NODES.values() if n.nodegroup == "spark-spot"]
+    candidates = [n for n in nodes.values() if n.nodegroup == "spark-spot"]
     # ties (equally loaded nodes) broken by a hash of the pod name, so drivers do not all land on one node
     ranked = sorted(candidates, key=lambda n: (-placement.free(n, pod.start, pod.end)[0], _token(pod.name + n.name, 4)))
     for node in ranked:
@@ -719,9 +729,11 @@ def _place(placement: Placement, pod: Pod) -> Pod:
     raise AssertionError(f"no spot node can take {pod.name} at {pod.start}")
 
 
-def spark_runs(rng: np.random.Generator, placement: Placement) -> tuple[list[JobRun], list[Pod]]:
+def spark_runs(
+    rng: np.random.Generator, placement: Placement, month: Month = OCTOBER, nodes: dict[str, Node] = NODES
+) -> tuple[list[JobRun], list[Pod]]:
     runs, pods = [], []
-    for scheduled, job in _schedule():
+    for scheduled, job in _schedule(month):
         when = datetime.fromtimestamp(scheduled, UTC).strftime("%Y-%m-%d %H:%M")
         state, minutes, reason, details = RUN_OUTCOMES.get((job.name, when), ("COMPLETED", None, None, None))
         if minutes is None:
@@ -739,11 +751,13 @@ def spark_runs(rng: np.random.Generator, placement: Placement) -> tuple[list[Job
         selector = "spark-" + _token(f"app/{run_id}", 32, HEX)
         driver_name = f"spark-{run_id}-driver"
         args = (rng, selector, driver_name)
-        pods.append(_place(placement, _spark_pod(run, "driver", 0, NODES["spot-1"], driver_start, driver_end, *args)))
+        driver = _spark_pod(run, "driver", 0, NODES["spot-1"], driver_start, driver_end, *args)
+        pods.append(_place(placement, driver, nodes))
         for index in range(1, job.executors + 1):
             start = driver_start + int(rng.integers(60, 121))
             end = max(start + 30, driver_end - int(rng.integers(15, 46)))
-            pods.append(_place(placement, _spark_pod(run, "executor", index, NODES["spot-1"], start, end, *args)))
+            executor = _spark_pod(run, "executor", index, NODES["spot-1"], start, end, *args)
+            pods.append(_place(placement, executor, nodes))
     return runs, pods
 
 
@@ -767,14 +781,14 @@ def usage(rng: np.random.Generator, pod: Pod, hours: np.ndarray) -> tuple[np.nda
 
 
 def pod_hours_table(
-    rng: np.random.Generator, pods: list[Pod], traffic: network.Traffic
+    rng: np.random.Generator, pods: list[Pod], traffic: network.Traffic, month: Month = OCTOBER
 ) -> tuple[pa.Table, dict[tuple[str, int], list[float]]]:
     """prometheus/pod_hours, plus each job run's requested core-seconds and byte-seconds per hour. ``traffic`` adds
     each pod-hour's network bytes (from its own random stream: ``rng`` draws what it drew before they existed)."""
     columns: dict[str, list] = defaultdict(list)
     emr: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for pod in pods:
-        hours, seconds = hour_overlaps(pod.start, pod.end)
+        hours, seconds = hour_overlaps(pod.start, pod.end, month)
         if not len(hours):
             continue
         cpu, memory = usage(rng, pod, hours)
@@ -826,11 +840,12 @@ def pod_hours_table(
     return table, emr
 
 
-def pods_table(pods: list[Pod]) -> pa.Table:
-    """prometheus/pods: one row per pod per UTC day it ran."""
+def pods_table(pods: list[Pod], month: Month = OCTOBER) -> pa.Table:
+    """prometheus/pods: one row per pod per UTC day it ran (no completion time for a pod still running when the
+    month was collected)."""
     rows = []
     for pod in pods:
-        lo, hi = max(pod.start, MONTH_START), min(pod.end, MONTH_END)
+        lo, hi = max(pod.start, month.start), min(pod.end, month.end)
         for day in range(lo - lo % DAY, hi, DAY):
             rows.append(
                 {
@@ -842,7 +857,7 @@ def pods_table(pods: list[Pod]) -> pa.Table:
                     "owner_kind": pod.owner_kind,
                     "owner_name": pod.owner_name,
                     "start_time": pod.start * 1_000_000,
-                    "completion_time": None if pod.end == STILL_RUNNING else pod.end * 1_000_000,
+                    "completion_time": None if pod.end >= month.end else pod.end * 1_000_000,
                     "labels": pod.labels,
                     "host_network": pod.host_network,
                 }
@@ -855,7 +870,7 @@ def _replicaset(w: Workload, revision: int) -> str:
     return f"{w.name}-{_token(f'rs/{w.namespace}/{w.name}/{revision}', 10)}"
 
 
-def owners_table(pods: list[Pod]) -> pa.Table:
+def owners_table(pods: list[Pod], month: Month = OCTOBER) -> pa.Table:
     """prometheus/owners: the controlling owner of each ReplicaSet and Job, every UTC day one of its pods ran (what
     kube_replicaset_owner and kube_job_owner give the collector): each ReplicaSet is its Deployment's, the
     month-close Job its CronJob's."""
@@ -870,7 +885,7 @@ def owners_table(pods: list[Pod]) -> pa.Table:
     for pod in pods:
         key = (pod.namespace, pod.owner_kind or "", pod.owner_name or "")
         if key in owners:
-            lo, hi = max(pod.start, MONTH_START), min(pod.end, MONTH_END)
+            lo, hi = max(pod.start, month.start), min(pod.end, month.end)
             for day in range(lo - lo % DAY, hi, DAY):
                 rows.add((day, *key))
     return pa.Table.from_pylist(
@@ -901,12 +916,12 @@ def namespace_labels_at(namespace: str, initial: str | None, at: int) -> dict[st
     return labels
 
 
-def namespace_labels_table() -> pa.Table:
+def namespace_labels_table(month: Month = OCTOBER) -> pa.Table:
     """prometheus/namespace_labels: each label set in force per namespace-hour, with its seconds."""
     rows = []
     for namespace, _created, initial in NAMESPACES:
         change = NAMESPACE_LABEL_CHANGES.get(namespace)
-        for hour in range(MONTH_START, MONTH_END, HOUR):
+        for hour in range(month.start, month.end, HOUR):
             if change and hour < change[0] < hour + HOUR:
                 pieces = [(hour, change[0] - hour), (change[0], hour + HOUR - change[0])]
             else:
@@ -924,10 +939,10 @@ def namespace_labels_table() -> pa.Table:
     return pa.Table.from_pylist(rows, schema=streams.NAMESPACE_LABELS.schema)
 
 
-def node_hours_table() -> pa.Table:
+def node_hours_table(month: Month = OCTOBER, nodes: dict[str, Node] = NODES) -> pa.Table:
     rows = []
-    for node in NODES.values():
-        hours, seconds = hour_overlaps(node.start, node.end)
+    for node in nodes.values():
+        hours, seconds = hour_overlaps(node.start, node.end, month)
         for hour, running in zip(hours.tolist(), seconds.tolist(), strict=True):
             rows.append(
                 {
@@ -1151,11 +1166,11 @@ def virtual_clusters_table() -> pa.Table:
     )
 
 
-def job_runs_table(runs: list[JobRun]) -> pa.Table:
+def job_runs_table(runs: list[JobRun], month: Month = OCTOBER) -> pa.Table:
     return pa.Table.from_pylist(
         [
             {
-                "collected_at": COLLECTED_AT * 1_000_000,
+                "collected_at": month.collected_at * 1_000_000,
                 "job_run_id": r.id,
                 "virtual_cluster_id": r.virtual_cluster.id,
                 "arn": r.arn,
@@ -1183,13 +1198,13 @@ def job_runs_table(runs: list[JobRun]) -> pa.Table:
 # --- CUR ----------------------------------------------------------------------------------------------------
 
 
-def spot_prices(rng: np.random.Generator) -> dict[int, float]:
+def spot_prices(rng: np.random.Generator, month: Month = OCTOBER) -> dict[int, float]:
     """Spot price of m5.2xlarge per UTC day (epoch seconds of midnight)."""
     od = INSTANCE_TYPES["m5.2xlarge"].on_demand_usd_per_hour
-    return {day: round(od * float(rng.uniform(*SPOT_SHARE_RANGE)), 4) for day in range(MONTH_START, MONTH_END, DAY)}
+    return {day: round(od * float(rng.uniform(*SPOT_SHARE_RANGE)), 4) for day in range(month.start, month.end, DAY)}
 
 
-def node_lines(node: Node, spot: dict[int, float]) -> list[CurLine]:
+def node_lines(node: Node, spot: dict[int, float], month: Month = OCTOBER) -> list[CurLine]:
     """One EC2 line per node-hour (plus the Savings Plan negation of covered lines)."""
     spec, lines = node.spec, []
     od = spec.on_demand_usd_per_hour
@@ -1198,7 +1213,7 @@ def node_lines(node: Node, spot: dict[int, float]) -> list[CurLine]:
         tags["user_tenant"] = node.tenant
     common = {"instance_type": node.instance_type, "product": _ec2_product(spec), "tags": tags}
     od_text = f"${od:g} per On Demand Linux {node.instance_type} Instance Hour"
-    hours, seconds = hour_overlaps(node.start, node.end)
+    hours, seconds = hour_overlaps(node.start, node.end, month)
     for hour, running in zip(hours.tolist(), seconds.tolist(), strict=True):
         amount = _r(running / HOUR)
         public = _r(od * amount)
@@ -1283,12 +1298,12 @@ def node_lines(node: Node, spot: dict[int, float]) -> list[CurLine]:
     return lines
 
 
-def cluster_lines() -> list[CurLine]:
+def cluster_lines(month: Month = OCTOBER) -> list[CurLine]:
     """Per hour: the EKS control plane, the Savings Plan fee, and the bastion host outside the cluster."""
     bastion = INSTANCE_TYPES[BASTION_TYPE]
     bastion_id = BASTION_INSTANCE_ID
     lines = []
-    for hour in range(MONTH_START, MONTH_END, HOUR):
+    for hour in range(month.start, month.end, HOUR):
         window = (hour, hour + HOUR)
         lines.append(
             _line(
@@ -1343,15 +1358,16 @@ def cluster_lines() -> list[CurLine]:
     return lines
 
 
-def emr_lines(emr: dict[tuple[str, int], list[float]], runs: list[JobRun]) -> list[CurLine]:
-    """EMR on EKS vCPU-hour and GB-hour lines per job run per hour its pods ran, plus a missed job."""
+def emr_lines(emr: dict[tuple[str, int], list[float]], runs: list[JobRun], missing: bool = True) -> list[CurLine]:
+    """EMR on EKS vCPU-hour and GB-hour lines per job run per hour its pods ran, plus (``missing``) a missed job."""
     arn_of = {run.id: run.arn for run in runs}
     usage_by_arn = [
         (arn_of[job_id], hour, cpu / HOUR, memory / GIB / HOUR) for (job_id, hour), (cpu, memory) in emr.items()
     ]
-    vc_name, job_name, hour, vcpu_hours, gb_hours = MISSING_JOB
-    missing_id = _job_run_id(f"{job_name}/{hour}")
-    usage_by_arn.append((f"{VIRTUAL_CLUSTERS[vc_name].arn}/jobruns/{missing_id}", hour, vcpu_hours, gb_hours))
+    if missing:
+        vc_name, job_name, hour, vcpu_hours, gb_hours = MISSING_JOB
+        missing_id = _job_run_id(f"{job_name}/{hour}")
+        usage_by_arn.append((f"{VIRTUAL_CLUSTERS[vc_name].arn}/jobruns/{missing_id}", hour, vcpu_hours, gb_hours))
     product = {"product_name": "Amazon EMR", "servicecode": "ElasticMapReduce"}
     lines = []
     for arn, hour, vcpu, gb in sorted(usage_by_arn, key=lambda item: (item[1], item[0])):
@@ -1378,13 +1394,18 @@ def emr_lines(emr: dict[tuple[str, int], list[float]], runs: list[JobRun]) -> li
     return lines
 
 
-def daily_lines() -> list[CurLine]:
-    """The ml team's tagged gp3 volume and an untagged S3 bucket, one line per day each."""
-    days_in_month = (MONTH_END - MONTH_START) // DAY
+def daily_lines(month: Month = OCTOBER) -> list[CurLine]:
+    """The ml team's tagged gp3 volume (from the day it was created, prorated that day) and an untagged S3 bucket,
+    one line per day each."""
+    days_in_month = month.seconds // DAY
     lines = []
-    for day in range(MONTH_START, MONTH_END, DAY):
+    for day in range(month.start, month.end, DAY):
         window = (day, day + DAY)
         amount = _r(EBS_SIZE_GB / days_in_month)
+        if day + DAY <= EBS_CREATED:
+            amount = 0.0
+        elif day < EBS_CREATED:
+            amount = _r(EBS_SIZE_GB * (day + DAY - EBS_CREATED) / month.seconds)
         ebs = _line(
             "Usage",
             *window,
@@ -1403,7 +1424,7 @@ def daily_lines() -> list[CurLine]:
             },
             tags={"user_eks_cluster_name": CLUSTER, "user_tenant": "ml"},
         )
-        if day == EBS_DOUBLE_METERED_DAY:
+        if day == EBS_DOUBLE_METERED_DAY and month == OCTOBER:
             wrong = _r(2 * amount * EBS_USD_PER_GB_MONTH)
             ebs.v1 = {
                 "line_item_usage_amount": _r(2 * amount),
@@ -1411,7 +1432,8 @@ def daily_lines() -> list[CurLine]:
                 "line_item_net_unblended_cost": wrong,
                 "pricing_public_on_demand_cost": wrong,
             }
-        lines.append(ebs)
+        if amount:
+            lines.append(ebs)
         s3_amount = _r(S3_GB / days_in_month)
         lines.append(
             _line(
@@ -1431,7 +1453,7 @@ def daily_lines() -> list[CurLine]:
     return lines
 
 
-def credit_lines() -> list[CurLine]:
+def credit_lines(month: Month = OCTOBER) -> list[CurLine]:
     """A promotional credit, applied day by day to EC2 (out of scope: it lowers the invoice, not the cluster's cost)."""
     return [
         _line(
@@ -1449,7 +1471,7 @@ def credit_lines() -> list[CurLine]:
             public_cost=0.0,
             pricing_term=None,
         )
-        for day in range(MONTH_START, MONTH_END, DAY)
+        for day in range(month.start, month.end, DAY)
     ]
 
 
@@ -1471,21 +1493,25 @@ def cur_lines(
     emr: dict[tuple[str, int], list[float]],
     beyond_nodes: list[CurLine],
     pod_hours: pa.Table,
+    month: Month = OCTOBER,
+    nodes: dict[str, Node] = NODES,
 ) -> list[CurLine]:
     """Every line of the month: ``beyond_nodes`` are the volumes', data transfer's, load balancers' and the NAT
-    gateway's (sample_data/volumes.py, sample_data/network.py); AWS's split rows are derived from the node lines."""
-    spot = spot_prices(rng)
-    instance_lines = [line for node in NODES.values() for line in node_lines(node, spot)]
-    lines = instance_lines + cluster_lines() + emr_lines(emr, runs) + daily_lines() + beyond_nodes + credit_lines()
-    lines += split_cost.split_rows(pod_hours, pods, NODES, instance_lines)
+    gateway's (sample_data/volumes.py, sample_data/network.py); AWS's split rows are derived from the node lines
+    (October's last two days only). The job run the EMR collector missed is October's."""
+    spot = spot_prices(rng, month)
+    instance_lines = [line for node in nodes.values() for line in node_lines(node, spot, month)]
+    lines = instance_lines + cluster_lines(month) + emr_lines(emr, runs, month == OCTOBER) + daily_lines(month)
+    lines += beyond_nodes + credit_lines(month)
+    lines += split_cost.split_rows(pod_hours, pods, nodes, instance_lines)
     lines.sort(key=_line_order)
     tax = _r(round(TAX_RATE * sum(line.values["line_item_unblended_cost"] for line in lines), 2))
     lines.append(
         CurLine(
             _line(
                 "Tax",
-                MONTH_START,
-                MONTH_END,
+                month.start,
+                month.end,
                 "AmazonEC2",
                 None,
                 None,
@@ -1504,9 +1530,9 @@ def cur_lines(
     return lines
 
 
-def cur_version(lines: list[CurLine], version: int) -> pa.Table:
-    """The delivered file of ``version``, with ``bill_invoice_id`` (the scheduler reads it from the delivery to
-    tell whether the month is final; the FOCUS export's InvoiceId)."""
+def cur_version(lines: list[CurLine], version: int, month: Month = OCTOBER) -> pa.Table:
+    """The delivered file of ``version`` (a history month's one final version is 2), with ``bill_invoice_id`` (the
+    scheduler reads it from the delivery to tell whether the month is final; the FOCUS export's InvoiceId)."""
     if version == 1:
         last = CUR_V1_LAST_HOUR * 1_000_000
         rows = [
@@ -1516,21 +1542,43 @@ def cur_version(lines: list[CurLine], version: int) -> pa.Table:
         ]
     else:
         rows = [line.values for line in lines]
+    period = {
+        "bill_billing_period_start_date": month.start * 1_000_000,
+        "bill_billing_period_end_date": month.end * 1_000_000,
+    }
+    rows = [{**row, **period} for row in rows]
     table = streams.CUR_LINE_ITEMS.conform(pa.Table.from_pylist(rows, schema=streams.CUR_LINE_ITEMS.schema), "generate")
-    invoices = ["" if version == 1 else INVOICE_IDS[row["bill_payer_account_id"]] for row in rows]
+    invoice_ids = INVOICE_IDS if month == OCTOBER else HISTORY_INVOICE_IDS[month.period]
+    invoices = ["" if version == 1 else invoice_ids[row["bill_payer_account_id"]] for row in rows]
     column = table.schema.get_field_index("bill_invoice_id")
     return table.set_column(column, table.schema.field(column), pa.array(invoices, pa.string()))
 
 
-def _manifest(execution_id: str) -> str:
+def _manifest(execution_id: str, month: Month = OCTOBER) -> str:
+    bounds = {
+        key: datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        for key, at in (("start", month.start), ("end", month.end))
+    }
     body = {
         "executionId": execution_id,
         "exportArn": f"arn:aws:bcm-data-exports:{REGION}:{PAYER_ACCOUNT}:export/{EXPORT_NAME}-3c2b1a09",
         "exportName": EXPORT_NAME,
-        "billingPeriod": {"start": "2026-10-01T00:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"},
-        "dataFiles": [f"{EXPORT_S3_PREFIX}/data/BILLING_PERIOD={BILLING_PERIOD}/{execution_id}/{CUR_DATA_FILE}"],
+        "billingPeriod": bounds,
+        "dataFiles": [f"{EXPORT_S3_PREFIX}/data/BILLING_PERIOD={month.period}/{execution_id}/{CUR_DATA_FILE}"],
     }
     return json.dumps(body, indent=2) + "\n"
+
+
+def write_final_version(lines: list[CurLine], export_dir: Path, month: Month) -> Path:
+    """A history month's export: one final delivery, which its top-level manifest names; returns its data file."""
+    execution_id = HISTORY_EXECUTIONS[month.period]
+    data = export_dir / "data" / f"BILLING_PERIOD={month.period}" / execution_id / CUR_DATA_FILE
+    data.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(cur_version(lines, 2, month), data, compression="snappy")
+    metadata = export_dir / "metadata" / f"BILLING_PERIOD={month.period}"
+    metadata.mkdir(parents=True, exist_ok=True)
+    (metadata / f"{EXPORT_NAME}-Manifest.json").write_text(_manifest(execution_id, month))
+    return data
 
 
 def write_cur_export(lines: list[CurLine], export_dir: Path) -> None:
@@ -1600,17 +1648,21 @@ COST_EXPLORER_SQL = """
         round(amount, 10) as amount,
         'USD' as unit,
         round(usage_quantity, 6) as usage_quantity,
-        day >= date '2026-10-30' as estimated,
+        day >= ?::date as estimated,
     from grouped
     order by day, group_by, group_key
 """
 
 
-def cost_explorer_table(export_dir: Path) -> pa.Table:
-    final = export_dir / "data" / f"BILLING_PERIOD={BILLING_PERIOD}" / CUR_V2_EXECUTION / CUR_DATA_FILE
+def cost_explorer_table(export_dir: Path, final: Path | None = None, month: Month = OCTOBER) -> pa.Table:
+    """Cost Explorer's view of ``final`` (default: October's v2), collected after ``month``: October's last two
+    days still estimated; a history month's days all final."""
+    final = final or export_dir / "data" / f"BILLING_PERIOD={BILLING_PERIOD}" / CUR_V2_EXECUTION / CUR_DATA_FILE
+    estimated_from = "2026-10-30" if month == OCTOBER else datetime.fromtimestamp(month.end, UTC).date().isoformat()
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    return con.sql(COST_EXPLORER_SQL, params=[str(final), COLLECTED_AT]).to_arrow_table()
+    params = [str(final), month.collected_at, estimated_from]
+    return con.sql(COST_EXPLORER_SQL, params=params).to_arrow_table()
 
 
 def generate(out: Path = SAMPLE_DIR) -> None:
@@ -1650,6 +1702,9 @@ def generate(out: Path = SAMPLE_DIR) -> None:
     write_cur_export(cur_lines(rng, pods, runs, emr, beyond_nodes, pod_hours), export_dir)
     land_billing_period(out, export_dir, BILLING_PERIOD)
     land(out, streams.COST_EXPLORER_DAILY, cost_explorer_table(export_dir), origin="sample_data/generate.py")
+    from sample_data import history  # noqa: PLC0415  (history imports this module: the same code, another month)
+
+    history.generate(out)
 
 
 SELF_CHECKS = {
@@ -1799,20 +1854,25 @@ IN_SCOPE_V2 = """
     select part, round(sum(amortized), 6) from parts where part is not null group by part order by part"""
 
 
-def scope_views(con: duckdb.DuckDBPyConnection, raw: Path) -> None:
+def scope_views(con: duckdb.DuckDBPyConnection, raw: Path, period: str = "") -> None:
     """Create the views IN_SCOPE_V2 reads beyond node_hours and cur_v2 from the raw tables under ``raw`` (empty where
-    a table was not collected)."""
+    a table was not collected): the partitions of the days of ``period`` ("2026-10"), else all (the snapshots taken
+    after the month, 11-01, count for October)."""
     for name, stream in SCOPE_TABLES.items():
-        files = sorted(str(f) for f in (raw / stream.source / stream.name).glob("*/*.parquet"))
+        pattern = f"day={period}*/*.parquet" if period else "*/*.parquet"
+        files = sorted(str(f) for f in (raw / stream.source / stream.name).glob(pattern))
+        if period == OCTOBER.period:
+            files += sorted(str(f) for f in (raw / stream.source / stream.name).glob("day=2026-11-*/*.parquet"))
         if files:
             con.execute(f"create view {name} as select * from read_parquet({files!r}, hive_partitioning = false)")
         else:
             con.register(name, stream.schema.empty_table())
 
 
-def self_check(out: Path = SAMPLE_DIR) -> None:
+def self_check(out: Path = SAMPLE_DIR, month: Month = OCTOBER) -> None:
+    """The checks above on ``month``'s raw partitions and CUR deliveries (a history month has no v1: no v1 lines)."""
     raw = out / "raw"
-    data = out / "cur_export" / EXPORT_NAME / "data" / f"BILLING_PERIOD={BILLING_PERIOD}"
+    data = out / "cur_export" / EXPORT_NAME / "data" / f"BILLING_PERIOD={month.period}"
     con = duckdb.connect()
     con.execute("set timezone = 'UTC'")
     views = {
@@ -1823,18 +1883,26 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
         "cur_raw": raw / "cur/line_items",
     }
     for name, path in views.items():
-        files = f"{path}/*/data.parquet"
+        key = "billing_period=" if name == "cur_raw" else "day="
+        files = f"{path}/{key}{month.period}*/data.parquet"
         con.execute(f"create view {name} as select * from read_parquet('{files}', hive_partitioning = false)")
-    for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
-        file = data / execution_id / CUR_DATA_FILE
-        con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
-    scope_views(con, raw)
+    if month == OCTOBER:
+        for version, execution_id in ((1, CUR_V1_EXECUTION), (2, CUR_V2_EXECUTION)):
+            file = data / execution_id / CUR_DATA_FILE
+            con.execute(f"create view cur_v{version} as select * from read_parquet('{file}')")
+    else:
+        con.execute(f"create view cur_v2 as select * from read_parquet('{data}/*/{CUR_DATA_FILE}')")
+        con.execute("create view cur_v1 as select * from cur_v2 where false")
+    scope_views(con, raw, month.period)
     checks = {**SELF_CHECKS, **DELIVERY_CHECKS, **BEYOND_NODE_CHECKS}
     failures = {name: n for name, query in checks.items() if (n := con.execute(query).fetchone()[0])}
     figures = con.execute("""select (select count(distinct node) from node_hours), (select count(*) from node_hours),
         (select count(*) from pod_hours), (select count(*) from job_runs),
         (select count(*) from cur_v1), (select count(*) from cur_v2)""").fetchone()
-    print("distinct nodes {}, node-hours {}, pod-hours {}, job runs {}, CUR lines v1 {} / v2 {}".format(*figures))
+    print(
+        f"{month.period}: distinct nodes {{}}, node-hours {{}}, pod-hours {{}}, job runs {{}}, CUR lines v1 {{}} / "
+        "v2 {}".format(*figures)
+    )
     parts = con.execute(IN_SCOPE_V2, [CLUSTER_ARN]).fetchall()
     print(
         "v2 in-scope amortized cost: "
@@ -1842,11 +1910,12 @@ def self_check(out: Path = SAMPLE_DIR) -> None:
         + f"; total ${sum(v for _, v in parts):,.6f}"
     )
     if failures:
-        raise SystemExit(f"self-check failed: {failures}")
-    print("self-check passed")
+        raise SystemExit(f"self-check of {month.period} failed: {failures}")
+    print(f"self-check of {month.period} passed")
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
     generate(target)
-    self_check(target)
+    for checked in (*HISTORY, OCTOBER):
+        self_check(target, checked)

@@ -40,10 +40,10 @@ from sample_data.month import (
     GIB,
     HEX,
     HOUR,
-    MONTH_END,
-    MONTH_START,
+    OCTOBER,
     REGION,
     CurLine,
+    Month,
     Node,
     Pod,
     cur_line,
@@ -133,11 +133,11 @@ class Traffic:
             crossed[1] += s * crossing
         return received, sent
 
-    def transfer_lines(self, nodes: dict[str, Node]) -> list[CurLine]:
+    def transfer_lines(self, nodes: dict[str, Node], month: Month = OCTOBER) -> list[CurLine]:
         """Per node-hour, the GB that crossed an AZ in and out, as two data-transfer lines of its instance."""
         lines = []
         for node in nodes.values():
-            hours, seconds = hour_overlaps(node.start, node.end)
+            hours, seconds = hour_overlaps(node.start, node.end, month)
             for hour, running in zip(hours.tolist(), seconds.tolist(), strict=True):
                 crossed = self.crossed.get((node.name, hour), [0.0, 0.0])
                 for operation, pods_bytes, host_rate in (
@@ -219,8 +219,8 @@ LOAD_BALANCERS = (
 )
 
 
-def load_balancers_table() -> pa.Table:
-    """``elbv2/load_balancers``: every load balancer at each hourly collect."""
+def load_balancers_table(month: Month = OCTOBER) -> pa.Table:
+    """``elbv2/load_balancers``: every load balancer at each hourly collect (from the one after it was created)."""
     rows = [
         {
             "collected_at": (hour + ELBV2_SNAPSHOT_AT) * 1_000_000,
@@ -234,8 +234,9 @@ def load_balancers_table() -> pa.Table:
             "created_at": lb.created * 1_000_000,
             "tags": dict(sorted(lb.tags.items())),
         }
-        for hour in range(MONTH_START, MONTH_END, HOUR)
+        for hour in range(month.start, month.end, HOUR)
         for lb in LOAD_BALANCERS
+        if lb.created <= hour + ELBV2_SNAPSHOT_AT
     ]
     return pa.Table.from_pylist(rows, schema=streams.LOAD_BALANCERS.schema)
 
@@ -247,7 +248,9 @@ def _daily_profile(day: int) -> np.ndarray:
     return (1 + 0.5 * np.sin(2 * np.pi * (hour_of_day - 9) / 24)) * (0.6 if weekend else 1.0)
 
 
-def load_balancer_lines() -> list[CurLine]:
+def load_balancer_lines(month: Month = OCTOBER) -> list[CurLine]:
+    """Daily lines of each load balancer: its hours (partial on the day it was created: from its first whole hour)
+    and its capacity units in them."""
     lines = []
     for lb in LOAD_BALANCERS:
         kind = "Application" if lb.kind == "app" else "Network"
@@ -257,10 +260,18 @@ def load_balancer_lines() -> list[CurLine]:
             "product_name": "Elastic Load Balancing",
             "servicecode": "AWSELB",
         }
-        for day in range(MONTH_START, MONTH_END, DAY):
-            units = round10(float(lb.capacity_units * _daily_profile(day).sum()))
+        for day in range(month.start, month.end, DAY):
+            if lb.created >= day + DAY:
+                continue
+            first = 0 if lb.created <= day else (lb.created - day) // HOUR  # the hour it was created in counts
+            units = round10(float(lb.capacity_units * _daily_profile(day)[first:].sum()))
             for usage_type, amount, rate, text in (
-                ("USE1-LoadBalancerUsage", 24.0, ELB_USD_PER_HOUR, f"per {kind} LoadBalancer-hour (or partial hour)"),
+                (
+                    "USE1-LoadBalancerUsage",
+                    float(24 - first),
+                    ELB_USD_PER_HOUR,
+                    f"per {kind} LoadBalancer-hour (or partial hour)",
+                ),
                 ("USE1-LCUUsage", units, lb.unit_usd_per_hour, f"per {unit}-hour (or partial hour)"),
             ):
                 lines.append(
@@ -290,7 +301,7 @@ NAT_USD_PER_HOUR = 0.045
 NAT_USD_PER_GB = 0.045
 
 
-def nat_lines(nodes: dict[str, Node]) -> list[CurLine]:
+def nat_lines(nodes: dict[str, Node], month: Month = OCTOBER) -> list[CurLine]:
     """The cluster's NAT gateway, daily: its hours, and the GB it processed (9 GB, 4 more on weekdays, 2.5 more per
     node launched that day, which pulls its images)."""
     product = {
@@ -300,7 +311,7 @@ def nat_lines(nodes: dict[str, Node]) -> list[CurLine]:
     }
     tags = {"user_eks_cluster_name": CLUSTER}
     lines = []
-    for day in range(MONTH_START, MONTH_END, DAY):
+    for day in range(month.start, month.end, DAY):
         launched = sum(day <= n.start < day + DAY for n in nodes.values())
         weekday = ((day // DAY + 3) % 7) < 5
         gb = 9.0 + 4.0 * weekday + 2.5 * launched

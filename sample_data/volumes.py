@@ -39,11 +39,11 @@ from sample_data.month import (
     DAY,
     GIB,
     HOUR,
-    MONTH_END,
-    MONTH_START,
+    OCTOBER,
     REGION,
     STILL_RUNNING,
     CurLine,
+    Month,
     Node,
     Pod,
     cur_line,
@@ -56,7 +56,6 @@ from sample_data.month import (
     uuid_of,
 )
 
-MONTH_SECONDS = MONTH_END - MONTH_START
 GP3_USD_PER_GB_MONTH = 0.08
 GP3_USD_PER_IOPS_MONTH = 0.005  # above the 3,000 included
 GP3_USD_PER_MIBPS_MONTH = 0.04  # above the 125 MiB/s included
@@ -204,7 +203,8 @@ def _csi_tags(pv: str, namespace: str, claim: str) -> dict[str, str]:
     }
 
 
-def _claimed_pv(claim: Claim, pods: list[Pod]) -> PersistentVolume:
+def _claimed_pv(claim: Claim, pods: list[Pod], zones: dict[str, str]) -> PersistentVolume:
+    """``zones``: the volume's zone where no pod mounts it in the month (a history month's, from October's pods)."""
     mounting = [p for p in pods if p.namespace == claim.namespace and claim.mounted_by in (p.name, p.labels["app"])]
     created = epoch(claim.created)
     name = "pvc-" + uuid_of(f"pvc/{claim.namespace}/{claim.name}")
@@ -219,7 +219,7 @@ def _claimed_pv(claim: Claim, pods: list[Pod]) -> PersistentVolume:
     volume = Volume(
         hex_id("vol-", f"pv/{name}"),
         claim.size_gib,
-        mounting[0].node.zone,
+        mounting[0].node.zone if mounting else zones[claim.name],
         created - 3,
         STILL_RUNNING,
         _attachments(mounting),
@@ -293,10 +293,19 @@ def _other_volumes(nodes: dict[str, Node], tagged: tuple[str, int]) -> list[Volu
 class Storage:
     """The month's volumes and PersistentVolumes, and the raw tables and CUR lines they make."""
 
-    def __init__(self, nodes: dict[str, Node], pods: list[Pod], tagged: tuple[str, int]):
-        """``tagged``: the ml team's tagged volume (id, GiB), billed by ``generate.daily_lines``."""
+    def __init__(
+        self,
+        nodes: dict[str, Node],
+        pods: list[Pod],
+        tagged: tuple[str, int],
+        month: Month = OCTOBER,
+        zones: dict[str, str] | None = None,
+    ):
+        """``tagged``: the ml team's tagged volume (id, GiB), billed by ``generate.daily_lines``; ``zones``: claim ->
+        zone of the claims no pod of ``pods`` mounts (a history month's)."""
+        self.month = month
         self.mounts: dict[str, tuple[str, str]] = {}  # pod uid -> (volume name in its spec, claim)
-        self.pvs = [_claimed_pv(c, pods) for c in CLAIMS]
+        self.pvs = [_claimed_pv(c, pods, zones or {}) for c in CLAIMS]
         for c in CLAIMS:
             for p in pods:
                 if p.namespace == c.namespace and c.mounted_by in (p.name, p.labels["app"]):
@@ -320,7 +329,7 @@ class Storage:
         scrape; none: a row with a null claim), the phase seen longest, when each claim was last seen."""
         rows = []
         for pv in sorted(self.pvs, key=lambda p: p.name):
-            first, last = max(pv.created, MONTH_START), min(pv.deleted, MONTH_END)
+            first, last = max(pv.created, self.month.start), min(pv.deleted, self.month.end)
             for hour in range(first - first % HOUR, last, HOUR):
                 rows += self._pv_hour(pv, hour)
         return pa.Table.from_pylist(rows, schema=streams.PERSISTENT_VOLUME_HOURS.schema)
@@ -376,7 +385,7 @@ class Storage:
             if pod.uid not in self.mounts:
                 continue
             volume, claim = self.mounts[pod.uid]
-            lo, hi = max(pod.start, MONTH_START), min(pod.end, MONTH_END)
+            lo, hi = max(pod.start, self.month.start), min(pod.end, self.month.end)
             for day in range(lo - lo % DAY, hi, DAY):
                 rows.append((day_of(day), pod.namespace, pod.name, pod.uid, volume, claim))
         return pa.Table.from_pylist(
@@ -422,7 +431,7 @@ class Storage:
         """``ec2/volumes``: every volume DescribeVolumes shows at each hourly collect, a row per attachment."""
         rows = []
         volumes = sorted(self.volumes, key=lambda v: v.id)
-        for hour in range(MONTH_START, MONTH_END, HOUR):
+        for hour in range(self.month.start, self.month.end, HOUR):
             t = hour + EC2_SNAPSHOT_AT
             for v in volumes:
                 if not v.created <= t < v.deleted:
@@ -463,11 +472,11 @@ class Storage:
         for v in self.volumes:
             if not v.billed:
                 continue
-            for day in range(MONTH_START, MONTH_END, DAY):
+            for day in range(self.month.start, self.month.end, DAY):
                 seconds = min(v.deleted, day + DAY) - max(v.created, day)
                 if seconds <= 0:
                     continue
-                share = seconds / MONTH_SECONDS
+                share = seconds / self.month.seconds
                 provisioned = (v.size_gib, v.iops - GP3_IOPS, v.throughput_mibps - GP3_MIBPS)
                 for (usage_type, rate, text), quantity in zip(EBS_PRICES, provisioned, strict=True):
                     if quantity <= 0:

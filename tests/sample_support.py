@@ -8,6 +8,9 @@ from pathlib import Path
 
 from chargeback.core import config as config_module
 
+# The sample's history months (sample_data/history.py): their partitions, for copies of October alone.
+HISTORY_PARTITIONS = ("day=2026-08-*", "day=2026-09-*", "billing_period=2026-08", "billing_period=2026-09")
+
 
 def copy_built(built: Path, data_dir: Path) -> config_module.Config:
     """A copy of the built sample month (``built``: the ``built_sample`` fixture) at ``data_dir``, and its

@@ -19,6 +19,7 @@ from chargeback.raw.collect import land_billing_period
 from chargeback.raw.landing import partitions
 from collectors.cur import manifest_path
 from collectors.streams import CUR_LINE_ITEMS
+from tests.sample_support import HISTORY_PARTITIONS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 EXPORT = SAMPLE / "cur_export" / "chargeback-cur2"
@@ -27,9 +28,10 @@ PERIOD = "2026-10"
 
 @pytest.fixture
 def workspace(tmp_path):
-    """The sample's Prometheus, Kubernetes and EMR tables, no CUR yet, and a copy of the export."""
+    """The sample's Prometheus, Kubernetes and EMR tables of October (not its history months), no CUR yet, and a
+    copy of the export."""
     data_dir = tmp_path / "data"
-    shutil.copytree(SAMPLE / "raw", data_dir / "raw", ignore=shutil.ignore_patterns("cur"))
+    shutil.copytree(SAMPLE / "raw", data_dir / "raw", ignore=shutil.ignore_patterns("cur", *HISTORY_PARTITIONS))
     export = tmp_path / "chargeback-cur2"
     shutil.copytree(EXPORT, export)
     return data_dir, export

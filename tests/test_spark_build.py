@@ -1,4 +1,5 @@
-"""The Spark build's parity on the sample month: every model transpiled from its DuckDB file and run on a local
+"""The Spark build's parity on the sample's October (its history months left out: tests/spark_support.py's
+with_sample_raw, for CI's time): every model transpiled from its DuckDB file and run on a local
 SparkSession, with the marts, and the bill, equal to the DuckDB build's (closed, then restated). `make pytest`
 runs this file on EMR's Spark 3.5 (the second virtual environment) and not in the main suite: a Spark build of
 the sample month takes minutes of CI's two cores, and pyspark 4's parity test is on a smaller month (every value

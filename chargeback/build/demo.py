@@ -1,4 +1,5 @@
-"""The demo: the bundled sample month (2026-10) copied into a data directory and built.
+"""The demo: the bundled sample (2026-10, after its history months 2026-08 and 2026-09) copied into a data
+directory and built; the demo prints October's bill (``SAMPLE_PERIOD``).
 
 The data directory keeps the sample's configuration as ``<data_dir>/chargeback.toml`` (``data_dir = "."``), which
 every command run with that data directory finds (``chargeback.core.config.discover``), so a plain
