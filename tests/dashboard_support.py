@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -50,6 +52,13 @@ def table(at: AppTest, first_column: str, having: str | None = None):
         if frame.value.columns[0] == first_column and (having is None or having in frame.value.columns):
             return frame.value
     raise AssertionError(f"no table starting with {first_column!r}: {[f.value.columns[0] for f in at.dataframe]}")
+
+
+def values(array) -> list:
+    """A plotly array from a chart's JSON: a list, or plotly 6's typed array ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+    return list(array)
 
 
 def metric(at: AppTest, label: str) -> str:

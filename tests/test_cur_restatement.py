@@ -103,5 +103,5 @@ def test_manifest_naming_a_missing_file_is_refused_and_keeps_the_landed_version(
 
 def test_missing_manifest_names_the_period(workspace):
     data_dir, export = workspace
-    with pytest.raises(DataError, match=r"no CUR manifest for billing period 2026-09"):
-        land_billing_period(data_dir, export, "2026-09")
+    with pytest.raises(DataError, match=r"no CUR manifest for billing period 2026-07"):
+        land_billing_period(data_dir, export, "2026-07")  # before the sample's first month

@@ -8,7 +8,6 @@ worked out by hand below.
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -17,7 +16,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -29,7 +27,7 @@ from chargeback.reports.bill import Bill, BillLine
 from dashboards import runtime
 from dashboards.charts import bills
 from dashboards.identity import Viewer
-from tests.dashboard_support import cli, metric, open_app, table
+from tests.dashboard_support import cli, metric, open_app, table, values
 from tests.factory import Scenario
 from tests.sample_support import copy_built
 from tests.services.dashboard import clear_streamlit_caches
@@ -70,13 +68,6 @@ def cents(value) -> Decimal:
 def chart(at: AppTest, key: str) -> dict:
     (spec,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith(f"-{key}")]
     return spec
-
-
-def values(array) -> list[float]:
-    """A plotly array from a chart's JSON: a list, or plotly 6's typed array ({"dtype", "bdata"})."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
-    return list(array)
 
 
 # --- the sample month: no month before it ---------------------------------------------------------

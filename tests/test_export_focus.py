@@ -23,7 +23,7 @@ from tests import focus_rules
 from tests.export_support import PERIOD, ROOT, sample  # noqa: F401 - sample is a fixture
 from tests.focus_rules import covers
 
-CUR = ROOT / "sample_data" / "raw" / "cur" / "line_items"
+CUR = ROOT / "sample_data" / "raw" / "cur" / "line_items" / "billing_period=2026-10"  # the month the tests export
 
 
 @pytest.fixture(scope="module")

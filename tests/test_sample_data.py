@@ -116,10 +116,10 @@ def test_history_months_by_hand():
         assert con.execute(f"select count(*) from '{cur}' where line_item_operation = 'EKSPod-EC2'").fetchone()[0] == 0
 
 
-def test_each_month_s_bill_distributes_its_in_scope_cost(built_sample):
+def test_each_month_s_bill_distributes_its_in_scope_cost(built_demo):
     """Each month's bill (as `chargeback demo` builds the three) totals the in-scope cost read without the models, to
     the cent, and its lines add up to it; October's is the README's."""
-    config = config_module.load(built_sample / config_module.CONFIG_FILE)
+    config = config_module.load(built_demo / config_module.CONFIG_FILE)
     totals = {}
     for period in PERIODS:
         bill = monthly_bill(config, period)
