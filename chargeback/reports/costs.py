@@ -208,10 +208,7 @@ def month_costs(con: duckdb.DuckDBPyConnection, bill: Bill, by: Dimension) -> pl
     daily = con.sql(queries_trends.COSTS_DAILY, params=params).pl()
     leaves = None
     if by.kind in ("namespace", "workload"):
-        leaves = con.sql(queries_trends.COSTS_WORKLOADS_DAILY, params=params).pl()
-        leaves = leaves.group_by("tenant", *by.columns, "date").agg(
-            pl.col(p).sum() for p in ("compute", "idle", "storage", "network")
-        )
+        leaves = con.sql(queries_trends.COSTS_LEAVES_DAILY[by.kind], params=params).pl()
     elif by.kind == "label":
         leaves = con.sql(queries_trends.COSTS_LABEL_DAILY, params=params | {"label_key": by.label_key}).pl()
     out = break_down(bill, daily, leaves, by)

@@ -86,24 +86,29 @@ where period = $period and ($cluster::varchar is null or cluster = $cluster::var
 group by tenant, cluster, date
 """
 
-# The drill-down's leaves by day: each workload's compute and idle share, storage and network; same parameters.
-COSTS_WORKLOADS_DAILY = """
+# The drill-down's leaves by day, per namespace or per workload (the dimension's columns): compute and idle share,
+# storage and network; same parameters.
+_COSTS_LEAVES_DAILY = """
 with parts as (
-    select tenant, namespace, workload_kind, workload_name, date, compute_cost as compute, idle_cost as idle,
+    select tenant, {columns}, date, compute_cost as compute, idle_cost as idle,
         cast(0 as decimal(38, 12)) as storage, cast(0 as decimal(38, 12)) as network,
     from marts.fct_workload_costs_daily
     where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
     union all
-    select tenant, namespace, workload_kind, workload_name, date, cast(0 as decimal(38, 12)),
-        cast(0 as decimal(38, 12)), storage_cost, network_cost,
+    select tenant, {columns}, date, cast(0 as decimal(38, 12)), cast(0 as decimal(38, 12)), storage_cost,
+        network_cost,
     from marts.fct_workload_storage_network_daily
     where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
 )
-select tenant, namespace, workload_kind, workload_name, date,
+select tenant, {columns}, date,
     sum(compute) as compute, sum(idle) as idle, sum(storage) as storage, sum(network) as network,
 from parts
-group by tenant, namespace, workload_kind, workload_name, date
+group by tenant, {columns}, date
 """
+COSTS_LEAVES_DAILY = {
+    "namespace": _COSTS_LEAVES_DAILY.format(columns="namespace"),
+    "workload": _COSTS_LEAVES_DAILY.format(columns="namespace, workload_kind, workload_name"),
+}
 
 # The compute and idle share of the pods with label $label_key, by its value and day; parameters as above.
 COSTS_LABEL_DAILY = """
