@@ -149,7 +149,12 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
         return cascade(items, targets, PARTS, ["tenant"], [*_LEVELS[by.kind], ["date"]])
     assert leaves is not None
     items = _zero_parts(leaves)
-    first = cascade(items, targets, PARTS, ["tenant"], [*_LEVELS[by.kind], ["date"]])
+    # only the parts the items hold are split over them (a part none holds is all the line's rest: the same cents,
+    # without a pass over the items for it)
+    held_parts = [p for p in PARTS if p in leaves.columns]
+    wanted = targets.select("tenant", *held_parts, *(f"{p}_cents" for p in held_parts))
+    first = cascade(items.select("tenant", *by.columns, "date", *held_parts), wanted, held_parts, ["tenant"],
+                    [*_LEVELS[by.kind], ["date"]])  # fmt: skip
     # the rest of each line (what its items do not hold): its exact amounts and cents, split over the days as the
     # line's daily costs beyond its items' are; what no day holds stays one row with no date
     held = items.group_by("tenant").agg(pl.col(p).sum() for p in PARTS)
@@ -163,9 +168,12 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
             *((pl.col(p).fill_null(0) - pl.col(f"{p}_held").fill_null(0)).cast(EXACT).alias(p) for p in PARTS),
         )
     )
-    cents = first.filter(pl.col(REST)).select("tenant", *(pl.col(p).alias(f"{p}_cents") for p in PARTS))
-    rest_targets = exact.join(cents, on="tenant", how="left").with_columns(
-        pl.col(f"{p}_cents").fill_null(0) for p in PARTS
+    cents = first.filter(pl.col(REST)).select("tenant", *(pl.col(p).alias(f"{p}_cents") for p in held_parts))
+    whole = targets.select("tenant", *(f"{p}_cents" for p in PARTS if p not in held_parts))
+    rest_targets = (
+        exact.join(cents, on="tenant", how="left")
+        .join(whole, on="tenant", how="left")
+        .with_columns(pl.col(f"{p}_cents").fill_null(0) for p in PARTS)
     )
     line_days = _zero_parts(daily.group_by("tenant", "date").agg(pl.col(p).sum() for p in COST_PARTS))
     item_days = items.group_by("tenant", "date").agg(pl.col(p).sum() for p in PARTS)
@@ -177,7 +185,10 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
         .with_columns(pl.col(p).cast(EXACT) for p in PARTS)
     )
     second = cascade(rest_days, rest_targets, PARTS, ["tenant"], [["date"]]).with_columns(pl.lit(True).alias(REST))
-    return pl.concat([first.filter(~pl.col(REST)), second], how="diagonal_relaxed")
+    first = first.filter(~pl.col(REST)).with_columns(
+        pl.lit(0, dtype=pl.Int64).alias(p) for p in PARTS if p not in held_parts
+    )
+    return pl.concat([first, second], how="diagonal_relaxed")
 
 
 def _group(by: Dimension) -> pl.Expr:
