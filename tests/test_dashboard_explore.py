@@ -11,7 +11,7 @@ import pytest
 
 from chargeback.build.demo import SAMPLE_PERIOD
 from dashboards import runtime
-from dashboards.charts.common import money
+from dashboards.charts.common import SENTINEL_LABELS, money
 from dashboards.identity import Viewer
 from tests.dashboard_support import cli, mart, metric, open_app
 from tests.sample_support import copy_built
@@ -44,7 +44,11 @@ def shown(at) -> dict[tuple, float]:
 
 def printed(body: dict) -> dict[tuple, float]:
     keys = [c for c in ("group", "tenant", "namespace") if c in body["rows"][0]]
-    return {tuple(row[k] for k in keys): float(row["total"]) for row in body["rows"]}
+
+    def name(key, value):  # the page names the idle, shared and unallocated lines as every page does
+        return SENTINEL_LABELS.get(value, value) if key == "group" else value
+
+    return {tuple(name(k, row[k]) for k in keys): float(row["total"]) for row in body["rows"]}
 
 
 def test_the_default_is_the_sidebar_s_month_by_tenant_and_equals_the_bill(env, data_dir):
@@ -52,7 +56,9 @@ def test_the_default_is_the_sidebar_s_month_by_tenant_and_equals_the_bill(env, d
     bill = json.loads(cli(data_dir, "bill", "--period", SAMPLE_PERIOD, "--format", "json"))
     label = "2026-10-01 to 2026-10-31 · all clusters"
     assert metric(at, label) == money(Decimal(bill["total"])) == "$2,928.07"
-    lines = {(line["tenant"],): float(line["total"]) for line in bill["lines"]}
+    # the idle and unallocated lines under the names every page gives them
+    lines = {(SENTINEL_LABELS.get(line["tenant"], line["tenant"]),): float(line["total"]) for line in bill["lines"]}
+    assert ("Idle (unshared)",) in lines
     assert {k[:1]: v for k, v in shown(at).items()} == lines
     assert at.query_params["days"] == "2026-10-01..2026-10-31"
     assert at.query_params["by"] == "tenant" and at.query_params["every"] == "day"

@@ -66,6 +66,11 @@ _TABLE_KEYS = {
 }
 
 
+# what an item with no name is: a namespace's volumes no pod mounted and its load balancers (the drill-down's row of
+# the same name); money booked to a tenant in no namespace
+_NO_ITEM = {"workload": "(the namespace's own)", "namespace": "(in no namespace)"}
+
+
 @dataclass(frozen=True)
 class Dimension:
     kind: str  # a DIMENSIONS entry, or "label"
@@ -209,7 +214,7 @@ def _group(by: Dimension) -> pl.Expr:
         .then(pl.lit(SHARED_OUT))
         .when(pl.col(REST))
         .then(pl.lit(REST_GROUP))
-        .otherwise(item.fill_null("(none)"))
+        .otherwise(item.fill_null(_NO_ITEM.get(by.kind, "(none)")))
     )
 
 

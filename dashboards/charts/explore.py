@@ -8,7 +8,7 @@ import polars as pl
 
 from chargeback.reports.bill import PARTS
 from chargeback.reports.costs import NOT_BY_DAY, REST_GROUP, SHARED_OUT
-from dashboards.charts.common import LAYOUT, PART_LABELS, empty_figure
+from dashboards.charts.common import LAYOUT, PART_LABELS, SENTINEL_LABELS, empty_figure
 
 TOP = 12  # groups drawn on their own; the others are one series
 OTHERS = "(other groups)"
@@ -27,7 +27,13 @@ def table(groups: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
     parts = [p for p in PARTS if (groups[p] != 0).any()]
     keys = [c for c in groups.columns if c not in (*PARTS, "total")]
     titles = {p: PART_LABELS.get(p, p.capitalize()) for p in parts} | {"total": "Total"}
-    return in_dollars(groups.select(*keys, *parts, "total"), [*parts, "total"]), titles
+    frame = groups.select(*keys, *parts, "total").with_columns(_line_names("group"))
+    return in_dollars(frame, [*parts, "total"]), titles
+
+
+def _line_names(column: str) -> pl.Expr:
+    """The idle, shared and unallocated lines under the names the other pages give them."""
+    return pl.col(column).replace(SENTINEL_LABELS)
 
 
 def trend(series: pl.DataFrame, every: str, currency: str, title: str) -> go.Figure:
@@ -35,6 +41,7 @@ def trend(series: pl.DataFrame, every: str, currency: str, title: str) -> go.Fig
     own, the others summed into one series."""
     if series.is_empty():
         return empty_figure(title, "no costs in these days")
+    series = series.with_columns(_line_names("group"))
     size = series.group_by("group").agg(pl.col("total").abs().sum().alias("size"))
     top = size.sort(["size", "group"], descending=[True, False]).head(TOP)["group"].to_list()
     shown = (
