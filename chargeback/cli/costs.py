@@ -52,7 +52,7 @@ def print_costs(found: Costs, every: Shape, fmt: str) -> None:
             sys.stdout.write(json.dumps(head | {"total": str(found.total()), "rows": rows}, indent=2) + "\n")
         return
     title = f"Costs {found.start} to {found.end} by {found.by} ({found.currency})"
-    table = Table(title=title, caption=_caption(found))
+    table = Table(title=title, caption=found.coverage())
     for name in keys:
         table.add_column(name)
     for name in (*parts, "total"):
@@ -63,16 +63,6 @@ def print_costs(found: Costs, every: Shape, fmt: str) -> None:
     total = int(frame["total"].sum())
     table.add_row("total", *([""] * (len(keys) - 1)), *(_money(int(frame[p].sum())) for p in parts), _money(total))
     console().print(table)
-
-
-def _caption(found: Costs) -> str:
-    partial = [p for p in found.periods if p not in found.whole]
-    notes = []
-    if found.whole:
-        notes.append(f"{', '.join(found.whole)}: whole, equal to the bill")
-    if partial:
-        notes.append(f"{', '.join(partial)}: the range's days only (adjustments are counted with whole months)")
-    return "; ".join(notes)
 
 
 def register(app: typer.Typer) -> None:

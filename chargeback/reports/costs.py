@@ -117,6 +117,20 @@ class Costs:
     def total(self) -> Decimal:
         return Decimal(int(self.rows["total"].sum())) / 100
 
+    def coverage(self) -> str:
+        """Which months the range holds whole (equal to their bills) and which only in part."""
+        partial = [p for p in self.periods if p not in self.whole]
+        notes = []
+        if self.whole:
+            notes.append(
+                f"{', '.join(self.whole)} whole: equal to {'its bill' if len(self.whole) == 1 else 'their bills'}"
+            )
+        if partial:
+            notes.append(
+                f"{', '.join(partial)}: the days in the range (adjustments of closed months count with whole months)"
+            )
+        return "; ".join(notes)
+
     def table(self) -> pl.DataFrame:
         """One row per group (a namespace with its tenant, a workload with its tenant and namespace): each part and
         the total in cents, the largest total first."""

@@ -85,17 +85,11 @@ command = (
     + (f" --tenant {view.tenant}" if view.tenant else "")
 )
 st.metric(f"{start} to {end} · {scope}", money(found.total() if not found.rows.is_empty() else 0, cur), border=True)
-partial = [p for p in found.periods if p not in found.whole]
-notes = []
-if found.whole:
-    notes.append(f"{', '.join(found.whole)} whole: equal to {'its bill' if len(found.whole) == 1 else 'their bills'}")
-if partial:
-    notes.append(f"{', '.join(partial)}: the days in the range (adjustments of closed months count with whole months)")
 st.caption(
     "Each month is its bill broken down in whole cents, by group then by day (`"
     + command
     + "`). "
-    + "; ".join(notes)
+    + found.coverage()
     + ". *(rest of the bill)* is what a line holds beyond its groups: shared costs, EMR charges, tagged resources,"
     " and for a label the pods without it."
 )
