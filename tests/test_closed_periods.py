@@ -47,7 +47,9 @@ OCTOBER_HOURS, NOVEMBER_HOURS = range(0, 48), range(744, 768)
 RESTATED_HOUR = 5  # the node-hour whose CUR line a restatement changes
 
 
-def cluster(restated_cost: float = 1.0) -> Scenario:
+def cluster(restated_cost: float = 1.0, labels: dict[str, dict[str, str]] | None = None) -> Scenario:
+    """The module's cluster; ``labels``: the pods' Kubernetes labels by namespace (tests/test_costs.py groups by
+    them)."""
     scenario = Scenario()
     hours = [*OCTOBER_HOURS, *NOVEMBER_HOURS]
     scenario.node("n1", "m5.xlarge", hours, 1.0, vcpu=4, memory_gib=16)
@@ -59,7 +61,7 @@ def cluster(restated_cost: float = 1.0) -> Scenario:
     ]
     for namespace, tenant, cpu, memory in (("team-a", "alpha", 2, 8), ("team-b", "beta", 1, 4)):
         scenario.pod(
-            namespace, f"{namespace}-pod", "n1", hours,
+            namespace, f"{namespace}-pod", "n1", hours, labels=(labels or {}).get(namespace),
             cpu_request=cpu, cpu_usage=cpu, memory_request_gib=memory, memory_usage_gib=memory,
         )  # fmt: skip
         scenario.label_namespace(namespace, hours, {"tenant": tenant})

@@ -36,8 +36,8 @@ from chargeback.reports.costs import NOT_BY_DAY, REST_GROUP, costs, label_keys, 
 from collectors import streams
 from tests.factory import Scenario, hour
 from tests.sample_support import copy_built
+from tests.test_closed_periods import cluster
 
-OCTOBER_HOURS, NOVEMBER_HOURS = range(0, 48), range(744, 768)
 OCT_1, OCT_2, OCT_31 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 31)
 NOV_1, NOV_30 = date(2026, 11, 1), date(2026, 11, 30)
 CENT = Decimal("0.01")
@@ -53,25 +53,8 @@ def by_group(found) -> dict[str, Decimal]:
 
 
 def two_months(restated_cost: float = 1.0) -> Scenario:
-    scenario = Scenario()
-    hours = [*OCTOBER_HOURS, *NOVEMBER_HOURS]
-    scenario.node("n1", "m5.xlarge", hours, 1.0, vcpu=4, memory_gib=16)
-    scenario.cur = [
-        {**line, "line_item_unblended_cost": restated_cost, "pricing_public_on_demand_cost": restated_cost}
-        if line["line_item_usage_start_date"] == hour(5)
-        else line
-        for line in scenario.cur
-    ]
-    for namespace, tenant, cpu, memory, labels in (
-        ("team-a", "alpha", 2, 8, {"app": "web", "team": "a"}),
-        ("team-b", "beta", 1, 4, {"team": "b"}),
-    ):
-        scenario.pod(
-            namespace, f"{namespace}-pod", "n1", hours, labels=labels,
-            cpu_request=cpu, cpu_usage=cpu, memory_request_gib=memory, memory_usage_gib=memory,
-        )  # fmt: skip
-        scenario.label_namespace(namespace, hours, {"tenant": tenant})
-    return scenario
+    """tests/test_closed_periods.py's cluster (the module docstring's), its pods labelled."""
+    return cluster(restated_cost, labels={"team-a": {"app": "web", "team": "a"}, "team-b": {"team": "b"}})
 
 
 @pytest.fixture
