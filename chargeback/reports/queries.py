@@ -9,17 +9,16 @@ from __future__ import annotations
 
 # --- bill ------------------------------------------------------------------------------------------------
 
+# A bill line's exact parts summed from ``marts.fct_tenant_costs_daily``, in the order of ``COST_PARTS``
+# (chargeback/reports/bill.py): the select list of every query that reads them.
+PART_SUMS = """sum(compute_cost) as compute, sum(idle_cost) as idle, sum(shared_cost) as shared,
+    sum(storage_cost) as storage, sum(network_cost) as network, sum(emr_cost) as emr, sum(tagged_cost) as tagged,"""
+
 # One row per bill line with its exact parts (but adjustments); parameters: period, cluster filter (or null).
-BILL_LINES = """
+BILL_LINES = f"""
 select
     tenant,
-    sum(compute_cost) as compute,
-    sum(idle_cost) as idle,
-    sum(shared_cost) as shared,
-    sum(storage_cost) as storage,
-    sum(network_cost) as network,
-    sum(emr_cost) as emr,
-    sum(tagged_cost) as tagged,
+    {PART_SUMS}
 from marts.fct_tenant_costs_daily
 where period = $period and ($cluster is null or cluster = $cluster)
 group by tenant
@@ -36,17 +35,11 @@ order by tenant, closed_period, part
 """
 
 # The same by cluster (``chargeback.reports.clusters``); parameter: period.
-BILL_CLUSTER_LINES = """
+BILL_CLUSTER_LINES = f"""
 select
     tenant,
     cluster,
-    sum(compute_cost) as compute,
-    sum(idle_cost) as idle,
-    sum(shared_cost) as shared,
-    sum(storage_cost) as storage,
-    sum(network_cost) as network,
-    sum(emr_cost) as emr,
-    sum(tagged_cost) as tagged,
+    {PART_SUMS}
 from marts.fct_tenant_costs_daily
 where period = $period
 group by tenant, cluster

@@ -5,6 +5,8 @@ rules: no SQL built from inputs (parameters are ``?`` or ``$name``).
 
 from __future__ import annotations
 
+from chargeback.reports.queries import PART_SUMS
+
 # --- budgets and anomalies (``chargeback.reports.budgets``, ``chargeback.reports.anomalies``) -----------------
 
 # Each tenant's daily cost per cluster (every part of its line), days $since to $until included.
@@ -77,10 +79,9 @@ group by all
 # --- costs over a date range (``chargeback.reports.costs``) --------------------------------------------------
 
 # Each bill line's exact parts per cluster and day of a period; parameters period, cluster (or null).
-COSTS_DAILY = """
+COSTS_DAILY = f"""
 select tenant, cluster, date,
-    sum(compute_cost) as compute, sum(idle_cost) as idle, sum(shared_cost) as shared, sum(storage_cost) as storage,
-    sum(network_cost) as network, sum(emr_cost) as emr, sum(tagged_cost) as tagged,
+    {PART_SUMS}
 from marts.fct_tenant_costs_daily
 where period = $period and ($cluster::varchar is null or cluster = $cluster::varchar)
 group by tenant, cluster, date
