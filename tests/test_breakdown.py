@@ -18,11 +18,17 @@ amounts = st.decimals(min_value=D("-50"), max_value=D("500"), places=12, allow_n
 
 
 @settings(max_examples=150, deadline=None)
-@given(groups=st.lists(st.lists(amounts, min_size=1, max_size=7), min_size=1, max_size=4), nudge=st.integers(-3, 3))
-def test_apportion_frame_gives_what_money_apportion_gives(groups, nudge):
-    """Per group, the vectorised rule is money.apportion's: same floors, same remainders, same ties (key order)."""
+@given(
+    groups=st.lists(st.lists(amounts, min_size=1, max_size=7), min_size=1, max_size=4),
+    nudge=st.integers(-3, 3),
+    spread=st.sampled_from([1, 10**7]),
+)
+def test_apportion_frame_gives_what_money_apportion_gives(groups, nudge, spread):
+    """Per group, the vectorised rule is money.apportion's: same floors, same remainders, same ties (key order).
+    (Groups numbered 10^7 apart need a sort key wider than 64 bits: the same cents.)"""
     rows, expected = [], {}
     for g, values in enumerate(groups):
+        g *= spread
         keys = [f"k{i}" for i in range(len(values))]
         target = sum(values, D(0)).quantize(D("0.01")) + D(nudge) / 100  # cents missing and cents in excess
         expected.update({(g, k): v for k, v in apportion(dict(zip(keys, values, strict=True)), target).items()})
@@ -92,3 +98,88 @@ def test_cascade_bills_nothing_where_the_bill_has_no_line():
     out = cascade(leaves, line_targets(bill, ["total"]), ["total"], ["tenant"], [["day"]])
     assert out.sort("day")["total"].to_list() == [500, -500]
     assert not out["rest"].any()
+
+
+# --- cascade against a reference: money.apportion, level by level, in plain Python ---------------------
+
+NAMES = (None, "a", "b")  # an item's key may be null: nulls order first
+
+
+def _first_nulls(key: tuple) -> tuple:
+    return tuple((v is not None, v if v is not None else "") for v in key)
+
+
+def reference_cascade(leaves: list[dict], targets: dict[str, tuple[Decimal, int]], part: str) -> dict:
+    """Each target split over its namespaces and its rest, each namespace over its (kind, name)s, each of those
+    over its days: money.apportion at every level, ties by key order (nulls first), the rest last."""
+    out = {}
+    for tenant in sorted({r["tenant"] for r in leaves} | set(targets)):
+        exact, cents = targets.get(tenant, (D(0), 0))
+        _split([r for r in leaves if r["tenant"] == tenant], part, exact, cents, 0, (tenant,), out)
+    return out
+
+
+def _split(rows: list[dict], part: str, exact: Decimal, cents: int, level: int, path: tuple, out: dict) -> None:
+    if level == len(LEVELS):
+        out[(*path, False)] = cents
+        return
+    items: dict[tuple, list[dict]] = {}
+    for r in rows:
+        items.setdefault(tuple(r[c] for c in LEVELS[level]), []).append(r)
+    order = sorted(items, key=_first_nulls)
+    amounts = {k: sum((r[part] for r in items[k]), D(0)) for k in order}
+    if level == 0:
+        order.append("rest")
+        amounts["rest"] = exact - sum(amounts.values(), D(0))
+    given = apportion(amounts, D(cents) / 100, order)
+    for key in order:
+        if key == "rest":
+            out[(*path, *(None for _ in range(sum(map(len, LEVELS)))), True)] = int(given[key] * 100)
+        else:
+            _split(items[key], part, exact, int(given[key] * 100), level + 1, (*path, *key), out)
+
+
+LEVELS = (("namespace",), ("kind", "name"), ("day",))
+TWO_PARTS = ("compute", "idle")
+leaf_keys = st.tuples(
+    st.sampled_from(("t1", "t2", "t3")), st.sampled_from(NAMES), st.sampled_from(NAMES), st.sampled_from(NAMES),
+    st.integers(1, 3),
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    leaves=st.dictionaries(leaf_keys, st.tuples(amounts, amounts), min_size=1, max_size=25),
+    offsets=st.tuples(amounts, amounts),
+    nudges=st.tuples(st.integers(-2, 2), st.integers(-2, 2)),
+)
+def test_cascade_gives_what_money_apportion_gives_level_by_level(leaves, offsets, nudges):
+    """Three levels (a two-column one among them), null keys, negative amounts, a tenant the bill has no line for
+    (t3) and one with a line but no leaves (t4): every leaf's cents and every rest equal the reference's."""
+    rows = [
+        {"tenant": k[0], "namespace": k[1], "kind": k[2], "name": k[3], "day": k[4], "compute": c, "idle": i}
+        for k, (c, i) in leaves.items()
+    ]
+    targets = {}
+    for tenant, offset, nudge in (("t1", offsets[0], nudges[0]), ("t2", offsets[1], nudges[1]), ("t4", D(7), 0)):
+        exact = {p: sum((r[p] for r in rows if r["tenant"] == tenant), D(0)) + offset for p in TWO_PARTS}
+        targets[tenant] = {p: (v, int(v.quantize(D("0.01")) * 100) + nudge) for p, v in exact.items()}
+    frame = pl.DataFrame(rows, schema={
+        "tenant": pl.String, "namespace": pl.String, "kind": pl.String, "name": pl.String, "day": pl.Int64,
+        "compute": EXACT, "idle": EXACT,
+    })  # fmt: skip
+    wanted = pl.DataFrame(
+        [{"tenant": t, **{p: v[p][0] for p in v}, **{f"{p}_cents": v[p][1] for p in v}} for t, v in targets.items()],
+        schema={"tenant": pl.String, **dict.fromkeys(TWO_PARTS, EXACT), **{f"{p}_cents": pl.Int64 for p in TWO_PARTS}},
+    )
+    out = cascade(frame, wanted, TWO_PARTS, ["tenant"], [list(level) for level in LEVELS])
+    for part in TWO_PARTS:
+        expected = reference_cascade(rows, {t: v[part] for t, v in targets.items()}, part)
+        got = {
+            (r["tenant"], r["namespace"], r["kind"], r["name"], r["day"], r["rest"]): r[part]
+            for r in out.iter_rows(named=True)
+        }
+        # the cascade leaves out a rest that holds no cent in any part
+        assert {k for k in got if not k[-1]} == {k for k in expected if not k[-1]}
+        assert got == {k: v for k, v in expected.items() if k in got}
+        assert all(v == 0 for k, v in expected.items() if k not in got)

@@ -167,16 +167,15 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
         items = _zero_parts(daily.group_by(keys).agg(pl.col(p).sum() for p in COST_PARTS))
         return cascade(items, targets, PARTS, ["tenant"], [*_LEVELS[by.kind], ["date"]])
     assert leaves is not None
-    items = _zero_parts(leaves)
     # only the parts the items hold are split over them (a part none holds is all the line's rest: the same cents,
     # without a pass over the items for it)
     held_parts = [p for p in PARTS if p in leaves.columns]
+    items = leaves.select("tenant", *by.columns, "date", *(pl.col(p).cast(EXACT) for p in held_parts))
     wanted = targets.select("tenant", *held_parts, *(f"{p}_cents" for p in held_parts))
-    first = cascade(items.select("tenant", *by.columns, "date", *held_parts), wanted, held_parts, ["tenant"],
-                    [*_LEVELS[by.kind], ["date"]])  # fmt: skip
+    first = cascade(items, wanted, held_parts, ["tenant"], [*_LEVELS[by.kind], ["date"]])
     # the rest of each line (what its items do not hold): its exact amounts and cents, split over the days as the
     # line's daily costs beyond its items' are; what no day holds stays one row with no date
-    held = items.group_by("tenant").agg(pl.col(p).sum() for p in PARTS)
+    held = _zero_parts(items.group_by("tenant").agg(pl.col(p).sum() for p in held_parts))
     # (a line the bill does not have, e.g. the shared namespaces' __shared__ whose costs the tenants' lines hold as
     # their shared part, bills nothing: its rest is minus its items)
     exact = (
@@ -195,7 +194,7 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
         .with_columns(pl.col(f"{p}_cents").fill_null(0) for p in PARTS)
     )
     line_days = _zero_parts(daily.group_by("tenant", "date").agg(pl.col(p).sum() for p in COST_PARTS))
-    item_days = items.group_by("tenant", "date").agg(pl.col(p).sum() for p in PARTS)
+    item_days = _zero_parts(items.group_by("tenant", "date").agg(pl.col(p).sum() for p in held_parts))
     rest_days = (
         line_days.join(item_days, on=["tenant", "date"], how="full", coalesce=True, suffix="_items")
         .select(
