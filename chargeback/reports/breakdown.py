@@ -153,41 +153,25 @@ def cascade(
     parts in cents (``Int64``)."""
     top, parts = list(top), list(parts)
     names = [c for level in levels for c in level]
-    sums = leaves.group_by(top).agg(pl.col(p).cast(EXACT).sum() for p in parts)
-    wanted = targets.select(*top, *parts, *(f"{p}_cents" for p in parts))
-    both = sums.join(wanted, on=top, how="full", coalesce=True, suffix="_target", nulls_equal=True)
-    rest = both.select(
-        *top,
-        *(
-            (pl.col(f"{p}_target").fill_null(0).cast(EXACT) - pl.col(p).fill_null(0).cast(EXACT)).alias(p)
-            for p in parts
-        ),
-    )
-    rows = pl.concat(
-        [
-            leaves.with_columns(pl.col(p).cast(EXACT) for p in parts).with_columns(pl.lit(False).alias(REST)),
-            rest.with_columns(
-                *(pl.lit(None, dtype=leaves.schema[c]).alias(c) for c in names), pl.lit(True).alias(REST)
-            ),
-        ],
-        how="diagonal_relaxed",
-    )
-    # Each row's node at each depth as an integer (its target's place in ``both``, then its item's place among
-    # the level's): grouping, gathering and sorting on them is several times faster than on the keys, with the
-    # same ties. The cents of a depth's nodes are arrays indexed by node.
-    node = (
-        rows.select(top)
-        .join(both.select(top).with_row_index("_node"), on=top, how="left", nulls_equal=True, maintain_order="left")
-        .get_column("_node")
-        .to_numpy()
-        .astype(np.int64)
-    )
-    cents = {p: both.get_column(f"{p}_cents").fill_null(0).to_numpy().astype(np.int64) for p in parts}
-    is_rest = rows.get_column(REST).to_numpy()
-    # the parts are split independently, side by side (numpy's and polars' work releases the GIL)
-    with ThreadPoolExecutor(max_workers=max(1, len(parts)), thread_name_prefix="cascade") as pool:
-        codes = [pool.submit(_codes, rows, level) for level in levels]
-        for depth, item in enumerate(future.result() for future in codes):
+    # the parts are split independently, side by side, and the items' codes found while the targets are matched
+    # (numpy's and polars' work releases the GIL)
+    with ThreadPoolExecutor(max_workers=max(2, len(parts)), thread_name_prefix="cascade") as pool:
+        codes = [pool.submit(_codes, leaves, level) for level in levels]
+        rows, both = _with_rests(leaves, targets, parts, top, names)
+        # Each row's node at each depth as an integer (its target's place in ``both``, then its item's place
+        # among the level's): grouping, gathering and sorting on them is several times faster than on the keys,
+        # with the same ties. The cents of a depth's nodes are arrays indexed by node.
+        node = (
+            rows.select(top)
+            .join(both.select(top).with_row_index("_node"), on=top, how="left", nulls_equal=True, maintain_order="left")
+            .get_column("_node")
+            .to_numpy()
+            .astype(np.int64)
+        )
+        cents = {p: both.get_column(f"{p}_cents").fill_null(0).to_numpy().astype(np.int64) for p in parts}
+        is_rest = rows.get_column(REST).to_numpy()
+        for depth, future in enumerate(codes):
+            item = np.concatenate([future.result(), np.zeros(len(rows) - len(leaves), dtype=np.int64)])
             if depth == 0:  # a target's rest after its items
                 item = np.where(is_rest, item.max(initial=0) + 1, item)
             if depth == len(levels) - 1:  # the leaves themselves: one row per key already
@@ -212,22 +196,44 @@ def cascade(
     return out.filter(~pl.col(REST) | holds_a_cent)
 
 
+def _with_rests(
+    leaves: pl.DataFrame, targets: pl.DataFrame, parts: list[str], top: list[str], names: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``leaves`` (exact parts) followed by one rest row per target key (``rest`` true, level columns null), and
+    one row per target key (``both``) with its ``{part}_cents`` (null: billed nothing)."""
+    sums = leaves.group_by(top).agg(pl.col(p).cast(EXACT).sum() for p in parts)
+    wanted = targets.select(*top, *parts, *(f"{p}_cents" for p in parts))
+    both = sums.join(wanted, on=top, how="full", coalesce=True, suffix="_target", nulls_equal=True)
+    rest = both.select(
+        *top,
+        *(
+            (pl.col(f"{p}_target").fill_null(0).cast(EXACT) - pl.col(p).fill_null(0).cast(EXACT)).alias(p)
+            for p in parts
+        ),
+    )
+    rows = pl.concat(
+        [
+            leaves.with_columns(pl.col(p).cast(EXACT) for p in parts).with_columns(pl.lit(False).alias(REST)),
+            rest.with_columns(
+                *(pl.lit(None, dtype=leaves.schema[c]).alias(c) for c in names), pl.lit(True).alias(REST)
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
+    return rows, both
+
+
 def _codes(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """One ``int64`` per row that orders the rows as ``columns`` do (ascending, nulls first), equal where they are
     equal: from 0, below the product of the columns' counts of distinct values."""
     code = np.zeros(len(frame), dtype=np.int64)
     for column in columns:
         values = frame.get_column(column)
-        if values.dtype == pl.String:  # a rank through the distinct values: several times faster on strings
-            distinct = values.drop_nulls().unique().sort()
-            ranks = pl.int_range(1, len(distinct) + 1, dtype=pl.Int64, eager=True)
-            ranked = values.replace_strict(distinct, ranks, default=0, return_dtype=pl.Int64)
-        elif values.dtype == pl.Date:  # days, shifted: ordered as the dates are
+        if values.dtype == pl.Date:  # days, shifted: ordered as the dates are
             days = values.to_physical().cast(pl.Int64)
-            ranked = days - (days.min() or 0) + 1
+            ranked = (days - (days.min() or 0) + 1).fill_null(0).to_numpy()
         else:
-            ranked = values.rank("dense").cast(pl.Int64)
-        ranked = ranked.fill_null(0).to_numpy()
+            ranked = _rank(values)
         if (int(code.max(initial=0)) + 1) * (int(ranked.max(initial=0)) + 1) >= 2**62:
             code = _dense(code)  # (then at most the rows' count: the product fits)
         code = code * (ranked.max(initial=0) + 1) + ranked
@@ -235,9 +241,17 @@ def _codes(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def _dense(values: np.ndarray) -> np.ndarray:
-    """The dense rank of each value, from 0 (a binary search among the distinct values: faster than a sort)."""
-    distinct = np.sort(pl.Series(values).unique().to_numpy())
-    return np.searchsorted(distinct, values).astype(np.int64)
+    """The dense rank of each value, from 0."""
+    return _rank(pl.Series(values)) - 1
+
+
+def _rank(values: pl.Series) -> np.ndarray:
+    """Each value's place among the distinct values in order, from 1; nulls 0 (first). Through the distinct
+    values (a sort of them, then a lookup): several times faster than ranking every row."""
+    distinct = values.drop_nulls().unique().sort()
+    places = pl.int_range(1, len(distinct) + 1, dtype=pl.Int64, eager=True)
+    ranked = values.replace_strict(distinct, places, default=0, return_dtype=pl.Int64)
+    return ranked.fill_null(0).to_numpy()
 
 
 def dollars(cents: str) -> pl.Expr:
