@@ -175,7 +175,8 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
     first = cascade(items, wanted, held_parts, ["tenant"], [*_LEVELS[by.kind], ["date"]])
     # the rest of each line (what its items do not hold): its exact amounts and cents, split over the days as the
     # line's daily costs beyond its items' are; what no day holds stays one row with no date
-    held = _zero_parts(items.group_by("tenant").agg(pl.col(p).sum() for p in held_parts))
+    item_days = _zero_parts(items.group_by("tenant", "date").agg(pl.col(p).sum() for p in held_parts))
+    held = item_days.group_by("tenant").agg(pl.col(p).sum() for p in PARTS)
     # (a line the bill does not have, e.g. the shared namespaces' __shared__ whose costs the tenants' lines hold as
     # their shared part, bills nothing: its rest is minus its items)
     exact = (
@@ -194,7 +195,6 @@ def break_down(bill: Bill, daily: pl.DataFrame, leaves: pl.DataFrame | None, by:
         .with_columns(pl.col(f"{p}_cents").fill_null(0) for p in PARTS)
     )
     line_days = _zero_parts(daily.group_by("tenant", "date").agg(pl.col(p).sum() for p in COST_PARTS))
-    item_days = _zero_parts(items.group_by("tenant", "date").agg(pl.col(p).sum() for p in held_parts))
     rest_days = (
         line_days.join(item_days, on=["tenant", "date"], how="full", coalesce=True, suffix="_items")
         .select(
