@@ -80,6 +80,11 @@ def test_grouping_by_a_pod_label(env, data_dir):
     expected = cli_costs(data_dir, "--period", SAMPLE_PERIOD, "--by", "label:app.kubernetes.io/name")
     assert shown(at) == printed(expected)
     assert "spark-role" in at.selectbox(key="page_label").options
+    # another grouping leaves the label out of the address; back to labels, the label chosen before
+    at.selectbox(key="page_by").select("namespace").run()
+    assert "label" not in at.query_params and at.query_params["by"] == "namespace"
+    at.selectbox(key="page_by").select("label").run()
+    assert at.query_params["label"] == "app.kubernetes.io/name"
 
 
 def test_an_address_naming_no_choice_falls_back_to_the_defaults(env):

@@ -76,6 +76,8 @@ if kind == "label":
         help="Kubernetes pod labels that kube-state-metrics exports (its --metric-labels-allowlist).",
     )  # fmt: skip
     by = f"label:{key}"
+else:
+    st.query_params.pop("label", None)  # a label is the address's only when grouping by one
 
 found = view.costs(start, end, by)
 scope = f"{view.cluster or 'all clusters'}" + (f", tenant {view.tenant}" if view.tenant else "")
