@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeback.core.money import apportion
 from chargeback.reports.bill import Bill, BillLine
-from chargeback.reports.breakdown import EXACT, apportion_frame, cascade, line_targets
+from chargeback.reports.breakdown import EXACT, cascade, largest_remainder, line_targets
 
 D = Decimal
 amounts = st.decimals(min_value=D("-50"), max_value=D("500"), places=12, allow_nan=False, allow_infinity=False)
@@ -23,32 +24,30 @@ amounts = st.decimals(min_value=D("-50"), max_value=D("500"), places=12, allow_n
     nudge=st.integers(-3, 3),
     spread=st.sampled_from([1, 10**7]),
 )
-def test_apportion_frame_gives_what_money_apportion_gives(groups, nudge, spread):
-    """Per group, the vectorised rule is money.apportion's: same floors, same remainders, same ties (key order).
-    (Groups numbered 10^7 apart need a sort key wider than 64 bits: the same cents.)"""
+def test_largest_remainder_gives_what_money_apportion_gives(groups, nudge, spread):
+    """Per group, the vectorised rule is money.apportion's: same floors, same remainders, same ties (key order,
+    not the rows' order: the rows come reversed). (Groups numbered 10^7 apart need a sort key wider than 64 bits:
+    the same cents.)"""
     rows, expected = [], {}
     for g, values in enumerate(groups):
         g *= spread
         keys = [f"k{i}" for i in range(len(values))]
         target = sum(values, D(0)).quantize(D("0.01")) + D(nudge) / 100  # cents missing and cents in excess
         expected.update({(g, k): v for k, v in apportion(dict(zip(keys, values, strict=True)), target).items()})
-        rows += [
-            {"g": g, "key": k, "amount": v, "target": int(target * 100)} for k, v in zip(keys, values, strict=True)
-        ]
-    frame = pl.DataFrame(rows, schema={"g": pl.Int64, "key": pl.String, "amount": EXACT, "target": pl.Int64})
-    cents = apportion_frame(frame, "amount", "target", ["g"], ["key"])
-    got = {(g, k): D(c) / 100 for g, k, c in zip(frame["g"], frame["key"], cents, strict=True)}
+        rows += [(g, i, k, v, int(target * 100)) for i, (k, v) in enumerate(zip(keys, values, strict=True))]
+    rows.reverse()
+    group, order, keys, values, targets = zip(*rows, strict=True)
+    cents = largest_remainder(np.array(group), np.array(order), pl.Series(values, dtype=EXACT), np.array(targets))
+    got = {(g, k): D(int(c)) / 100 for g, k, c in zip(group, keys, cents, strict=True)}
     assert got == expected
 
 
-def test_apportion_frame_by_hand():
+def test_largest_remainder_by_hand():
     # 1.004 + 1.004 + 0.992 = 3.000 -> floors 1.00, 1.00, 0.99 = 2.99; one cent missing goes to the largest
-    # remainder (0.992 -> 0.2 of a cent left, the others 0.4: a tie broken by key order: "a")
-    frame = pl.DataFrame(
-        {"g": [1, 1, 1], "key": ["b", "a", "c"], "amount": [D("1.004"), D("1.004"), D("0.992")], "target": [300] * 3},
-        schema={"g": pl.Int64, "key": pl.String, "amount": EXACT, "target": pl.Int64},
-    )
-    assert apportion_frame(frame, "amount", "target", ["g"], ["key"]).to_list() == [100, 101, 99]
+    # remainder (0.992 -> 0.2 of a cent left, the others 0.4: a tie broken by order: the second row's 0 first)
+    amounts = pl.Series([D("1.004"), D("1.004"), D("0.992")], dtype=EXACT)
+    cents = largest_remainder(np.array([1, 1, 1]), np.array([1, 0, 2]), amounts, np.array([300] * 3))
+    assert cents.tolist() == [100, 101, 99]
 
 
 def line(tenant: str, total: str, exact_total: str, parts: dict[str, str], exact: dict[str, str]) -> BillLine:

@@ -28,22 +28,12 @@ EXACT = pl.Decimal(38, SCALE)
 REST = "rest"  # the column marking each group's rest row
 
 
-def apportion_frame(
-    frame: pl.DataFrame, amount: str, target: str, by: Sequence[str], order: Sequence[str]
-) -> pl.Series:
-    """Whole cents (``Int64``) for each row of ``frame``: within each group of ``by``, the rows' exact ``amount``s
-    rounded so they sum to the group's ``target`` (whole cents, the same on every row of the group). Each row
-    first gets its amount truncated to the cent (toward zero); the cents still missing (or in excess) go one at a
-    time to the rows with the largest (or most negative) remainders, ties broken by ``order`` (ascending, nulls
-    first): ``money.apportion``'s rule."""
-    group = _group_ids(frame, by).to_numpy()
-    cents = _largest_remainder(group, _ordinal(frame, order).to_numpy(), frame[amount], frame[target].to_numpy())
-    return pl.Series(cents)
-
-
-def _largest_remainder(group: np.ndarray, order: np.ndarray, amount: pl.Series, target: np.ndarray) -> np.ndarray:
-    """``apportion_frame``'s rule on arrays: ``group`` (non-negative integers), ``order`` (integers, unique within a
-    group), the exact ``amount`` of each row and its group's ``target`` in cents; whole cents per row (``int64``)."""
+def largest_remainder(group: np.ndarray, order: np.ndarray, amount: pl.Series, target: np.ndarray) -> np.ndarray:
+    """Whole cents (``int64``) for each row: within each ``group`` (non-negative integers), the rows' exact
+    ``amount``s rounded so they sum to the group's ``target`` (whole cents, the same on every row of the group).
+    Each row first gets its amount truncated to the cent (toward zero); the cents still missing (or in excess) go
+    one at a time to the rows with the largest (or most negative) remainders, ties broken by ``order`` (integers,
+    unique within a group; the smallest first): ``money.apportion``'s rule."""
     floor, remainder = _truncated(amount)
     held = np.zeros(int(group.max(initial=0)) + 1, dtype=np.int64)
     np.add.at(held, group, floor)
@@ -90,28 +80,6 @@ def _truncated(amount: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     out = units.select(floor=pl.col("u").abs() // per_cent * pl.col("u").sign())
     out = out.select(pl.col("floor").cast(pl.Int64), remainder=((units["u"] - pl.col("floor") * per_cent) * 100))
     return out["floor"].to_numpy(), out["remainder"].cast(pl.Int64).to_numpy()
-
-
-def _group_ids(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    """A non-negative ``Int64`` per row, the same for rows equal on ``columns`` (a single integer column shifted,
-    else their dense rank)."""
-    if len(columns) == 1 and frame.schema[columns[0]].is_integer():
-        return _ordinal(frame, columns)
-    return frame.select(pl.struct(*columns).rank("dense").cast(pl.Int64)).to_series().alias("_group")
-
-
-def _ordinal(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    """A non-negative ``Int64`` per row that orders the rows as ``columns`` do (ascending, nulls first): a single
-    integer column shifted, else the rows' place in that order (rows equal on ``columns`` get different numbers,
-    which only ever break ties between rows of different groups)."""
-    if len(columns) == 1 and frame.schema[columns[0]].is_integer():
-        values = frame[columns[0]].cast(pl.Int64)
-        low = values.min()
-        return (values - (low if low is not None else 0) + 1).fill_null(0).alias("_ordinal")
-    places = frame.select(pl.int_range(pl.len(), dtype=pl.Int64).sort_by(list(columns), nulls_last=False))
-    out = np.empty(len(frame), dtype=np.int64)
-    out[places.to_series().to_numpy()] = np.arange(len(frame), dtype=np.int64)
-    return pl.Series("_ordinal", out)
 
 
 def line_targets(bill: Bill, parts: Sequence[str]) -> pl.DataFrame:
@@ -188,7 +156,7 @@ def cascade(
                     .sort("_child")
                 )
                 parent, order, amounts = grouped["_parent"].to_numpy(), grouped["_item"].to_numpy(), grouped
-            split = {p: pool.submit(_largest_remainder, parent, order, amounts[p], cents[p][parent]) for p in parts}
+            split = {p: pool.submit(largest_remainder, parent, order, amounts[p], cents[p][parent]) for p in parts}
             cents = {p: future.result() for p, future in split.items()}
             node = child
     out = rows.drop(parts).with_columns(pl.Series(p, cents[p], dtype=pl.Int64) for p in parts)
