@@ -101,9 +101,16 @@ def alb_key_lookup(settings: DashboardSettings, timeout: float = 5.0) -> KeyLook
 _KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
+# An ALB's JOSE header (typ, kid, alg, iss, client, signer, exp) is a few hundred characters of base64url; a longer
+# one is refused unread, so no hostile header makes the JSON parser recurse deep.
+_HEADER_CHARS = 2048
+
+
 def _token_header(token: str) -> dict | None:
     """The token's (unverified) JOSE header, or None when it is not base64url of a JSON object."""
     head = token.split(".", 1)[0]
+    if len(head) > _HEADER_CHARS:
+        return None
     try:
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except (ValueError, RecursionError):  # bad base64 or UTF-8 or JSON (binascii.Error is a ValueError)

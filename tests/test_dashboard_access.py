@@ -224,6 +224,7 @@ def malformed_tokens(private) -> dict[str, str]:
         "header is not UTF-8": signed(private, b"\xff\xfe{}", payload),
         "header is not JSON": signed(private, b"{alg: ES256", payload),
         "header nests 5000 deep": signed(private, b"[" * 5000 + b"]" * 5000, payload),
+        "header longer than an ALB's": signed(private, as_json({**ALB_HEADER, "pad": "x" * 1600}), payload),
         "no kid": signed(private, as_json({**ALB_HEADER, "kid": None}), payload),
         "kid is a number": signed(private, as_json({**ALB_HEADER, "kid": 7}), payload),
         "kid walks the key URL": signed(private, as_json({**ALB_HEADER, "kid": "../../keys/kid-1"}), payload),
